@@ -1,0 +1,116 @@
+"""Account rules: registration, login with a failure limit, refresh, logout, admin edits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from auth.passwords import Passwords
+from auth.principal import Principal, Role
+from auth.tokens import TokenIssuer, hash_refresh_token
+from models.accounts import NewUser, TokenPair, User, UserRecord
+from models.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from storage.accounts import AccountStore
+
+BAD_LOGIN = "wrong email, phone or password"
+
+
+class AccountService:
+    """Everything the account events do, over an ``AccountStore``."""
+
+    def __init__(
+        self,
+        store: AccountStore,
+        passwords: Passwords,
+        tokens: TokenIssuer,
+        max_failures: int,
+        failure_window: timedelta,
+    ) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.tokens = tokens
+        self.max_failures = max_failures
+        self.failure_window = failure_window
+
+    async def create(
+        self, email: str | None, phone: str | None, name: str, password: str, role: Role, now: datetime
+    ) -> User:
+        """Create an account; ``Conflict`` if the email or phone is taken."""
+        new = NewUser(email=email, phone=phone, name=name, role=role, password_hash=await self.passwords.hash(password))
+        return await self.store.create_user(new, now)
+
+    async def issue(self, user: User, now: datetime) -> TokenPair:
+        """Return a fresh access and refresh token for ``user``."""
+        token, token_hash, expires = self.tokens.new_refresh_token(now)
+        await self.store.add_refresh_token(token_hash, user.id, expires)
+        return TokenPair(
+            access_token=self.tokens.access_token(principal_of(user), now),
+            refresh_token=token,
+            expires_in=int(self.tokens.access_ttl.total_seconds()),
+            user=public(user),
+        )
+
+    async def login(self, email: str | None, phone: str | None, password: str, address: str, now: datetime) -> TokenPair:
+        """Check credentials under the failure limit and return tokens."""
+        account_key = f"account:{email or phone}"
+        keys = [account_key] + ([f"address:{address}"] if address else [])
+        since = now - self.failure_window
+        for key in keys:
+            if await self.store.count_login_failures(key, since) >= self.max_failures:
+                raise RateLimited(
+                    "too many failed logins; try again later",
+                    {"retry_after_seconds": int(self.failure_window.total_seconds())},
+                )
+        user = await self.store.find_by_contact(email, phone)
+        if user is None or not await self.passwords.verify(user.password_hash, password):
+            await self.store.record_login_failure(keys, now)
+            raise Unauthorized(BAD_LOGIN)
+        if not user.active:
+            raise Forbidden("this account is deactivated")
+        await self.store.clear_login_failures(account_key)
+        return await self.issue(user, now)
+
+    async def refresh(self, refresh_token: str, now: datetime) -> TokenPair:
+        """Trade a live refresh token for a new pair (the old one stops working)."""
+        token, token_hash, expires = self.tokens.new_refresh_token(now)
+        user_id = await self.store.rotate_refresh_token(hash_refresh_token(refresh_token), token_hash, expires, now)
+        if user_id is None:
+            raise Unauthorized("refresh token is invalid, expired or revoked")
+        user = await self.store.get_user(user_id)
+        if not user.active:
+            await self.store.revoke_all_refresh_tokens(user_id)
+            raise Forbidden("this account is deactivated")
+        return TokenPair(
+            access_token=self.tokens.access_token(principal_of(user), now),
+            refresh_token=token,
+            expires_in=int(self.tokens.access_ttl.total_seconds()),
+            user=public(user),
+        )
+
+    async def logout(self, user_id: str, refresh_token: str | None, everywhere: bool) -> int:
+        """Revoke one refresh token or all of them; return how many were revoked."""
+        if everywhere:
+            return await self.store.revoke_all_refresh_tokens(user_id)
+        if refresh_token:
+            return int(await self.store.revoke_refresh_token(hash_refresh_token(refresh_token), user_id))
+        return 0
+
+    async def current_principal(self, token: str, now: datetime) -> Principal:
+        """Return the principal of an access token whose account still exists and is active."""
+        claimed = self.tokens.verify_access(token, now)
+        try:
+            user = await self.store.get_user(claimed.user_id)
+        except NotFound as exc:
+            raise Unauthorized("the account of this token no longer exists") from exc
+        if not user.active:
+            raise Unauthorized("this account is deactivated")
+        return principal_of(user)
+
+
+def principal_of(user: User) -> Principal:
+    """Return the principal a socket of ``user`` carries."""
+    return Principal(user_id=user.id, role=user.role, name=user.name)
+
+
+def public(user: User | UserRecord) -> User:
+    """Return ``user`` without its password hash."""
+    return User.model_validate(user.model_dump(exclude={"password_hash"}))

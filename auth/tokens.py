@@ -1,0 +1,85 @@
+"""Access JWTs and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import jwt
+
+from auth.principal import Principal, Role
+from models.errors import Unauthorized
+
+log = logging.getLogger("deskline.auth")
+ALGORITHM = "HS256"
+
+
+def load_or_create_secret(configured: str | None, data_dir: Path) -> str:
+    """Return the configured JWT secret, or one generated once and kept in ``data_dir``."""
+    if configured:
+        return configured
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    log.warning("event=jwt_secret_generated path=%s hint=set DESKLINE_JWT_SECRET in production", path)
+    return secret
+
+
+def hash_refresh_token(token: str) -> str:
+    """Return the stored form of a refresh token (tokens themselves are never stored)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    """Signs and checks access tokens; mints refresh tokens."""
+
+    secret: str
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+
+    def access_token(self, principal: Principal, now: datetime) -> str:
+        """Return a signed access JWT for ``principal``."""
+        claims = {
+            "sub": principal.user_id,
+            "role": principal.role.value,
+            "name": principal.name,
+            "typ": "access",
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.access_ttl).timestamp()),
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def verify_access(self, token: str, now: datetime) -> Principal:
+        """Return the principal of a valid access token, else raise ``Unauthorized``."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"verify_exp": False, "require": ["sub", "exp", "role"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid access token") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("invalid access token")
+        if int(claims["exp"]) <= now.timestamp():
+            raise Unauthorized("access token expired")
+        try:
+            role = Role(claims["role"])
+        except ValueError as exc:
+            raise Unauthorized("invalid access token") from exc
+        return Principal(user_id=str(claims["sub"]), role=role, name=str(claims.get("name", "")))
+
+    def new_refresh_token(self, now: datetime) -> tuple[str, str, datetime]:
+        """Return a fresh refresh token, its stored hash and its expiry."""
+        token = secrets.token_urlsafe(32)
+        return token, hash_refresh_token(token), now + self.refresh_ttl

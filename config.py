@@ -1,0 +1,56 @@
+"""Deskline settings, read once from the environment (prefix ``DESKLINE_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a Deskline server; ``DESKLINE_<NAME>`` sets each one."""
+
+    model_config = SettingsConfigDict(env_prefix="DESKLINE_", extra="ignore")
+
+    host: str = Field("0.0.0.0", description="address to listen on")
+    port: int = Field(8000, description="TCP port to listen on")
+    data_dir: Path = Field(Path("./data"), description="folder for the SQLite file, JWT secret and attachments")
+    mongo_url: str | None = Field(None, description="MongoDB URL; unset means embedded SQLite in DATA_DIR")
+    mongo_db: str = Field("deskline", description="MongoDB database name")
+    redis_url: str | None = Field(None, description="Redis URL; set it to share rooms and emits between instances")
+    redis_channel: str = Field("deskline", description="Redis pub/sub channel shared by the instances")
+    jwt_secret: str | None = Field(None, description="HS256 secret; unset means one is generated and kept in DATA_DIR")
+    access_token_minutes: int = Field(15, description="lifetime of an access JWT")
+    refresh_token_days: int = Field(30, description="lifetime of a refresh token")
+    cors_origins: str = Field("*", description="comma-separated allowed origins, or *")
+    max_payload_bytes: int = Field(1024 * 1024, description="largest event payload accepted")
+    history_limit: int = Field(200, description="chat messages replayed to a joiner")
+    login_max_failures: int = Field(5, description="failed logins allowed per account and per address in the window")
+    login_failure_window_seconds: int = Field(300, description="window of the failed-login limit")
+    websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
+    log_level: str = Field("INFO", description="logging level")
+
+    def sqlite_path(self) -> Path:
+        """Return the embedded database file."""
+        return self.data_dir / "deskline.db"
+
+    def cors_list(self) -> list[str] | str:
+        """Return the allowed origins in the shape python-socketio takes."""
+        if self.cors_origins.strip() == "*":
+            return "*"
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def storage_kind(self) -> str:
+        """Return ``mongo`` or ``sqlite``."""
+        return "mongo" if self.mongo_url else "sqlite"
+
+
+def describe_settings() -> str:
+    """Return a help text listing every environment variable and its default."""
+    lines = ["Environment variables (prefix DESKLINE_):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        lines.append(f"  DESKLINE_{name.upper():<30} {field.description} (default: {default})")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Socket.IO event handlers, one module per domain.
+
+To add a domain: write ``handlers/<domain>.py`` with ``async def setup(deps) -> EventRouter``
+(it creates its stores and registers its events) and list it in ``DOMAINS``. A domain that
+serves HTTP too adds a ``def add_routes(app)`` and lists it in ``HTTP_ROUTES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from handlers import accounts, chat, connection
+from handlers.context import Deps
+from handlers.events import EventRouter
+
+DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
+    accounts.setup,
+    chat.setup,
+]
+
+HTTP_ROUTES: list[Callable[[web.Application], None]] = []
+
+
+async def register_all(deps: Deps) -> list[str]:
+    """Create every domain's stores and register its events; return the event names."""
+    connection.setup(deps)
+    events: list[str] = []
+    for setup in DOMAINS:
+        events += (await setup(deps)).events
+    return events
+
+
+def add_all_routes(app: web.Application) -> None:
+    """Add every domain's HTTP routes (before the app starts)."""
+    for add_routes in HTTP_ROUTES:
+        add_routes(app)

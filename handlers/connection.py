@@ -1,0 +1,57 @@
+"""Connect and disconnect: authenticate the socket once, greet it, run domain clean-ups."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from handlers.context import Deps, sign_in_socket
+from models.errors import DesklineError
+
+log = logging.getLogger("deskline.connection")
+
+WELCOME = {"data": "Welcome to Dowell Chat", "count": 0}
+
+
+def client_address(environ: dict[str, Any]) -> str:
+    """Return the peer address of the connecting client."""
+    request = environ.get("aiohttp.request")
+    if request is not None and request.remote:
+        return str(request.remote)
+    return str(environ.get("REMOTE_ADDR", ""))
+
+
+def setup(deps: Deps) -> None:
+    """Register connect and disconnect."""
+    sio: socketio.AsyncServer = deps.sio
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        session = await sio.get_session(sid)
+        session["address"] = client_address(environ)
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if token is not None:
+            if not isinstance(token, str) or not token:
+                raise Refused({"code": "unauthorized", "message": "auth.token must be a non-empty string"})
+            try:
+                principal = await deps.accounts.current_principal(token, deps.clock())
+            except DesklineError as err:
+                log.info("event=connect sid=%s code=%s reason=%s", sid, err.code, err.message)
+                raise Refused({"code": str(err.code), "message": err.message}) from err
+            await sign_in_socket(sio, sid, session, principal)
+        await sio.emit("my_response", WELCOME, to=sid)
+
+    @sio.on("disconnect")
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        try:
+            session = await sio.get_session(sid)
+        except KeyError:
+            session = {}
+        for hook in deps.disconnect_hooks:
+            try:
+                await hook(sid, session)
+            except Exception:
+                log.exception("event=disconnect sid=%s code=internal", sid)

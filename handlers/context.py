@@ -1,0 +1,109 @@
+"""What every handler is given: shared dependencies and the calling socket."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from auth.accounts import AccountService
+from auth.principal import Principal, Role, require_principal, require_role
+from config import Settings
+from handlers.rooms import role_room, user_room
+from models.common import to_jsonable
+from notify import Notifier
+from storage.database import Database
+
+Clock = Callable[[], datetime]
+DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+DB_KEY = web.AppKey("db", Database)
+DEPS_KEY = web.AppKey("deps", "Deps")
+
+
+@dataclass
+class Deps:
+    """Dependencies passed to every domain: built once per app, never imported as globals."""
+
+    sio: socketio.AsyncServer
+    settings: Settings
+    db: Database
+    clock: Clock
+    accounts: AccountService
+    notifier: Notifier
+    redis: Any = None
+    disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
+
+    async def emit(
+        self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None
+    ) -> None:
+        """Push ``event`` to a room or socket (on every instance when Redis is configured)."""
+        await self.sio.emit(event, to_jsonable(data), to=to, skip_sid=skip_sid)
+
+
+@dataclass
+class EventContext:
+    """One incoming event: who sent it and how to answer around it."""
+
+    sid: str
+    deps: Deps
+    session: dict[str, Any]
+
+    @property
+    def principal(self) -> Principal | None:
+        """The signed-in user behind the socket, if any."""
+        return self.session.get("principal")
+
+    @property
+    def address(self) -> str:
+        """The client's network address as seen at connect."""
+        return str(self.session.get("address", ""))
+
+    def require(self, *roles: Role) -> Principal:
+        """Return the principal, raising unless signed in (and of one of ``roles`` if given)."""
+        if roles:
+            return require_role(self.principal, set(roles))
+        return require_principal(self.principal)
+
+    async def emit(self, event: str, data: Any, *, to: str | None = None, skip_self: bool = False) -> None:
+        """Push ``event`` to ``to`` (default: this socket only)."""
+        await self.deps.emit(event, data, to=to or self.sid, skip_sid=self.sid if skip_self else None)
+
+    async def enter(self, room: str) -> None:
+        """Put this socket in ``room``."""
+        await self.deps.sio.enter_room(self.sid, room)
+
+    async def leave(self, room: str) -> None:
+        """Take this socket out of ``room``."""
+        await self.deps.sio.leave_room(self.sid, room)
+
+    async def sign_in(self, principal: Principal) -> None:
+        """Bind ``principal`` to this socket and enter its personal and role rooms."""
+        await sign_in_socket(self.deps.sio, self.sid, self.session, principal)
+
+    async def sign_out(self) -> None:
+        """Forget this socket's principal and leave its personal and role rooms."""
+        who = self.principal
+        if who is None:
+            return
+        self.session.pop("principal", None)
+        await self.leave(user_room(who.user_id))
+        await self.leave(role_room(who.role.value))
+
+
+async def sign_in_socket(
+    sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal
+) -> None:
+    """Bind ``principal`` to socket ``sid`` and enter its personal and role rooms."""
+    previous: Principal | None = session.get("principal")
+    if previous is not None and previous != principal:
+        await sio.leave_room(sid, user_room(previous.user_id))
+        await sio.leave_room(sid, role_room(previous.role.value))
+    session["principal"] = principal
+    await sio.enter_room(sid, user_room(principal.user_id))
+    await sio.enter_room(sid, role_room(principal.role.value))

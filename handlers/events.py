@@ -1,0 +1,144 @@
+"""Registers event handlers behind one ack envelope and one error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from auth.principal import Role
+from handlers.context import Deps, EventContext
+from models.common import to_jsonable
+from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge
+
+log = logging.getLogger("deskline.events")
+
+HANDLER_TIMEOUT_SECONDS = 30.0
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[EventContext, Any], Awaitable[Any]]
+ErrorHook = Callable[[EventContext, DesklineError], Awaitable[None]]
+
+
+def ok(data: Any = None) -> dict[str, Any]:
+    """Return a success ack."""
+    return {"ok": True, "data": to_jsonable(data)}
+
+
+def failure(error: DesklineError) -> dict[str, Any]:
+    """Return an error ack."""
+    return {"ok": False, "error": error.to_error()}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Return pydantic's field errors without the offending input values (they may be secrets)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(payload)", "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_payload(model: type[M], payload: Any) -> M:
+    """Validate ``payload`` into ``model`` or raise ``InvalidPayload`` with the field errors."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise InvalidPayload("payload must be a JSON object", [{"field": "(payload)", "message": "not an object"}])
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidPayload("payload is not valid", validation_details(exc)) from exc
+
+
+class EventRouter:
+    """Registers a domain's events on the server with validation, auth and error acks."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.events: list[str] = []
+
+    def on(
+        self,
+        name: str,
+        model: type[BaseModel] | None = None,
+        *,
+        roles: tuple[Role, ...] = (),
+        signed_in: bool = False,
+        on_error: ErrorHook | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx, payload)`` for event ``name``; its return value is the ack's data."""
+
+        def register(handler: Handler) -> Handler:
+            async def run(sid: str, *args: Any) -> dict[str, Any]:
+                return await self._dispatch(name, handler, model, roles, signed_in, on_error, sid, args)
+
+            self.deps.sio.on(name, run)
+            self.events.append(name)
+            return handler
+
+        return register
+
+    async def _dispatch(
+        self,
+        name: str,
+        handler: Handler,
+        model: type[BaseModel] | None,
+        roles: tuple[Role, ...],
+        signed_in: bool,
+        on_error: ErrorHook | None,
+        sid: str,
+        args: tuple[Any, ...],
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        session = await self.deps.sio.get_session(sid)
+        ctx = EventContext(sid=sid, deps=self.deps, session=session)
+        try:
+            async with asyncio.timeout(HANDLER_TIMEOUT_SECONDS):
+                payload = args[0] if args else None
+                self._check_size(payload)
+                if roles or signed_in:
+                    ctx.require(*roles)
+                data = parse_payload(model, payload) if model is not None else payload
+                result = await handler(ctx, data)
+            return ok(result)
+        except DesklineError as err:
+            return await self._fail(ctx, name, err, on_error, started)
+        except TimeoutError:
+            log.error("event=%s sid=%s code=internal reason=timeout", name, sid)
+            return await self._fail(ctx, name, _internal("the server took too long"), on_error, started)
+        except Exception:
+            log.exception("event=%s sid=%s code=internal", name, sid)
+            return await self._fail(ctx, name, _internal("internal server error"), on_error, started)
+
+    def _check_size(self, payload: Any) -> None:
+        limit = self.deps.settings.max_payload_bytes
+        if payload is None or isinstance(payload, bool | int | float):
+            return
+        size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+        if size > limit:
+            raise PayloadTooLarge(f"payload is {size} bytes; the limit is {limit}", {"limit": limit, "size": size})
+
+    async def _fail(
+        self, ctx: EventContext, name: str, err: DesklineError, on_error: ErrorHook | None, started: float
+    ) -> dict[str, Any]:
+        who = ctx.principal.user_id if ctx.principal else "-"
+        log.info(
+            "event=%s sid=%s user=%s code=%s ms=%.1f", name, ctx.sid, who, err.code, (time.perf_counter() - started) * 1e3
+        )
+        if on_error is not None:
+            try:
+                await on_error(ctx, err)
+            except Exception:
+                log.exception("event=%s sid=%s code=internal in=on_error", name, ctx.sid)
+        return failure(err)
+
+
+def _internal(message: str) -> DesklineError:
+    err = DesklineError(message)
+    err.code = ErrorCode.INTERNAL
+    return err

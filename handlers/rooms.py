@@ -1,0 +1,38 @@
+"""Typed room names: the one place that spells them."""
+
+from __future__ import annotations
+
+
+def user_room(user_id: str) -> str:
+    """Room holding every socket of one user, on every instance."""
+    return f"user:{user_id}"
+
+
+def ticket_room(ticket_id: str) -> str:
+    """Room of a signed-in ticket's participants."""
+    return f"ticket:{ticket_id}"
+
+
+def workspace_room(workspace_id: str) -> str:
+    """Room of a workspace's signed-in staff."""
+    return f"workspace:{workspace_id}"
+
+
+def office_room(ref_office: str) -> str:
+    """Room of the sockets tracking a queue office."""
+    return f"office:{ref_office}"
+
+
+def office_managers_room(ref_office: str) -> str:
+    """Room of the managers watching an office's live stats."""
+    return f"office:{ref_office}:managers"
+
+
+def role_room(role: str) -> str:
+    """Room of every signed-in socket with a given role."""
+    return f"role:{role}"
+
+
+def chat_room(name: str) -> str:
+    """Room of a public (Dowell-style) chat room; prefixed so it can never alias a private room."""
+    return f"chat:{name}"

@@ -1,0 +1,1 @@
+"""Pydantic payloads and documents, one module per domain."""

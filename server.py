@@ -1,0 +1,192 @@
+"""Deskline: the aiohttp app and its Socket.IO server (wiring only)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import socketio
+from aiohttp import hdrs, web
+
+import handlers
+from auth.accounts import AccountService
+from auth.passwords import Passwords
+from auth.principal import Role
+from auth.tokens import TokenIssuer, load_or_create_secret
+from config import Settings, describe_settings
+from handlers import codec
+from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
+from models.common import utc_now
+from notify import LiveNotifier
+from storage import open_database
+from storage.accounts import make_account_store
+from storage.database import Database
+
+VERSION = "0.1.0"
+log = logging.getLogger("deskline")
+
+SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
+
+
+def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
+    """Return the Deskline application; resources open when it starts, not before."""
+    app = web.Application(middlewares=[] if settings.websocket_compression else [no_websocket_compression])
+    client_manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        json=codec,
+        cors_allowed_origins=settings.cors_list(),
+        max_http_buffer_size=settings.max_payload_bytes * 4,
+    )
+    sio.attach(app, socketio_path="socket.io")
+    app[SETTINGS_KEY] = settings
+    app[SIO_KEY] = sio
+    app.router.add_get("/health", health)
+    handlers.add_all_routes(app)
+    app.cleanup_ctx.append(_resources(settings, sio, clock))
+    return app
+
+
+def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        db = await open_database(settings)
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        try:
+            deps = await build_deps(settings, sio, db, clock, redis)
+            await handlers.register_all(deps)
+            app[DB_KEY] = db
+            app[DEPS_KEY] = deps
+            log.info("event=started storage=%s redis=%s", db.kind, bool(redis))
+            yield
+        finally:
+            await sio.shutdown()
+            if redis is not None:
+                await redis.aclose()
+            await db.close()
+            log.info("event=stopped")
+
+    return context
+
+
+async def build_deps(
+    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: object = None
+) -> Deps:
+    """Return the dependencies every domain is given."""
+    store = make_account_store(db)
+    await store.init()
+    tokens = TokenIssuer(
+        secret=load_or_create_secret(settings.jwt_secret, settings.data_dir),
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )
+    accounts = AccountService(
+        store,
+        Passwords(),
+        tokens,
+        max_failures=settings.login_max_failures,
+        failure_window=timedelta(seconds=settings.login_failure_window_seconds),
+    )
+    return Deps(
+        sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=LiveNotifier(sio), redis=redis
+    )
+
+
+@web.middleware
+async def no_websocket_compression(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Drop the client's permessage-deflate offer so aiohttp never negotiates it."""
+    if hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
+        headers = request.headers.copy()
+        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
+async def health(request: web.Request) -> web.Response:
+    """Report liveness, the storage backend and whether Redis is in use; 503 if storage is down."""
+    settings = request.app[SETTINGS_KEY]
+    db = request.app.get(DB_KEY)
+    storage_ok = db is not None and await db.ping()
+    body = {
+        "status": "ok" if storage_ok else "unavailable",
+        "version": VERSION,
+        "storage": settings.storage_kind,
+        "redis": bool(settings.redis_url),
+    }
+    return web.json_response(body, status=200 if storage_ok else 503)
+
+
+async def create_admin(settings: Settings, email: str, password: str, name: str) -> None:
+    """Create the first administrator account."""
+    from models.accounts import CreateUserPayload
+    from handlers.events import parse_payload
+
+    payload = parse_payload(CreateUserPayload, {"email": email, "password": password, "name": name, "role": "admin"})
+    db = await open_database(settings)
+    try:
+        store = make_account_store(db)
+        await store.init()
+        service = AccountService(store, Passwords(), None, 0, timedelta())  # type: ignore[arg-type]
+        user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, utc_now())
+        print(f"admin created: id={user.id} email={user.email}")
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the server, or a maintenance command."""
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="Deskline real-time support and queue server.",
+        epilog=describe_settings(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command")
+    admin = commands.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name", default="Administrator")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    if args.command == "create-admin":
+        try:
+            asyncio.run(create_admin(settings, args.email, args.password, args.name))
+        except Exception as exc:
+            print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+            if getattr(exc, "details", None):
+                print(f"details: {exc.details}", file=sys.stderr)
+            raise SystemExit(2) from exc
+        return
+    loop_factory = _uvloop_factory()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda text: log.info("event=listening host=%s port=%s", settings.host, settings.port),
+        access_log=None,
+        loop=loop_factory() if loop_factory else None,
+    )
+
+
+def _uvloop_factory():  # type: ignore[no-untyped-def]
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Account repository: users, refresh tokens and failed-login records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from auth.principal import Role
+from models.accounts import NewUser, User, UserRecord
+from storage.database import Database
+
+
+class AccountStore(Protocol):
+    """Domain operations on accounts; raises ``Conflict`` and ``NotFound``."""
+
+    async def init(self) -> None:
+        """Create tables or indexes if missing."""
+
+    async def create_user(self, new: NewUser, now: datetime) -> User:
+        """Store a user; ``Conflict`` when the email or phone is taken."""
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        """Return one user; ``NotFound`` if unknown."""
+
+    async def find_by_contact(self, email: str | None, phone: str | None) -> UserRecord | None:
+        """Return the user with this email (or else phone), if any."""
+
+    async def list_users(
+        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[User]:
+        """Return up to ``limit`` users in creation order, after a cursor position."""
+
+    async def update_user(
+        self, user_id: str, name: str | None, role: Role | None, active: bool | None
+    ) -> User:
+        """Change the given fields; ``NotFound`` if unknown."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a user's password hash."""
+
+    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
+        """Remember an issued refresh token."""
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
+    ) -> str | None:
+        """Revoke a live token and store its successor in one step; return its user id, or None."""
+
+    async def revoke_refresh_token(self, token_hash: str, user_id: str) -> bool:
+        """Revoke one of the user's tokens; return whether it was live."""
+
+    async def revoke_all_refresh_tokens(self, user_id: str) -> int:
+        """Revoke every token of the user; return how many."""
+
+    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
+        """Remember a failed login under each key (account, address)."""
+
+    async def count_login_failures(self, key: str, since: datetime) -> int:
+        """Return the failures under ``key`` since ``since``."""
+
+    async def clear_login_failures(self, key: str) -> None:
+        """Forget the failures under ``key`` (after a good login)."""
+
+
+def make_account_store(db: Database) -> AccountStore:
+    """Return the account store of the database's backend."""
+    if db.kind == "mongo":
+        from storage.mongo.accounts import MongoAccountStore
+
+        return MongoAccountStore(db)  # type: ignore[arg-type]
+    from storage.sqlite.accounts import SqliteAccountStore
+
+    return SqliteAccountStore(db)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""MongoDB backend (PyMongo's AsyncMongoClient): production, multi-instance."""

@@ -1,0 +1,145 @@
+"""Accounts on MongoDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from auth.principal import Role
+from models.accounts import NewUser, User, UserRecord
+from models.errors import Conflict, NotFound
+from storage.database import new_id
+from storage.mongo.db import MongoDatabase
+
+_STRING = {"$type": "string"}
+
+
+def _record(doc: dict[str, Any]) -> UserRecord:
+    return UserRecord(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+
+
+def _public(doc: dict[str, Any]) -> User:
+    return User(id=doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "password_hash")})
+
+
+class MongoAccountStore:
+    """Accounts in MongoDB: unique indexes on email and phone."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._users = db.db["users"]
+        self._tokens = db.db["refresh_tokens"]
+        self._failures = db.db["login_failures"]
+
+    async def init(self) -> None:
+        """Create the account indexes if missing."""
+        await self._users.create_index("email", unique=True, partialFilterExpression={"email": _STRING})
+        await self._users.create_index("phone", unique=True, partialFilterExpression={"phone": _STRING})
+        await self._users.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        await self._tokens.create_index("user_id")
+        await self._failures.create_index([("key", ASCENDING), ("at", ASCENDING)])
+
+    async def create_user(self, new: NewUser, now: datetime) -> User:
+        """Store a user; ``Conflict`` when the email or phone is taken."""
+        doc = {"_id": new_id(), **new.model_dump(), "active": True, "created_at": now}
+        doc["role"] = new.role.value
+        for contact in ("email", "phone"):
+            if doc[contact] is None:
+                del doc[contact]
+        try:
+            await self._users.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict("an account with this email or phone already exists") from exc
+        return _public(doc)
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        """Return one user; ``NotFound`` if unknown."""
+        doc = await self._users.find_one({"_id": user_id})
+        if doc is None:
+            raise NotFound("no such user", {"user_id": user_id})
+        return _record(doc)
+
+    async def find_by_contact(self, email: str | None, phone: str | None) -> UserRecord | None:
+        """Return the user with this email (or else phone), if any."""
+        query = {"email": email} if email else {"phone": phone}
+        doc = await self._users.find_one(query)
+        return _record(doc) if doc else None
+
+    async def list_users(
+        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[User]:
+        """Return up to ``limit`` users in creation order, after a cursor position."""
+        query: dict[str, Any] = {}
+        if role is not None:
+            query["role"] = role.value
+        if after is not None:
+            stamp, last_id = after
+            query["$or"] = [{"created_at": {"$gt": stamp}}, {"created_at": stamp, "_id": {"$gt": last_id}}]
+        cursor = self._users.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [_public(doc) async for doc in cursor]
+
+    async def update_user(
+        self, user_id: str, name: str | None, role: Role | None, active: bool | None
+    ) -> User:
+        """Change the given fields; ``NotFound`` if unknown."""
+        changes = {"name": name, "role": role.value if role else None, "active": active}
+        sets = {k: v for k, v in changes.items() if v is not None}
+        if sets:
+            doc = await self._users.find_one_and_update(
+                {"_id": user_id}, {"$set": sets}, return_document=ReturnDocument.AFTER
+            )
+        else:
+            doc = await self._users.find_one({"_id": user_id})
+        if doc is None:
+            raise NotFound("no such user", {"user_id": user_id})
+        return _public(doc)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a user's password hash."""
+        result = await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+        if result.matched_count == 0:
+            raise NotFound("no such user", {"user_id": user_id})
+
+    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
+        """Remember an issued refresh token."""
+        await self._tokens.insert_one(
+            {"_id": token_hash, "user_id": user_id, "expires_at": expires_at, "revoked": False}
+        )
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
+    ) -> str | None:
+        """Revoke a live token (one conditional update) and store its successor; return its user id."""
+        old = await self._tokens.find_one_and_update(
+            {"_id": old_hash, "revoked": False, "expires_at": {"$gt": now}}, {"$set": {"revoked": True}}
+        )
+        if old is None:
+            return None
+        await self.add_refresh_token(new_hash, old["user_id"], new_expires_at)
+        return str(old["user_id"])
+
+    async def revoke_refresh_token(self, token_hash: str, user_id: str) -> bool:
+        """Revoke one of the user's tokens; return whether it was live."""
+        result = await self._tokens.update_one(
+            {"_id": token_hash, "user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
+        )
+        return result.modified_count == 1
+
+    async def revoke_all_refresh_tokens(self, user_id: str) -> int:
+        """Revoke every token of the user; return how many."""
+        result = await self._tokens.update_many({"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}})
+        return result.modified_count
+
+    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
+        """Remember a failed login under each key (account, address)."""
+        await self._failures.insert_many([{"key": k, "at": now} for k in keys])
+
+    async def count_login_failures(self, key: str, since: datetime) -> int:
+        """Return the failures under ``key`` since ``since``."""
+        return await self._failures.count_documents({"key": key, "at": {"$gt": since}})
+
+    async def clear_login_failures(self, key: str) -> None:
+        """Forget the failures under ``key`` (after a good login)."""
+        await self._failures.delete_many({"key": key})

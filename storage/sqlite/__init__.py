@@ -1,0 +1,1 @@
+"""SQLite backend (aiosqlite): the embedded default."""

@@ -1,0 +1,191 @@
+"""Accounts on SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from auth.principal import Role
+from models.accounts import NewUser, User, UserRecord
+from models.errors import Conflict, NotFound
+from storage.database import new_id
+from storage.sqlite.convert import from_iso, iso
+from storage.sqlite.db import SqliteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT UNIQUE,
+    phone TEXT UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_created ON users (created_at, id);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at)
+"""
+
+_USER_COLUMNS = "id, email, phone, name, role, active, password_hash, created_at"
+
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row["id"],
+        email=row["email"],
+        phone=row["phone"],
+        name=row["name"],
+        role=Role(row["role"]),
+        active=bool(row["active"]),
+        password_hash=row["password_hash"],
+        created_at=from_iso(row["created_at"]),
+    )
+
+
+def _public(row: Any) -> User:
+    return User.model_validate(_record(row).model_dump(exclude={"password_hash"}))
+
+
+class SqliteAccountStore:
+    """Accounts in the embedded database."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def init(self) -> None:
+        """Create the account tables if missing."""
+        await self._db.create_schema(SCHEMA)
+
+    async def create_user(self, new: NewUser, now: datetime) -> User:
+        """Store a user; ``Conflict`` when the email or phone is taken."""
+        user_id = new_id()
+        try:
+            await self._db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+                (user_id, new.email, new.phone, new.name, new.role.value, new.password_hash, iso(now)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("an account with this email or phone already exists") from exc
+        return User(
+            id=user_id, email=new.email, phone=new.phone, name=new.name, role=new.role, created_at=now
+        )
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        """Return one user; ``NotFound`` if unknown."""
+        row = await self._db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        if row is None:
+            raise NotFound("no such user", {"user_id": user_id})
+        return _record(row)
+
+    async def find_by_contact(self, email: str | None, phone: str | None) -> UserRecord | None:
+        """Return the user with this email (or else phone), if any."""
+        column, value = ("email", email) if email else ("phone", phone)
+        row = await self._db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = ?", (value,))
+        return _record(row) if row else None
+
+    async def list_users(
+        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[User]:
+        """Return up to ``limit`` users in creation order, after a cursor position."""
+        where, params = ["1 = 1"], []
+        if role is not None:
+            where.append("role = ?")
+            params.append(role.value)
+        if after is not None:
+            where.append("(created_at, id) > (?, ?)")
+            params.extend([iso(after[0]), after[1]])
+        rows = await self._db.fetch_all(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
+            (*params, limit),
+        )
+        return [_public(r) for r in rows]
+
+    async def update_user(
+        self, user_id: str, name: str | None, role: Role | None, active: bool | None
+    ) -> User:
+        """Change the given fields; ``NotFound`` if unknown."""
+        changes = {"name": name, "role": role.value if role else None, "active": active}
+        sets = {k: v for k, v in changes.items() if v is not None}
+        if sets:
+            assignments = ", ".join(f"{k} = ?" for k in sets)
+            changed = await self._db.execute(
+                f"UPDATE users SET {assignments} WHERE id = ?", (*sets.values(), user_id)
+            )
+            if not changed:
+                raise NotFound("no such user", {"user_id": user_id})
+        record = await self.get_user(user_id)
+        return User.model_validate(record.model_dump(exclude={"password_hash"}))
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace a user's password hash."""
+        if not await self._db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)):
+            raise NotFound("no such user", {"user_id": user_id})
+
+    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
+        """Remember an issued refresh token."""
+        await self._db.execute(
+            "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+            (token_hash, user_id, iso(expires_at)),
+        )
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
+    ) -> str | None:
+        """Revoke a live token and store its successor in one step; return its user id, or None."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0 AND expires_at > ?"
+                " RETURNING user_id",
+                (old_hash, iso(now)),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await conn.execute(
+                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+                (new_hash, row["user_id"], iso(new_expires_at)),
+            )
+            return str(row["user_id"])
+
+    async def revoke_refresh_token(self, token_hash: str, user_id: str) -> bool:
+        """Revoke one of the user's tokens; return whether it was live."""
+        changed = await self._db.execute(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND user_id = ? AND revoked = 0",
+            (token_hash, user_id),
+        )
+        return changed == 1
+
+    async def revoke_all_refresh_tokens(self, user_id: str) -> int:
+        """Revoke every token of the user; return how many."""
+        return await self._db.execute(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
+        )
+
+    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
+        """Remember a failed login under each key (account, address)."""
+        async with self._db.transaction() as conn:
+            await conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)", [(k, iso(now)) for k in keys])
+
+    async def count_login_failures(self, key: str, since: datetime) -> int:
+        """Return the failures under ``key`` since ``since``."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS n FROM login_failures WHERE key = ? AND at > ?", (key, iso(since))
+        )
+        return int(row["n"]) if row else 0
+
+    async def clear_login_failures(self, key: str) -> None:
+        """Forget the failures under ``key`` (after a good login)."""
+        await self._db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
