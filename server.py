@@ -27,6 +27,7 @@ from storage.accounts import make_account_store
 from storage.database import Database
 
 VERSION = "0.1.0"
+SHUTDOWN_GRACE_SECONDS = 3
 log = logging.getLogger("deskline")
 
 SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
@@ -35,7 +36,9 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
     app = web.Application(middlewares=[] if settings.websocket_compression else [no_websocket_compression])
-    client_manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
+    client_manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=client_manager,
@@ -48,8 +51,26 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app[SIO_KEY] = sio
     app.router.add_get("/health", health)
     handlers.add_all_routes(app)
+    app.on_shutdown.append(_disconnect_sockets)
     app.cleanup_ctx.append(_resources(settings, sio, clock))
     return app
+
+
+async def _disconnect_sockets(app: web.Application) -> None:
+    """Disconnect every socket and stop Socket.IO's tasks before aiohttp waits for open connections."""
+    sio = app[SIO_KEY]
+    closing = [
+        asyncio.create_task(socket.close(reason=sio.eio.reason.SERVER_DISCONNECT))
+        for socket in list(sio.eio.sockets.values())
+    ]
+    if closing:
+        # A socket whose client already went away never drains its queue: don't wait on it forever.
+        _, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_GRACE_SECONDS)
+        for task in stuck:
+            task.cancel()
+    sio.eio.sockets = {}
+    if sio.eio.service_task_handle is not None:
+        await sio.shutdown()
 
 
 def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # type: ignore[no-untyped-def]
@@ -68,7 +89,6 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             log.info("event=started storage=%s redis=%s", db.kind, bool(redis))
             yield
         finally:
-            await sio.shutdown()
             if redis is not None:
                 await redis.aclose()
             await db.close()
@@ -126,8 +146,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def create_admin(settings: Settings, email: str, password: str, name: str) -> None:
     """Create the first administrator account."""
-    from models.accounts import CreateUserPayload
     from handlers.events import parse_payload
+    from models.accounts import CreateUserPayload
 
     payload = parse_payload(CreateUserPayload, {"email": email, "password": password, "name": name, "role": "admin"})
     db = await open_database(settings)

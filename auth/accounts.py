@@ -49,7 +49,9 @@ class AccountService:
             user=public(user),
         )
 
-    async def login(self, email: str | None, phone: str | None, password: str, address: str, now: datetime) -> TokenPair:
+    async def login(
+        self, email: str | None, phone: str | None, password: str, address: str, now: datetime
+    ) -> TokenPair:
         """Check credentials under the failure limit and return tokens."""
         account_key = f"account:{email or phone}"
         keys = [account_key] + ([f"address:{address}"] if address else [])

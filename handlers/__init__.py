@@ -26,10 +26,10 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = []
 async def register_all(deps: Deps) -> list[str]:
     """Create every domain's stores and register its events; return the event names."""
     connection.setup(deps)
-    events: list[str] = []
     for setup in DOMAINS:
-        events += (await setup(deps)).events
-    return events
+        router = await setup(deps)
+        deps.events.update(router.models)
+    return list(deps.events)
 
 
 def add_all_routes(app: web.Application) -> None:

@@ -35,12 +35,12 @@ def setup(deps: Deps) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
             if not isinstance(token, str) or not token:
-                raise Refused({"code": "unauthorized", "message": "auth.token must be a non-empty string"})
+                raise Refused("auth.token must be a non-empty string", {"code": "unauthorized"})
             try:
                 principal = await deps.accounts.current_principal(token, deps.clock())
             except DesklineError as err:
                 log.info("event=connect sid=%s code=%s reason=%s", sid, err.code, err.message)
-                raise Refused({"code": str(err.code), "message": err.message}) from err
+                raise Refused(err.message, {"code": str(err.code)}) from err
             await sign_in_socket(sio, sid, session, principal)
         await sio.emit("my_response", WELCOME, to=sid)
 

@@ -38,10 +38,9 @@ class Deps:
     notifier: Notifier
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
+    events: dict[str, Any] = field(default_factory=dict)
 
-    async def emit(
-        self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None
-    ) -> None:
+    async def emit(self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None) -> None:
         """Push ``event`` to a room or socket (on every instance when Redis is configured)."""
         await self.sio.emit(event, to_jsonable(data), to=to, skip_sid=skip_sid)
 
@@ -96,9 +95,7 @@ class EventContext:
         await self.leave(role_room(who.role.value))
 
 
-async def sign_in_socket(
-    sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal
-) -> None:
+async def sign_in_socket(sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal) -> None:
     """Bind ``principal`` to socket ``sid`` and enter its personal and role rooms."""
     previous: Principal | None = session.get("principal")
     if previous is not None and previous != principal:

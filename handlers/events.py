@@ -61,6 +61,7 @@ class EventRouter:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.events: list[str] = []
+        self.models: dict[str, type[BaseModel] | None] = {}
 
     def on(
         self,
@@ -79,6 +80,7 @@ class EventRouter:
 
             self.deps.sio.on(name, run)
             self.events.append(name)
+            self.models[name] = model
             return handler
 
         return register
@@ -128,7 +130,12 @@ class EventRouter:
     ) -> dict[str, Any]:
         who = ctx.principal.user_id if ctx.principal else "-"
         log.info(
-            "event=%s sid=%s user=%s code=%s ms=%.1f", name, ctx.sid, who, err.code, (time.perf_counter() - started) * 1e3
+            "event=%s sid=%s user=%s code=%s ms=%.1f",
+            name,
+            ctx.sid,
+            who,
+            err.code,
+            (time.perf_counter() - started) * 1e3,
         )
         if on_error is not None:
             try:

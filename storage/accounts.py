@@ -25,14 +25,10 @@ class AccountStore(Protocol):
     async def find_by_contact(self, email: str | None, phone: str | None) -> UserRecord | None:
         """Return the user with this email (or else phone), if any."""
 
-    async def list_users(
-        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[User]:
+    async def list_users(self, role: Role | None, after: tuple[datetime, str] | None, limit: int) -> list[User]:
         """Return up to ``limit`` users in creation order, after a cursor position."""
 
-    async def update_user(
-        self, user_id: str, name: str | None, role: Role | None, active: bool | None
-    ) -> User:
+    async def update_user(self, user_id: str, name: str | None, role: Role | None, active: bool | None) -> User:
         """Change the given fields; ``NotFound`` if unknown."""
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:

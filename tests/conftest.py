@@ -33,7 +33,7 @@ def mongo_url() -> Iterator[str]:
     assert binary, "secantusdb is not installed: pip install -r requirements-dev.txt"
     port = free_port()
     data = tempfile.mkdtemp(prefix="deskline-secantus-")
-    log = open(Path(data) / "secantus.log", "wb")  # noqa: SIM115
+    log = open(Path(data) / "secantus.log", "wb")
     proc = subprocess.Popen(
         [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data, "--log-level", "WARNING"],
         stdout=log,
@@ -133,10 +133,19 @@ async def any_server(start_server, backend: str) -> RunningServer:  # type: igno
     return await start_server(backend)
 
 
-async def signed_in(server: RunningServer, role: Role | str = Role.CLIENT, name: str | None = None) -> tuple[Client, dict[str, Any]]:
+async def signed_in(
+    server: RunningServer, role: Role | str = Role.CLIENT, name: str | None = None
+) -> tuple[Client, dict[str, Any]]:
     """Create a user of ``role`` directly in the store and return a client connected with its token."""
     email = f"{uuid.uuid4().hex[:10]}@example.com"
-    user = await server.deps.accounts.create(email, None, name or f"{role} user", "correct horse battery", Role(role), server.clock())
+    user = await server.deps.accounts.create(
+        email, None, name or f"{role} user", "correct horse battery", Role(role), server.clock()
+    )
     pair = await server.deps.accounts.issue(user, server.clock())
     client = await server.client(token=pair.access_token)
-    return client, {"user": user.model_dump(mode="json"), "access_token": pair.access_token, "refresh_token": pair.refresh_token, "email": email}
+    return client, {
+        "user": user.model_dump(mode="json"),
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "email": email,
+    }

@@ -18,10 +18,9 @@ import socketio
 from aiohttp import web
 
 from config import Settings
-from handlers.context import Clock
+from handlers.context import DEPS_KEY, Clock
 from models.common import utc_now
-from handlers.context import DEPS_KEY
-from server import create_app
+from server import SIO_KEY, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CALL_TIMEOUT = 15
@@ -47,9 +46,7 @@ class Inbox:
             self.events[event].append(args[0] if len(args) == 1 else list(args))
             self._changed.notify_all()
 
-    async def wait_for(
-        self, event: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 10
-    ) -> Any:
+    async def wait_for(self, event: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 10) -> Any:
         """Return the first push of ``event`` matching ``predicate``, waiting for it if needed."""
 
         def find() -> Any:
@@ -119,7 +116,9 @@ async def connect_client(url: str, token: str | None = None, auth: dict[str, Any
     inbox = Inbox()
     sio.on("*", inbox.record)
     await sio.connect(
-        url, auth=auth if auth is not None else ({"token": token} if token else None), transports=["websocket"],
+        url,
+        auth=auth if auth is not None else ({"token": token} if token else None),
+        transports=["websocket"],
         wait_timeout=10,
     )
     return Client(sio, inbox)
@@ -161,6 +160,11 @@ class RunningServer:
         """Disconnect clients and shut down cleanly."""
         for client in self.clients:
             await client.close()
+        sio = self.app[SIO_KEY]
+        for _ in range(40):  # let the server notice the clients left before it shuts down
+            if not sio.eio.sockets:
+                break
+            await asyncio.sleep(0.05)
         await self.runner.cleanup()
 
 
@@ -230,3 +234,16 @@ class ManualClock:
         from datetime import timedelta
 
         self.now = self.now + timedelta(**delta)
+
+
+async def refusal(url: str, auth: dict[str, Any] | None) -> Any:
+    """Try to connect with ``auth`` and return what the server said when it refused (fails if accepted)."""
+    sio = socketio.AsyncClient(reconnection=False)
+    said: list[Any] = []
+    sio.on("connect_error", lambda data: said.append(data))
+    try:
+        await sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        return said[-1] if said else None
+    await sio.disconnect()
+    raise AssertionError("the server accepted the connection")

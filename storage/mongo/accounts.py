@@ -67,9 +67,7 @@ class MongoAccountStore:
         doc = await self._users.find_one(query)
         return _record(doc) if doc else None
 
-    async def list_users(
-        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[User]:
+    async def list_users(self, role: Role | None, after: tuple[datetime, str] | None, limit: int) -> list[User]:
         """Return up to ``limit`` users in creation order, after a cursor position."""
         query: dict[str, Any] = {}
         if role is not None:
@@ -80,9 +78,7 @@ class MongoAccountStore:
         cursor = self._users.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [_public(doc) async for doc in cursor]
 
-    async def update_user(
-        self, user_id: str, name: str | None, role: Role | None, active: bool | None
-    ) -> User:
+    async def update_user(self, user_id: str, name: str | None, role: Role | None, active: bool | None) -> User:
         """Change the given fields; ``NotFound`` if unknown."""
         changes = {"name": name, "role": role.value if role else None, "active": active}
         sets = {k: v for k, v in changes.items() if v is not None}

@@ -27,9 +27,7 @@ class MongoChatStore:
     async def history(self, room: str, limit: int) -> list[ChatMessage]:
         """Return the room's newest ``limit`` messages, oldest first."""
         cursor = (
-            self._messages.find({"room": room})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit)
+            self._messages.find({"room": room}).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         )
         docs = [doc async for doc in cursor]
         return [ChatMessage.model_validate({**doc, "id": doc["_id"]}) for doc in reversed(docs)]

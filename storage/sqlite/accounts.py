@@ -79,9 +79,7 @@ class SqliteAccountStore:
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict("an account with this email or phone already exists") from exc
-        return User(
-            id=user_id, email=new.email, phone=new.phone, name=new.name, role=new.role, created_at=now
-        )
+        return User(id=user_id, email=new.email, phone=new.phone, name=new.name, role=new.role, created_at=now)
 
     async def get_user(self, user_id: str) -> UserRecord:
         """Return one user; ``NotFound`` if unknown."""
@@ -96,9 +94,7 @@ class SqliteAccountStore:
         row = await self._db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = ?", (value,))
         return _record(row) if row else None
 
-    async def list_users(
-        self, role: Role | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[User]:
+    async def list_users(self, role: Role | None, after: tuple[datetime, str] | None, limit: int) -> list[User]:
         """Return up to ``limit`` users in creation order, after a cursor position."""
         where, params = ["1 = 1"], []
         if role is not None:
@@ -113,17 +109,13 @@ class SqliteAccountStore:
         )
         return [_public(r) for r in rows]
 
-    async def update_user(
-        self, user_id: str, name: str | None, role: Role | None, active: bool | None
-    ) -> User:
+    async def update_user(self, user_id: str, name: str | None, role: Role | None, active: bool | None) -> User:
         """Change the given fields; ``NotFound`` if unknown."""
         changes = {"name": name, "role": role.value if role else None, "active": active}
         sets = {k: v for k, v in changes.items() if v is not None}
         if sets:
             assignments = ", ".join(f"{k} = ?" for k in sets)
-            changed = await self._db.execute(
-                f"UPDATE users SET {assignments} WHERE id = ?", (*sets.values(), user_id)
-            )
+            changed = await self._db.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*sets.values(), user_id))
             if not changed:
                 raise NotFound("no such user", {"user_id": user_id})
         record = await self.get_user(user_id)

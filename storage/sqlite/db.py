@@ -49,7 +49,7 @@ class SqliteDatabase:
             return False
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a second call does nothing)."""
         await self._conn.close()
 
     async def create_schema(self, script: str) -> None:

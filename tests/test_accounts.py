@@ -1,0 +1,192 @@
+"""Accounts and auth over real sockets: register, login, refresh, logout, roles, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from auth.principal import Role
+from tests.conftest import signed_in
+from tests.helpers import ROOT, ManualClock, RunningServer, refusal
+
+PASSWORD = "correct horse battery"
+
+
+async def register(server: RunningServer, email: str = "ana@example.com", **extra: Any) -> tuple[Any, dict[str, Any]]:
+    client = await server.client()
+    data = await client.ok("register", {"email": email, "name": "Ana", "password": PASSWORD, **extra})
+    return client, data
+
+
+async def test_register_signs_the_socket_in_as_a_client(server: RunningServer) -> None:
+    client, data = await register(server, "Ana@Example.com")
+    assert data["user"]["email"] == "ana@example.com"
+    assert data["user"]["role"] == "client"
+    assert "password_hash" not in data["user"]
+    assert data["expires_in"] == 15 * 60
+    me = await client.ok("me")
+    assert me["id"] == data["user"]["id"]
+
+
+async def test_register_refuses_duplicates_and_bad_input(server: RunningServer) -> None:
+    await register(server)
+    other = await server.client()
+    await other.error("register", {"email": "ana@example.com", "name": "B", "password": PASSWORD}, "conflict")
+    bad = [
+        {"name": "B", "password": PASSWORD},
+        {"email": "not-an-email", "name": "B", "password": PASSWORD},
+        {"email": "b@example.com", "name": "B", "password": "short"},
+        {"email": "b@example.com", "name": " ", "password": PASSWORD},
+        {"email": "b@example.com", "name": "B", "password": PASSWORD, "role": "admin"},
+        {"phone": "12345", "name": "B", "password": PASSWORD},
+        {"email": 7, "name": "B", "password": PASSWORD},
+    ]
+    for payload in bad:
+        error = await other.error("register", payload, "invalid_payload")
+        assert error["details"], error
+    assert "correct horse" not in str(error)
+    listed = await server.deps.accounts.store.list_users(None, None, 100)
+    assert [u.email for u in listed] == ["ana@example.com"]
+
+
+async def test_login_by_email_and_phone_and_token_connect(server: RunningServer) -> None:
+    await register(server, "ana@example.com", phone="+4915112345678")
+    client = await server.client()
+    by_email = await client.ok("login", {"email": "ana@example.com", "password": PASSWORD})
+    by_phone = await client.ok("login", {"phone": "+49 151 1234 5678", "password": PASSWORD})
+    assert by_email["user"]["id"] == by_phone["user"]["id"]
+    fresh = await server.client(token=by_phone["access_token"])
+    assert (await fresh.ok("me"))["email"] == "ana@example.com"
+
+
+async def test_wrong_password_is_unauthorized_and_rate_limited(server: RunningServer) -> None:
+    await register(server)
+    client = await server.client()
+    for _ in range(5):
+        err = await client.error("login", {"email": "ana@example.com", "password": "wrong password"}, "unauthorized")
+    assert err["message"] == "wrong email, phone or password"
+    limited = await client.error("login", {"email": "ana@example.com", "password": PASSWORD}, "rate_limited")
+    assert limited["details"]["retry_after_seconds"] == 300
+
+
+async def test_rate_limit_per_address_covers_many_accounts(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)
+    client = await srv.client()
+    for i in range(5):
+        await client.error("login", {"email": f"nobody{i}@example.com", "password": "whatever1234"}, "unauthorized")
+    await client.error("login", {"email": "someone@example.com", "password": "whatever1234"}, "rate_limited")
+    clock.advance(minutes=6)
+    await client.error("login", {"email": "someone@example.com", "password": "whatever1234"}, "unauthorized")
+
+
+async def test_refresh_rotates_and_logout_revokes(server: RunningServer) -> None:
+    client, data = await register(server)
+    renewed = await client.ok("refresh_token", {"refresh_token": data["refresh_token"]})
+    assert renewed["refresh_token"] != data["refresh_token"]
+    await client.error("refresh_token", {"refresh_token": data["refresh_token"]}, "unauthorized")
+    assert await client.ok("logout", {"refresh_token": renewed["refresh_token"]}) == {"revoked": 1}
+    await client.error("me", None, "unauthorized")
+    await client.error("refresh_token", {"refresh_token": renewed["refresh_token"]}, "unauthorized")
+
+
+async def test_logout_everywhere_revokes_every_refresh_token(server: RunningServer) -> None:
+    client, first = await register(server)
+    second = await client.ok("login", {"email": "ana@example.com", "password": PASSWORD})
+    assert (await client.ok("logout", {"everywhere": True}))["revoked"] == 2
+    for token in (first["refresh_token"], second["refresh_token"]):
+        await client.error("refresh_token", {"refresh_token": token}, "unauthorized")
+
+
+async def test_expired_refresh_token_is_refused(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)
+    client, data = await register(srv)
+    clock.advance(days=31)
+    await client.error("refresh_token", {"refresh_token": data["refresh_token"]}, "unauthorized")
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", ""])
+async def test_bad_token_refuses_the_connection(server: RunningServer, token: str) -> None:
+    said = await refusal(server.url, {"token": token})
+    assert said["data"] == {"code": "unauthorized"}
+    assert "token" in said["message"]
+    assert (await (await server.client()).inbox.wait_for("my_response"))["data"] == "Welcome to Dowell Chat"
+
+
+async def test_expired_access_token_refuses_the_connection(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)
+    _, data = await register(srv)
+    clock.advance(minutes=16)
+    said = await refusal(srv.url, {"token": data["access_token"]})
+    assert said == {"message": "access token expired", "data": {"code": "unauthorized"}}
+
+
+async def test_deactivated_user_is_disconnected_and_refused(server: RunningServer) -> None:
+    admin, _ = await signed_in(server, Role.ADMIN)
+    victim, info = await signed_in(server, Role.AGENT)
+    user = await admin.ok("deactivate_user", {"user_id": info["user"]["id"]})
+    assert user["active"] is False
+    await victim.inbox.wait_for("session_ended")
+    for _ in range(50):
+        if not victim.sio.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not victim.sio.connected
+    said = await refusal(server.url, {"token": info["access_token"]})
+    assert said["message"] == "this account is deactivated"
+    login = await server.client()
+    await login.error("login", {"email": info["email"], "password": PASSWORD}, "forbidden")
+    await login.error("refresh_token", {"refresh_token": info["refresh_token"]}, "unauthorized")
+
+
+async def test_admin_manages_users_and_others_are_denied(server: RunningServer) -> None:
+    admin, _ = await signed_in(server, Role.ADMIN)
+    agent, _ = await signed_in(server, Role.AGENT)
+    anonymous = await server.client()
+    new = {"email": "bob@example.com", "name": "Bob", "password": PASSWORD, "role": "manager"}
+    await anonymous.error("create_user", new, "unauthorized")
+    await agent.error("create_user", new, "forbidden")
+    await agent.error("list_users", {}, "forbidden")
+    bob = await admin.ok("create_user", new)
+    assert bob["role"] == "manager"
+    await admin.error("create_user", new, "conflict")
+    await admin.error("create_user", {**new, "email": "x@example.com", "role": "root"}, "invalid_payload")
+
+    updated = await admin.ok("update_user", {"user_id": bob["id"], "name": "Robert", "role": "agent"})
+    assert (updated["name"], updated["role"]) == ("Robert", "agent")
+    await admin.error("update_user", {"user_id": "0" * 24, "name": "X"}, "not_found")
+    await admin.error("update_user", {"user_id": bob["id"], "colour": "red"}, "invalid_payload")
+
+    page1 = await admin.ok("list_users", {"limit": 2})
+    assert len(page1["users"]) == 2 and page1["next_cursor"]
+    page2 = await admin.ok("list_users", {"limit": 2, "cursor": page1["next_cursor"]})
+    ids = [u["id"] for u in page1["users"] + page2["users"]]
+    assert len(ids) == len(set(ids)) == 3
+    agents = await admin.ok("list_users", {"role": "agent"})
+    assert {u["name"] for u in agents["users"]} >= {"Robert"}
+    await admin.error("list_users", {"cursor": "nonsense!"}, "invalid_payload")
+
+
+async def test_role_change_moves_the_socket_out(server: RunningServer) -> None:
+    admin, _ = await signed_in(server, Role.ADMIN)
+    manager, info = await signed_in(server, Role.MANAGER)
+    await admin.ok("update_user", {"user_id": info["user"]["id"], "role": "client"})
+    await manager.inbox.wait_for("session_ended")
+
+
+async def test_create_admin_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"DESKLINE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "server.py", "create-admin", "--email", "Root@Example.com", "--password", PASSWORD]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "admin created" in done.stdout
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    weak = subprocess.run([*cmd[:-1], "short"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert weak.returncode == 2 and "password" in weak.stderr
