@@ -69,8 +69,9 @@ async def throughput(url: str, clients: int, messages: int) -> None:
     delivered = time.perf_counter() - started
     latencies.sort()
     print(f"chat: {clients} members, {messages} messages")
-    print(f"  stored+acked : {messages / stored:8.0f} msg/s   p50 {latencies[len(latencies) // 2] * 1e3:.2f} ms"
-          f"   p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.2f} ms   mean {statistics.mean(latencies) * 1e3:.2f} ms")
+    p50, p99 = latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3
+    mean = statistics.mean(latencies) * 1e3
+    print(f"  stored+acked : {messages / stored:8.0f} msg/s   p50 {p50:.2f} ms   p99 {p99:.2f} ms   mean {mean:.2f} ms")
     print(f"  deliveries   : {clients * messages / delivered:8.0f} pushes/s")
     for member in members:
         await member.disconnect()
@@ -85,8 +86,10 @@ async def memory(url: str, pid: int, idle: int) -> None:
         sockets.append(await connect(url))
     await asyncio.sleep(1)
     after = rss_kib(pid)
-    print(f"memory: {idle} idle websocket connections: {(after - before) / idle:.1f} KiB per connection "
-          f"(RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB)")
+    print(
+        f"memory: {idle} idle websocket connections: {(after - before) / idle:.1f} KiB per connection "
+        f"(RSS {before / 1024:.0f} -> {after / 1024:.0f} MiB)"
+    )
     await asyncio.gather(*(s.disconnect() for s in sockets))
 
 
