@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from auth.accounts import principal_of
-from auth.principal import Principal, Role
+from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.rooms import user_room
@@ -34,19 +34,19 @@ async def setup(deps: Deps) -> EventRouter:
         now = deps.clock()
         user = await accounts.create(p.email, p.phone, p.name, p.password, Role.CLIENT, now)
         pair = await accounts.issue(user, now)
-        await ctx.sign_in(accounts_principal(pair))
+        await ctx.sign_in(principal_of(pair.user))
         return pair
 
     @router.on("login", LoginPayload)
     async def login(ctx: EventContext, p: LoginPayload) -> TokenPair:
         pair = await accounts.login(p.email, p.phone, p.password, ctx.address, deps.clock())
-        await ctx.sign_in(accounts_principal(pair))
+        await ctx.sign_in(principal_of(pair.user))
         return pair
 
     @router.on("refresh_token", RefreshPayload)
     async def refresh_token(ctx: EventContext, p: RefreshPayload) -> TokenPair:
         pair = await accounts.refresh(p.refresh_token, deps.clock())
-        await ctx.sign_in(accounts_principal(pair))
+        await ctx.sign_in(principal_of(pair.user))
         return pair
 
     @router.on("logout", LogoutPayload, signed_in=True)
@@ -86,11 +86,6 @@ async def setup(deps: Deps) -> EventRouter:
         return user
 
     return router
-
-
-def accounts_principal(pair: TokenPair) -> Principal:
-    """Return the principal a token pair was issued for."""
-    return principal_of(pair.user)
 
 
 async def _end_sessions(deps: Deps, user_id: str) -> None:
