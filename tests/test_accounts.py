@@ -190,3 +190,12 @@ async def test_create_admin_command(tmp_path) -> None:  # type: ignore[no-untype
     assert again.returncode == 2 and "already exists" in again.stderr
     weak = subprocess.run([*cmd[:-1], "short"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert weak.returncode == 2 and "password" in weak.stderr
+
+
+async def test_tokens_follow_the_injected_clock(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)
+    clock.advance(hours=3)  # tokens are now issued "in the future" as far as the wall clock knows
+    _, data = await register(srv)
+    client = await srv.client(token=data["access_token"])
+    assert (await client.ok("me"))["email"] == "ana@example.com"
