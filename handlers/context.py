@@ -20,6 +20,7 @@ from storage.database import Database
 
 Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+ShutdownHook = Callable[[], Awaitable[None]]
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DB_KEY = web.AppKey("db", Database)
@@ -38,6 +39,7 @@ class Deps:
     notifier: Notifier
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
+    shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
 
     async def emit(
         self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None
