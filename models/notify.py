@@ -98,6 +98,7 @@ class OutboxEntry(Document):
     attempts: int
     next_try_at: datetime
     last_error: str | None = None
+    claimed_by: str | None = Field(None, description="the worker that holds, sent or gave up on it")
     created_at: datetime
     sent_at: datetime | None = None
 

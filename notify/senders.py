@@ -89,7 +89,7 @@ class TwilioSms:
 
     def __init__(self, base_url: str, account_sid: str, auth_token: str, sender: str) -> None:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self._auth = aiohttp.BasicAuth(account_sid, auth_token)
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(account_sid, auth_token)}
         self._from = sender
         self._session: aiohttp.ClientSession | None = None
 
@@ -99,7 +99,7 @@ class TwilioSms:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS))
         form = {"To": message.recipient, "From": self._from, "Body": message.text}
         try:
-            async with self._session.post(self._url, data=form, auth=self._auth) as resp:
+            async with self._session.post(self._url, data=form, headers=self._headers) as resp:
                 text = await resp.text()
                 if resp.status >= 400:
                     permanent = resp.status < 500 and resp.status != 429

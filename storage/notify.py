@@ -55,7 +55,7 @@ class NotifyStore(Protocol):
         """Atomically claim up to ``limit`` due messages for ``worker`` (attempts + 1); no two workers get one."""
 
     async def mark_sent(self, message: OutboxMessage, worker: str, now: datetime, provider_id: str | None) -> bool:
-        """Record a delivery if ``worker`` still holds the claim; sensitive content is erased."""
+        """Record a delivery (and who made it) if ``worker`` still holds the claim; sensitive content is erased."""
 
     async def mark_retry(self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str) -> bool:
         """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it."""

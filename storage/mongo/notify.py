@@ -140,7 +140,6 @@ class MongoNotifyStore:
             "sent_at": now,
             "provider_id": provider_id,
             "last_error": None,
-            "claimed_by": None,
             "claim_expires_at": None,
             **(_ERASE if message.sensitive else {}),
         }
@@ -164,7 +163,6 @@ class MongoNotifyStore:
         sets = {
             "status": OutboxStatus.FAILED.value,
             "last_error": error,
-            "claimed_by": None,
             "claim_expires_at": None,
             **(_ERASE if message.sensitive else {}),
         }

@@ -201,7 +201,7 @@ class SqliteNotifyStore:
         erase = ", text = '', html = NULL" if message.sensitive else ""
         changed = await self._db.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, provider_id = ?, last_error = NULL,"
-            f" claimed_by = NULL, claim_expires_at = NULL{erase} WHERE {_HELD}",
+            f" claim_expires_at = NULL{erase} WHERE {_HELD}",
             (iso(now), provider_id, message.id, worker),
         )
         return changed == 1
@@ -219,7 +219,7 @@ class SqliteNotifyStore:
         """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""
         erase = ", text = '', html = NULL" if message.sensitive else ""
         changed = await self._db.execute(
-            f"UPDATE outbox SET status = 'failed', last_error = ?, claimed_by = NULL, claim_expires_at = NULL{erase}"
+            f"UPDATE outbox SET status = 'failed', last_error = ?, claim_expires_at = NULL{erase}"
             f" WHERE {_HELD}",
             (error, message.id, worker),
         )

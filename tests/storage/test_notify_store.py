@@ -126,6 +126,7 @@ async def test_claim_is_exclusive_and_expires(store: NotifyStore) -> None:
     assert await store.mark_sent(again, "w2", expired, "p2")
     stored = await store.get_message(due.id)
     assert stored is not None and stored.status == OutboxStatus.SENT and stored.provider_id == "p2"
+    assert stored.claimed_by == "w2" and stored.claim_expires_at is None
     assert stored.text == "code 123456", "non-sensitive content is kept"
     [mail] = await store.claim_due([Channel.EMAIL], "w1", T0, T0 + timedelta(seconds=60), 10)
     assert mail.id == email.id and mail.html == "<b>x</b>"
