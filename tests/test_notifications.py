@@ -191,6 +191,16 @@ async def test_channels_without_config_are_off_and_queue_nothing(
     assert await server.deps.notifier.store.list_outbox(None, 10) == []
 
 
+async def test_log_sms_provider_and_incomplete_twilio_config(start_server, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="deskline.notify")
+    await start_server("sqlite", sms_provider="twilio", sms_account_sid="AC1")
+    assert "sms=off(missing DESKLINE_SMS_AUTH_TOKEN, DESKLINE_SMS_FROM)" in caplog.text
+    server = await start_server("sqlite", sms_provider="log", **FAST)
+    queued = await server.deps.notifier.sms("+4915112345678", "dev only", kind="sold")
+    await wait_status(server, queued.id, OutboxStatus.SENT)
+    assert "event=sms_logged to=+4915112345678 kind=sold body='dev only'" in caplog.text
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "mongo"])
 async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: FakeSms, backend: str) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock(utc_now().replace(microsecond=0))  # MongoDB keeps milliseconds
