@@ -30,19 +30,22 @@ class OutboxStatus(StrEnum):
 
 
 class Kind(StrEnum):
-    """The notification kinds Deskline sends today (domains may add their own)."""
+    """The notification kinds Deskline's domains send (any other name matching ``KindName`` works too)."""
 
     TICKET_REPLY = "ticket_reply"
-    ASSIGNMENT = "assignment"
-    YOUR_TURN_SOON = "your_turn_soon"
-    YOUR_TURN = "your_turn"
+    TICKET_ASSIGNED = "ticket_assigned"
+    TICKET_STATUS = "ticket_status"
+    YOUR_TURN_SOON = "queue.your_turn_soon"
+    YOUR_TURN = "queue.your_turn"
+    YOUR_TURN_MISSED = "queue.your_turn_missed"
+    POOL_TICKETS_SOLD = "pool_tickets_sold"
+    CALL_MISSED = "call_missed"
     BROADCAST = "broadcast"
-    SOLD = "sold"
     PASSWORD_RESET = "password_reset"
     LOGIN_CODE = "login_code"
 
 
-KindName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+KindName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_.]{0,59}$")]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 DEFAULT_CHANNELS: dict[Channel, bool] = {Channel.IN_APP: True, Channel.EMAIL: True, Channel.SMS: False}

@@ -68,7 +68,7 @@ async def test_list_is_unread_first_and_paginates_and_mark_read_syncs_tabs(start
     ids = []
     for i in range(5):
         clock.advance(seconds=1)
-        ids.append((await server.deps.notifier.notify(user.id, "assignment", f"n{i}", "b")).id)
+        ids.append((await server.deps.notifier.notify(user.id, "ticket_assigned", f"n{i}", "b")).id)
     marked = await client.ok("mark_notifications_read", {"ids": [ids[3], ids[0]]})
     assert marked == {"marked": 2, "unread": 3}
     sync = await tab2.inbox.wait_for("notifications_read")
@@ -90,7 +90,7 @@ async def test_list_is_unread_first_and_paginates_and_mark_read_syncs_tabs(start
 async def test_notification_events_refuse_bad_input(server: RunningServer) -> None:
     client, _ = await member(server)
     other, other_user = await member(server)
-    theirs = await server.deps.notifier.notify(other_user.id, "assignment", "x", "y")
+    theirs = await server.deps.notifier.notify(other_user.id, "ticket_assigned", "x", "y")
     anon = await server.client()
     for event in ("list_notifications", "mark_notifications_read", "get_notification_prefs", "set_notification_prefs"):
         await anon.error(event, {}, "unauthorized")
@@ -113,7 +113,7 @@ async def test_notification_events_refuse_bad_input(server: RunningServer) -> No
         await client.error(event, payload, "invalid_payload")
     assert await client.ok("mark_notifications_read", {"ids": [theirs.id]}) == {"marked": 0, "unread": 0}
     assert (await other.ok("list_notifications", {}))["unread"] == 1
-    assert await server.deps.notifier.notify("0" * 24, "assignment", "nobody", "home") is None
+    assert await server.deps.notifier.notify("0" * 24, "ticket_assigned", "nobody", "home") is None
 
 
 async def test_prefs_turn_channels_and_kinds_off(start_server, mail: MailCatcher) -> None:  # type: ignore[no-untyped-def]
@@ -122,23 +122,25 @@ async def test_prefs_turn_channels_and_kinds_off(start_server, mail: MailCatcher
     client, user = await member(server)
     defaults = await client.ok("get_notification_prefs")
     assert defaults["channels"] == {"in_app": True, "email": True, "sms": False}
-    assert defaults["kinds"] == {"your_turn_soon": {"email": False}}
-    assert {"ticket_reply", "assignment", "your_turn_soon", "broadcast"} <= set(defaults["known_kinds"])
+    assert defaults["kinds"] == {"queue.your_turn_soon": {"email": False}}
+    assert {"ticket_reply", "ticket_assigned", "queue.your_turn_soon", "broadcast"} <= set(defaults["known_kinds"])
 
     prefs = await client.ok(
         "set_notification_prefs", {"channels": {"sms": True}, "kinds": {"ticket_reply": {"email": False}}}
     )
     assert prefs["channels"] == {"in_app": True, "email": True, "sms": True}
-    assert prefs["kinds"] == {"ticket_reply": {"email": False}, "your_turn_soon": {"email": False}}
+    assert prefs["kinds"] == {"queue.your_turn_soon": {"email": False}, "ticket_reply": {"email": False}}
     assert await client.ok("get_notification_prefs") == prefs
 
     await notifier.notify(user.id, "ticket_reply", "reply", "in-app only")
-    await notifier.notify(user.id, "your_turn_soon", "soon", "in-app only by default")
-    await notifier.notify(user.id, "assignment", "assigned", "in-app and email")
+    await notifier.notify(user.id, "queue.your_turn_soon", "soon", "in-app only by default")
+    await notifier.notify(user.id, "ticket_assigned", "assigned", "in-app and email")
     [only] = await mail.wait_count(1)
     assert only["Subject"] == "assigned"
     queued = await notifier.store.list_outbox(None, 10)
-    assert [(m.channel, m.kind) for m in queued] == [(Channel.EMAIL, "assignment")], "no SMS: the user has no phone"
+    assert [(m.channel, m.kind) for m in queued] == [(Channel.EMAIL, "ticket_assigned")], (
+        "no SMS: the user has no phone"
+    )
     assert [n["title"] for n in (await client.ok("list_notifications", {}))["notifications"]] == [
         "assigned",
         "soon",
@@ -146,11 +148,11 @@ async def test_prefs_turn_channels_and_kinds_off(start_server, mail: MailCatcher
     ]
 
     prefs = await client.ok(
-        "set_notification_prefs", {"kinds": {"ticket_reply": None, "your_turn_soon": {"email": True}}}
+        "set_notification_prefs", {"kinds": {"ticket_reply": None, "queue.your_turn_soon": {"email": True}}}
     )
-    assert prefs["kinds"] == {"your_turn_soon": {"email": True}}
+    assert prefs["kinds"] == {"queue.your_turn_soon": {"email": True}}
     await client.ok("set_notification_prefs", {"channels": {"in_app": False}})
-    assert await notifier.notify(user.id, "your_turn_soon", "soon again", "email only") is None
+    assert await notifier.notify(user.id, "queue.your_turn_soon", "soon again", "email only") is None
     await mail.wait_count(2)
     assert mail.messages[1]["Subject"] == "soon again"
     assert (await client.ok("list_notifications", {}))["unread"] == 3
@@ -187,7 +189,7 @@ async def test_channels_without_config_are_off_and_queue_nothing(
     ]
     client, user = await member(server, phone="+4915112345678")
     await client.ok("set_notification_prefs", {"channels": {"sms": True}})
-    assert await server.deps.notifier.notify(user.id, "assignment", "t", "b") is not None
+    assert await server.deps.notifier.notify(user.id, "ticket_assigned", "t", "b") is not None
     assert await server.deps.notifier.store.list_outbox(None, 10) == []
 
 
@@ -209,7 +211,7 @@ async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: Fa
     await client.ok("set_notification_prefs", {"channels": {"sms": True, "email": False, "in_app": False}})
     sms.fail_next = 2
     start = clock()
-    assert await server.deps.notifier.notify(user.id, "your_turn_soon", "Almost there", "2 ahead of you") is None
+    assert await server.deps.notifier.notify(user.id, "queue.your_turn_soon", "Almost there", "2 ahead of you") is None
     [queued] = await server.deps.notifier.store.list_outbox(None, 5)
 
     await sms.wait_attempts(1)
