@@ -15,7 +15,7 @@ from models.common import to_jsonable
 from models.errors import NotFound
 from models.notify import Channel, Notification, OutboxMessage
 from notify.outbox import OutboxWorker
-from notify.senders import Sender, make_senders
+from notify.senders import make_senders
 from notify.templates import render_html, render_text
 from storage.accounts import AccountStore
 from storage.database import new_id
@@ -36,16 +36,12 @@ class NotifyService:
         sio: socketio.AsyncServer,
         settings: Settings,
         clock: Callable[[], datetime],
-        senders: dict[Channel, Sender] | None = None,
-        off: dict[Channel, str] | None = None,
     ) -> None:
-        if senders is None:
-            senders, off = make_senders(settings)
+        senders, self.off = make_senders(settings)
         self.store = store
         self.users = users
         self.settings = settings
         self.clock = clock
-        self.off = off or {}
         self._sio = sio
         self.worker = OutboxWorker(
             store,

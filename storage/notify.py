@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-import orjson
-
 from models.errors import InvalidPayload
 from models.notify import Channel, Notification, NotificationPrefs, OutboxMessage, OutboxStatus
+from storage.cursor import decode_cursor, encode_cursor
 from storage.database import Database
 
 # A position in the "unread first, newest first" order: (read, created_at, id).
@@ -74,20 +72,17 @@ class NotifyStore(Protocol):
 
 
 def encode_position(position: ListPosition) -> str:
-    """Return an opaque cursor for a position in the notification list."""
+    """Return an opaque cursor for a position in the notification list (the read flag rides before the id)."""
     read, created_at, item_id = position
-    raw = orjson.dumps([int(read), created_at.isoformat(), item_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(created_at, f"{int(read)}{item_id}")
 
 
 def decode_position(cursor: str) -> ListPosition:
     """Return the position a cursor names; raise ``InvalidPayload`` if it is not ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        read, stamp, item_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        return bool(read), datetime.fromisoformat(stamp), str(item_id)
-    except Exception as exc:
-        raise InvalidPayload("cursor is not valid", {"cursor": cursor}) from exc
+    created_at, flagged_id = decode_cursor(cursor)
+    if flagged_id[:1] not in ("0", "1") or len(flagged_id) < 2:
+        raise InvalidPayload("cursor is not valid", {"cursor": cursor})
+    return flagged_id[0] == "1", created_at, flagged_id[1:]
 
 
 def make_notify_store(db: Database) -> NotifyStore:
