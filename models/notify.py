@@ -66,44 +66,32 @@ class Notification(Document):
     read_at: datetime | None = None
 
 
-class OutboxMessage(Document):
-    """An email or SMS waiting for (or past) delivery."""
+class OutboxEntry(Document):
+    """An outbox message's delivery state, as an administrator sees it (never the content)."""
 
     id: str
     channel: Channel
     recipient: str
     user_id: str | None = None
     kind: str
-    subject: str = ""
-    text: str
-    html: str | None = None
-    sensitive: bool = False
     status: OutboxStatus = OutboxStatus.PENDING
     attempts: int = 0
-    next_try_at: datetime
-    last_error: str | None = None
-    claimed_by: str | None = None
-    claim_expires_at: datetime | None = None
-    created_at: datetime
-    sent_at: datetime | None = None
-    provider_id: str | None = None
-
-
-class OutboxEntry(Document):
-    """An outbox message as an administrator sees it: delivery state, never the content."""
-
-    id: str
-    channel: Channel
-    recipient: str
-    user_id: str | None = None
-    kind: str
-    status: OutboxStatus
-    attempts: int
     next_try_at: datetime
     last_error: str | None = None
     claimed_by: str | None = Field(None, description="the worker that holds, sent or gave up on it")
     created_at: datetime
     sent_at: datetime | None = None
+
+
+class OutboxMessage(OutboxEntry):
+    """An email or SMS waiting for (or past) delivery, with its content."""
+
+    subject: str = ""
+    text: str
+    html: str | None = None
+    sensitive: bool = False
+    claim_expires_at: datetime | None = None
+    provider_id: str | None = None
 
 
 class NotificationPrefs(Document):

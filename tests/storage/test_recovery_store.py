@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,14 +13,6 @@ from storage.recovery import RecoveryStore, make_recovery_store
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 RACERS = {"sqlite": 8, "mongo": 4}
-
-
-@pytest.fixture
-async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    """An empty database of each backend in turn."""
-    database = await open_database(settings_for(backend))
-    yield database
-    await database.close()
 
 
 @pytest.fixture
