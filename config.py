@@ -42,16 +42,18 @@ class Settings(BaseSettings):
     sms_auth_token: str | None = Field(None, description="SMS provider secret (Twilio Auth Token)")
     sms_from: str | None = Field(None, description="sender number or id of outgoing SMS")
     default_country: str = Field("IR", description="country of local phone numbers like 09xxxxxxxxx (ISO code or +NN)")
-    argon2_time_cost: int = Field(3, description="argon2id passes over memory")
-    argon2_memory_kib: int = Field(65536, description="argon2id memory per hash, in KiB")
-    argon2_parallelism: int = Field(4, description="argon2id lanes")
+    argon2_time_cost: int = Field(3, gt=0, description="argon2id passes over memory")
+    argon2_memory_kib: int = Field(65536, gt=0, description="argon2id memory per hash, in KiB")
+    argon2_parallelism: int = Field(4, gt=0, description="argon2id lanes")
     public_base_url: str = Field("http://localhost:8000", description="URL users reach the server at (reset links)")
-    notify_poll_seconds: float = Field(1.0, description="how often the outbox worker looks for due messages")
-    notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed email/SMS; doubles each try")
-    notify_backoff_max_seconds: float = Field(3600.0, description="longest retry delay")
-    notify_max_attempts: int = Field(8, description="delivery attempts before a message is marked failed")
-    notify_lease_seconds: float = Field(120.0, description="how long a claimed message is reserved for its sender")
-    notify_batch_size: int = Field(20, description="messages one worker claims at a time")
+    notify_poll_seconds: float = Field(1.0, gt=0, description="how often the outbox worker looks for due messages")
+    notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry delay of an email or SMS; doubles")
+    notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
+    notify_max_attempts: int = Field(8, gt=0, description="delivery attempts before a message is marked failed")
+    notify_lease_seconds: float = Field(
+        120.0, gt=30, description="how long a claimed message is reserved for its sender (longer than a send's 30 s)"
+    )
+    notify_batch_size: int = Field(20, gt=0, description="messages one worker claims at a time")
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""
