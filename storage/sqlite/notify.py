@@ -219,8 +219,7 @@ class SqliteNotifyStore:
         """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""
         erase = ", text = '', html = NULL" if message.sensitive else ""
         changed = await self._db.execute(
-            f"UPDATE outbox SET status = 'failed', last_error = ?, claim_expires_at = NULL{erase}"
-            f" WHERE {_HELD}",
+            f"UPDATE outbox SET status = 'failed', last_error = ?, claim_expires_at = NULL{erase} WHERE {_HELD}",
             (error, message.id, worker),
         )
         return changed == 1
