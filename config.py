@@ -30,6 +30,30 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, description="window of the failed-login limit")
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
+    smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
+    smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS)")
+    smtp_user: str | None = Field(None, description="SMTP login, if the server wants one")
+    smtp_password: str | None = Field(None, description="SMTP password")
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_from: str = Field("Deskline <no-reply@deskline.local>", description="From address of outgoing mail")
+    sms_provider: str | None = Field(None, description="twilio or log; unset turns the SMS channel off")
+    sms_base_url: str = Field("https://api.twilio.com", description="base URL of the Twilio-style SMS API")
+    sms_account_sid: str | None = Field(None, description="SMS provider account id (Twilio Account SID)")
+    sms_auth_token: str | None = Field(None, description="SMS provider secret (Twilio Auth Token)")
+    sms_from: str | None = Field(None, description="sender number or id of outgoing SMS")
+    default_country: str = Field("IR", description="country of local phone numbers like 09xxxxxxxxx (ISO code or +NN)")
+    argon2_time_cost: int = Field(3, gt=0, description="argon2id passes over memory")
+    argon2_memory_kib: int = Field(65536, gt=0, description="argon2id memory per hash, in KiB")
+    argon2_parallelism: int = Field(4, gt=0, description="argon2id lanes")
+    public_base_url: str = Field("http://localhost:8000", description="URL users reach the server at (reset links)")
+    notify_poll_seconds: float = Field(1.0, gt=0, description="how often the outbox worker looks for due messages")
+    notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry delay of an email or SMS; doubles")
+    notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
+    notify_max_attempts: int = Field(8, gt=0, description="delivery attempts before a message is marked failed")
+    notify_lease_seconds: float = Field(
+        120.0, gt=30, description="how long a claimed message is reserved for its sender (longer than a send's 30 s)"
+    )
+    notify_batch_size: int = Field(20, gt=0, description="messages one worker claims at a time")
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

@@ -21,10 +21,11 @@ from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
 from models.common import utc_now
-from notify import LiveNotifier
+from notify.service import NotifyService
 from storage import open_database
 from storage.accounts import make_account_store
 from storage.database import Database
+from storage.notify import make_notify_store
 
 VERSION = "0.1.0"
 SHUTDOWN_GRACE_SECONDS = 3
@@ -77,6 +78,7 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
     async def context(app: web.Application) -> AsyncIterator[None]:
         db = await open_database(settings)
         redis = None
+        deps: Deps | None = None
         if settings.redis_url:
             from redis.asyncio import Redis
 
@@ -89,6 +91,11 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             log.info("event=started storage=%s redis=%s", db.kind, bool(redis))
             yield
         finally:
+            for hook in deps.shutdown_hooks if deps else []:
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("event=shutdown_hook_failed")
             if redis is not None:
                 await redis.aclose()
             await db.close()
@@ -110,14 +117,15 @@ async def build_deps(
     )
     accounts = AccountService(
         store,
-        Passwords(),
+        Passwords.from_settings(settings),
         tokens,
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
     )
-    return Deps(
-        sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=LiveNotifier(sio), redis=redis
-    )
+    notify_store = make_notify_store(db)
+    await notify_store.init()
+    notifier = NotifyService(notify_store, store, sio, settings, clock)
+    return Deps(sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=notifier, redis=redis)
 
 
 @web.middleware
@@ -154,7 +162,7 @@ async def create_admin(settings: Settings, email: str, password: str, name: str)
     try:
         store = make_account_store(db)
         await store.init()
-        service = AccountService(store, Passwords(), None, 0, timedelta())  # type: ignore[arg-type]
+        service = AccountService(store, Passwords.from_settings(settings), None, 0, timedelta())  # type: ignore[arg-type]
         user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, utc_now())
         print(f"admin created: id={user.id} email={user.email}")
     finally:

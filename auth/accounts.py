@@ -69,7 +69,16 @@ class AccountService:
         if not user.active:
             raise Forbidden("this account is deactivated")
         await self.store.clear_login_failures(account_key)
+        if self.passwords.needs_rehash(user.password_hash):
+            await self.store.set_password_hash(user.id, await self.passwords.hash(password))
         return await self.issue(user, now)
+
+    async def set_password(self, user: User, password: str) -> None:
+        """Store a new password for ``user`` and forget its failed logins (its sessions are ended by the caller)."""
+        await self.store.set_password_hash(user.id, await self.passwords.hash(password))
+        for contact in (user.email, user.phone):
+            if contact:
+                await self.store.clear_login_failures(f"account:{contact}")
 
     async def refresh(self, refresh_token: str, now: datetime) -> TokenPair:
         """Trade a live refresh token for a new pair (the old one stops working)."""

@@ -11,16 +11,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection
+from handlers import accounts, chat, connection, notify, recovery
 from handlers.context import Deps
 from handlers.events import EventRouter
 
 DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     accounts.setup,
     chat.setup,
+    notify.setup,
+    recovery.setup,
 ]
 
-HTTP_ROUTES: list[Callable[[web.Application], None]] = []
+HTTP_ROUTES: list[Callable[[web.Application], None]] = [recovery.add_routes]
 
 
 async def register_all(deps: Deps) -> list[str]:

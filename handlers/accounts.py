@@ -76,22 +76,22 @@ async def setup(deps: Deps) -> EventRouter:
     async def update_user(ctx: EventContext, p: UpdateUserPayload) -> User:
         user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
-            await _end_sessions(deps, user.id)
+            await end_sessions(deps, user.id)
         return user
 
     @router.on("deactivate_user", UserIdPayload, roles=(Role.ADMIN,))
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
         user = await accounts.store.update_user(p.user_id, None, None, False)
-        await _end_sessions(deps, user.id)
+        await end_sessions(deps, user.id)
         return user
 
     return router
 
 
-async def _end_sessions(deps: Deps, user_id: str) -> None:
+async def end_sessions(deps: Deps, user_id: str, reason: str = "account changed by an administrator") -> None:
     """Revoke the user's refresh tokens, tell their sockets, and disconnect this instance's ones."""
     await deps.accounts.store.revoke_all_refresh_tokens(user_id)
     room = user_room(user_id)
-    await deps.emit("session_ended", {"reason": "account changed by an administrator"}, to=room)
+    await deps.emit("session_ended", {"reason": reason}, to=room)
     for sid, _ in list(deps.sio.manager.get_participants("/", room)):
         await deps.sio.disconnect(sid)

@@ -20,6 +20,7 @@ from storage.database import Database
 
 Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+ShutdownHook = Callable[[], Awaitable[None]]
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DB_KEY = web.AppKey("db", Database)
@@ -39,6 +40,7 @@ class Deps:
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)
+    shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
 
     async def emit(self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None) -> None:
         """Push ``event`` to a room or socket (on every instance when Redis is configured)."""

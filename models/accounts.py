@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
+from auth.passwords import is_common
 from auth.principal import Role
 from models.common import Document, Identifier, Limit, Name, Payload, Phone
 
-Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
+
+def _not_common(password: str) -> str:
+    if is_common(password):
+        raise ValueError("this password is one of the 1,000 most common ones; choose another")
+    return password
+
+
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256), AfterValidator(_not_common)]
 AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 

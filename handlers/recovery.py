@@ -1,0 +1,107 @@
+"""Account recovery events (password reset, SMS login code) and the reset link's small web page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from auth.recovery import CODE_TTL, RESET_TTL, RecoveryService
+from handlers.accounts import accounts_principal, end_sessions
+from handlers.context import DEPS_KEY, Deps, EventContext
+from handlers.events import EventRouter, parse_payload
+from models.accounts import TokenPair
+from models.errors import DesklineError
+from models.recovery import (
+    LoginWithCodePayload,
+    RequestLoginCodePayload,
+    RequestPasswordResetPayload,
+    ResetPasswordPayload,
+)
+from notify.service import NotifyService
+from notify.templates import render_html
+from storage.recovery import make_recovery_store
+
+RESET_ACK = "if an account has this email, a reset link is on its way"
+CODE_ACK = "if an account has this number, a code is on its way"
+PASSWORD_CHANGED = "password changed"
+
+
+def recovery_service(deps: Deps) -> RecoveryService:
+    """Return the recovery service over ``deps`` (cheap: no I/O)."""
+    if not isinstance(deps.notifier, NotifyService):
+        raise TypeError("account recovery needs deps.notifier to be a NotifyService")
+    return RecoveryService(deps.accounts, make_recovery_store(deps.db), deps.notifier, deps.settings)
+
+
+async def reset(deps: Deps, service: RecoveryService, payload: ResetPasswordPayload) -> None:
+    """Reset the password and end every session of the account."""
+    user = await service.reset_password(payload.token, payload.new_password, deps.clock())
+    await end_sessions(deps, user.id, PASSWORD_CHANGED)
+
+
+async def setup(deps: Deps) -> EventRouter:
+    """Create the recovery store and register the recovery events."""
+    service = recovery_service(deps)
+    await service.store.init()
+    router = EventRouter(deps)
+
+    @router.on("request_password_reset", RequestPasswordResetPayload)
+    async def request_password_reset(ctx: EventContext, p: RequestPasswordResetPayload) -> dict[str, Any]:
+        await service.request_password_reset(p.email, ctx.address, deps.clock())
+        return {"message": RESET_ACK, "expires_in": int(RESET_TTL.total_seconds())}
+
+    @router.on("reset_password", ResetPasswordPayload)
+    async def reset_password(ctx: EventContext, p: ResetPasswordPayload) -> dict[str, Any]:
+        await reset(deps, service, p)
+        return {"reset": True}
+
+    @router.on("request_login_code", RequestLoginCodePayload)
+    async def request_login_code(ctx: EventContext, p: RequestLoginCodePayload) -> dict[str, Any]:
+        phone = await service.request_login_code(p.phone, ctx.address, deps.clock())
+        return {"message": CODE_ACK, "phone": phone, "expires_in": int(CODE_TTL.total_seconds())}
+
+    @router.on("login_with_code", LoginWithCodePayload)
+    async def login_with_code(ctx: EventContext, p: LoginWithCodePayload) -> TokenPair:
+        pair = await service.login_with_code(p.phone, p.code, deps.clock())
+        await ctx.sign_in(accounts_principal(pair))
+        return pair
+
+    return router
+
+
+def add_routes(app: web.Application) -> None:
+    """Serve the page the reset email links to: a form that posts the new password."""
+    app.router.add_get("/reset-password", reset_page)
+    app.router.add_post("/reset-password", reset_submit)
+
+
+def _page(message: str, token: str | None = None, status: int = 200) -> web.Response:
+    form = render_html("reset_form", token=token) if token else ""
+    body = render_html("reset_page", raw=frozenset({"form"}), message=message, form=form)
+    headers = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+    return web.Response(text=body, content_type="text/html", status=status, headers=headers)
+
+
+async def reset_page(request: web.Request) -> web.Response:
+    """Show the new-password form for the link's token."""
+    token = request.query.get("token", "").strip()
+    if not token:
+        return _page("This link has no reset token. Ask for a new reset email.", status=400)
+    return _page("Choose a new password for your Deskline account.", token)
+
+
+async def reset_submit(request: web.Request) -> web.Response:
+    """Reset the password from the form; a bad token or password shows why."""
+    deps = request.app[DEPS_KEY]
+    form = await request.post()
+    values = {k: form.get(k) for k in ("token", "new_password")}
+    try:
+        payload = parse_payload(ResetPasswordPayload, {k: v for k, v in values.items() if isinstance(v, str)})
+        await reset(deps, recovery_service(deps), payload)
+    except DesklineError as err:
+        problems = "; ".join(d.get("message", "") for d in err.details or [] if isinstance(d, dict))
+        token = values["token"] if isinstance(values["token"], str) else None
+        message = f"{err.message}: {problems}" if problems else err.message
+        return _page(message, token, status=400)
+    return _page("Your password is changed. Sign in with it; every other session was signed out.")

@@ -1,0 +1,168 @@
+"""The notification service: in-app (stored and pushed live), email and SMS (through the durable outbox)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import socketio
+
+from config import Settings
+from handlers.rooms import user_room
+from models.common import to_jsonable
+from models.errors import NotFound
+from models.notify import Channel, Notification, OutboxMessage
+from notify.outbox import OutboxWorker
+from notify.senders import make_senders
+from notify.templates import render_html, render_text
+from storage.accounts import AccountStore
+from storage.database import new_id
+from storage.notify import NotifyStore
+
+log = logging.getLogger("deskline.notify")
+
+SMS_MAX_CHARS = 600
+
+
+class NotifyService:
+    """What domains call to tell people things; sending never blocks the caller on the outside world."""
+
+    def __init__(
+        self,
+        store: NotifyStore,
+        users: AccountStore,
+        sio: socketio.AsyncServer,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        senders, self.off = make_senders(settings)
+        self.store = store
+        self.users = users
+        self.settings = settings
+        self.clock = clock
+        self._sio = sio
+        self.worker = OutboxWorker(
+            store,
+            senders,
+            clock,
+            poll_seconds=settings.notify_poll_seconds,
+            backoff_seconds=settings.notify_backoff_seconds,
+            backoff_max_seconds=settings.notify_backoff_max_seconds,
+            max_attempts=settings.notify_max_attempts,
+            lease_seconds=settings.notify_lease_seconds,
+            batch_size=settings.notify_batch_size,
+        )
+
+    def is_on(self, channel: Channel) -> bool:
+        """Return whether ``channel`` can deliver on this server."""
+        return channel == Channel.IN_APP or channel in self.worker.senders
+
+    async def start(self) -> None:
+        """Say which channels are on, and start draining the outbox when email or SMS is."""
+        states = " ".join(
+            f"{c.value}=on" if self.is_on(c) else f"{c.value}=off({self.off.get(c, 'not configured')})" for c in Channel
+        )
+        log.info("event=notify_channels %s", states)
+        self.worker.start()
+
+    async def stop(self) -> None:
+        """Stop the outbox worker after the sends in flight."""
+        await self.worker.stop()
+
+    async def notify(
+        self,
+        user_id: str,
+        kind: str,
+        title: str,
+        body: str,
+        data: dict[str, Any] | None = None,
+        *,
+        channels: Iterable[Channel] | None = None,
+    ) -> Notification | None:
+        """Tell ``user_id`` about ``kind`` on the channels they allow; failures are logged, never raised."""
+        try:
+            return await self._notify(user_id, kind, title, body, to_jsonable(data or {}), channels)
+        except Exception:
+            log.exception("event=notify_error user=%s kind=%s", user_id, kind)
+            return None
+
+    async def _notify(
+        self, user_id: str, kind: str, title: str, body: str, data: dict[str, Any], channels: Iterable[Channel] | None
+    ) -> Notification | None:
+        try:
+            user = await self.users.get_user(user_id)
+        except NotFound:
+            log.warning("event=notify_skipped user=%s kind=%s reason=unknown_user", user_id, kind)
+            return None
+        if not user.active:
+            return None
+        prefs = await self.store.get_prefs(user_id)
+        wanted = [c for c in (channels if channels is not None else Channel) if prefs.allows(kind, c)]
+        note: Notification | None = None
+        if Channel.IN_APP in wanted:
+            note = Notification(
+                id=new_id(), user_id=user_id, kind=kind, title=title, body=body, data=data, created_at=self.clock()
+            )
+            await self.store.add_notification(note)
+            await self._sio.emit("notification", to_jsonable(note), to=user_room(user_id))
+        if Channel.EMAIL in wanted and user.email:
+            values = {"title": title, "body": body, "base_url": self.settings.public_base_url, "kind": kind}
+            text, html = render_text("notification", **values), render_html("notification", **values)
+            await self.email(user.email, title, text, html, kind=kind, user_id=user_id)
+        if Channel.SMS in wanted and user.phone:
+            await self.sms(user.phone, f"{title}: {body}", kind=kind, user_id=user_id)
+        return note
+
+    async def email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        *,
+        kind: str,
+        user_id: str | None = None,
+        sensitive: bool = False,
+    ) -> OutboxMessage | None:
+        """Queue an email to any address (e.g. a customer without an account); None when email is off."""
+        return await self._enqueue(Channel.EMAIL, to, subject, text, html, kind, user_id, sensitive)
+
+    async def sms(
+        self, to: str, text: str, *, kind: str, user_id: str | None = None, sensitive: bool = False
+    ) -> OutboxMessage | None:
+        """Queue an SMS to an E.164 number; None when SMS is off."""
+        return await self._enqueue(Channel.SMS, to, "", text[:SMS_MAX_CHARS], None, kind, user_id, sensitive)
+
+    async def _enqueue(
+        self,
+        channel: Channel,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None,
+        kind: str,
+        user_id: str | None,
+        sensitive: bool,
+    ) -> OutboxMessage | None:
+        if not self.is_on(channel):
+            log.info("event=notify_skipped channel=%s kind=%s reason=channel_off", channel, kind)
+            return None
+        now = self.clock()
+        message = OutboxMessage(
+            id=new_id(),
+            channel=channel,
+            recipient=to,
+            user_id=user_id,
+            kind=kind,
+            subject=subject,
+            text=text,
+            html=html,
+            sensitive=sensitive,
+            next_try_at=now,
+            created_at=now,
+        )
+        await self.store.enqueue(message)
+        self.worker.wake()
+        return message

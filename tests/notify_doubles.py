@@ -1,0 +1,200 @@
+"""Real stand-ins for the outside world of notifications: an SMTP server and a Twilio-shaped SMS API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.policy
+import uuid
+from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from auth.principal import Role
+from models.accounts import User
+from tests.helpers import Client, RunningServer, free_port
+
+SMS_SID = "AC0123456789"
+SMS_TOKEN = "sms-test-token"
+SMS_FROM = "+15550001111"
+PASSWORD = "correct horse battery"
+
+
+class _Waitable:
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _wait(self, ready: Callable[[], bool], within: float) -> None:
+        async with asyncio.timeout(within):
+            async with self._changed:
+                await self._changed.wait_for(ready)
+
+
+class MailCatcher(_Waitable):
+    """An aiosmtpd SMTP server on a free port that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.fail_next = 0
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Accept (or, while ``fail_next`` lasts, temporarily refuse) one message."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return "451 4.3.0 try again later"
+        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        await self._notify()
+        return "250 OK"
+
+    async def start(self) -> MailCatcher:
+        """Listen on 127.0.0.1."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: SMTP(self, hostname="catcher"), "127.0.0.1", self.port)
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def wait_count(self, count: int, within: float = 10) -> list[EmailMessage]:
+        """Return the messages once at least ``count`` arrived."""
+        await self._wait(lambda: len(self.messages) >= count, within)
+        return list(self.messages)
+
+    def settings(self) -> dict[str, Any]:
+        """Settings that point a Deskline server at this catcher."""
+        return {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.port,
+            "smtp_starttls": False,
+            "smtp_from": "Deskline <desk@test>",
+        }
+
+
+def body_of(message: EmailMessage, subtype: str = "plain") -> str:
+    """Return the text (or html) part of a caught message."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+class FakeSms(_Waitable):
+    """An aiohttp app with the shape of Twilio's Messages API; fails on demand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[dict[str, str]] = []
+        self.delivered: list[dict[str, str]] = []
+        self.fail_next = 0
+        self.fail_status = 503
+        self.delay = 0.0
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL (what DESKLINE_SMS_BASE_URL is set to)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        expected = "Basic " + base64.b64encode(f"{SMS_SID}:{SMS_TOKEN}".encode()).decode()
+        if request.match_info["sid"] != SMS_SID or request.headers.get("Authorization") != expected:
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.attempts.append(form)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            await self._notify()
+            return web.json_response({"message": "provider down"}, status=self.fail_status)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.delivered.append(form)
+        await self._notify()
+        return web.json_response({"sid": f"SM{len(self.delivered):030d}", "status": "queued"}, status=201)
+
+    async def start(self) -> FakeSms:
+        """Listen on 127.0.0.1."""
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._messages)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def wait_delivered(self, count: int, within: float = 10) -> list[dict[str, str]]:
+        """Return the delivered messages once there are at least ``count``."""
+        await self._wait(lambda: len(self.delivered) >= count, within)
+        return list(self.delivered)
+
+    async def wait_attempts(self, count: int, within: float = 10) -> list[dict[str, str]]:
+        """Return every request received once there are at least ``count``."""
+        await self._wait(lambda: len(self.attempts) >= count, within)
+        return list(self.attempts)
+
+    def settings(self) -> dict[str, Any]:
+        """Settings that point a Deskline server at this provider."""
+        return {
+            "sms_provider": "twilio",
+            "sms_base_url": self.url,
+            "sms_account_sid": SMS_SID,
+            "sms_auth_token": SMS_TOKEN,
+            "sms_from": SMS_FROM,
+        }
+
+
+# Fast argon2 and a fast outbox for tests.
+FAST = {
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 8192,
+    "argon2_parallelism": 1,
+    "notify_poll_seconds": 0.05,
+    "notify_backoff_seconds": 30.0,
+}
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailCatcher]:
+    """A running SMTP catcher."""
+    catcher = await MailCatcher().start()
+    yield catcher
+    await catcher.stop()
+
+
+@pytest.fixture
+async def sms() -> AsyncIterator[FakeSms]:
+    """A running fake SMS provider."""
+    provider = await FakeSms().start()
+    yield provider
+    await provider.stop()
+
+
+async def member(
+    server: RunningServer, role: Role = Role.CLIENT, *, phone: str | None = None, email: bool = True
+) -> tuple[Client, User]:
+    """Create an account (with an email and/or phone) and return a client signed in as it, and the user."""
+    address = f"{uuid.uuid4().hex[:10]}@example.com" if email else None
+    user = await server.deps.accounts.create(address, phone, f"{role} user", PASSWORD, role, server.clock())
+    pair = await server.deps.accounts.issue(user, server.clock())
+    return await server.client(token=pair.access_token), user
