@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from auth.accounts import principal_of
 from auth.recovery import CODE_TTL, RESET_TTL, RecoveryService
-from handlers.accounts import accounts_principal, end_sessions
+from handlers.accounts import end_sessions
 from handlers.context import DEPS_KEY, Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from models.accounts import TokenPair
@@ -64,7 +65,7 @@ async def setup(deps: Deps) -> EventRouter:
     @router.on("login_with_code", LoginWithCodePayload)
     async def login_with_code(ctx: EventContext, p: LoginWithCodePayload) -> TokenPair:
         pair = await service.login_with_code(p.phone, p.code, deps.clock())
-        await ctx.sign_in(accounts_principal(pair))
+        await ctx.sign_in(principal_of(pair.user))
         return pair
 
     return router
