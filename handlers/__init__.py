@@ -11,13 +11,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection
+from handlers import accounts, chat, connection, support, workspaces
 from handlers.context import Deps
 from handlers.events import EventRouter
 
 DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     accounts.setup,
     chat.setup,
+    workspaces.setup,
+    support.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = []

@@ -1,0 +1,44 @@
+"""Shared steps of the helpdesk tests: an admin, a workspace with its key, Dowell payloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from auth.principal import Role
+from tests.conftest import signed_in
+from tests.helpers import Client, RunningServer
+
+
+async def admin_of(server: RunningServer) -> Client:
+    """Return a client signed in as a fresh admin."""
+    admin, _ = await signed_in(server, Role.ADMIN)
+    return admin
+
+
+async def new_workspace(admin: Client, name: str = "Acme", **settings: Any) -> tuple[dict[str, Any], str]:
+    """Create a workspace through the admin event; return it and its API key."""
+    data = await admin.ok("create_workspace", {"name": name, **settings})
+    return data["workspace"], data["api_key"]
+
+
+def keyed(workspace: dict[str, Any], api_key: str, **fields: Any) -> dict[str, Any]:
+    """Return a Dowell payload for the workspace."""
+    return {"workspace_id": workspace["id"], "api_key": api_key, **fields}
+
+
+def sqlite_bytes(server: RunningServer) -> bytes:
+    """Return every byte of the server's SQLite database (main file and WAL)."""
+    path = server.settings.sqlite_path()
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+async def stored_text(server: RunningServer) -> str:
+    """Return a dump of everything the server stored, whatever the backend."""
+    if server.settings.storage_kind == "sqlite":
+        return sqlite_bytes(server).decode("latin-1")
+    db = server.deps.db.db
+    parts = []
+    for name in await db.list_collection_names():
+        parts.extend([repr(doc) async for doc in db[name].find({})])
+    return "\n".join(parts)
