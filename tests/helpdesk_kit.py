@@ -42,3 +42,14 @@ async def stored_text(server: RunningServer) -> str:
     for name in await db.list_collection_names():
         parts.extend([repr(doc) async for doc in db[name].find({})])
     return "\n".join(parts)
+
+
+async def old_emit(client: Client, event: str, payload: Any, listen: str, operation: str) -> dict[str, Any]:
+    """Emit without an ack, as an old Dowell frontend does, and return the next response of ``operation``."""
+    seen = len(client.inbox.of(listen))
+    await client.emit(event, payload)
+
+    def is_new(message: Any) -> bool:
+        return message.get("operation") == operation and client.inbox.of(listen).index(message) >= seen
+
+    return await client.inbox.wait_for(listen, lambda m: m in client.inbox.of(listen)[seen:] and is_new(m))
