@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
+from auth.workspace_keys import new_api_key
+from config import Settings
+from models.clock import to_millis
+from models.common import utc_now
+from models.workspaces import WorkspaceRecord
+from storage import open_database
+from storage.database import new_id
+from storage.workspaces import make_workspace_store
+from tests.conftest import REAL_MONGO
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, old_emit, stored_text
-from tests.helpers import Client, ManualClock, RunningServer
+from tests.helpers import Client, ManualClock, RunningServer, ServerProcess, connect_client, free_port
 
 TICKET_KEYS = {"_id", "user_id", "line_manager", "is_closed", "created_at", "updated_at", "product", "workspace_id"}
 MESSAGE_KEYS = {
@@ -321,3 +331,75 @@ async def test_oversized_payload_gets_the_failure_envelope(start_server) -> None
     c = await server.client()
     await c.error("create_topic", keyed(workspace, key, name="x" * 3000), "payload_too_large")
     assert c.inbox.of("setting_response")[-1] == failure("create_topic", "Invalid Data")
+
+
+async def _workspace_in(settings: Settings) -> tuple[dict[str, Any], str]:
+    """Create a workspace straight in the shared database, before the server processes start."""
+    db = await open_database(settings)
+    try:
+        store = make_workspace_store(db)
+        await store.init()
+        key, key_hash, hint = new_api_key()
+        now = to_millis(utc_now())
+        workspace = await store.create(
+            WorkspaceRecord(id=new_id(), name="Race", key_hash=key_hash, key_hint=hint, created_at=now, updated_at=now)
+        )
+        return workspace.model_dump(mode="json"), key
+    finally:
+        await db.close()
+
+
+async def _race(settings: Settings, managers: int, clients: int, tickets_each: int) -> None:
+    """Create tickets from many clients on two server processes sharing one database; check the invariants."""
+    workspace, key = await _workspace_in(settings)
+    env = {
+        "DESKLINE_DATA_DIR": str(settings.data_dir),
+        "DESKLINE_JWT_SECRET": "x" * 48,
+        "DESKLINE_LOG_LEVEL": "WARNING",
+    }
+    if settings.mongo_url:
+        env |= {"DESKLINE_MONGO_URL": settings.mongo_url, "DESKLINE_MONGO_DB": settings.mongo_db}
+    procs = [ServerProcess(env, free_port()) for _ in range(2)]
+    sockets: list[Client] = []
+    try:
+        await asyncio.gather(*(p.start(timeout=60) for p in procs))
+        sockets = [await connect_client(procs[i % 2].url) for i in range(clients)]
+        for i in range(managers):
+            fields = {"user_id": f"lm{i}", "positions_in_a_line": i + 1, "average_serving_time": 3}
+            await sockets[i % 2].ok("create_line_manager", keyed(workspace, key, **fields))
+
+        async def burst(client: Client, n: int) -> list[dict[str, Any]]:
+            calls = [
+                client.ok("create_ticket", keyed(workspace, key, user_id=f"{client.sid}-{j}", product="p"))
+                for j in range(tickets_each)
+            ]
+            return list(await asyncio.gather(*calls))
+
+        made = [t for batch in await asyncio.gather(*(burst(c, i) for i, c in enumerate(sockets))) for t in batch]
+        stored = await sockets[0].ok("get_tickets", keyed(workspace, key, product="p"))
+        counts = {
+            m["user_id"]: m["ticket_count"] for m in await sockets[1].ok("get_all_line_managers", keyed(workspace, key))
+        }
+    finally:
+        for client in sockets:
+            await client.close()
+        for proc in procs:
+            proc.stop()
+    total = clients * tickets_each
+    assert len(made) == total and len({t["_id"] for t in made}) == total
+    assert sorted(t["_id"] for t in stored) == sorted(t["_id"] for t in made)
+    assert {t["_id"]: t["line_manager"] for t in stored} == {t["_id"]: t["line_manager"] for t in made}
+    open_per_manager = Counter(t["line_manager"] for t in stored if not t["is_closed"])
+    assert counts == {f"lm{i}": open_per_manager[f"lm{i}"] for i in range(managers)}
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+async def test_concurrent_tickets_on_two_processes_never_double_book_sqlite(settings_for) -> None:  # type: ignore[no-untyped-def]
+    await _race(settings_for("sqlite"), managers=5, clients=20, tickets_each=10)
+
+
+async def test_concurrent_tickets_on_two_processes_never_double_book_mongo(settings_for) -> None:  # type: ignore[no-untyped-def]
+    if REAL_MONGO:
+        await _race(settings_for("mongo"), managers=5, clients=20, tickets_each=10)
+    else:
+        await _race(settings_for("mongo"), managers=3, clients=4, tickets_each=5)
