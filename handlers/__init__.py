@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection, support, workspaces
+from handlers import accounts, chat, connection, helpdesk, support, workspaces
 from handlers.context import Deps
 from handlers.events import EventRouter
 
@@ -20,6 +20,7 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     chat.setup,
     workspaces.setup,
     support.setup,
+    helpdesk.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = []

@@ -11,9 +11,13 @@ from auth.workspace_keys import new_api_key
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from models.clock import to_millis
+from models.errors import Forbidden, InvalidPayload, NotFound
 from models.workspaces import (
+    AddMemberPayload,
     CreateWorkspacePayload,
     ListWorkspacesPayload,
+    Member,
+    MemberPayload,
     UpdateWorkspacePayload,
     Workspace,
     WorkspaceIdPayload,
@@ -22,6 +26,7 @@ from models.workspaces import (
 )
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
+from storage.helpdesk import make_helpdesk_store
 from storage.workspaces import make_workspace_store
 
 log = logging.getLogger("deskline.workspaces")
@@ -31,6 +36,7 @@ async def setup(deps: Deps) -> EventRouter:
     """Register the workspace administration events."""
     store = make_workspace_store(deps.db)
     await store.init()
+    helpdesk = make_helpdesk_store(deps.db)
     router = EventRouter(deps)
 
     def now() -> datetime:
@@ -81,5 +87,43 @@ async def setup(deps: Deps) -> EventRouter:
         await store.delete(p.workspace_id)
         log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
         return {"workspace_id": p.workspace_id, "deleted": True}
+
+    @router.on("add_workspace_member", AddMemberPayload, roles=(Role.ADMIN,))
+    async def add_workspace_member(ctx: EventContext, p: AddMemberPayload) -> Member:
+        await store.get(p.workspace_id)
+        try:
+            user = await deps.accounts.store.get_user(p.user_id)
+        except NotFound:
+            user = None
+        if user is None or user.role not in (Role.AGENT, Role.MANAGER):
+            raise InvalidPayload(
+                "only an existing agent or manager account can be a workspace member",
+                [{"field": "user_id", "message": "not an agent or manager", "type": "not_staff"}],
+            )
+        for category_id in p.categories:
+            category = await helpdesk.get_category(category_id)
+            if category.workspace_id != p.workspace_id:
+                raise NotFound("no such category in this workspace", {"category_id": category_id})
+        member = Member(
+            workspace_id=p.workspace_id,
+            user_id=user.id,
+            role=user.role.value,
+            categories=p.categories,
+            created_at=now(),
+        )  # type: ignore[arg-type]
+        return await store.put_member(member)
+
+    @router.on("remove_workspace_member", MemberPayload, roles=(Role.ADMIN,))
+    async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
+        await store.remove_member(p.workspace_id, p.user_id)
+        return {"workspace_id": p.workspace_id, "user_id": p.user_id, "removed": True}
+
+    @router.on("list_workspace_members", WorkspaceIdPayload, roles=(Role.ADMIN, Role.MANAGER))
+    async def list_workspace_members(ctx: EventContext, p: WorkspaceIdPayload) -> list[Member]:
+        who = ctx.require()
+        await store.get(p.workspace_id)
+        if who.role == Role.MANAGER and await store.get_member(p.workspace_id, who.user_id) is None:
+            raise Forbidden("you are not a member of this workspace")
+        return await store.list_members(p.workspace_id)
 
     return router

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 from auth.principal import Role
-from tests.conftest import signed_in
+from models.accounts import NewUser
 from tests.helpers import Client, RunningServer
+
+_HASH: list[str] = []
+
+
+async def signed_in(
+    server: RunningServer, role: Role | str = Role.CLIENT, name: str | None = None
+) -> tuple[Client, dict[str, Any]]:
+    """Like ``tests.conftest.signed_in``, hashing the shared test password once instead of per user."""
+    if not _HASH:
+        _HASH.append(await server.deps.accounts.passwords.hash("correct horse battery"))
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    new = NewUser(email=email, name=name or f"{role} user", role=Role(role), password_hash=_HASH[0])
+    user = await server.deps.accounts.store.create_user(new, server.clock())
+    pair = await server.deps.accounts.issue(user, server.clock())
+    client = await server.client(token=pair.access_token)
+    return client, {"user": user.model_dump(mode="json"), "access_token": pair.access_token, "email": email}
 
 
 async def admin_of(server: RunningServer) -> Client:

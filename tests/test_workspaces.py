@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from auth.principal import Role
-from tests.conftest import signed_in
-from tests.helpdesk_kit import admin_of, keyed, new_workspace, stored_text
+from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in, stored_text
 from tests.helpers import RunningServer
 
 
