@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, description="window of the failed-login limit")
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, description="largest attachment upload accepted, in bytes")
+    attachment_content_types: str = Field(
+        "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+        description="comma-separated content types an attachment may have",
+    )
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection, helpdesk, support, workspaces
+from handlers import accounts, attachments, chat, connection, helpdesk, support, workspaces
 from handlers.context import Deps
 from handlers.events import EventRouter
 
@@ -21,9 +21,12 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     workspaces.setup,
     support.setup,
     helpdesk.setup,
+    attachments.setup,
 ]
 
-HTTP_ROUTES: list[Callable[[web.Application], None]] = []
+HTTP_ROUTES: list[Callable[[web.Application], None]] = [
+    attachments.add_routes,
+]
 
 
 async def register_all(deps: Deps) -> list[str]:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from auth.principal import Role
+from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.helpdesk_access import STAFF, HelpdeskAccess
@@ -50,6 +51,7 @@ async def setup(deps: Deps) -> EventRouter:
     workspaces = make_workspace_store(deps.db)
     access = HelpdeskAccess(deps, store, workspaces)
     support = SupportService(deps, make_support_store(deps.db), workspaces)
+    files = AttachmentRules(deps)
     router = EventRouter(deps)
 
     def now() -> datetime:
@@ -102,6 +104,7 @@ async def setup(deps: Deps) -> EventRouter:
         who = ctx.require()
         category = await store.get_category(p.category_id)
         workspace = await workspaces.get(category.workspace_id)
+        await files.check_owned(p.attachments, who.user_id, None)
         assignee = await workspaces.claim_least_loaded(workspace.id, category.id) if workspace.auto_assign else None
         at = now()
         ticket = Ticket(
@@ -122,6 +125,7 @@ async def setup(deps: Deps) -> EventRouter:
             if assignee:
                 await workspaces.add_load(workspace.id, assignee.user_id, -1)
             raise
+        await files.link(p.attachments, who.user_id, None, "helpdesk", ticket.id)
         await ctx.enter(ticket_room(ticket.id))
         await access.push(ticket, "created")
         await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "New ticket assigned to you", ticket)
@@ -153,6 +157,7 @@ async def setup(deps: Deps) -> EventRouter:
         ticket = await access.ticket(who, p.ticket_id)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
+        await files.check_owned(p.attachments, who.user_id, None)
         message = TicketMessage(
             id=new_id(),
             ticket_id=ticket.id,
@@ -163,6 +168,7 @@ async def setup(deps: Deps) -> EventRouter:
             created_at=now(),
         )
         await store.add_message(message)
+        await files.link(p.attachments, who.user_id, None, "helpdesk", ticket.id)
         await access.push_message(ticket, message)
         recipient = ticket.assignee_id if who.role == Role.CLIENT else ticket.client_id
         await access.notify(recipient, who.user_id, "ticket_reply", "New reply in your ticket", ticket)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from auth.workspace_keys import authenticate_workspace
+from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.rooms import support_ticket_room, support_workspace_room
@@ -133,6 +134,7 @@ async def setup(deps: Deps) -> EventRouter:
     await store.init()
     workspaces = make_workspace_store(deps.db)
     service = SupportService(deps, store, workspaces)
+    files = AttachmentRules(deps)
     router = EventRouter(deps)
 
     def now() -> datetime:
@@ -240,17 +242,20 @@ async def setup(deps: Deps) -> EventRouter:
             raise Conflict("Ticket is closed", {"ticket_id": ticket.id})
         if p.reply_to is not None and await store.get_message(ticket.id, p.reply_to) is None:
             raise NotFound("Reply message not found", {"reply_to": p.reply_to})
+        await files.check_owned(p.attachments, None, ws.id)
         message = SupportMessage(
             id=new_id(),
             ticket_id=ticket.id,
             message_data=p.message_data,
             author=p.user_id,
             reply_to=p.reply_to,
+            attachments=p.attachments,
             created_at=now(),
             product=ticket.product,
             workspace_id=ws.id,
         )
         await store.add_message(message)
+        await files.link(p.attachments, None, ws.id, "support", ticket.id)
         room = support_ticket_room(ticket.id)
         await ctx.enter(room)
         await ctx.emit(MESSAGE, envelope(message, "success", "send_message"), to=room)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from models.common import CompatPayload, Document
 
@@ -98,7 +98,13 @@ class TicketMessagePayload(KeyedPayload):
     message_data: Text
     user_id: Ref
     reply_to: OptionalRef = None
+    attachments: Annotated[list[Ref], Field(max_length=10)] = Field(default_factory=list)
     created_at: Any = None
+
+    @field_validator("attachments")
+    @classmethod
+    def _dedupe(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
 
 class ReaderPayload(KeyedPayload):

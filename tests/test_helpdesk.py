@@ -23,6 +23,7 @@ class Desk:
     any_agent: Client
     client: Client
     ids: dict[str, str]
+    tokens: dict[str, str]
     billing: dict[str, Any]
     tech: dict[str, Any]
 
@@ -31,10 +32,11 @@ async def desk(server: RunningServer, **settings: Any) -> Desk:
     admin = await admin_of(server)
     workspace, _ = await new_workspace(admin, **settings)
     ids: dict[str, str] = {}
+    tokens: dict[str, str] = {}
     users: dict[str, Client] = {}
     for name, role in (("manager", Role.MANAGER), ("billing_agent", Role.AGENT), ("any_agent", Role.AGENT)):
         users[name], info = await signed_in(server, role, name=name)
-        ids[name] = info["user"]["id"]
+        ids[name], tokens[name] = info["user"]["id"], info["access_token"]
     await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": ids["manager"]})
     billing = await users["manager"].ok("create_category", {"workspace_id": workspace["id"], "name": "Billing"})
     tech = await users["manager"].ok("create_category", {"workspace_id": workspace["id"], "name": "Tech"})
@@ -44,8 +46,8 @@ async def desk(server: RunningServer, **settings: Any) -> Desk:
     )
     await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": ids["any_agent"]})
     client, info = await signed_in(server, Role.CLIENT, name="client")
-    ids["client"] = info["user"]["id"]
-    return Desk(server, admin, workspace, client=client, ids=ids, billing=billing, tech=tech, **users)  # type: ignore[arg-type]
+    ids["client"], tokens["client"] = info["user"]["id"], info["access_token"]
+    return Desk(server, admin, workspace, client=client, ids=ids, tokens=tokens, billing=billing, tech=tech, **users)  # type: ignore[arg-type]
 
 
 def ticket_payload(category: dict[str, Any], title: str = "Refund", **extra: Any) -> dict[str, Any]:
