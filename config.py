@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         120.0, gt=30, description="how long a claimed message is reserved for its sender (longer than a send's 30 s)"
     )
     notify_batch_size: int = Field(20, gt=0, description="messages one worker claims at a time")
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, description="largest attachment upload accepted, in bytes")
+    attachment_content_types: str = Field(
+        "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+        description="comma-separated content types an attachment may have",
+    )
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection, notify, recovery
+from handlers import accounts, attachments, chat, connection, helpdesk, notify, recovery, support, workspaces
 from handlers.context import Deps
 from handlers.events import EventRouter
 
@@ -20,9 +20,16 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     chat.setup,
     notify.setup,
     recovery.setup,
+    workspaces.setup,
+    support.setup,
+    helpdesk.setup,
+    attachments.setup,
 ]
 
-HTTP_ROUTES: list[Callable[[web.Application], None]] = [recovery.add_routes]
+HTTP_ROUTES: list[Callable[[web.Application], None]] = [
+    recovery.add_routes,
+    attachments.add_routes,
+]
 
 
 async def register_all(deps: Deps) -> list[str]:

@@ -36,3 +36,13 @@ def role_room(role: str) -> str:
 def chat_room(name: str) -> str:
     """Room of a public (Dowell-style) chat room; prefixed so it can never alias a private room."""
     return f"chat:{name}"
+
+
+def support_workspace_room(workspace_id: str) -> str:
+    """Room of the Dowell-compatible (API-key) sockets watching a workspace's support tickets."""
+    return f"support:workspace:{workspace_id}"
+
+
+def support_ticket_room(ticket_id: str) -> str:
+    """Room of the Dowell-compatible (API-key) sockets chatting in one support ticket."""
+    return f"support:ticket:{ticket_id}"

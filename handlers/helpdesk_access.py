@@ -1,0 +1,103 @@
+"""Who may see and change which helpdesk tickets, and how changes reach people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auth.principal import Principal, Role
+from handlers.context import Deps
+from handlers.rooms import ticket_room, user_room, workspace_room
+from models.common import to_jsonable
+from models.errors import Forbidden, NotFound
+from models.helpdesk import ListTicketsPayload, Ticket, TicketMessage, TicketQuery
+from storage.helpdesk import HelpdeskStore
+from storage.workspaces import WorkspaceStore
+
+STAFF = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+
+
+class HelpdeskAccess:
+    """Visibility rules: admins see all, managers their workspaces, agents their tickets and
+    categories, clients their own tickets."""
+
+    def __init__(self, deps: Deps, store: HelpdeskStore, workspaces: WorkspaceStore) -> None:
+        self.deps = deps
+        self.store = store
+        self.workspaces = workspaces
+
+    async def scopes(self, who: Principal) -> dict[str, list[str]]:
+        """Return the caller's workspaces, each with its categories (empty: all of them)."""
+        return {m.workspace_id: m.categories for m in await self.workspaces.memberships(who.user_id)}
+
+    async def require_manager_of(self, who: Principal, workspace_id: str) -> None:
+        """Raise unless the caller is an admin or a manager of the workspace."""
+        if who.role == Role.ADMIN:
+            return
+        member = await self.workspaces.get_member(workspace_id, who.user_id)
+        if who.role != Role.MANAGER or member is None:
+            raise Forbidden("only an admin or a manager of this workspace may do this")
+
+    async def can_see(self, who: Principal, ticket: Ticket) -> bool:
+        """Return whether the caller may read (and take part in) the ticket."""
+        if who.role == Role.ADMIN:
+            return True
+        if who.role == Role.CLIENT:
+            return ticket.client_id == who.user_id
+        if ticket.assignee_id == who.user_id:
+            return True
+        member = await self.workspaces.get_member(ticket.workspace_id, who.user_id)
+        if member is None:
+            return False
+        return who.role == Role.MANAGER or not member.categories or ticket.category_id in member.categories
+
+    async def ticket(self, who: Principal, ticket_id: str) -> Ticket:
+        """Return the ticket if the caller may see it; ``NotFound`` otherwise (existence is not leaked)."""
+        try:
+            ticket = await self.store.get_ticket(ticket_id)
+        except NotFound:
+            ticket = None
+        if ticket is None or not await self.can_see(who, ticket):
+            raise NotFound("no such ticket", {"ticket_id": ticket_id})
+        return ticket
+
+    async def query(self, who: Principal, p: ListTicketsPayload) -> TicketQuery:
+        """Return the listing query of the caller's role, narrowed by the filters they gave."""
+        filters: dict[str, Any] = {
+            "status": p.status,
+            "category_id": p.category_id,
+            "assignee_id": p.assignee_id,
+            "created_from": p.created_from,
+            "created_to": p.created_to,
+        }
+        only = [p.workspace_id] if p.workspace_id else None
+        if who.role == Role.ADMIN:
+            return TicketQuery(workspace_ids=only, **filters)
+        if who.role == Role.CLIENT:
+            return TicketQuery(client_id=who.user_id, workspace_ids=only, **filters)
+        scopes = await self.scopes(who)
+        if p.workspace_id:
+            scopes = {k: v for k, v in scopes.items() if k == p.workspace_id}
+        if who.role == Role.MANAGER:
+            return TicketQuery(workspace_ids=list(scopes), **filters)
+        return TicketQuery(agent_id=who.user_id, agent_scopes=scopes, workspace_ids=only, **filters)
+
+    async def push(self, ticket: Ticket, change: str, *also: str | None) -> None:
+        """Push ``ticket_updated`` to the ticket's room, its client and assignee (and ``also`` users)."""
+        rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
+        rooms += [user_room(u) for u in (ticket.assignee_id, *also) if u]
+        if change == "created":
+            rooms.append(workspace_room(ticket.workspace_id))
+        data = {"ticket": ticket, "change": change}
+        await self.deps.sio.emit("ticket_updated", to_jsonable(data), to=list(dict.fromkeys(rooms)))
+
+    async def push_message(self, ticket: Ticket, message: TicketMessage) -> None:
+        """Push ``ticket_message`` to the ticket's room, its client and its assignee."""
+        rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
+        rooms += [user_room(ticket.assignee_id)] if ticket.assignee_id else []
+        data = {"ticket_id": ticket.id, "message": message}
+        await self.deps.sio.emit("ticket_message", to_jsonable(data), to=list(dict.fromkeys(rooms)))
+
+    async def notify(self, user_id: str | None, actor: str, kind: str, title: str, ticket: Ticket) -> None:
+        """Notify ``user_id`` about the ticket unless they did it themselves."""
+        if user_id and user_id != actor:
+            await self.deps.notifier.notify(user_id, kind, title, ticket.title, {"ticket_id": ticket.id})

@@ -1,0 +1,129 @@
+"""Workspace administration: create, rotate the API key, list, update settings, delete (admin only)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from auth.principal import Role
+from auth.workspace_keys import new_api_key
+from handlers.context import Deps, EventContext
+from handlers.events import EventRouter
+from models.clock import to_millis
+from models.errors import Forbidden, InvalidPayload, NotFound
+from models.workspaces import (
+    AddMemberPayload,
+    CreateWorkspacePayload,
+    ListWorkspacesPayload,
+    Member,
+    MemberPayload,
+    UpdateWorkspacePayload,
+    Workspace,
+    WorkspaceIdPayload,
+    WorkspaceRecord,
+    WorkspaceWithKey,
+)
+from storage.cursor import decode_cursor, encode_cursor
+from storage.database import new_id
+from storage.helpdesk import make_helpdesk_store
+from storage.workspaces import make_workspace_store
+
+log = logging.getLogger("deskline.workspaces")
+
+
+async def setup(deps: Deps) -> EventRouter:
+    """Register the workspace administration events."""
+    store = make_workspace_store(deps.db)
+    await store.init()
+    helpdesk = make_helpdesk_store(deps.db)
+    router = EventRouter(deps)
+
+    def now() -> datetime:
+        return to_millis(deps.clock())
+
+    @router.on("create_workspace", CreateWorkspacePayload, roles=(Role.ADMIN,))
+    async def create_workspace(ctx: EventContext, p: CreateWorkspacePayload) -> WorkspaceWithKey:
+        now = to_millis(deps.clock())
+        key, key_hash, hint = new_api_key()
+        record = WorkspaceRecord(
+            id=new_id(),
+            name=p.name,
+            products=p.products,
+            auto_assign=p.auto_assign,
+            key_hash=key_hash,
+            key_hint=hint,
+            created_at=now,
+            updated_at=now,
+        )
+        workspace = await store.create(record)
+        log.info("event=create_workspace workspace=%s user=%s", workspace.id, ctx.require().user_id)
+        return WorkspaceWithKey(workspace=workspace, api_key=key)
+
+    @router.on("rotate_workspace_key", WorkspaceIdPayload, roles=(Role.ADMIN,))
+    async def rotate_workspace_key(ctx: EventContext, p: WorkspaceIdPayload) -> WorkspaceWithKey:
+        key, key_hash, hint = new_api_key()
+        workspace = await store.set_key(p.workspace_id, key_hash, hint, now())
+        log.info("event=rotate_workspace_key workspace=%s user=%s", workspace.id, ctx.require().user_id)
+        return WorkspaceWithKey(workspace=workspace, api_key=key)
+
+    @router.on("list_workspaces", ListWorkspacesPayload, roles=(Role.ADMIN,))
+    async def list_workspaces(ctx: EventContext, p: ListWorkspacesPayload) -> dict[str, Any]:
+        after = decode_cursor(p.cursor) if p.cursor else None
+        workspaces = await store.list(after, p.limit)
+        cursor = encode_cursor(workspaces[-1].created_at, workspaces[-1].id) if len(workspaces) == p.limit else None
+        return {"workspaces": workspaces, "next_cursor": cursor}
+
+    @router.on("get_workspace", WorkspaceIdPayload, roles=(Role.ADMIN,))
+    async def get_workspace(ctx: EventContext, p: WorkspaceIdPayload) -> Workspace:
+        return await store.get(p.workspace_id)
+
+    @router.on("update_workspace", UpdateWorkspacePayload, roles=(Role.ADMIN,))
+    async def update_workspace(ctx: EventContext, p: UpdateWorkspacePayload) -> Workspace:
+        return await store.update(p.workspace_id, p.name, p.products, p.auto_assign, now())
+
+    @router.on("delete_workspace", WorkspaceIdPayload, roles=(Role.ADMIN,))
+    async def delete_workspace(ctx: EventContext, p: WorkspaceIdPayload) -> dict[str, Any]:
+        await store.delete(p.workspace_id)
+        log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
+        return {"workspace_id": p.workspace_id, "deleted": True}
+
+    @router.on("add_workspace_member", AddMemberPayload, roles=(Role.ADMIN,))
+    async def add_workspace_member(ctx: EventContext, p: AddMemberPayload) -> Member:
+        await store.get(p.workspace_id)
+        try:
+            user = await deps.accounts.store.get_user(p.user_id)
+        except NotFound:
+            user = None
+        if user is None or user.role not in (Role.AGENT, Role.MANAGER):
+            raise InvalidPayload(
+                "only an existing agent or manager account can be a workspace member",
+                [{"field": "user_id", "message": "not an agent or manager", "type": "not_staff"}],
+            )
+        for category_id in p.categories:
+            category = await helpdesk.get_category(category_id)
+            if category.workspace_id != p.workspace_id:
+                raise NotFound("no such category in this workspace", {"category_id": category_id})
+        member = Member(
+            workspace_id=p.workspace_id,
+            user_id=user.id,
+            role=user.role.value,
+            categories=p.categories,
+            created_at=now(),
+        )  # type: ignore[arg-type]
+        return await store.put_member(member)
+
+    @router.on("remove_workspace_member", MemberPayload, roles=(Role.ADMIN,))
+    async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
+        await store.remove_member(p.workspace_id, p.user_id)
+        return {"workspace_id": p.workspace_id, "user_id": p.user_id, "removed": True}
+
+    @router.on("list_workspace_members", WorkspaceIdPayload, roles=(Role.ADMIN, Role.MANAGER))
+    async def list_workspace_members(ctx: EventContext, p: WorkspaceIdPayload) -> list[Member]:
+        who = ctx.require()
+        await store.get(p.workspace_id)
+        if who.role == Role.MANAGER and await store.get_member(p.workspace_id, who.user_id) is None:
+            raise Forbidden("you are not a member of this workspace")
+        return await store.list_members(p.workspace_id)
+
+    return router

@@ -1,0 +1,199 @@
+"""Signed-in helpdesk: categories, tickets with a status workflow, their messages and read markers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StrictBool, StringConstraints, field_validator
+
+from models.common import Document, Identifier, Limit, Name, Payload
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
+AttachmentIds = Annotated[list[Identifier], Field(max_length=10)]
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its life."""
+
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+ACTIVE = frozenset({TicketStatus.OPEN, TicketStatus.PENDING})
+TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    TicketStatus.OPEN: frozenset({TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    TicketStatus.PENDING: frozenset({TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    TicketStatus.RESOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+    TicketStatus.CLOSED: frozenset(),
+}
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+class Category(Document):
+    """A category of a workspace that tickets are filed under."""
+
+    id: str
+    workspace_id: str
+    name: str
+    description: str = ""
+    created_at: datetime
+    updated_at: datetime
+
+
+class Ticket(Document):
+    """A signed-in client's ticket."""
+
+    id: str
+    workspace_id: str
+    category_id: str
+    client_id: str
+    title: str
+    body: str
+    attachments: list[str] = Field(default_factory=list)
+    status: TicketStatus = TicketStatus.OPEN
+    assignee_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketMessage(Document):
+    """A message in a ticket's conversation."""
+
+    id: str
+    ticket_id: str
+    author_id: str
+    author_role: str
+    body: str
+    attachments: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class ReadMarker(Document):
+    """The last message of a ticket a user has read."""
+
+    ticket_id: str
+    user_id: str
+    message_id: str
+    message_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """Which tickets a caller may list, and the filters they asked for."""
+
+    client_id: str | None = None
+    workspace_ids: list[str] | None = None
+    agent_id: str | None = None
+    agent_scopes: dict[str, list[str]] = field(default_factory=dict)
+    status: TicketStatus | None = None
+    category_id: str | None = None
+    assignee_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class CreateCategoryPayload(Payload):
+    """``create_category`` (manager of the workspace, admin)."""
+
+    workspace_id: Identifier
+    name: Name
+    description: Description = ""
+
+
+class UpdateCategoryPayload(Payload):
+    """``update_category``: rename or re-describe."""
+
+    category_id: Identifier
+    name: Name | None = None
+    description: Description | None = None
+
+
+class CategoryIdPayload(Payload):
+    """A payload naming one category."""
+
+    category_id: Identifier
+
+
+class WorkspaceRefPayload(Payload):
+    """A payload naming one workspace."""
+
+    workspace_id: Identifier
+
+
+class SubmitTicketPayload(Payload):
+    """``submit_ticket`` (client): a new ticket in a category."""
+
+    category_id: Identifier
+    title: Title
+    body: Body
+    attachments: AttachmentIds = Field(default_factory=list)
+
+    _dedupe = field_validator("attachments")(_unique)
+
+
+class TicketIdPayload(Payload):
+    """A payload naming one ticket."""
+
+    ticket_id: Identifier
+
+
+class ListTicketsPayload(Payload):
+    """``list_tickets``: the caller's visible tickets, newest first, with filters."""
+
+    workspace_id: Identifier | None = None
+    status: TicketStatus | None = None
+    category_id: Identifier | None = None
+    assignee_id: Identifier | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    cursor: str | None = None
+    limit: Limit = 50
+
+
+class TicketMessagePayload(Payload):
+    """``send_ticket_message``: a reply in a ticket."""
+
+    ticket_id: Identifier
+    body: Body
+    attachments: AttachmentIds = Field(default_factory=list)
+
+    _dedupe = field_validator("attachments")(_unique)
+
+
+class SetStatusPayload(Payload):
+    """``set_ticket_status``."""
+
+    ticket_id: Identifier
+    status: TicketStatus
+
+
+class ReassignPayload(Payload):
+    """``reassign_ticket``: give the ticket to a staff member of its workspace."""
+
+    ticket_id: Identifier
+    assignee_id: Identifier
+
+
+class TypingPayload(Payload):
+    """``typing``: start or stop the typing indicator in a ticket."""
+
+    ticket_id: Identifier
+    typing: StrictBool
+
+
+class MarkReadPayload(Payload):
+    """``mark_read`` (signed in): the last message of the ticket the caller has read."""
+
+    ticket_id: Identifier
+    message_id: Identifier

@@ -1,0 +1,174 @@
+"""Dowell-compatible support tickets: topics, line managers, tickets and their chat messages.
+
+Documents serialise their id as ``_id``, as the Dowell (MongoDB-backed) server sent them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+
+from models.common import CompatPayload, Document
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+ApiKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _no_bool(value: Any) -> Any:
+    """Refuse booleans where a number is expected (pydantic would read True as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required")
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    """Read the old clients' "no reply" spellings ("", "None", "null") as no value."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
+        return None
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=1_000_000)]
+Minutes = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, le=1_000_000)]
+OptionalRef = Annotated[Ref | None, BeforeValidator(_blank_is_none)]
+
+
+class KeyedPayload(CompatPayload):
+    """Every support payload names its workspace and carries the workspace's API key."""
+
+    workspace_id: Ref
+    api_key: ApiKey
+
+
+class CreateTopicPayload(KeyedPayload):
+    """``create_topic``."""
+
+    name: Short
+    created_at: Any = None
+
+
+class CreateLineManagerPayload(KeyedPayload):
+    """``create_line_manager``."""
+
+    user_id: Ref
+    positions_in_a_line: Count
+    average_serving_time: Minutes
+    ticket_count: Count = 0
+    created_at: Any = None
+
+
+class CreateTicketPayload(KeyedPayload):
+    """``create_ticket``."""
+
+    user_id: Ref
+    product: Short
+    created_at: Any = None
+
+
+class ProductPayload(KeyedPayload):
+    """``get_tickets``."""
+
+    product: Short
+
+
+class CloseTicketPayload(KeyedPayload):
+    """``close_ticket``; ``line_manager`` is accepted but the stored one is what counts."""
+
+    ticket_id: Ref
+    product: Short
+    line_manager: Ref | None = None
+
+
+class TicketRefPayload(KeyedPayload):
+    """``reopen_ticket``, ``get_ticket_messages``, ``waiting_time_response``."""
+
+    ticket_id: Ref
+    product: Short | None = None
+
+
+class TicketMessagePayload(KeyedPayload):
+    """``ticket_message_event``."""
+
+    ticket_id: Ref
+    product: Short
+    message_data: Text
+    user_id: Ref
+    reply_to: OptionalRef = None
+    attachments: Annotated[list[Ref], Field(max_length=10)] = Field(default_factory=list)
+    created_at: Any = None
+
+    @field_validator("attachments")
+    @classmethod
+    def _dedupe(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class ReaderPayload(KeyedPayload):
+    """``get_unread_count`` / ``mark_read``: one reader of one ticket."""
+
+    ticket_id: Ref
+    user_id: Ref
+    product: Short | None = None
+
+
+class SupportDocument(Document):
+    """Base of stored support documents: ``id`` goes out as ``_id``."""
+
+    model_config = ConfigDict(extra="ignore", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+
+    id: str = Field(alias="_id")
+
+
+class Topic(SupportDocument):
+    """A topic of a workspace (name upper-cased, spaces as underscores)."""
+
+    name: str
+    workspace_id: str
+    created_at: datetime
+
+
+class LineManager(SupportDocument):
+    """A line manager tickets are shared between."""
+
+    user_id: str
+    positions_in_a_line: int
+    average_serving_time: float
+    ticket_count: int
+    workspace_id: str
+    created_at: datetime
+
+
+class SupportTicket(SupportDocument):
+    """A support ticket, in the exact shape old clients parse."""
+
+    user_id: str
+    line_manager: str
+    is_closed: bool = False
+    created_at: datetime
+    updated_at: datetime
+    product: str
+    workspace_id: str
+
+
+class SupportMessage(SupportDocument):
+    """A chat message of a support ticket (never holds the API key)."""
+
+    document_type: str = "chat"
+    ticket_id: str
+    message_data: str
+    author: str
+    reply_to: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+    is_read: bool = False
+    created_at: datetime
+    product: str
+    workspace_id: str
+
+
+def normalise_topic(name: str) -> str:
+    """Return a topic name as Dowell stored it: upper case, spaces as underscores."""
+    return "_".join(name.upper().split())

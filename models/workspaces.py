@@ -1,0 +1,108 @@
+"""Workspaces (tenants of the helpdesk), their API keys and their staff members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, StringConstraints, field_validator
+
+from models.common import Document, Identifier, Limit, Name, Payload
+
+ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+MemberRole = Literal["agent", "manager"]
+
+
+def _unique(values: list[str]) -> list[str]:
+    """Return ``values`` without duplicates, in their first order."""
+    return list(dict.fromkeys(values))
+
+
+class Workspace(Document):
+    """A workspace as clients see it: never with its API key or the key's hash."""
+
+    id: str
+    name: str
+    products: list[str] = Field(default_factory=list)
+    auto_assign: bool = True
+    key_hint: str = Field(description="the first characters of the current API key, to tell keys apart")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkspaceRecord(Workspace):
+    """A stored workspace with the SHA-256 of its API key; stays inside the server."""
+
+    key_hash: str
+
+
+class WorkspaceWithKey(Document):
+    """The answer to create/rotate: the only time the plain API key is ever shown."""
+
+    workspace: Workspace
+    api_key: str
+
+
+class Member(Document):
+    """A staff user (agent or manager) of a workspace; ``categories`` empty means all of them."""
+
+    workspace_id: str
+    user_id: str
+    role: MemberRole
+    categories: list[str] = Field(default_factory=list)
+    load: int = Field(0, description="active helpdesk tickets assigned to this member")
+    created_at: datetime
+
+
+class CreateWorkspacePayload(Payload):
+    """``create_workspace`` (admin)."""
+
+    name: Name
+    products: Annotated[list[ProductName], Field(max_length=100)] = Field(default_factory=list)
+    auto_assign: StrictBool = True
+
+    _dedupe = field_validator("products")(_unique)
+
+
+class UpdateWorkspacePayload(Payload):
+    """``update_workspace`` (admin): change the name or the settings."""
+
+    workspace_id: Identifier
+    name: Name | None = None
+    products: Annotated[list[ProductName], Field(max_length=100)] | None = None
+    auto_assign: StrictBool | None = None
+
+    @field_validator("products")
+    @classmethod
+    def _dedupe(cls, value: list[str] | None) -> list[str] | None:
+        return _unique(value) if value is not None else None
+
+
+class WorkspaceIdPayload(Payload):
+    """A payload naming one workspace."""
+
+    workspace_id: Identifier
+
+
+class ListWorkspacesPayload(Payload):
+    """``list_workspaces`` (admin): a page in creation order."""
+
+    cursor: str | None = None
+    limit: Limit = 50
+
+
+class AddMemberPayload(Payload):
+    """``add_workspace_member`` (admin): add or update an agent/manager of a workspace."""
+
+    workspace_id: Identifier
+    user_id: Identifier
+    categories: Annotated[list[Identifier], Field(max_length=100)] = Field(default_factory=list)
+
+    _dedupe = field_validator("categories")(_unique)
+
+
+class MemberPayload(Payload):
+    """A payload naming one member of a workspace."""
+
+    workspace_id: Identifier
+    user_id: Identifier

@@ -1,0 +1,50 @@
+"""Attachment repository: file bytes (a folder on SQLite, GridFS on MongoDB) and their records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+from config import Settings
+from models.attachments import AttachmentRecord, TicketKind
+from storage.database import Database
+
+CHUNK = 64 * 1024
+
+
+class AttachmentStore(Protocol):
+    """Domain operations on attachments; raises ``NotFound``."""
+
+    async def init(self) -> None:
+        """Create folders, tables or indexes if missing."""
+
+    async def write(self, attachment_id: str, name: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the bytes of a new attachment and return their count; nothing stays if ``chunks`` raises."""
+
+    async def delete_bytes(self, attachment_id: str) -> None:
+        """Forget the bytes of an attachment (no error if absent)."""
+
+    async def add(self, record: AttachmentRecord) -> None:
+        """Store an attachment's record (after its bytes)."""
+
+    async def get(self, attachment_id: str) -> AttachmentRecord:
+        """Return one record; ``NotFound`` if unknown."""
+
+    def read(self, attachment_id: str) -> AsyncIterator[bytes]:
+        """Yield the attachment's bytes in chunks."""
+
+    async def link(
+        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
+    ) -> int:
+        """Attach the uploader's still-unlinked attachments to a ticket; return how many were linked."""
+
+
+def make_attachment_store(db: Database, settings: Settings) -> AttachmentStore:
+    """Return the attachment store of the database's backend."""
+    if db.kind == "mongo":
+        from storage.mongo.attachments import MongoAttachmentStore
+
+        return MongoAttachmentStore(db)  # type: ignore[arg-type]
+    from storage.sqlite.attachments import SqliteAttachmentStore
+
+    return SqliteAttachmentStore(db, settings.data_dir / "attachments")  # type: ignore[arg-type]

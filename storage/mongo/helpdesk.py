@@ -1,0 +1,200 @@
+"""Signed-in helpdesk on MongoDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models.errors import Conflict, NotFound
+from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.mongo.db import MongoDatabase
+
+NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
+def _in(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
+
+
+def _out(model: Any) -> dict[str, Any]:
+    doc = model.model_dump(mode="python")
+    doc["_id"] = doc.pop("id")
+    return dict(doc)
+
+
+def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str, Any]:
+    """Return the MongoDB filter of a ticket listing."""
+    parts: list[dict[str, Any]] = []
+    if query.client_id is not None:
+        parts.append({"client_id": query.client_id})
+    if query.workspace_ids is not None:
+        parts.append({"workspace_id": {"$in": query.workspace_ids}})
+    if query.agent_id is not None:
+        scopes = [
+            {"workspace_id": ws, **({"category_id": {"$in": cats}} if cats else {})}
+            for ws, cats in query.agent_scopes.items()
+        ]
+        either: list[dict[str, Any]] = [{"assignee_id": query.agent_id}]
+        if scopes:
+            either.append({"status": TicketStatus.OPEN.value, "$or": scopes})
+        parts.append({"$or": either})
+    for name in ("status", "category_id", "assignee_id"):
+        value = getattr(query, name)
+        if value is not None:
+            parts.append({name: str(value)})
+    created: dict[str, Any] = {}
+    if query.created_from is not None:
+        created["$gte"] = query.created_from
+    if query.created_to is not None:
+        created["$lt"] = query.created_to
+    if created:
+        parts.append({"created_at": created})
+    if after is not None:
+        stamp, last_id = after
+        parts.append({"$or": [{"created_at": {"$lt": stamp}}, {"created_at": stamp, "_id": {"$lt": last_id}}]})
+    return {"$and": parts} if parts else {}
+
+
+class MongoHelpdeskStore:
+    """The helpdesk in MongoDB; ticket changes are conditional ``find_one_and_update`` calls."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._categories = db.db["hd_categories"]
+        self._tickets = db.db["hd_tickets"]
+        self._messages = db.db["hd_messages"]
+        self._reads = db.db["hd_reads"]
+
+    async def init(self) -> None:
+        """Create the helpdesk indexes if missing."""
+        await self._categories.create_index([("workspace_id", ASCENDING), ("name_key", ASCENDING)], unique=True)
+        await self._tickets.create_index(NEWEST)
+        await self._tickets.create_index([("workspace_id", ASCENDING), ("status", ASCENDING), *NEWEST])
+        await self._tickets.create_index([("client_id", ASCENDING), *NEWEST])
+        await self._tickets.create_index([("assignee_id", ASCENDING), *NEWEST])
+        await self._tickets.create_index("category_id")
+        await self._messages.create_index([("ticket_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+
+    async def create_category(self, category: Category) -> Category:
+        """Store a category; ``Conflict`` if the workspace has one of that name (any case)."""
+        try:
+            await self._categories.insert_one({**_out(category), "name_key": category.name.casefold()})
+        except DuplicateKeyError as exc:
+            raise Conflict("the workspace already has a category of that name", {"name": category.name}) from exc
+        return category
+
+    async def get_category(self, category_id: str) -> Category:
+        """Return one category; ``NotFound`` if unknown."""
+        doc = await self._categories.find_one({"_id": category_id})
+        if doc is None:
+            raise NotFound("no such category", {"category_id": category_id})
+        return Category.model_validate(_in(doc))
+
+    async def list_categories(self, workspace_id: str) -> list[Category]:
+        """Return the workspace's categories by name."""
+        cursor = self._categories.find({"workspace_id": workspace_id}).sort([("name_key", 1), ("_id", 1)])
+        return [Category.model_validate(_in(doc)) async for doc in cursor]
+
+    async def update_category(
+        self, category_id: str, name: str | None, description: str | None, now: datetime
+    ) -> Category:
+        """Change the given fields; ``NotFound``, or ``Conflict`` on a duplicate name."""
+        changes: dict[str, Any] = {"updated_at": now}
+        if name is not None:
+            changes |= {"name": name, "name_key": name.casefold()}
+        if description is not None:
+            changes["description"] = description
+        try:
+            doc = await self._categories.find_one_and_update(
+                {"_id": category_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("the workspace already has a category of that name", {"name": name}) from exc
+        if doc is None:
+            raise NotFound("no such category", {"category_id": category_id})
+        return Category.model_validate(_in(doc))
+
+    async def delete_category(self, category_id: str) -> None:
+        """Delete a category no ticket uses."""
+        await self.get_category(category_id)
+        if await self._tickets.find_one({"category_id": category_id}, {"_id": 1}):
+            raise Conflict("tickets are filed under this category", {"category_id": category_id})
+        await self._categories.delete_one({"_id": category_id})
+
+    async def create_ticket(self, ticket: Ticket) -> Ticket:
+        """Store a new ticket."""
+        doc = _out(ticket)
+        doc["status"] = ticket.status.value
+        await self._tickets.insert_one(doc)
+        return ticket
+
+    async def get_ticket(self, ticket_id: str) -> Ticket:
+        """Return one ticket; ``NotFound`` if unknown."""
+        doc = await self._tickets.find_one({"_id": ticket_id})
+        if doc is None:
+            raise NotFound("no such ticket", {"ticket_id": ticket_id})
+        return Ticket.model_validate(_in(doc))
+
+    async def list_tickets(self, query: TicketQuery, after: tuple[datetime, str] | None, limit: int) -> list[Ticket]:
+        """Return up to ``limit`` tickets matching ``query``, newest first, after a cursor position."""
+        cursor = self._tickets.find(_filter(query, after)).sort(NEWEST).limit(limit)
+        return [Ticket.model_validate(_in(doc)) async for doc in cursor]
+
+    async def _change(self, match: dict[str, Any], changes: dict[str, Any]) -> Ticket | None:
+        doc = await self._tickets.find_one_and_update(match, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        return Ticket.model_validate(_in(doc)) if doc else None
+
+    async def set_status(
+        self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
+    ) -> Ticket | None:
+        """Move the ticket from ``expected`` to ``status`` with one conditional update."""
+        return await self._change(
+            {"_id": ticket_id, "status": expected.value}, {"status": status.value, "updated_at": now}
+        )
+
+    async def set_assignee(
+        self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> Ticket | None:
+        """Give the ticket to ``assignee_id`` if it was still ``expected``'s, with one conditional update."""
+        return await self._change(
+            {"_id": ticket_id, "assignee_id": expected}, {"assignee_id": assignee_id, "updated_at": now}
+        )
+
+    async def add_message(self, message: TicketMessage) -> None:
+        """Store a message, then touch its ticket."""
+        await self._messages.insert_one(_out(message))
+        await self._tickets.update_one({"_id": message.ticket_id}, {"$set": {"updated_at": message.created_at}})
+
+    async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
+        """Return one message of the ticket, or None."""
+        doc = await self._messages.find_one({"_id": message_id, "ticket_id": ticket_id})
+        return TicketMessage.model_validate(_in(doc)) if doc else None
+
+    async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
+        cursor = self._messages.find({"ticket_id": ticket_id}).sort(NEWEST).limit(limit)
+        docs = [doc async for doc in cursor]
+        return [TicketMessage.model_validate(_in(doc)) for doc in reversed(docs)]
+
+    async def set_read(self, marker: ReadMarker) -> ReadMarker:
+        """Move the read marker forward only: an upsert whose filter only matches older markers."""
+        key = f"{marker.ticket_id}:{marker.user_id}"
+        older = {
+            "$or": [
+                {"message_at": {"$lt": marker.message_at}},
+                {"message_at": marker.message_at, "message_id": {"$lt": marker.message_id}},
+            ]
+        }
+        try:
+            await self._reads.update_one({"_id": key, **older}, {"$set": marker.model_dump()}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a newer marker is already stored
+        doc = await self._reads.find_one({"_id": key})
+        return ReadMarker.model_validate(doc)
+
+    async def list_reads(self, ticket_id: str) -> list[ReadMarker]:
+        """Return every user's read marker of the ticket."""
+        cursor = self._reads.find({"ticket_id": ticket_id}).sort([("at", 1)])
+        return [ReadMarker.model_validate(doc) async for doc in cursor]

@@ -1,0 +1,178 @@
+"""Support tickets (Dowell-compatible) on MongoDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from models.errors import Conflict
+from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.mongo.claim import claim_least
+from storage.mongo.db import MongoDatabase
+
+BY_LOAD = [("ticket_count", ASCENDING), ("positions_in_a_line", ASCENDING), ("created_at", ASCENDING), ("_id", 1)]
+BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
+
+
+def _doc(model: Any) -> dict[str, Any]:
+    return dict(model.model_dump(by_alias=True))
+
+
+class MongoSupportStore:
+    """Support tickets in MongoDB; assignment is one ``find_one_and_update`` sorted by load."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._topics = db.db["support_topics"]
+        self._managers = db.db["support_line_managers"]
+        self._tickets = db.db["support_tickets"]
+        self._messages = db.db["support_messages"]
+
+    async def init(self) -> None:
+        """Create the support indexes if missing."""
+        await self._topics.create_index([("workspace_id", ASCENDING), ("name", ASCENDING)], unique=True)
+        await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+        await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
+        await self._tickets.create_index([("workspace_id", ASCENDING), ("product", ASCENDING), *BY_TIME])
+        await self._tickets.create_index(
+            [("workspace_id", ASCENDING), ("line_manager", ASCENDING), ("is_closed", ASCENDING), *BY_TIME]
+        )
+        await self._messages.create_index([("ticket_id", ASCENDING), *BY_TIME])
+
+    async def create_topic(self, topic: Topic) -> Topic:
+        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        try:
+            await self._topics.insert_one(_doc(topic))
+        except DuplicateKeyError as exc:
+            raise Conflict(f"Topic {topic.name} already exists") from exc
+        return topic
+
+    async def list_topics(self, workspace_id: str) -> list[Topic]:
+        """Return the workspace's topics in creation order."""
+        cursor = self._topics.find({"workspace_id": workspace_id}).sort(BY_TIME)
+        return [Topic.model_validate(doc) async for doc in cursor]
+
+    async def create_line_manager(self, manager: LineManager) -> LineManager:
+        """Store a line manager; ``Conflict`` if the workspace has one for that user."""
+        try:
+            await self._managers.insert_one(_doc(manager))
+        except DuplicateKeyError as exc:
+            raise Conflict(f"User {manager.user_id} already exists") from exc
+        return manager
+
+    async def list_line_managers(self, workspace_id: str) -> list[LineManager]:
+        """Return the workspace's line managers, by position in the line."""
+        cursor = self._managers.find({"workspace_id": workspace_id}).sort([("positions_in_a_line", 1), *BY_TIME])
+        return [LineManager.model_validate(doc) async for doc in cursor]
+
+    async def get_line_manager(self, workspace_id: str, user_id: str) -> LineManager | None:
+        """Return one line manager, or None."""
+        doc = await self._managers.find_one({"workspace_id": workspace_id, "user_id": user_id})
+        return LineManager.model_validate(doc) if doc else None
+
+    async def open_ticket(
+        self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
+    ) -> SupportTicket | None:
+        """Pick and count the least-loaded manager (see ``claim_least``), then store the ticket."""
+        manager = await claim_least(self._managers, {"workspace_id": workspace_id}, "ticket_count", BY_LOAD)
+        if manager is None:
+            return None
+        ticket = SupportTicket(
+            id=ticket_id,
+            user_id=user_id,
+            line_manager=manager["user_id"],
+            created_at=now,
+            updated_at=now,
+            product=product,
+            workspace_id=workspace_id,
+        )
+        try:
+            await self._tickets.insert_one(_doc(ticket))
+        except BaseException:
+            await self._managers.update_one(
+                {"_id": manager["_id"], "ticket_count": {"$gt": 0}}, {"$inc": {"ticket_count": -1}}
+            )
+            raise
+        return ticket
+
+    async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
+        """Return the workspace's tickets of ``product`` in creation order."""
+        cursor = self._tickets.find({"workspace_id": workspace_id, "product": product}).sort(BY_TIME)
+        return [SupportTicket.model_validate(doc) async for doc in cursor]
+
+    async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
+        """Return one ticket of the workspace, or None."""
+        doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id})
+        return SupportTicket.model_validate(doc) if doc else None
+
+    async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
+        """Flip ``is_closed`` with a conditional update; only the winner moves the manager's count."""
+        doc = await self._tickets.find_one_and_update(
+            {"_id": ticket_id, "workspace_id": workspace_id, "is_closed": not closed},
+            {"$set": {"is_closed": closed, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        manager = {"workspace_id": workspace_id, "user_id": doc["line_manager"]}
+        if closed:
+            await self._managers.update_one({**manager, "ticket_count": {"$gt": 0}}, {"$inc": {"ticket_count": -1}})
+        else:
+            await self._managers.update_one(manager, {"$inc": {"ticket_count": 1}})
+        return SupportTicket.model_validate(doc)
+
+    async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
+        """Close an open ticket and take 1 off its manager's count (never below 0); None if not open."""
+        return await self._flip(workspace_id, ticket_id, True, now)
+
+    async def reopen_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
+        """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
+        return await self._flip(workspace_id, ticket_id, False, now)
+
+    async def tickets_ahead(self, ticket: SupportTicket) -> int:
+        """Return how many open tickets of the same manager were created before ``ticket``."""
+        return await self._tickets.count_documents(
+            {
+                "workspace_id": ticket.workspace_id,
+                "line_manager": ticket.line_manager,
+                "is_closed": False,
+                "$or": [
+                    {"created_at": {"$lt": ticket.created_at}},
+                    {"created_at": ticket.created_at, "_id": {"$lt": ticket.id}},
+                ],
+            }
+        )
+
+    async def add_message(self, message: SupportMessage) -> None:
+        """Store one message."""
+        await self._messages.insert_one(_doc(message))
+
+    async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
+        """Return one message of the ticket, or None."""
+        doc = await self._messages.find_one({"_id": message_id, "ticket_id": ticket_id})
+        return SupportMessage.model_validate(doc) if doc else None
+
+    async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
+        cursor = (
+            self._messages.find({"ticket_id": ticket_id})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        docs = [doc async for doc in cursor]
+        return [SupportMessage.model_validate(doc) for doc in reversed(docs)]
+
+    async def count_unread(self, ticket_id: str, reader: str) -> int:
+        """Return how many messages of the ticket not written by ``reader`` are unread."""
+        return await self._messages.count_documents(
+            {"ticket_id": ticket_id, "author": {"$ne": reader}, "is_read": False}
+        )
+
+    async def mark_read(self, ticket_id: str, reader: str) -> int:
+        """Mark the ticket's messages not written by ``reader`` as read; return how many changed."""
+        result = await self._messages.update_many(
+            {"ticket_id": ticket_id, "author": {"$ne": reader}, "is_read": False}, {"$set": {"is_read": True}}
+        )
+        return result.modified_count

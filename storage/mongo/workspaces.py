@@ -1,0 +1,159 @@
+"""Workspaces and their members on MongoDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+
+from models.errors import NotFound
+from models.workspaces import Member, Workspace, WorkspaceRecord
+from storage.mongo.claim import claim_least
+from storage.mongo.db import MongoDatabase
+
+
+def _record(doc: dict[str, Any]) -> WorkspaceRecord:
+    return WorkspaceRecord(id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+
+
+def _public(doc: dict[str, Any]) -> Workspace:
+    return Workspace(id=doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "key_hash")})
+
+
+def _member(doc: dict[str, Any]) -> Member:
+    return Member.model_validate(doc)
+
+
+def _member_id(workspace_id: str, user_id: str) -> str:
+    return f"{workspace_id}:{user_id}"
+
+
+class MongoWorkspaceStore:
+    """Workspaces in MongoDB; member loads change by conditional ``find_one_and_update``."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._workspaces = db.db["workspaces"]
+        self._members = db.db["workspace_members"]
+
+    async def init(self) -> None:
+        """Create the workspace indexes if missing."""
+        await self._workspaces.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        await self._members.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+        await self._members.create_index("user_id")
+
+    async def create(self, record: WorkspaceRecord) -> Workspace:
+        """Store a new workspace."""
+        doc = record.model_dump()
+        doc["_id"] = doc.pop("id")
+        await self._workspaces.insert_one(doc)
+        return _public(doc)
+
+    async def find(self, workspace_id: str) -> WorkspaceRecord | None:
+        """Return one workspace with its key hash, or None."""
+        doc = await self._workspaces.find_one({"_id": workspace_id})
+        return _record(doc) if doc else None
+
+    async def get(self, workspace_id: str) -> Workspace:
+        """Return one workspace; ``NotFound`` if unknown."""
+        doc = await self._workspaces.find_one({"_id": workspace_id})
+        if doc is None:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return _public(doc)
+
+    async def list(self, after: tuple[datetime, str] | None, limit: int) -> list[Workspace]:
+        """Return up to ``limit`` workspaces in creation order, after a cursor position."""
+        query: dict[str, Any] = {}
+        if after is not None:
+            stamp, last_id = after
+            query["$or"] = [{"created_at": {"$gt": stamp}}, {"created_at": stamp, "_id": {"$gt": last_id}}]
+        cursor = self._workspaces.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [_public(doc) async for doc in cursor]
+
+    async def _set(self, workspace_id: str, changes: dict[str, Any]) -> Workspace:
+        doc = await self._workspaces.find_one_and_update(
+            {"_id": workspace_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return _public(doc)
+
+    async def update(
+        self, workspace_id: str, name: str | None, products: list[str] | None, auto_assign: bool | None, now: datetime
+    ) -> Workspace:
+        """Change the given fields; ``NotFound`` if unknown."""
+        changes = {"name": name, "products": products, "auto_assign": auto_assign}
+        return await self._set(workspace_id, {**{k: v for k, v in changes.items() if v is not None}, "updated_at": now})
+
+    async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
+        """Replace the workspace's API key hash; ``NotFound`` if unknown."""
+        return await self._set(workspace_id, {"key_hash": key_hash, "key_hint": key_hint, "updated_at": now})
+
+    async def delete(self, workspace_id: str) -> None:
+        """Delete a workspace, then its members; ``NotFound`` if unknown."""
+        result = await self._workspaces.delete_one({"_id": workspace_id})
+        if not result.deleted_count:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        await self._members.delete_many({"workspace_id": workspace_id})
+
+    async def put_member(self, member: Member) -> Member:
+        """Add a member, or update its role and categories (its load is kept)."""
+        doc = await self._members.find_one_and_update(
+            {"_id": _member_id(member.workspace_id, member.user_id)},
+            {
+                "$set": {"role": member.role, "categories": member.categories},
+                "$setOnInsert": {
+                    "workspace_id": member.workspace_id,
+                    "user_id": member.user_id,
+                    "load": 0,
+                    "created_at": member.created_at,
+                },
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _member(doc)
+
+    async def remove_member(self, workspace_id: str, user_id: str) -> None:
+        """Remove a member; ``NotFound`` if it is not one."""
+        result = await self._members.delete_one({"_id": _member_id(workspace_id, user_id)})
+        if not result.deleted_count:
+            raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+
+    async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
+        """Return one member, or None."""
+        doc = await self._members.find_one({"_id": _member_id(workspace_id, user_id)})
+        return _member(doc) if doc else None
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        """Return the workspace's members in the order they were added."""
+        cursor = self._members.find({"workspace_id": workspace_id}).sort([("created_at", 1), ("user_id", 1)])
+        return [_member(doc) async for doc in cursor]
+
+    async def memberships(self, user_id: str) -> list[Member]:
+        """Return every membership of a user."""
+        cursor = self._members.find({"user_id": user_id}).sort([("created_at", 1)])
+        return [_member(doc) async for doc in cursor]
+
+    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
+        """Pick and increment the least-loaded agent of the category (see ``claim_least``)."""
+        doc = await claim_least(
+            self._members,
+            {
+                "workspace_id": workspace_id,
+                "role": "agent",
+                "$or": [{"categories": {"$size": 0}}, {"categories": category_id}],
+            },
+            "load",
+            [("load", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)],
+        )
+        return _member(doc) if doc else None
+
+    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
+        """Add ``delta`` to a member's load, never going below 0."""
+        member_id = _member_id(workspace_id, user_id)
+        if delta >= 0:
+            await self._members.update_one({"_id": member_id}, {"$inc": {"load": delta}})
+            return
+        for _ in range(-delta):
+            await self._members.update_one({"_id": member_id, "load": {"$gt": 0}}, {"$inc": {"load": -1}})

@@ -1,0 +1,118 @@
+"""Attachments on the embedded backend: bytes in DATA_DIR/attachments, records in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from models.attachments import AttachmentRecord, TicketKind
+from models.errors import NotFound
+from storage.attachments import CHUNK
+from storage.sqlite.convert import from_iso, iso
+from storage.sqlite.db import SqliteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attachments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    uploader_id TEXT,
+    workspace_id TEXT,
+    ticket_kind TEXT,
+    ticket_id TEXT,
+    created_at TEXT NOT NULL
+)
+"""
+
+_FIELDS = (
+    "id",
+    "name",
+    "size",
+    "content_type",
+    "uploader_id",
+    "workspace_id",
+    "ticket_kind",
+    "ticket_id",
+    "created_at",
+)
+
+
+class SqliteAttachmentStore:
+    """Attachment bytes as files named by id (never by the uploaded name)."""
+
+    def __init__(self, db: SqliteDatabase, folder: Path) -> None:
+        self._db = db
+        self._folder = folder
+
+    def _path(self, attachment_id: str) -> Path:
+        if not attachment_id.isalnum():
+            raise NotFound("no such attachment", {"attachment_id": attachment_id})
+        return self._folder / attachment_id
+
+    async def init(self) -> None:
+        """Create the folder and the table if missing."""
+        await asyncio.to_thread(self._folder.mkdir, parents=True, exist_ok=True)
+        await self._db.create_schema(SCHEMA)
+
+    async def write(self, attachment_id: str, name: str, chunks: AsyncIterable[bytes]) -> int:
+        """Write to a temporary file, then rename it into place; remove it if ``chunks`` raises."""
+        final = self._path(attachment_id)
+        partial = final.with_suffix(".part")
+        handle = await asyncio.to_thread(partial.open, "wb")
+        size = 0
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(handle.write, chunk)
+                size += len(chunk)
+            await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(os.replace, partial, final)
+        except BaseException:
+            await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            raise
+        return size
+
+    async def delete_bytes(self, attachment_id: str) -> None:
+        """Remove the file (no error if absent)."""
+        await asyncio.to_thread(self._path(attachment_id).unlink, missing_ok=True)
+
+    async def add(self, record: AttachmentRecord) -> None:
+        """Store an attachment's record."""
+        values: dict[str, Any] = record.model_dump()
+        values["created_at"] = iso(record.created_at)
+        await self._db.execute(
+            f"INSERT INTO attachments ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
+            [values[f] for f in _FIELDS],
+        )
+
+    async def get(self, attachment_id: str) -> AttachmentRecord:
+        """Return one record; ``NotFound`` if unknown."""
+        row = await self._db.fetch_one(f"SELECT {', '.join(_FIELDS)} FROM attachments WHERE id = ?", (attachment_id,))
+        if row is None:
+            raise NotFound("no such attachment", {"attachment_id": attachment_id})
+        return AttachmentRecord.model_validate({**dict(row), "created_at": from_iso(row["created_at"])})
+
+    async def read(self, attachment_id: str) -> AsyncIterator[bytes]:
+        """Yield the file in chunks."""
+        handle = await asyncio.to_thread(self._path(attachment_id).open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    async def link(
+        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
+    ) -> int:
+        """Attach the uploader's unlinked attachments to a ticket in one conditional UPDATE."""
+        if not ids:
+            return 0
+        return await self._db.execute(
+            f"UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id IN ({', '.join('?' * len(ids))}) "
+            "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
+            (kind, ticket_id, *ids, uploader_id, workspace_id),
+        )

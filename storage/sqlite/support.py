@@ -1,0 +1,285 @@
+"""Support tickets (Dowell-compatible) on SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from models.errors import Conflict
+from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.sqlite.convert import from_iso, iso
+from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS support_topics (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (workspace_id, name)
+);
+CREATE TABLE IF NOT EXISTS support_line_managers (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    positions_in_a_line INTEGER NOT NULL,
+    average_serving_time REAL NOT NULL,
+    ticket_count INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (workspace_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS support_line_managers_load
+    ON support_line_managers (workspace_id, ticket_count, positions_in_a_line, created_at, id);
+CREATE TABLE IF NOT EXISTS support_tickets (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    line_manager TEXT NOT NULL,
+    is_closed INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS support_tickets_product ON support_tickets (workspace_id, product, created_at, id);
+CREATE INDEX IF NOT EXISTS support_tickets_manager
+    ON support_tickets (workspace_id, line_manager, is_closed, created_at, id);
+CREATE TABLE IF NOT EXISTS support_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ticket_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    author TEXT NOT NULL,
+    message_data TEXT NOT NULL,
+    reply_to TEXT,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    is_read INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS support_messages_ticket ON support_messages (ticket_id, seq)
+"""
+
+_MANAGER = "id, workspace_id, user_id, positions_in_a_line, average_serving_time, ticket_count, created_at"
+_TICKET = "id, workspace_id, user_id, product, line_manager, is_closed, created_at, updated_at"
+_MESSAGE = "id, ticket_id, workspace_id, product, author, message_data, reply_to, attachments, is_read, created_at"
+
+
+def _dated(row: Any, *fields: str) -> dict[str, Any]:
+    values = dict(row)
+    for name in fields:
+        values[name] = from_iso(values[name])
+    return values
+
+
+def _manager(row: Any) -> LineManager:
+    return LineManager.model_validate(_dated(row, "created_at"))
+
+
+def _ticket(row: Any) -> SupportTicket:
+    values = _dated(row, "created_at", "updated_at")
+    values["is_closed"] = bool(values["is_closed"])
+    return SupportTicket.model_validate(values)
+
+
+def _message(row: Any) -> SupportMessage:
+    values = _dated(row, "created_at")
+    values["is_read"] = bool(values["is_read"])
+    values["attachments"] = json.loads(values["attachments"])
+    return SupportMessage.model_validate(values)
+
+
+class SqliteSupportStore:
+    """Support tickets in the embedded database; assignment is one BEGIN IMMEDIATE transaction."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def init(self) -> None:
+        """Create the support tables if missing."""
+        await self._db.create_schema(SCHEMA)
+
+    async def create_topic(self, topic: Topic) -> Topic:
+        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        try:
+            await self._db.execute(
+                "INSERT INTO support_topics (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)",
+                (topic.id, topic.workspace_id, topic.name, iso(topic.created_at)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"Topic {topic.name} already exists") from exc
+        return topic
+
+    async def list_topics(self, workspace_id: str) -> list[Topic]:
+        """Return the workspace's topics in creation order."""
+        rows = await self._db.fetch_all(
+            "SELECT id, workspace_id, name, created_at FROM support_topics WHERE workspace_id = ? "
+            "ORDER BY created_at, id",
+            (workspace_id,),
+        )
+        return [Topic.model_validate(_dated(r, "created_at")) for r in rows]
+
+    async def create_line_manager(self, manager: LineManager) -> LineManager:
+        """Store a line manager; ``Conflict`` if the workspace has one for that user."""
+        try:
+            await self._db.execute(
+                f"INSERT INTO support_line_managers ({_MANAGER}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    manager.id,
+                    manager.workspace_id,
+                    manager.user_id,
+                    manager.positions_in_a_line,
+                    manager.average_serving_time,
+                    manager.ticket_count,
+                    iso(manager.created_at),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"User {manager.user_id} already exists") from exc
+        return manager
+
+    async def list_line_managers(self, workspace_id: str) -> list[LineManager]:
+        """Return the workspace's line managers, by position in the line."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_MANAGER} FROM support_line_managers WHERE workspace_id = ? "
+            "ORDER BY positions_in_a_line, created_at, id",
+            (workspace_id,),
+        )
+        return [_manager(r) for r in rows]
+
+    async def get_line_manager(self, workspace_id: str, user_id: str) -> LineManager | None:
+        """Return one line manager, or None."""
+        row = await self._db.fetch_one(
+            f"SELECT {_MANAGER} FROM support_line_managers WHERE workspace_id = ? AND user_id = ?",
+            (workspace_id, user_id),
+        )
+        return _manager(row) if row else None
+
+    async def open_ticket(
+        self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
+    ) -> SupportTicket | None:
+        """Pick the least-loaded manager, count the ticket and store it, all in one write transaction."""
+        async with self._db.transaction() as conn:
+            manager = await tx_fetch_one(
+                conn,
+                """UPDATE support_line_managers SET ticket_count = ticket_count + 1
+                WHERE id = (
+                    SELECT id FROM support_line_managers WHERE workspace_id = ?
+                    ORDER BY ticket_count, positions_in_a_line, created_at, id LIMIT 1
+                ) RETURNING user_id""",
+                (workspace_id,),
+            )
+            if manager is None:
+                return None
+            await conn.execute(
+                f"INSERT INTO support_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (ticket_id, workspace_id, user_id, product, manager["user_id"], iso(now), iso(now)),
+            )
+        return SupportTicket(
+            id=ticket_id,
+            user_id=user_id,
+            line_manager=manager["user_id"],
+            created_at=now,
+            updated_at=now,
+            product=product,
+            workspace_id=workspace_id,
+        )
+
+    async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
+        """Return the workspace's tickets of ``product`` in creation order."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_TICKET} FROM support_tickets WHERE workspace_id = ? AND product = ? ORDER BY created_at, id",
+            (workspace_id, product),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
+        """Return one ticket of the workspace, or None."""
+        row = await self._db.fetch_one(
+            f"SELECT {_TICKET} FROM support_tickets WHERE id = ? AND workspace_id = ?", (ticket_id, workspace_id)
+        )
+        return _ticket(row) if row else None
+
+    async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
+        """Flip ``is_closed`` if it is not already so and move the manager's count, in one transaction."""
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(
+                conn,
+                f"UPDATE support_tickets SET is_closed = ?, updated_at = ? "
+                f"WHERE id = ? AND workspace_id = ? AND is_closed = ? RETURNING {_TICKET}",
+                (int(closed), iso(now), ticket_id, workspace_id, int(not closed)),
+            )
+            if row is None:
+                return None
+            await conn.execute(
+                "UPDATE support_line_managers SET ticket_count = MAX(ticket_count + ?, 0) "
+                "WHERE workspace_id = ? AND user_id = ?",
+                (-1 if closed else 1, workspace_id, row["line_manager"]),
+            )
+        return _ticket(row)
+
+    async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
+        """Close an open ticket and take 1 off its manager's count (never below 0); None if not open."""
+        return await self._flip(workspace_id, ticket_id, True, now)
+
+    async def reopen_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
+        """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
+        return await self._flip(workspace_id, ticket_id, False, now)
+
+    async def tickets_ahead(self, ticket: SupportTicket) -> int:
+        """Return how many open tickets of the same manager were created before ``ticket``."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS n FROM support_tickets WHERE workspace_id = ? AND line_manager = ? "
+            "AND is_closed = 0 AND (created_at, id) < (?, ?)",
+            (ticket.workspace_id, ticket.line_manager, iso(ticket.created_at), ticket.id),
+        )
+        return int(row["n"]) if row else 0
+
+    async def add_message(self, message: SupportMessage) -> None:
+        """Store one message."""
+        await self._db.execute(
+            f"INSERT INTO support_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.ticket_id,
+                message.workspace_id,
+                message.product,
+                message.author,
+                message.message_data,
+                message.reply_to,
+                json.dumps(message.attachments),
+                int(message.is_read),
+                iso(message.created_at),
+            ),
+        )
+
+    async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
+        """Return one message of the ticket, or None."""
+        row = await self._db.fetch_one(
+            f"SELECT {_MESSAGE} FROM support_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
+        )
+        return _message(row) if row else None
+
+    async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_MESSAGE} FROM support_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?",
+            (ticket_id, limit),
+        )
+        return [_message(r) for r in reversed(rows)]
+
+    async def count_unread(self, ticket_id: str, reader: str) -> int:
+        """Return how many messages of the ticket not written by ``reader`` are unread."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS n FROM support_messages WHERE ticket_id = ? AND author != ? AND is_read = 0",
+            (ticket_id, reader),
+        )
+        return int(row["n"]) if row else 0
+
+    async def mark_read(self, ticket_id: str, reader: str) -> int:
+        """Mark the ticket's messages not written by ``reader`` as read; return how many changed."""
+        return await self._db.execute(
+            "UPDATE support_messages SET is_read = 1 WHERE ticket_id = ? AND author != ? AND is_read = 0",
+            (ticket_id, reader),
+        )

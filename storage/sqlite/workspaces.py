@@ -1,0 +1,216 @@
+"""Workspaces and their members on SQLite."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from models.errors import NotFound
+from models.workspaces import Member, Workspace, WorkspaceRecord
+from storage.sqlite.convert import from_iso, iso
+from storage.sqlite.db import SqliteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    products TEXT NOT NULL,
+    auto_assign INTEGER NOT NULL,
+    key_hash TEXT NOT NULL,
+    key_hint TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, id);
+CREATE TABLE IF NOT EXISTS workspace_members (
+    workspace_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    load INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS workspace_members_user ON workspace_members (user_id)
+"""
+
+_WS = "id, name, products, auto_assign, key_hash, key_hint, created_at, updated_at"
+_MEMBER = "workspace_id, user_id, role, categories, load, created_at"
+
+
+def _record(row: Any) -> WorkspaceRecord:
+    return WorkspaceRecord(
+        id=row["id"],
+        name=row["name"],
+        products=json.loads(row["products"]),
+        auto_assign=bool(row["auto_assign"]),
+        key_hash=row["key_hash"],
+        key_hint=row["key_hint"],
+        created_at=from_iso(row["created_at"]),
+        updated_at=from_iso(row["updated_at"]),
+    )
+
+
+def _public(record: WorkspaceRecord) -> Workspace:
+    return Workspace.model_validate(record.model_dump(exclude={"key_hash"}))
+
+
+def _member(row: Any) -> Member:
+    return Member(
+        workspace_id=row["workspace_id"],
+        user_id=row["user_id"],
+        role=row["role"],
+        categories=json.loads(row["categories"]),
+        load=row["load"],
+        created_at=from_iso(row["created_at"]),
+    )
+
+
+class SqliteWorkspaceStore:
+    """Workspaces in the embedded database."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def init(self) -> None:
+        """Create the workspace tables if missing."""
+        await self._db.create_schema(SCHEMA)
+
+    async def create(self, record: WorkspaceRecord) -> Workspace:
+        """Store a new workspace."""
+        await self._db.execute(
+            f"INSERT INTO workspaces ({_WS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.name,
+                json.dumps(record.products),
+                int(record.auto_assign),
+                record.key_hash,
+                record.key_hint,
+                iso(record.created_at),
+                iso(record.updated_at),
+            ),
+        )
+        return _public(record)
+
+    async def find(self, workspace_id: str) -> WorkspaceRecord | None:
+        """Return one workspace with its key hash, or None."""
+        row = await self._db.fetch_one(f"SELECT {_WS} FROM workspaces WHERE id = ?", (workspace_id,))
+        return _record(row) if row else None
+
+    async def get(self, workspace_id: str) -> Workspace:
+        """Return one workspace; ``NotFound`` if unknown."""
+        record = await self.find(workspace_id)
+        if record is None:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return _public(record)
+
+    async def list(self, after: tuple[datetime, str] | None, limit: int) -> list[Workspace]:
+        """Return up to ``limit`` workspaces in creation order, after a cursor position."""
+        where, params = "1 = 1", []
+        if after is not None:
+            where, params = "(created_at, id) > (?, ?)", [iso(after[0]), after[1]]
+        rows = await self._db.fetch_all(
+            f"SELECT {_WS} FROM workspaces WHERE {where} ORDER BY created_at, id LIMIT ?", (*params, limit)
+        )
+        return [_public(_record(r)) for r in rows]
+
+    async def update(
+        self, workspace_id: str, name: str | None, products: list[str] | None, auto_assign: bool | None, now: datetime
+    ) -> Workspace:
+        """Change the given fields; ``NotFound`` if unknown."""
+        changes: dict[str, Any] = {"updated_at": iso(now)}
+        if name is not None:
+            changes["name"] = name
+        if products is not None:
+            changes["products"] = json.dumps(products)
+        if auto_assign is not None:
+            changes["auto_assign"] = int(auto_assign)
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        changed = await self._db.execute(
+            f"UPDATE workspaces SET {assignments} WHERE id = ?", (*changes.values(), workspace_id)
+        )
+        if not changed:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return await self.get(workspace_id)
+
+    async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
+        """Replace the workspace's API key hash; ``NotFound`` if unknown."""
+        changed = await self._db.execute(
+            "UPDATE workspaces SET key_hash = ?, key_hint = ?, updated_at = ? WHERE id = ?",
+            (key_hash, key_hint, iso(now), workspace_id),
+        )
+        if not changed:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return await self.get(workspace_id)
+
+    async def delete(self, workspace_id: str) -> None:
+        """Delete a workspace and its members in one transaction; ``NotFound`` if unknown."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
+            if not cursor.rowcount:
+                raise NotFound("no such workspace", {"workspace_id": workspace_id})
+            await conn.execute("DELETE FROM workspace_members WHERE workspace_id = ?", (workspace_id,))
+
+    async def put_member(self, member: Member) -> Member:
+        """Add a member, or update its role and categories (its load is kept)."""
+        await self._db.execute(
+            f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, 0, ?) "
+            "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, categories = excluded.categories",
+            (member.workspace_id, member.user_id, member.role, json.dumps(member.categories), iso(member.created_at)),
+        )
+        stored = await self.get_member(member.workspace_id, member.user_id)
+        assert stored is not None
+        return stored
+
+    async def remove_member(self, workspace_id: str, user_id: str) -> None:
+        """Remove a member; ``NotFound`` if it is not one."""
+        changed = await self._db.execute(
+            "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
+        )
+        if not changed:
+            raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+
+    async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
+        """Return one member, or None."""
+        row = await self._db.fetch_one(
+            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
+        )
+        return _member(row) if row else None
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        """Return the workspace's members in the order they were added."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? ORDER BY created_at, user_id",
+            (workspace_id,),
+        )
+        return [_member(r) for r in rows]
+
+    async def memberships(self, user_id: str) -> list[Member]:
+        """Return every membership of a user."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_MEMBER} FROM workspace_members WHERE user_id = ? ORDER BY created_at", (user_id,)
+        )
+        return [_member(r) for r in rows]
+
+    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
+        """Pick and increment the least-loaded agent of the category in one UPDATE ... RETURNING."""
+        row = await self._db.fetch_one(
+            f"""UPDATE workspace_members SET load = load + 1
+            WHERE rowid = (
+                SELECT rowid FROM workspace_members
+                WHERE workspace_id = ? AND role = 'agent'
+                  AND (categories = '[]' OR EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?))
+                ORDER BY load, created_at, user_id LIMIT 1
+            ) RETURNING {_MEMBER}""",
+            (workspace_id, category_id),
+        )
+        return _member(row) if row else None
+
+    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
+        """Add ``delta`` to a member's load, never going below 0."""
+        await self._db.execute(
+            "UPDATE workspace_members SET load = MAX(load + ?, 0) WHERE workspace_id = ? AND user_id = ?",
+            (delta, workspace_id, user_id),
+        )

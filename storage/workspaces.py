@@ -1,0 +1,71 @@
+"""Workspace repository: workspaces (with hashed API keys) and their staff members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from models.workspaces import Member, Workspace, WorkspaceRecord
+from storage.database import Database
+
+
+class WorkspaceStore(Protocol):
+    """Domain operations on workspaces; raises ``NotFound``."""
+
+    async def init(self) -> None:
+        """Create tables or indexes if missing."""
+
+    async def create(self, record: WorkspaceRecord) -> Workspace:
+        """Store a new workspace."""
+
+    async def find(self, workspace_id: str) -> WorkspaceRecord | None:
+        """Return one workspace with its key hash, or None."""
+
+    async def get(self, workspace_id: str) -> Workspace:
+        """Return one workspace; ``NotFound`` if unknown."""
+
+    async def list(self, after: tuple[datetime, str] | None, limit: int) -> list[Workspace]:
+        """Return up to ``limit`` workspaces in creation order, after a cursor position."""
+
+    async def update(
+        self, workspace_id: str, name: str | None, products: list[str] | None, auto_assign: bool | None, now: datetime
+    ) -> Workspace:
+        """Change the given fields; ``NotFound`` if unknown."""
+
+    async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
+        """Replace the workspace's API key hash (the old key stops working); ``NotFound`` if unknown."""
+
+    async def delete(self, workspace_id: str) -> None:
+        """Delete a workspace and its members; ``NotFound`` if unknown."""
+
+    async def put_member(self, member: Member) -> Member:
+        """Add a member, or update its role and categories (its load is kept)."""
+
+    async def remove_member(self, workspace_id: str, user_id: str) -> None:
+        """Remove a member; ``NotFound`` if it is not one."""
+
+    async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
+        """Return one member, or None."""
+
+    async def list_members(self, workspace_id: str) -> list[Member]:
+        """Return the workspace's members in the order they were added."""
+
+    async def memberships(self, user_id: str) -> list[Member]:
+        """Return every membership of a user."""
+
+    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
+        """Atomically pick the agent serving ``category_id`` with the lowest load and add 1 to it."""
+
+    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
+        """Add ``delta`` to a member's load, never going below 0 (no-op if not a member)."""
+
+
+def make_workspace_store(db: Database) -> WorkspaceStore:
+    """Return the workspace store of the database's backend."""
+    if db.kind == "mongo":
+        from storage.mongo.workspaces import MongoWorkspaceStore
+
+        return MongoWorkspaceStore(db)  # type: ignore[arg-type]
+    from storage.sqlite.workspaces import SqliteWorkspaceStore
+
+    return SqliteWorkspaceStore(db)  # type: ignore[arg-type]

@@ -1,0 +1,119 @@
+"""Support store contract, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from models.clock import to_millis
+from models.common import utc_now
+from models.errors import Conflict
+from models.support import LineManager, SupportMessage, Topic
+from storage import open_database
+from storage.database import Database, new_id
+from storage.support import SupportStore, make_support_store
+
+WS = "ws1"
+
+
+@pytest.fixture
+async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    database = await open_database(settings_for(backend))
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def store(db: Database) -> SupportStore:
+    support = make_support_store(db)
+    await support.init()
+    await support.init()
+    return support
+
+
+def manager(user_id: str, position: int, count: int = 0) -> LineManager:
+    return LineManager(
+        id=new_id(),
+        user_id=user_id,
+        positions_in_a_line=position,
+        average_serving_time=2.0,
+        ticket_count=count,
+        workspace_id=WS,
+        created_at=to_millis(utc_now()),
+    )
+
+
+async def counts(store: SupportStore) -> dict[str, int]:
+    return {m.user_id: m.ticket_count for m in await store.list_line_managers(WS)}
+
+
+async def test_topics_and_managers_are_unique_per_workspace(store: SupportStore) -> None:
+    now = to_millis(utc_now())
+    await store.create_topic(Topic(id=new_id(), name="A", workspace_id=WS, created_at=now))
+    await store.create_topic(Topic(id=new_id(), name="A", workspace_id="ws2", created_at=now))
+    with pytest.raises(Conflict, match="Topic A already exists"):
+        await store.create_topic(Topic(id=new_id(), name="A", workspace_id=WS, created_at=now))
+    assert [t.name for t in await store.list_topics(WS)] == ["A"]
+    await store.create_line_manager(manager("m", 1))
+    with pytest.raises(Conflict, match="User m already exists"):
+        await store.create_line_manager(manager("m", 2))
+    assert (await store.get_line_manager(WS, "m")).positions_in_a_line == 1  # type: ignore[union-attr]
+    assert await store.get_line_manager(WS, "nobody") is None
+
+
+async def test_open_close_reopen_keep_counts_in_step(store: SupportStore, db: Database) -> None:
+    now = to_millis(utc_now())
+    assert await store.open_ticket(new_id(), WS, "u", "p", now) is None
+    await store.create_line_manager(manager("a", 2))
+    await store.create_line_manager(manager("b", 1))
+    tickets = [await store.open_ticket(new_id(), WS, f"u{i}", "p", now + timedelta(seconds=i)) for i in range(4)]
+    assert [t.line_manager for t in tickets if t] == ["b", "a", "b", "a"]
+    assert await counts(store) == {"a": 2, "b": 2}
+    first = tickets[0]
+    assert first is not None and await store.tickets_ahead(tickets[2]) == 1  # type: ignore[arg-type]
+
+    results = await asyncio.gather(*(store.close_ticket(WS, first.id, now) for _ in range(3)))
+    assert sum(r is not None for r in results) == 1
+    assert (await counts(store))["b"] == 1 and (await store.get_ticket(WS, first.id)).is_closed  # type: ignore[union-attr]
+    assert await store.tickets_ahead(tickets[2]) == 0  # type: ignore[arg-type]
+    assert await store.close_ticket("other", tickets[1].id, now) is None  # type: ignore[union-attr]
+    reopened = await asyncio.gather(*(store.reopen_ticket(WS, first.id, now) for _ in range(3)))
+    assert sum(r is not None for r in reopened) == 1 and (await counts(store))["b"] == 2
+
+    if db.kind == "sqlite":
+        await db.execute("UPDATE support_line_managers SET ticket_count = 0")  # type: ignore[attr-defined]
+    else:
+        await db.db["support_line_managers"].update_many({}, {"$set": {"ticket_count": 0}})  # type: ignore[attr-defined]
+    await store.close_ticket(WS, first.id, now)
+    assert (await counts(store))["b"] == 0
+    assert [t.id for t in await store.list_tickets(WS, "p")] == [t.id for t in tickets if t]
+
+
+async def test_messages_unread_and_read(store: SupportStore) -> None:
+    now = to_millis(utc_now())
+
+    def message(author: str, text: str, offset: int) -> SupportMessage:
+        return SupportMessage(
+            id=new_id(),
+            ticket_id="t1",
+            message_data=text,
+            author=author,
+            created_at=now + timedelta(seconds=offset),
+            product="p",
+            workspace_id=WS,
+        )
+
+    sent = [message("cust", "one", 0), message("lm", "two", 1), message("lm", "three", 2)]
+    for m in sent:
+        await store.add_message(m)
+    assert [m.message_data for m in await store.list_messages("t1")] == ["one", "two", "three"]
+    assert [m.message_data for m in await store.list_messages("t1", 2)] == ["two", "three"]
+    assert await store.get_message("t1", sent[0].id) == sent[0]
+    assert await store.get_message("t2", sent[0].id) is None
+    assert await store.count_unread("t1", "cust") == 2 and await store.count_unread("t1", "lm") == 1
+    assert await store.mark_read("t1", "cust") == 2
+    assert await store.mark_read("t1", "cust") == 0
+    assert await store.count_unread("t1", "cust") == 0 and await store.count_unread("t1", "lm") == 1

@@ -1,0 +1,113 @@
+"""Workspace store contract, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from auth.workspace_keys import authenticate_workspace, new_api_key
+from models.clock import to_millis
+from models.common import utc_now
+from models.errors import NotFound, Unauthorized
+from models.workspaces import Member, WorkspaceRecord
+from storage import open_database
+from storage.database import Database, new_id
+from storage.workspaces import WorkspaceStore, make_workspace_store
+
+
+@pytest.fixture
+async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    database = await open_database(settings_for(backend))
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def store(db: Database) -> WorkspaceStore:
+    workspaces = make_workspace_store(db)
+    await workspaces.init()
+    await workspaces.init()
+    return workspaces
+
+
+def record(name: str, offset: int = 0) -> tuple[WorkspaceRecord, str]:
+    key, key_hash, hint = new_api_key()
+    now = to_millis(utc_now()) + timedelta(seconds=offset)
+    return WorkspaceRecord(
+        id=new_id(), name=name, key_hash=key_hash, key_hint=hint, created_at=now, updated_at=now
+    ), key
+
+
+def member(workspace_id: str, user_id: str, categories: list[str] | None = None, role: str = "agent") -> Member:
+    return Member(
+        workspace_id=workspace_id, user_id=user_id, role=role, categories=categories or [], created_at=utc_now()
+    )  # type: ignore[arg-type]
+
+
+async def test_create_find_list_update_delete(store: WorkspaceStore) -> None:
+    first, key = record("one")
+    second, _ = record("two", 1)
+    created = await store.create(first)
+    await store.create(second)
+    assert created.model_dump() == first.model_dump(exclude={"key_hash"})
+    assert (await store.find(first.id)).key_hash == first.key_hash  # type: ignore[union-attr]
+    assert await store.find("missing") is None
+    assert [w.id for w in await store.list(None, 10)] == [first.id, second.id]
+    assert [w.id for w in await store.list((first.created_at, first.id), 10)] == [second.id]
+
+    later = first.created_at + timedelta(minutes=1)
+    updated = await store.update(first.id, None, ["a", "b"], False, later)
+    assert (updated.name, updated.products, updated.auto_assign, updated.updated_at) == (
+        "one",
+        ["a", "b"],
+        False,
+        later,
+    )
+    assert (await authenticate_workspace(store, first.id, key)).id == first.id
+    new_key, new_hash, hint = new_api_key()
+    assert (await store.set_key(first.id, new_hash, hint, later)).key_hint == hint
+    with pytest.raises(Unauthorized):
+        await authenticate_workspace(store, first.id, key)
+    assert (await authenticate_workspace(store, first.id, new_key)).id == first.id
+
+    await store.put_member(member(first.id, "u1"))
+    await store.delete(first.id)
+    assert await store.find(first.id) is None
+    assert await store.list_members(first.id) == []
+    for call in (store.delete(first.id), store.get(first.id), store.update(first.id, "x", None, None, later)):
+        with pytest.raises(NotFound):
+            await call
+
+
+async def test_members_are_upserted_and_keep_their_load(store: WorkspaceStore) -> None:
+    ws, _ = record("ws")
+    await store.create(ws)
+    await store.put_member(member(ws.id, "u1", ["c1"]))
+    await store.add_load(ws.id, "u1", 2)
+    again = await store.put_member(member(ws.id, "u1", ["c2"], role="manager"))
+    assert (again.role, again.categories, again.load) == ("manager", ["c2"], 2)
+    await store.add_load(ws.id, "u1", -5)
+    assert (await store.get_member(ws.id, "u1")).load == 0  # type: ignore[union-attr]
+    assert [m.workspace_id for m in await store.memberships("u1")] == [ws.id]
+    await store.remove_member(ws.id, "u1")
+    assert await store.get_member(ws.id, "u1") is None
+    with pytest.raises(NotFound):
+        await store.remove_member(ws.id, "u1")
+
+
+async def test_claim_least_loaded_respects_categories_and_balances(store: WorkspaceStore) -> None:
+    ws, _ = record("ws")
+    await store.create(ws)
+    await store.put_member(member(ws.id, "everything"))
+    await store.put_member(member(ws.id, "billing", ["billing"]))
+    await store.put_member(member(ws.id, "sales", ["sales"]))
+    await store.put_member(member(ws.id, "boss", [], role="manager"))
+    claims = await asyncio.gather(*(store.claim_least_loaded(ws.id, "billing") for _ in range(5)))
+    names = sorted(m.user_id for m in claims if m)
+    assert names == ["billing", "billing", "everything", "everything", "everything"]  # ties: first added
+    loads = {m.user_id: m.load for m in await store.list_members(ws.id)}
+    assert loads["sales"] == 0 and loads["boss"] == 0 and loads["billing"] + loads["everything"] == 5
+    assert await store.claim_least_loaded("other", "billing") is None

@@ -1,0 +1,142 @@
+"""Attachments up and down over HTTP, with the limits, on both backends."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import aiohttp
+
+from auth.principal import Role
+from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in
+from tests.helpers import RunningServer
+from tests.test_helpdesk import desk, ticket_payload
+
+PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(600 * 1024)
+
+
+def bearer(info: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {info['access_token']}"}
+
+
+async def upload(
+    server: RunningServer,
+    headers: dict[str, str],
+    data: bytes = PNG,
+    content_type: str = "image/png",
+    name: str = "shot.png",
+    field: str = "file",
+) -> tuple[int, Any]:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field(field, data, filename=name, content_type=content_type)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/attachments", data=form, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+
+async def download(server: RunningServer, attachment_id: str, headers: dict[str, str]) -> tuple[int, bytes, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api/attachments/{attachment_id}", headers=headers) as resp:
+            return resp.status, await resp.read(), resp.headers
+
+
+async def test_upload_and_stream_back_then_share_through_a_ticket(any_server: RunningServer) -> None:
+    d = await desk(any_server)
+    client_info = {"access_token": d.tokens["client"]}
+    status, body = await upload(any_server, bearer(client_info), name="..\\..\\etc/shot.png")
+    assert status == 201 and body == {
+        "id": body["id"],
+        "name": "shot.png",
+        "size": len(PNG),
+        "content_type": "image/png",
+    }
+    status, data, headers = await download(any_server, body["id"], bearer(client_info))
+    assert status == 200 and data == PNG
+    assert headers["Content-Type"] == "image/png" and headers["X-Content-Type-Options"] == "nosniff"
+    assert "attachment" in headers["Content-Disposition"]
+
+    _, agent_info = await signed_in(any_server, Role.AGENT)
+    assert (await download(any_server, body["id"], bearer(agent_info)))[0] == 404
+    assert (await download(any_server, body["id"], {}))[0] == 401
+    assert (await download(any_server, body["id"], {"Authorization": "Bearer nope"}))[0] == 401
+    assert (await download(any_server, "0" * 24, bearer(client_info)))[0] == 404
+
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing, attachments=[body["id"]]))
+    assert ticket["attachments"] == [body["id"]]
+    assignee_token = d.tokens["billing_agent"]
+    assert (await download(any_server, body["id"], {"Authorization": f"Bearer {assignee_token}"}))[1] == PNG
+    assert (await download(any_server, body["id"], bearer(agent_info)))[0] == 404
+    await d.client.error("submit_ticket", ticket_payload(d.billing, attachments=[body["id"]]), "conflict")
+
+    status, note = await upload(any_server, bearer(client_info), b"see log", "text/plain", "log.txt")
+    assert status == 201 and note["size"] == 7
+    message = await d.client.ok(
+        "send_ticket_message", {"ticket_id": ticket["id"], "body": "log", "attachments": [note["id"]]}
+    )
+    assert message["attachments"] == [note["id"]]
+    assert (await download(any_server, note["id"], {"Authorization": f"Bearer {assignee_token}"}))[1] == b"see log"
+    other_upload = await upload(any_server, bearer(agent_info), b"mine", "text/plain")
+    error = await d.client.error(
+        "send_ticket_message",
+        {"ticket_id": ticket["id"], "body": "x", "attachments": [other_upload[1]["id"]]},
+        "not_found",
+    )
+    assert error["details"] == {"attachment_id": other_upload[1]["id"]}
+    view = await d.client.ok("get_ticket", {"ticket_id": ticket["id"]})
+    assert len(view["messages"]) == 1
+
+
+async def test_limits_give_413_and_415_and_leave_nothing(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", attachment_max_bytes=1000, attachment_content_types="text/plain, image/png")
+    _, info = await signed_in(server, Role.CLIENT)
+    status, body = await upload(server, bearer(info), b"x" * 1001, "text/plain")
+    assert status == 413 and body["ok"] is False and body["error"]["code"] == "payload_too_large"
+    status, body = await upload(server, bearer(info), b"x" * 50_000, "text/plain")
+    assert status == 413 and body["error"]["details"] == {"limit": 1000}
+    status, body = await upload(server, bearer(info), b"<html>", "text/html", "x.html")
+    assert status == 415 and body["error"]["code"] == "invalid_payload"
+    assert body["error"]["details"] == {"allowed": ["text/plain", "image/png"]}
+    status, body = await upload(server, bearer(info), b"x" * 1000, "text/plain; charset=utf-8")
+    assert status == 201 and body["size"] == 1000 and body["content_type"] == "text/plain"
+    folder = server.settings.data_dir / "attachments"
+    assert sorted(p.name for p in folder.iterdir()) == [body["id"]]
+
+
+async def test_bad_requests(server: RunningServer) -> None:
+    _, info = await signed_in(server, Role.CLIENT)
+    assert (await upload(server, bearer(info), b"", "text/plain"))[0] == 400
+    status, body = await upload(server, bearer(info), b"abc", "text/plain", field="other")
+    assert status == 400 and "field 'file'" in body["error"]["message"]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/attachments", json={"a": 1}, headers=bearer(info)) as resp:
+            assert resp.status == 400
+    assert (await upload(server, {}, b"abc", "text/plain"))[0] == 401
+    assert (await upload(server, {"Authorization": "Basic abc"}, b"abc", "text/plain"))[0] == 401
+    assert not any((server.settings.data_dir / "attachments").iterdir())
+
+
+async def test_workspace_key_uploads_travel_with_dowell_messages(any_server: RunningServer) -> None:
+    admin = await admin_of(any_server)
+    workspace, key = await new_workspace(admin)
+    other, other_key = await new_workspace(admin, "Other")
+    by_key = {"X-Workspace-Id": workspace["id"], "X-Api-Key": key}
+    status, body = await upload(any_server, by_key, b"receipt", "application/pdf", "r.pdf")
+    assert status == 201
+    wrong = await upload(any_server, {"X-Workspace-Id": workspace["id"], "X-Api-Key": other_key}, b"x", "text/plain")
+    assert wrong[0] == 401 and wrong[1]["error"]["message"] == "Invalid API key"
+
+    c = await any_server.client()
+    await c.ok("create_line_manager", keyed(workspace, key, user_id="m", positions_in_a_line=1, average_serving_time=1))
+    ticket = await c.ok("create_ticket", keyed(workspace, key, user_id="u", product="p"))
+    fields = {"ticket_id": ticket["_id"], "product": "p", "message_data": "see file", "user_id": "u"}
+    message = await c.ok("ticket_message_event", keyed(workspace, key, **fields, attachments=[body["id"], body["id"]]))
+    assert message["attachments"] == [body["id"]]
+    error = await c.error("ticket_message_event", keyed(workspace, key, **fields, attachments=["0" * 24]), "not_found")
+    assert c.inbox.of("ticket_message_response")[-1]["data"] == error["message"]
+
+    assert (await download(any_server, body["id"], by_key))[1] == b"receipt"
+    assert (await download(any_server, body["id"], {"X-Workspace-Id": other["id"], "X-Api-Key": other_key}))[0] == 404
+    _, agent_info = await signed_in(any_server, Role.AGENT)
+    assert (await download(any_server, body["id"], bearer(agent_info)))[0] == 404
+    await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": agent_info["user"]["id"]})
+    assert (await download(any_server, body["id"], bearer(agent_info)))[1] == b"receipt"

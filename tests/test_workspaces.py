@@ -1,0 +1,147 @@
+"""Workspace administration and API-key checks, through real sockets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from auth.principal import Role
+from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in, stored_text
+from tests.helpers import RunningServer
+
+
+async def test_create_returns_key_once_and_stores_only_its_hash(any_server: RunningServer) -> None:
+    admin = await admin_of(any_server)
+    workspace, key = await new_workspace(admin, products=["chat", "mail", "chat"], auto_assign=False)
+    assert key.startswith("dk_") and len(key) > 40
+    assert workspace["products"] == ["chat", "mail"] and workspace["auto_assign"] is False
+    assert workspace["key_hint"] == key[:7]
+    assert "api_key" not in workspace and "key_hash" not in workspace
+    fetched = await admin.ok("get_workspace", {"workspace_id": workspace["id"]})
+    assert fetched == workspace
+    listed = await admin.ok("list_workspaces", {})
+    assert listed["workspaces"] == [workspace] and listed["next_cursor"] is None
+    assert key not in str(listed)
+    assert key not in await stored_text(any_server)
+
+
+async def test_the_key_opens_dowell_events_and_rotation_closes_the_old_one(server: RunningServer) -> None:
+    admin = await admin_of(server)
+    workspace, key = await new_workspace(admin)
+    old = await server.client()
+    await old.ok("create_topic", keyed(workspace, key, name="billing"))
+
+    rotated = await admin.ok("rotate_workspace_key", {"workspace_id": workspace["id"]})
+    new_key = rotated["api_key"]
+    assert new_key != key and rotated["workspace"]["key_hint"] == new_key[:7]
+    error = await old.error("get_all_topics", keyed(workspace, key), "unauthorized")
+    assert error["message"] == "Invalid API key"
+    assert old.inbox.of("setting_response")[-1] == {
+        "data": "Invalid API key",
+        "status": "failure",
+        "operation": "get_all_topics",
+    }
+    topics = await old.ok("get_all_topics", keyed(workspace, new_key))
+    assert [t["name"] for t in topics] == ["BILLING"]
+
+
+async def test_wrong_pairs_are_all_invalid_api_key(server: RunningServer) -> None:
+    admin = await admin_of(server)
+    first, first_key = await new_workspace(admin, "First")
+    second, second_key = await new_workspace(admin, "Second")
+    anon = await server.client()
+    for payload in (
+        keyed(first, second_key),
+        keyed(second, first_key),
+        {"workspace_id": "000000000000000000000000", "api_key": first_key},
+        keyed(first, first_key + "x"),
+        keyed(first, first_key[:-1]),
+    ):
+        error = await anon.error("get_all_line_managers", payload, "unauthorized")
+        assert error == {"code": "unauthorized", "message": "Invalid API key", "details": None}
+    failures = [m for m in anon.inbox.of("setting_response") if m["status"] == "failure"]
+    assert len(failures) == 5 and {m["data"] for m in failures} == {"Invalid API key"}
+    for blank in (keyed(first, "   "), {"workspace_id": first["id"]}, {"workspace_id": first["id"], "api_key": 5}):
+        await anon.error("get_all_line_managers", blank, "invalid_payload")
+        assert anon.inbox.of("setting_response")[-1]["data"] == "Invalid Data"
+
+
+async def test_update_settings_and_delete(server: RunningServer) -> None:
+    admin = await admin_of(server)
+    workspace, key = await new_workspace(admin)
+    updated = await admin.ok(
+        "update_workspace", {"workspace_id": workspace["id"], "products": ["app"], "auto_assign": False}
+    )
+    assert updated["products"] == ["app"] and updated["auto_assign"] is False and updated["name"] == "Acme"
+    renamed = await admin.ok("update_workspace", {"workspace_id": workspace["id"], "name": "Acme Ltd"})
+    assert renamed["name"] == "Acme Ltd" and renamed["products"] == ["app"]
+
+    assert await admin.ok("delete_workspace", {"workspace_id": workspace["id"]}) == {
+        "workspace_id": workspace["id"],
+        "deleted": True,
+    }
+    await admin.error("get_workspace", {"workspace_id": workspace["id"]}, "not_found")
+    await admin.error("delete_workspace", {"workspace_id": workspace["id"]}, "not_found")
+    await admin.error("rotate_workspace_key", {"workspace_id": workspace["id"]}, "not_found")
+    anon = await server.client()
+    await anon.error("get_all_topics", keyed(workspace, key), "unauthorized")
+
+
+async def test_list_pages_with_a_cursor(server: RunningServer) -> None:
+    admin = await admin_of(server)
+    made = [(await new_workspace(admin, f"W{i}"))[0]["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = await admin.ok("list_workspaces", {"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen += [w["id"] for w in page["workspaces"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made
+    await admin.error("list_workspaces", {"cursor": "garbage!"}, "invalid_payload")
+
+
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.AGENT, Role.CLIENT])
+async def test_only_admins_manage_workspaces(server: RunningServer, role: Role) -> None:
+    admin = await admin_of(server)
+    workspace, _ = await new_workspace(admin)
+    user, _ = await signed_in(server, role)
+    await user.error("create_workspace", {"name": "Mine"}, "forbidden")
+    for event in ("rotate_workspace_key", "delete_workspace", "get_workspace"):
+        await user.error(event, {"workspace_id": workspace["id"]}, "forbidden")
+    await user.error("list_workspaces", {}, "forbidden")
+    anon = await server.client()
+    await anon.error("create_workspace", {"name": "Mine"}, "unauthorized")
+    assert [w["id"] for w in (await admin.ok("list_workspaces", {}))["workspaces"]] == [workspace["id"]]
+
+
+async def test_bad_payloads_write_nothing(server: RunningServer) -> None:
+    admin = await admin_of(server)
+    for bad in (
+        {},
+        {"name": ""},
+        {"name": 5},
+        {"name": "x", "products": "chat"},
+        {"name": "x", "products": [""]},
+        {"name": "x", "auto_assign": "yes"},
+        {"name": "x", "surprise": 1},
+        "name",
+        None,
+    ):
+        await admin.error("create_workspace", bad, "invalid_payload")
+    for bad in ({}, {"workspace_id": ""}, {"workspace_id": 7}, {"workspace_id": "x", "name": ""}):
+        await admin.error("update_workspace", bad, "invalid_payload")
+    assert (await admin.ok("list_workspaces", {}))["workspaces"] == []
+
+
+async def test_api_keys_never_reach_the_logs(server: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    admin = await admin_of(server)
+    workspace, key = await new_workspace(admin)
+    await admin.ok("rotate_workspace_key", {"workspace_id": workspace["id"]})
+    anon = await server.client()
+    await anon.error("create_topic", keyed(workspace, key, name="x"), "unauthorized")
+    await anon.error("create_topic", keyed(workspace, key, name=""), "invalid_payload")
+    assert caplog.records
+    assert key not in caplog.text
