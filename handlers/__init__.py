@@ -11,7 +11,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, attachments, chat, connection, helpdesk, notify, recovery, support, workspaces
+from handlers import (
+    accounts,
+    attachments,
+    chat,
+    connection,
+    helpdesk,
+    notify,
+    queue,
+    recovery,
+    support,
+    workspaces,
+)
 from handlers.context import Deps
 from handlers.events import EventRouter
 
@@ -24,6 +35,7 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     support.setup,
     helpdesk.setup,
     attachments.setup,
+    queue.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = [

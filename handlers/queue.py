@@ -1,0 +1,160 @@
+"""Queue counters, the managers' side: offices, windows, agents, resets, audit and statistics.
+
+Agents' events live in handlers/queue_agents.py, clients' and trackers' in handlers/queue_clients.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auth.principal import Role
+from handlers import queue_agents, queue_clients
+from handlers.context import Deps, EventContext
+from handlers.events import EventRouter
+from handlers.queue_service import QueueService
+from handlers.rooms import office_managers_room, office_room, user_room
+from models.errors import InvalidPayload, NotFound
+from models.queue import (
+    AssignAgentPayload,
+    AuditEntry,
+    CreateOfficePayload,
+    DeleteAgentPayload,
+    Office,
+    OfficeAuditPayload,
+    OfficeRefPayload,
+    OfficeStatsPayload,
+    UpdateOfficePayload,
+    WatchStatsPayload,
+)
+from storage.database import new_id
+from storage.queue import make_queue_store
+
+MANAGERS = (Role.MANAGER, Role.ADMIN)
+ASSIGNED_EXISTING = "Agent assigned to existing window successfully"
+ASSIGNED_NEW = "Agent assigned to new window successfully"
+
+
+async def setup(deps: Deps) -> EventRouter:
+    """Register every queue event (managers', agents' and clients')."""
+    store = make_queue_store(deps.db)
+    await store.init()
+    service = QueueService(deps, store)
+    router = EventRouter(deps)
+
+    @router.on("create_office", CreateOfficePayload, roles=MANAGERS)
+    async def create_office(ctx: EventContext, p: CreateOfficePayload) -> Office:
+        who = ctx.require()
+        return await store.create_office(p.name, p.address, p.windows, who.user_id, deps.clock())
+
+    @router.on("update_office", UpdateOfficePayload, roles=MANAGERS)
+    async def update_office(ctx: EventContext, p: UpdateOfficePayload) -> Office:
+        await service.managed_office(ctx.require(), p.ref_office)
+        return await store.update_office(p.ref_office, p.name, p.address, p.windows)
+
+    @router.on("delete_office", OfficeRefPayload, roles=MANAGERS)
+    async def delete_office(ctx: EventContext, p: OfficeRefPayload) -> dict[str, Any]:
+        await service.managed_office(ctx.require(), p.ref_office)
+        now = deps.clock()
+        holders = await store.delete_office(p.ref_office, now)
+        gone = {"ref_office": p.ref_office, "at": now}
+        for room in (office_room(p.ref_office), office_managers_room(p.ref_office)):
+            await deps.emit("office_deleted", gone, to=room)
+            await deps.sio.close_room(room)
+        for user_id in holders:
+            await deps.emit("office_deleted", gone, to=user_room(user_id))
+        return {"ref_office": p.ref_office, "deleted": True, "expired_numbers": len(holders)}
+
+    @router.on("list_my_offices", roles=(Role.MANAGER, Role.ADMIN, Role.AGENT))
+    async def list_my_offices(ctx: EventContext, _: Any) -> dict[str, Any]:
+        who = ctx.require()
+        if who.role == Role.AGENT:
+            return {"offices": await store.offices_staffed_by(who.user_id)}
+        return {"offices": await store.offices_managed_by(who.user_id)}
+
+    @router.on("assign_agent", AssignAgentPayload, roles=MANAGERS)
+    async def assign_agent(ctx: EventContext, p: AssignAgentPayload) -> dict[str, Any]:
+        who = ctx.require()
+        office = await service.managed_office(who, p.office_id)
+        agent = await deps.accounts.store.get_user(p.agent_id)
+        if agent.role != Role.AGENT or not agent.active:
+            state = agent.role.value if agent.active else "deactivated"
+            raise InvalidPayload(
+                f"user {p.agent_id} is not an active agent ({state})",
+                [{"field": "agent_id", "message": "must be an active agent", "type": "agent"}],
+            )
+        window = office.window(p.number_window)
+        created = await store.assign_agent(p.office_id, p.number_window, p.agent_id)
+        left = [
+            w.number_window for w in office.windows if w.agent_id == p.agent_id and w.number_window != p.number_window
+        ]
+        await store.add_audit(
+            AuditEntry(
+                id=new_id(),
+                ref_office=p.office_id,
+                action="assign_agent",
+                by=who.user_id,
+                at=deps.clock(),
+                previous={"agent_id": window.agent_id if window else None, "agent_windows": left},
+                details={"agent_id": p.agent_id, "number_window": p.number_window, "new_window": created},
+            )
+        )
+        return {
+            "message": ASSIGNED_NEW if created else ASSIGNED_EXISTING,
+            "ref_office": p.office_id,
+            "number_window": p.number_window,
+            "agent_id": p.agent_id,
+            "new_window": created,
+        }
+
+    @router.on("delete_agent", DeleteAgentPayload, roles=MANAGERS)
+    async def delete_agent(ctx: EventContext, p: DeleteAgentPayload) -> dict[str, Any]:
+        who = ctx.require()
+        office = await service.managed_office(who, p.ref_office)
+        if not any(w.agent_id == p.agent_id for w in office.windows):
+            raise NotFound(f"agent {p.agent_id} has no window at {p.ref_office}", {"agent_id": p.agent_id})
+        windows = await store.remove_agent(p.ref_office, p.agent_id)
+        await store.add_audit(
+            AuditEntry(
+                id=new_id(),
+                ref_office=p.ref_office,
+                action="delete_agent",
+                by=who.user_id,
+                at=deps.clock(),
+                previous={"agent_windows": windows},
+                details={"agent_id": p.agent_id},
+            )
+        )
+        return {"ref_office": p.ref_office, "agent_id": p.agent_id, "windows": windows}
+
+    @router.on("reset_counters", OfficeRefPayload, roles=MANAGERS)
+    async def reset_counters(ctx: EventContext, p: OfficeRefPayload) -> AuditEntry:
+        who = ctx.require()
+        await service.managed_office(who, p.ref_office)
+        entry = await store.reset_counters(p.ref_office, who.user_id, deps.clock())
+        await service.push_counter(p.ref_office, 0, None, entry.at)
+        await service.push_stats(p.ref_office)
+        return entry
+
+    @router.on("office_audit", OfficeAuditPayload, roles=MANAGERS)
+    async def office_audit(ctx: EventContext, p: OfficeAuditPayload) -> dict[str, Any]:
+        await service.managed_office(ctx.require(), p.ref_office)
+        return {"ref_office": p.ref_office, "entries": await store.audit(p.ref_office, p.limit)}
+
+    @router.on("office_stats", OfficeStatsPayload, roles=MANAGERS)
+    async def office_stats(ctx: EventContext, p: OfficeStatsPayload) -> dict[str, Any]:
+        await service.managed_office(ctx.require(), p.ref_office)
+        return await service.stats(p.ref_office, p.start, p.end)
+
+    @router.on("watch_office_stats", WatchStatsPayload, roles=MANAGERS)
+    async def watch_office_stats(ctx: EventContext, p: WatchStatsPayload) -> dict[str, Any]:
+        room = office_managers_room(p.ref_office)
+        if p.action == "disable":
+            await ctx.leave(room)
+            return {"ref_office": p.ref_office, "watching": False}
+        await service.managed_office(ctx.require(), p.ref_office)
+        await ctx.enter(room)
+        return {"ref_office": p.ref_office, "watching": True, "stats": await service.stats(p.ref_office)}
+
+    queue_agents.register(router, service)
+    queue_clients.register(router, service)
+    return router

@@ -1,0 +1,255 @@
+"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls live in queue_calls.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from models.errors import Conflict
+from models.queue import AuditEntry, Office, Window
+from storage.database import new_id
+from storage.mongo.db import MongoDatabase
+from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, window_id
+from storage.queue import office_ref
+
+
+class MongoQueueStore(MongoQueueCalls):
+    """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._offices = db.db["queue_offices"]
+        self._windows = db.db["queue_windows"]
+        self._services = db.db["queue_services"]
+        self._numbers = db.db["queue_numbers"]
+        self._audit = db.db["queue_audit"]
+        self._sequences = db.db["queue_sequences"]
+
+    async def init(self) -> None:
+        """Create the queue indexes if missing."""
+        await self._offices.create_index([("manager_id", ASCENDING), ("created_at", ASCENDING)])
+        await self._offices.create_index("name_lower")
+        await self._windows.create_index([("ref_office", ASCENDING), ("number_window", ASCENDING)], unique=True)
+        await self._windows.create_index("agent_id")
+        await self._services.create_index(
+            [("ref_office", ASCENDING), ("epoch", ASCENDING), ("number", ASCENDING)], unique=True
+        )
+        await self._services.create_index([("ref_office", ASCENDING), ("called_at", ASCENDING)])
+        await self._services.create_index(
+            [("ref_office", ASCENDING), ("number_window", ASCENDING), ("outcome", ASCENDING)]
+        )
+        await self._services.create_index([("ref_office", ASCENDING), ("outcome", ASCENDING), ("ended_at", DESCENDING)])
+        await self._numbers.create_index(
+            [("ref_office", ASCENDING), ("epoch", ASCENDING), ("number", ASCENDING)], unique=True
+        )
+        await self._numbers.create_index(
+            "waiting_key", unique=True, partialFilterExpression={"waiting_key": {"$type": "string"}}
+        )
+        await self._numbers.create_index([("ref_office", ASCENDING), ("epoch", ASCENDING), ("user_id", ASCENDING)])
+        await self._audit.create_index([("ref_office", ASCENDING), ("at", DESCENDING)])
+
+    async def _with_windows(self, docs: list[dict[str, Any]]) -> list[Office]:
+        if not docs:
+            return []
+        refs = [d["_id"] for d in docs]
+        by_ref: dict[str, list[Window]] = {ref: [] for ref in refs}
+        async for w in self._windows.find({"ref_office": {"$in": refs}}).sort("number_window", ASCENDING):
+            by_ref[w["ref_office"]].append(Window.model_validate(w))
+        return [Office.model_validate({**d, "ref_office": d["_id"], "windows": by_ref[d["_id"]]}) for d in docs]
+
+    async def _next_ref(self) -> str:
+        for _ in range(3):
+            try:
+                seq = await self._sequences.find_one_and_update(
+                    {"_id": "office_ref"}, {"$inc": {"value": 1}}, upsert=True, return_document=AFTER
+                )
+                return office_ref(seq["value"])
+            except DuplicateKeyError:  # two first-ever offices raced on the upsert; the loser retries
+                continue
+        raise Conflict("could not allocate an office reference; try again")
+
+    async def create_office(
+        self, name: str, address: str | None, windows: int, manager_id: str, now: datetime
+    ) -> Office:
+        """Store an office with a fresh unique reference and windows 1..``windows``."""
+        doc = {
+            "name": name,
+            "name_lower": name.casefold(),
+            "address": address,
+            "manager_id": manager_id,
+            "counter": 0,
+            "issued": 0,
+            "epoch": 0,
+            "created_at": now,
+            "deleted_at": None,
+        }
+        for _ in range(5):
+            ref = await self._next_ref()
+            try:
+                await self._offices.insert_one({"_id": ref, **doc})
+                break
+            except DuplicateKeyError:
+                continue
+        else:
+            raise Conflict("could not allocate an office reference; try again")
+        await self._windows.insert_many([self._new_window(ref, n) for n in range(1, windows + 1)])
+        return await self.get_office(ref)
+
+    @staticmethod
+    def _new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
+        return {
+            "_id": window_id(ref, number),
+            "ref_office": ref,
+            "number_window": number,
+            "agent_id": agent_id,
+            "served": 0,
+            "no_shows": 0,
+            "current_number": None,
+        }
+
+    async def get_office(self, ref: str) -> Office:
+        """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
+        return (await self._with_windows([await self._live(ref)]))[0]
+
+    async def live_offices(self, refs: list[str]) -> list[Office]:
+        """Return the live offices among ``refs`` (unknown and deleted ones are left out)."""
+        return await self._with_windows(await self._offices.find({"_id": {"$in": refs}, **LIVE}).to_list())
+
+    async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
+        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise)."""
+        await self._live(ref)
+        if windows is not None:
+            have = await self._windows.count_documents({"ref_office": ref})
+            if windows < have:
+                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
+            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref})}
+            missing = [self._new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
+            for window in missing:
+                try:
+                    await self._windows.insert_one(window)
+                except DuplicateKeyError:  # created meanwhile by assign_agent: fine
+                    pass
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes.update(name=name, name_lower=name.casefold())
+        if address is not None:
+            changes["address"] = address
+        if changes:
+            await self._offices.update_one({"_id": ref, **LIVE}, {"$set": changes})
+        return await self.get_office(ref)
+
+    async def delete_office(self, ref: str, now: datetime) -> list[str]:
+        """Mark the office deleted, expire its waiting numbers and return their users."""
+        done = await self._offices.find_one_and_update({"_id": ref, **LIVE}, {"$set": {"deleted_at": now}})
+        if done is None:
+            await self._live(ref)  # raises the precise NotFound
+        waiting = await self._numbers.find({"ref_office": ref, "status": "waiting"}).to_list()
+        await self._numbers.update_many(
+            {"ref_office": ref, "status": "waiting"}, {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}}
+        )
+        return sorted({n["user_id"] for n in waiting})
+
+    async def offices_managed_by(self, manager_id: str) -> list[Office]:
+        """Return the live offices of a manager, oldest first."""
+        cursor = self._offices.find({"manager_id": manager_id, **LIVE}).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return await self._with_windows(await cursor.to_list())
+
+    async def offices_staffed_by(self, agent_id: str) -> list[Office]:
+        """Return the live offices where an agent sits at a window."""
+        refs = sorted({w["ref_office"] async for w in self._windows.find({"agent_id": agent_id})})
+        cursor = self._offices.find({"_id": {"$in": refs}, **LIVE}).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return await self._with_windows(await cursor.to_list())
+
+    async def search_offices(self, query: str, limit: int) -> list[Office]:
+        """Return live offices whose name contains ``query`` (any case) or whose reference starts with it."""
+        text = re.escape(query.casefold())
+        cursor = (
+            self._offices.find({"$or": [{"name_lower": {"$regex": text}}, {"_id": {"$regex": f"^{text}"}}], **LIVE})
+            .sort([("name_lower", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return await self._with_windows(await cursor.to_list())
+
+    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
+        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
+        await self._live(ref)
+        await self._windows.update_many(
+            {"ref_office": ref, "agent_id": agent_id, "number_window": {"$ne": number_window}},
+            {"$set": {"agent_id": None}},
+        )
+        fresh = self._new_window(ref, number_window)
+        on_insert = {k: v for k, v in fresh.items() if k not in ("_id", "agent_id")}
+        for _ in range(2):
+            try:
+                before = await self._windows.find_one_and_update(
+                    {"_id": fresh["_id"]},
+                    {"$set": {"agent_id": agent_id}, "$setOnInsert": on_insert},
+                    upsert=True,
+                    return_document=BEFORE,
+                )
+                return before is None
+            except DuplicateKeyError:  # the window was created concurrently: now it exists, update it
+                continue
+        raise Conflict("the window changed concurrently; try again")
+
+    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
+        """Take the agent off every window of the office; return the windows they left."""
+        await self._live(ref)
+        windows = [w["number_window"] async for w in self._windows.find({"ref_office": ref, "agent_id": agent_id})]
+        await self._windows.update_many({"ref_office": ref, "agent_id": agent_id}, {"$set": {"agent_id": None}})
+        return sorted(windows)
+
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> AuditEntry:
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
+        before = await self._offices.find_one_and_update(
+            {"_id": ref, **LIVE}, {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}}, return_document=BEFORE
+        )
+        office = before if before is not None else await self._live(ref)  # the second raises NotFound
+        windows = []
+        ids = [w["_id"] async for w in self._windows.find({"ref_office": ref}).sort("number_window", ASCENDING)]
+        for wid in ids:  # each window's previous counts come from its own atomic swap
+            prev = await self._windows.find_one_and_update(
+                {"_id": wid},
+                {"$set": {"served": 0, "no_shows": 0, "current_number": None}},
+                return_document=BEFORE,
+            )
+            if prev is not None:
+                windows.append(
+                    {"number_window": prev["number_window"], "served": prev["served"], "no_shows": prev["no_shows"]}
+                )
+        await self._services.update_many({"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}})
+        await self._numbers.update_many(
+            {"ref_office": ref, "status": "waiting"}, {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}}
+        )
+        entry = AuditEntry(
+            id=new_id(),
+            ref_office=ref,
+            action="reset_counters",
+            by=by,
+            at=now,
+            previous={
+                "counter": office["counter"],
+                "issued": office["issued"],
+                "epoch": office["epoch"],
+                "windows": windows,
+            },
+        )
+        await self.add_audit(entry)
+        return entry
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one audit entry."""
+        doc = entry.model_dump()
+        await self._audit.insert_one({"_id": doc.pop("id"), **doc})
+
+    async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
+        """Return the office's newest ``limit`` audit entries, newest first."""
+        cursor = self._audit.find({"ref_office": ref}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [AuditEntry.model_validate({**d, "id": d["_id"]}) async for d in cursor]

@@ -1,0 +1,224 @@
+"""Queue calls and virtual numbers on MongoDB: single-document atomic updates, no transactions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from models.errors import Conflict, Forbidden, NotFound
+from models.queue import Called, QueueNumber, Service
+from storage.database import new_id
+
+AFTER = ReturnDocument.AFTER
+BEFORE = ReturnDocument.BEFORE
+LIVE = {"deleted_at": None}
+
+
+def window_id(ref: str, number: int) -> str:
+    """Return the document id of an office window."""
+    return f"{ref}#{number}"
+
+
+def check_live(doc: dict[str, Any] | None, ref: str) -> dict[str, Any]:
+    """Raise ``NotFound`` unless the office exists and is not deleted."""
+    if doc is None:
+        raise NotFound(f"no office with reference {ref}", {"ref_office": ref})
+    if doc.get("deleted_at") is not None:
+        raise NotFound(f"office {ref} was deleted", {"ref_office": ref, "deleted": True})
+    return doc
+
+
+def _service(doc: dict[str, Any]) -> Service:
+    return Service.model_validate({**doc, "id": doc["_id"]})
+
+
+def _number(doc: dict[str, Any]) -> QueueNumber:
+    return QueueNumber.model_validate({**doc, "id": doc["_id"]})
+
+
+class MongoQueueCalls:
+    """Calling numbers at windows, recalls, no-shows, virtual numbers and service history."""
+
+    _offices: AsyncCollection[dict[str, Any]]
+    _windows: AsyncCollection[dict[str, Any]]
+    _services: AsyncCollection[dict[str, Any]]
+    _numbers: AsyncCollection[dict[str, Any]]
+
+    async def _live(self, ref: str) -> dict[str, Any]:
+        return check_live(await self._offices.find_one({"_id": ref}), ref)
+
+    async def _check_agent(self, ref: str, number_window: int, agent_id: str) -> None:
+        await self._live(ref)
+        window = await self._windows.find_one({"_id": window_id(ref, number_window)})
+        if window is None:
+            raise NotFound(
+                f"office {ref} has no window {number_window}", {"ref_office": ref, "number_window": number_window}
+            )
+        if window.get("agent_id") != agent_id:
+            raise Forbidden(f"you are not the agent at window {number_window}", {"number_window": number_window})
+
+    async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
+        """Atomically take the office's next number for this window and record the service."""
+        await self._check_agent(ref, number_window, agent_id)
+        office = await self._offices.find_one_and_update(
+            {"_id": ref, **LIVE}, {"$inc": {"counter": 1}}, return_document=AFTER
+        )
+        check_live(office, ref)
+        assert office is not None
+        number, epoch = office["counter"], office["epoch"]
+        serving = {"ref_office": ref, "number_window": number_window, "outcome": "serving", "number": {"$lt": number}}
+        closed = await self._services.find_one_and_update(
+            serving,
+            {"$set": {"outcome": "served", "ended_at": now}},
+            sort=[("number", DESCENDING)],
+            return_document=AFTER,
+        )
+        if closed is not None:  # a double press at one window can leave an older one open: close it too
+            await self._services.update_many(serving, {"$set": {"outcome": "served", "ended_at": now}})
+        service = Service(
+            id=new_id(),
+            ref_office=ref,
+            epoch=epoch,
+            number=number,
+            number_window=number_window,
+            agent_id=agent_id,
+            called_at=now,
+        )
+        doc = service.model_dump()
+        await self._services.insert_one({"_id": doc.pop("id"), **doc})
+        await self._windows.update_one(
+            {"_id": window_id(ref, number_window)}, {"$inc": {"served": 1}, "$max": {"current_number": number}}
+        )
+        return Called(service=service, closed=_service(closed) if closed else None)
+
+    async def recall(self, ref: str, number_window: int, agent_id: str) -> Service:
+        """Count one more announcement of the window's current number; ``Conflict`` if none."""
+        await self._check_agent(ref, number_window, agent_id)
+        doc = await self._services.find_one_and_update(
+            {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
+            {"$inc": {"recalls": 1}},
+            sort=[("number", DESCENDING)],
+            return_document=AFTER,
+        )
+        if doc is None:
+            raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+        return _service(doc)
+
+    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
+        """End the window's current service as a no-show; ``Conflict`` if none."""
+        await self._check_agent(ref, number_window, agent_id)
+        doc = await self._services.find_one_and_update(
+            {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
+            {"$set": {"outcome": "no_show", "ended_at": now}},
+            sort=[("number", DESCENDING)],
+            return_document=AFTER,
+        )
+        if doc is None:
+            raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+        wid = window_id(ref, number_window)
+        await self._windows.update_one({"_id": wid, "served": {"$gt": 0}}, {"$inc": {"served": -1}})
+        await self._windows.update_one({"_id": wid}, {"$inc": {"no_shows": 1}})
+        await self._windows.update_one(
+            {"_id": wid, "current_number": doc["number"]}, {"$set": {"current_number": None}}
+        )
+        return _service(doc)
+
+    async def take_number(self, ref: str, user_id: str, now: datetime) -> QueueNumber:
+        """Issue the user the office's next number; ``Conflict`` if they already wait there."""
+        office = await self._live(ref)
+        waiting = await self._numbers.find_one(
+            {"ref_office": ref, "epoch": office["epoch"], "user_id": user_id, "status": "waiting"}
+        )
+        if waiting is not None:
+            raise Conflict(f"you already hold number {waiting['number']} at {ref}", {"number": waiting["number"]})
+        updated = await self._offices.find_one_and_update(
+            {"_id": ref, **LIVE},
+            [{"$set": {"issued": {"$add": [{"$max": ["$issued", "$counter"]}, 1]}}}],
+            return_document=AFTER,
+        )
+        check_live(updated, ref)
+        assert updated is not None
+        number = QueueNumber(
+            id=new_id(), ref_office=ref, epoch=updated["epoch"], number=updated["issued"], user_id=user_id, taken_at=now
+        )
+        doc = number.model_dump()
+        doc["waiting_key"] = f"{ref}:{number.epoch}:{user_id}"
+        try:
+            await self._numbers.insert_one({"_id": doc.pop("id"), **doc})
+        except DuplicateKeyError as exc:
+            raise Conflict(f"you already hold a number at {ref}") from exc
+        return number
+
+    async def latest_number(self, ref: str, epoch: int, user_id: str) -> QueueNumber | None:
+        """Return the user's most recent number at the office in this epoch."""
+        cursor = self._numbers.find({"ref_office": ref, "epoch": epoch, "user_id": user_id}).sort("number", DESCENDING)
+        docs = await cursor.limit(1).to_list()
+        return _number(docs[0]) if docs else None
+
+    async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
+        """Return the virtual number ``number`` of this epoch, if a client took it."""
+        doc = await self._numbers.find_one({"ref_office": ref, "epoch": epoch, "number": number})
+        return _number(doc) if doc else None
+
+    async def mark_called(
+        self, ref: str, epoch: int, number: int, number_window: int, now: datetime
+    ) -> QueueNumber | None:
+        """Move a waiting virtual number to called (once); return it, or None if nobody waited on it."""
+        doc = await self._numbers.find_one_and_update(
+            {"ref_office": ref, "epoch": epoch, "number": number, "status": "waiting"},
+            {
+                "$set": {"status": "called", "called_at": now, "number_window": number_window},
+                "$unset": {"waiting_key": ""},
+            },
+            return_document=AFTER,
+        )
+        return _number(doc) if doc else None
+
+    async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
+        """Move a called virtual number to no_show; return it, or None."""
+        doc = await self._numbers.find_one_and_update(
+            {"ref_office": ref, "epoch": epoch, "number": number, "status": "called"},
+            {"$set": {"status": "no_show"}},
+            return_document=AFTER,
+        )
+        return _number(doc) if doc else None
+
+    async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
+        """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
+        query = {"ref_office": ref, "epoch": epoch, "status": "waiting", "soon_notified": False}
+        claimed = []
+        async for doc in self._numbers.find({**query, "number": {"$lte": up_to}}).sort("number", ASCENDING):
+            won = await self._numbers.find_one_and_update(
+                {**query, "_id": doc["_id"]}, {"$set": {"soon_notified": True}}, return_document=AFTER
+            )
+            if won is not None:
+                claimed.append(_number(won))
+        return claimed
+
+    async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
+        """Return the service of a called number, if it was called."""
+        doc = await self._services.find_one({"ref_office": ref, "epoch": epoch, "number": number})
+        return _service(doc) if doc else None
+
+    async def recent_durations(self, ref: str, limit: int) -> list[float]:
+        """Return the durations in seconds of the office's ``limit`` most recently completed services."""
+        cursor = (
+            self._services.find({"ref_office": ref, "outcome": "served", "ended_at": {"$ne": None}})
+            .sort("ended_at", DESCENDING)
+            .limit(limit)
+        )
+        return [d for d in [_service(doc).duration_seconds async for doc in cursor] if d is not None]
+
+    async def services_between(self, ref: str, start: datetime, end: datetime | None) -> list[Service]:
+        """Return the services called in ``[start, end)`` (``end`` None: open-ended)."""
+        called: dict[str, Any] = {"$gte": start}
+        if end is not None:
+            called["$lt"] = end
+        cursor = self._services.find({"ref_office": ref, "called_at": called}).sort(
+            [("called_at", ASCENDING), ("number", ASCENDING)]
+        )
+        return [_service(doc) async for doc in cursor]

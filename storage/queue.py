@@ -1,0 +1,121 @@
+"""Queue repository: offices, windows, called numbers, virtual numbers and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from models.queue import AuditEntry, Called, Office, QueueNumber, Service
+from storage.database import Database
+
+REF_PREFIX = "ref"
+
+
+def office_ref(sequence: int) -> str:
+    """Return the short reference of the ``sequence``-th office: ref01, ref02, … ref100."""
+    return f"{REF_PREFIX}{sequence:02d}"
+
+
+class QueueStore(Protocol):
+    """Domain operations on queue offices; raises ``NotFound``, ``Forbidden`` and ``Conflict``.
+
+    An office deleted with ``delete_office`` keeps its rows (audit, statistics) but every
+    operation on it raises ``NotFound`` saying it was deleted; its reference is never reused.
+    """
+
+    async def init(self) -> None:
+        """Create tables or indexes if missing."""
+
+    async def create_office(
+        self, name: str, address: str | None, windows: int, manager_id: str, now: datetime
+    ) -> Office:
+        """Store an office with a fresh unique reference and windows 1..``windows``."""
+
+    async def get_office(self, ref: str) -> Office:
+        """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
+
+    async def live_offices(self, refs: list[str]) -> list[Office]:
+        """Return the live offices among ``refs`` (unknown and deleted ones are left out)."""
+
+    async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
+        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise)."""
+
+    async def delete_office(self, ref: str, now: datetime) -> list[str]:
+        """Mark the office deleted, expire its waiting numbers and return their users."""
+
+    async def offices_managed_by(self, manager_id: str) -> list[Office]:
+        """Return the live offices of a manager, oldest first."""
+
+    async def offices_staffed_by(self, agent_id: str) -> list[Office]:
+        """Return the live offices where an agent sits at a window."""
+
+    async def search_offices(self, query: str, limit: int) -> list[Office]:
+        """Return live offices whose name contains ``query`` (any case) or whose reference starts with it."""
+
+    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
+        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
+
+    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
+        """Take the agent off every window of the office; return the windows they left."""
+
+    async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
+        """Atomically take the office's next number for this window and record the service.
+
+        ``Forbidden`` unless ``agent_id`` sits at the window. Closes the window's previous
+        service as served.
+        """
+
+    async def recall(self, ref: str, number_window: int, agent_id: str) -> Service:
+        """Count one more announcement of the window's current number; ``Conflict`` if none."""
+
+    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
+        """End the window's current service as a no-show; ``Conflict`` if none."""
+
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> AuditEntry:
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one audit entry."""
+
+    async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
+        """Return the office's newest ``limit`` audit entries, newest first."""
+
+    async def take_number(self, ref: str, user_id: str, now: datetime) -> QueueNumber:
+        """Issue the user the office's next number; ``Conflict`` if they already wait there."""
+
+    async def latest_number(self, ref: str, epoch: int, user_id: str) -> QueueNumber | None:
+        """Return the user's most recent number at the office in this epoch."""
+
+    async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
+        """Return the virtual number ``number`` of this epoch, if a client took it."""
+
+    async def mark_called(
+        self, ref: str, epoch: int, number: int, number_window: int, now: datetime
+    ) -> QueueNumber | None:
+        """Move a waiting virtual number to called (once); return it, or None if nobody waited on it."""
+
+    async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
+        """Move a called virtual number to no_show; return it, or None."""
+
+    async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
+        """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
+
+    async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
+        """Return the service of a called number, if it was called."""
+
+    async def recent_durations(self, ref: str, limit: int) -> list[float]:
+        """Return the durations in seconds of the office's ``limit`` most recently completed services."""
+
+    async def services_between(self, ref: str, start: datetime, end: datetime | None) -> list[Service]:
+        """Return the services called in ``[start, end)`` (``end`` None: open-ended)."""
+
+
+def make_queue_store(db: Database) -> QueueStore:
+    """Return the queue store of the database's backend."""
+    if db.kind == "mongo":
+        from storage.mongo.queue import MongoQueueStore
+
+        return MongoQueueStore(db)  # type: ignore[arg-type]
+    from storage.sqlite.queue import SqliteQueueStore
+
+    return SqliteQueueStore(db)  # type: ignore[arg-type]
