@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(300, description="window of the failed-login limit")
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
+    pool_hold_limit: int = Field(15, ge=1, le=1000, description="unsold pool tickets an agent may hold at once")
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

@@ -36,3 +36,8 @@ def role_room(role: str) -> str:
 def chat_room(name: str) -> str:
     """Room of a public (Dowell-style) chat room; prefixed so it can never alias a private room."""
     return f"chat:{name}"
+
+
+def pool_admins_room() -> str:
+    """Room of the admin sockets watching the pull-assignment pool's live counts."""
+    return "pool:admins"
