@@ -41,21 +41,21 @@ async def setup(deps: Deps) -> EventRouter:
     router = EventRouter(deps)
     limit = deps.settings.pool_hold_limit
 
-    async def announce() -> None:
-        """Push the pool's current counts to the watching admins (on every instance)."""
-        await deps.emit(POOL_CHANGED, counts_push(await store.counts()), to=pool_admins_room())
+    async def announce(counts: PoolCounts) -> None:
+        """Push the pool's counts after a change to the watching admins (on every instance)."""
+        await deps.emit(POOL_CHANGED, counts_push(counts), to=pool_admins_room())
 
     @router.on("create_pool_tickets", CreatePoolTicketsPayload, roles=(Role.ADMIN,))
     async def create_pool_tickets(ctx: EventContext, p: CreatePoolTicketsPayload) -> dict[str, Any]:
-        ids = await store.add_tickets(p.items(), deps.clock)
-        await announce()
-        return {"ids": ids, "count": len(ids)}
+        loaded = await store.add_tickets(p.items(), deps.clock)
+        await announce(loaded.counts)
+        return {"ids": loaded.ids, "count": len(loaded.ids)}
 
     @router.on("fetch_tickets", FetchTicketsPayload, roles=(Role.AGENT,))
     async def fetch_tickets(ctx: EventContext, p: FetchTicketsPayload) -> dict[str, Any]:
         claim = await store.claim_unassigned(ctx.require().user_id, limit, deps.clock)
-        if claim.claimed:
-            await announce()
+        if claim.counts is not None and claim.claimed:
+            await announce(claim.counts)
         return {
             "tickets": claim.tickets,
             "claimed": claim.claimed,
@@ -71,9 +71,11 @@ async def setup(deps: Deps) -> EventRouter:
                 [{"field": "ticket_ids", "message": f"{len(p.ticket_ids)} ids; the limit is {limit}"}],
             )
         sold = await store.sell(ctx.require().user_id, p.ticket_ids, p.customer, deps.clock)
-        await announce()
-        await confirm_sale(deps, p.customer, sold)
-        return Sale(tickets=sold, customer=p.customer, sold_at=sold[0].sold_at)
+        await announce(sold.counts)
+        await confirm_sale(deps, p.customer, sold.tickets)
+        return Sale.model_validate(
+            {"tickets": sold.tickets, "customer": p.customer.model_dump(), "sold_at": sold.tickets[0].sold_at}
+        )
 
     @router.on("list_pool_tickets", ListPoolTicketsPayload, roles=(Role.ADMIN, Role.AGENT))
     async def list_pool_tickets(ctx: EventContext, p: ListPoolTicketsPayload) -> dict[str, Any]:

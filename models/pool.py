@@ -115,6 +115,13 @@ class ListPoolTicketsPayload(Payload):
     limit: Limit = 50
 
 
+class Buyer(Document):
+    """The customer recorded on a sold ticket (already validated when it was sold)."""
+
+    name: str
+    email: str
+
+
 class PoolTicket(Document):
     """A pool ticket as clients see it."""
 
@@ -127,7 +134,7 @@ class PoolTicket(Document):
     created_at: datetime
     assigned_at: datetime | None = None
     sold_at: datetime | None = None
-    customer: Customer | None = None
+    customer: Buyer | None = None
 
 
 class PoolCounts(Document):
@@ -147,7 +154,7 @@ class Sale(Document):
     """The answer to a successful ``sell_tickets``."""
 
     tickets: list[PoolTicket]
-    customer: Customer
+    customer: Buyer
     sold_at: datetime
 
 
@@ -160,8 +167,28 @@ class SaleFailure(Document):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outcome of one fetch: the caller's unsold tickets and how many were new."""
+    """The outcome of one fetch: the caller's unsold tickets, how many were new, the pool's counts after.
+
+    ``counts`` may be None when nothing was claimed (nothing changed, so a backend may skip counting).
+    """
 
     tickets: list[PoolTicket]
     claimed: int
     held_before: int
+    counts: PoolCounts | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sold:
+    """The outcome of a sale: the sold tickets and the pool's counts after."""
+
+    tickets: list[PoolTicket]
+    counts: PoolCounts
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The outcome of loading tickets: their ids in creation order and the pool's counts after."""
+
+    ids: list[str]
+    counts: PoolCounts

@@ -10,12 +10,14 @@ from models.errors import Conflict, DesklineError, Forbidden, NotFound
 from models.pool import (
     Claim,
     Customer,
+    Loaded,
     NewPoolTicket,
     PoolCounts,
     PoolStatus,
     PoolTicket,
     SaleFailure,
     SaleFailureReason,
+    Sold,
 )
 from storage.database import Database
 
@@ -27,12 +29,13 @@ class PoolStore(Protocol):
 
     Times are read from ``clock`` inside the write, so on SQLite (one writer at a time)
     ``created_at`` / ``assigned_at`` / ``sold_at`` follow the order the writes committed in.
+    Every write also returns the pool's counts after it (on SQLite read in the same transaction).
     """
 
     async def init(self) -> None:
         """Create tables or indexes if missing."""
 
-    async def add_tickets(self, tickets: list[NewPoolTicket], clock: Clock) -> list[str]:
+    async def add_tickets(self, tickets: list[NewPoolTicket], clock: Clock) -> Loaded:
         """Store new unassigned tickets in one step; return their ids in creation order."""
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
@@ -42,7 +45,7 @@ class PoolStore(Protocol):
         unsold tickets, however many fetches run at once in however many processes.
         """
 
-    async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> list[PoolTicket]:
+    async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> Sold:
         """Mark every ticket sold to ``customer`` in one atomic step, or change nothing.
 
         Raises the error of ``sale_refused`` naming each id that is unknown, not held by

@@ -2,9 +2,9 @@
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, which holds the database's single
 write lock across processes: the claim reads the agent's holdings and takes the oldest
-unassigned tickets in the same transaction, so no other writer (in this process or any
-other on the same file) can slip in between. ``pool_counts`` is kept exact in the same
-transactions, so counting never scans the table.
+unassigned tickets in the same statement, inside one transaction, so no other writer (in
+this process or any other on the same file) can slip in between. ``pool_counts`` is kept
+exact by triggers in the same statements, so counting never scans the table.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
+import orjson
 
 from models.errors import Conflict
-from models.pool import Claim, Customer, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket
+from models.pool import Buyer, Claim, Customer, Loaded, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket, Sold
 from storage.database import new_id
 from storage.pool import Clock, sale_failures, sale_refused
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pool_tickets (
@@ -45,24 +45,42 @@ CREATE TABLE IF NOT EXISTS pool_counts (
 INSERT OR IGNORE INTO pool_counts (status, n) VALUES ('unassigned', 0), ('assigned', 0), ('sold', 0)
 """
 
+# The per-status counts follow every row change in the same statement (one statement each:
+# the bodies hold semicolons, so they are not part of the split SCHEMA script).
+TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS pool_count_insert AFTER INSERT ON pool_tickets BEGIN
+        UPDATE pool_counts SET n = n + 1 WHERE status = NEW.status;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS pool_count_status AFTER UPDATE OF status ON pool_tickets
+    WHEN OLD.status <> NEW.status BEGIN
+        UPDATE pool_counts SET n = n - 1 WHERE status = OLD.status;
+        UPDATE pool_counts SET n = n + 1 WHERE status = NEW.status;
+    END""",
+)
+
 _COLUMNS = (
     "id, title, details, priority, status, agent_id, created_at, assigned_at, sold_at, customer_name, customer_email"
 )
 _ORDER = "ORDER BY created_at, id"
-_HELD = f"SELECT {_COLUMNS} FROM pool_tickets WHERE agent_id = ? AND status = 'assigned' {_ORDER}"
+_AS_JSON = "json_group_array(json_object({}))".format(", ".join(f"'{c}', {c}" for c in _COLUMNS.split(", ")))
+_COUNTS = "(SELECT json_group_object(status, n) FROM pool_counts) AS counts"
+# Takes the oldest unassigned tickets, as many as the agent's free room (limit minus its unsold ones).
+# The re-check of status and agent is belt and braces; the unary + keeps SQLite from driving the
+# update by those columns' index (every unassigned row) instead of the primary key of the few ids.
 _CLAIM = f"""
-UPDATE pool_tickets SET status = 'assigned', agent_id = ?, assigned_at = ?
-WHERE id IN (SELECT id FROM pool_tickets WHERE status = 'unassigned' {_ORDER} LIMIT ?)
-  AND status = 'unassigned' AND agent_id IS NULL
-RETURNING id
+UPDATE pool_tickets SET status = 'assigned', agent_id = ?1, assigned_at = ?2
+WHERE id IN (
+    SELECT id FROM pool_tickets WHERE status = 'unassigned' {_ORDER}
+    LIMIT max(0, ?3 - (SELECT count(*) FROM pool_tickets WHERE agent_id = ?1 AND status = 'assigned'))
+) AND +status = 'unassigned' AND +agent_id IS NULL
 """
-_MOVE = "UPDATE pool_counts SET n = n + CASE status WHEN ? THEN ? WHEN ? THEN ? ELSE 0 END"
+_HELD = f"SELECT (SELECT {_AS_JSON} FROM pool_tickets WHERE agent_id = ? AND status = 'assigned') AS tickets, {_COUNTS}"
 
 
 def _ticket(row: Any) -> PoolTicket:
     customer = None
     if row["customer_email"] is not None:
-        customer = Customer(name=row["customer_name"], email=row["customer_email"])
+        customer = Buyer(name=row["customer_name"], email=row["customer_email"])
     return PoolTicket(
         id=row["id"],
         title=row["title"],
@@ -77,22 +95,33 @@ def _ticket(row: Any) -> PoolTicket:
     )
 
 
-async def _move(conn: aiosqlite.Connection, source: PoolStatus, target: PoolStatus, n: int) -> None:
-    """Move ``n`` tickets from one status count to another, inside the open transaction."""
-    await conn.execute(_MOVE, (source.value, -n, target.value, n))
+def _tickets(text: str) -> list[PoolTicket]:
+    """Parse a JSON array of ticket rows, in creation order."""
+    return sorted((_ticket(r) for r in orjson.loads(text)), key=lambda t: (t.created_at, t.id))
+
+
+def _counts(text: str) -> PoolCounts:
+    return PoolCounts.model_validate(orjson.loads(text))
 
 
 class SqlitePoolStore:
-    """Pool tickets in the embedded database."""
+    """Pool tickets in the embedded database.
+
+    Hot paths read their results as one JSON row per statement: aiosqlite runs SQLite on its
+    own thread, and every row handed back costs a GIL round trip with the busy event loop,
+    all while this process's single write transaction is held.
+    """
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
     async def init(self) -> None:
-        """Create the pool tables if missing."""
+        """Create the pool tables and count triggers if missing."""
         await self._db.create_schema(SCHEMA)
+        for trigger in TRIGGERS:
+            await self._db.execute(trigger)
 
-    async def add_tickets(self, tickets: list[NewPoolTicket], clock: Clock) -> list[str]:
+    async def add_tickets(self, tickets: list[NewPoolTicket], clock: Clock) -> Loaded:
         """Store new unassigned tickets in one transaction; return their ids in creation order."""
         ids = sorted(new_id() for _ in tickets)
         async with self._db.transaction() as conn:
@@ -102,33 +131,27 @@ class SqlitePoolStore:
                 " VALUES (?, ?, ?, ?, 'unassigned', ?)",
                 [(i, t.title, t.details, t.priority.value, now) for i, t in zip(ids, tickets, strict=True)],
             )
-            await conn.execute("UPDATE pool_counts SET n = n + ? WHERE status = 'unassigned'", (len(ids),))
-        return ids
+            [row] = await conn.execute_fetchall(f"SELECT {_COUNTS}")
+        return Loaded(ids=ids, counts=_counts(row["counts"]))
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
-        """Count the agent's unsold tickets and claim the oldest unassigned ones in one transaction."""
+        """Claim the oldest tickets up to the agent's free room and read its holdings, in one transaction."""
         async with self._db.transaction() as conn:
-            row = await tx_fetch_one(
-                conn, "SELECT count(*) AS n FROM pool_tickets WHERE agent_id = ? AND status = 'assigned'", (agent_id,)
-            )
-            held = int(row["n"]) if row else 0
-            claimed = 0
-            if held < limit:
-                taken = await tx_fetch_all(conn, _CLAIM, (agent_id, iso(clock()), limit - held))
-                claimed = len(taken)
-                if claimed:
-                    await _move(conn, PoolStatus.UNASSIGNED, PoolStatus.ASSIGNED, claimed)
-            rows = await tx_fetch_all(conn, _HELD, (agent_id,))
-        return Claim(tickets=[_ticket(r) for r in rows], claimed=claimed, held_before=held)
+            claimed = (await conn.execute(_CLAIM, (agent_id, iso(clock()), limit))).rowcount
+            [row] = await conn.execute_fetchall(_HELD, (agent_id,))
+        held = _tickets(row["tickets"])
+        return Claim(tickets=held, claimed=claimed, held_before=len(held) - claimed, counts=_counts(row["counts"]))
 
-    async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> list[PoolTicket]:
+    async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> Sold:
         """Check every id and mark them all sold in one transaction, or roll back and raise."""
         marks = ", ".join("?" * len(ticket_ids))
         async with self._db.transaction() as conn:
-            rows = await tx_fetch_all(
-                conn, f"SELECT id, agent_id, status FROM pool_tickets WHERE id IN ({marks})", ticket_ids
+            [row] = await conn.execute_fetchall(
+                "SELECT json_group_array(json_array(id, agent_id, status)) AS found"
+                f" FROM pool_tickets WHERE id IN ({marks})",
+                ticket_ids,
             )
-            found = {r["id"]: (r["agent_id"], PoolStatus(r["status"])) for r in rows}
+            found = {i: (agent, PoolStatus(status)) for i, agent, status in orjson.loads(row["found"])}
             failures = sale_failures(ticket_ids, found, agent_id)
             if failures:
                 raise sale_refused(failures)
@@ -139,11 +162,11 @@ class SqlitePoolStore:
             )
             if cursor.rowcount != len(ticket_ids):
                 raise Conflict("the tickets changed during the sale; nothing was sold")
-            await _move(conn, PoolStatus.ASSIGNED, PoolStatus.SOLD, len(ticket_ids))
-            rows = await tx_fetch_all(
-                conn, f"SELECT {_COLUMNS} FROM pool_tickets WHERE id IN ({marks}) {_ORDER}", ticket_ids
+            [row] = await conn.execute_fetchall(
+                f"SELECT (SELECT {_AS_JSON} FROM pool_tickets WHERE id IN ({marks})) AS tickets, {_COUNTS}",
+                ticket_ids,
             )
-        return [_ticket(r) for r in rows]
+        return Sold(tickets=_tickets(row["tickets"]), counts=_counts(row["counts"]))
 
     async def list_tickets(
         self, status: PoolStatus | None, agent_id: str | None, after: tuple[datetime, str] | None, limit: int
@@ -166,6 +189,6 @@ class SqlitePoolStore:
         return [_ticket(r) for r in rows]
 
     async def counts(self) -> PoolCounts:
-        """Return the per-status counts kept by every write."""
+        """Return the per-status counts the triggers keep."""
         rows = await self._db.fetch_all("SELECT status, n FROM pool_counts")
         return PoolCounts.model_validate({r["status"]: r["n"] for r in rows})

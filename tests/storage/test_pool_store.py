@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from models.errors import Conflict, DesklineError, Forbidden, NotFound
-from models.pool import Customer, NewPoolTicket, PoolStatus
+from models.pool import Customer, NewPoolTicket, PoolStatus, PoolTicket
 from storage import open_database
 from storage.database import Database, new_id
 from storage.pool import PoolStore, make_pool_store
@@ -43,6 +43,11 @@ def near(stamp: datetime | None, expected: datetime) -> bool:
     return stamp is not None and abs(stamp - expected) < timedelta(milliseconds=1)
 
 
+def bought(ticket: PoolTicket, customer: Customer) -> bool:
+    """Whether ``ticket`` is recorded as sold to ``customer``."""
+    return ticket.customer is not None and ticket.customer.model_dump() == customer.model_dump()
+
+
 def batch(n: int, prefix: str = "t") -> list[NewPoolTicket]:
     """Return ``n`` new tickets titled ``<prefix>0..``."""
     return [NewPoolTicket(title=f"{prefix}{i}") for i in range(n)]
@@ -50,9 +55,11 @@ def batch(n: int, prefix: str = "t") -> list[NewPoolTicket]:
 
 async def test_add_returns_ids_in_creation_order_and_counts(stores: list[PoolStore], clock: ManualClock) -> None:
     store = stores[0]
-    first = await store.add_tickets(batch(5, "a"), clock)
+    first = (await store.add_tickets(batch(5, "a"), clock)).ids
     clock.advance(seconds=1)
-    second = await store.add_tickets(batch(3, "b"), clock)
+    loaded = await store.add_tickets(batch(3, "b"), clock)
+    second = loaded.ids
+    assert (loaded.counts.unassigned, loaded.counts.total) == (8, 8)
     assert first == sorted(first) and second == sorted(second) and len(set(first + second)) == 8
     listed = await stores[1].list_tickets(None, None, None, 100)
     assert [t.id for t in listed] == first + second
@@ -65,12 +72,13 @@ async def test_add_returns_ids_in_creation_order_and_counts(stores: list[PoolSto
 async def test_claims_oldest_first_up_to_the_limit(stores: list[PoolStore], clock: ManualClock) -> None:
     store = stores[0]
     clock.advance(seconds=10)
-    newer = await store.add_tickets(batch(4, "new"), clock)
+    newer = (await store.add_tickets(batch(4, "new"), clock)).ids
     clock.now -= timedelta(seconds=5)  # an older ticket loaded later still goes first (created order)
-    older = await store.add_tickets(batch(2, "old"), clock)
+    older = (await store.add_tickets(batch(2, "old"), clock)).ids
 
     claim = await store.claim_unassigned("agent-1", 3, clock)
     assert claim.claimed == 3 and claim.held_before == 0
+    assert claim.counts is not None and (claim.counts.unassigned, claim.counts.assigned) == (3, 3)
     assert [t.id for t in claim.tickets] == [*older, newer[0]]
     assert all(t.agent_id == "agent-1" and t.status == PoolStatus.ASSIGNED for t in claim.tickets)
 
@@ -85,7 +93,7 @@ async def test_claims_oldest_first_up_to_the_limit(stores: list[PoolStore], cloc
 
 
 async def test_concurrent_claims_from_two_connections_never_share(stores: list[PoolStore], clock: ManualClock) -> None:
-    ids = await stores[0].add_tickets(batch(20), clock)
+    ids = (await stores[0].add_tickets(batch(20), clock)).ids
     claims = await asyncio.gather(*(stores[i % 2].claim_unassigned(f"agent-{i}", 3, clock) for i in range(5)))
     taken = [t.id for c in claims for t in c.tickets]
     assert [len(c.tickets) for c in claims] == [3] * 5
@@ -105,12 +113,14 @@ async def test_one_agent_fetching_everywhere_at_once_stays_capped(stores: list[P
 
 
 async def test_sold_tickets_free_room_for_new_claims(stores: list[PoolStore], clock: ManualClock) -> None:
-    ids = await stores[0].add_tickets(batch(6), clock)
+    ids = (await stores[0].add_tickets(batch(6), clock)).ids
     await stores[0].claim_unassigned("agent-1", 3, clock)
     clock.advance(seconds=1)
-    sold = await stores[1].sell("agent-1", ids[:2], BUYER, clock)
+    sale = await stores[1].sell("agent-1", ids[:2], BUYER, clock)
+    sold = sale.tickets
+    assert (sale.counts.unassigned, sale.counts.assigned, sale.counts.sold) == (3, 1, 2)
     assert [t.id for t in sold] == ids[:2]
-    assert all(t.status == PoolStatus.SOLD and t.customer == BUYER and near(t.sold_at, clock()) for t in sold)
+    assert all(t.status == PoolStatus.SOLD and bought(t, BUYER) and near(t.sold_at, clock()) for t in sold)
     claim = await stores[0].claim_unassigned("agent-1", 3, clock)
     assert claim.claimed == 2 and [t.id for t in claim.tickets] == ids[2:5]
     counts = await stores[1].counts()
@@ -118,7 +128,7 @@ async def test_sold_tickets_free_room_for_new_claims(stores: list[PoolStore], cl
 
 
 async def test_sale_is_all_or_nothing_and_names_each_failure(stores: list[PoolStore], clock: ManualClock) -> None:
-    ids = await stores[0].add_tickets(batch(8), clock)
+    ids = (await stores[0].add_tickets(batch(8), clock)).ids
     mine = (await stores[0].claim_unassigned("me", 3, clock)).tickets
     theirs = (await stores[0].claim_unassigned("them", 3, clock)).tickets
     await stores[0].sell("me", [mine[0].id], BUYER, clock)
@@ -153,20 +163,20 @@ async def test_racing_sales_of_the_same_tickets_sell_once(stores: list[PoolStore
     results = await asyncio.gather(
         *(stores[i].sell("me", held, buyers[i], clock) for i in range(2)), return_exceptions=True
     )
-    winners = [i for i, r in enumerate(results) if isinstance(r, list)]
+    winners = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
     assert len(winners) == 1, results
     loser = results[1 - winners[0]]
     assert isinstance(loser, Conflict)
     assert {f["reason"] for f in loser.details["failed"]} == {"already_sold"}
     sold = await stores[0].list_tickets(PoolStatus.SOLD, "me", None, 100)
-    assert [t.id for t in sold] == held and all(t.customer == buyers[winners[0]] for t in sold)
+    assert [t.id for t in sold] == held and all(bought(t, buyers[winners[0]]) for t in sold)
     assert (await stores[1].counts()).sold == 4
 
 
 async def test_list_filters_and_pages_in_creation_order(stores: list[PoolStore], clock: ManualClock) -> None:
-    ids = await stores[0].add_tickets(batch(7), clock)
+    ids = (await stores[0].add_tickets(batch(7), clock)).ids
     clock.advance(seconds=1)
-    ids += await stores[0].add_tickets(batch(3, "late"), clock)
+    ids += (await stores[0].add_tickets(batch(3, "late"), clock)).ids
     await stores[0].claim_unassigned("a", 2, clock)
     await stores[0].claim_unassigned("b", 3, clock)
     await stores[0].sell("b", [ids[2]], BUYER, clock)
