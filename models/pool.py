@@ -72,7 +72,9 @@ class CreatePoolTicketsPayload(Payload):
         """Return the tickets to create, in the order given."""
         if self.tickets is not None:
             return self.tickets
-        return [NewPoolTicket(title=self.title or "", details=self.details or "", priority=self.priority or "normal")]
+        return [
+            NewPoolTicket(title=self.title or "", details=self.details or "", priority=self.priority or Priority.NORMAL)
+        ]
 
 
 class FetchTicketsPayload(Payload):

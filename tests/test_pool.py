@@ -259,6 +259,10 @@ async def test_fetch_list_and_watch_roles(server: RunningServer) -> None:
     for caller, code in ((manager, "forbidden"), (client, "forbidden"), (anonymous, "unauthorized")):
         await caller.error("list_pool_tickets", {}, code)
     await agent.error("fetch_tickets", {"limit": 30}, "invalid_payload")
+    too_many = await agent.error(
+        "sell_tickets", {"ticket_ids": [new_id() for _ in range(16)], "customer": BUYER}, "invalid_payload"
+    )
+    assert too_many["details"] == [{"field": "ticket_ids", "message": "16 ids; the limit is 15"}]
     await agent.error("watch_pool", None, "forbidden")
     await anonymous.error("watch_pool", None, "unauthorized")
 

@@ -61,7 +61,7 @@ class MongoPoolStore:
         )
 
     async def add_tickets(self, tickets: list[NewPoolTicket], clock: Clock) -> Loaded:
-        """Store new unassigned tickets; return their ids in creation order."""
+        """Store new unassigned tickets in one transaction (all or none); return their ids in creation order."""
         ids = sorted(new_id() for _ in tickets)
         now = clock()
         docs = [
@@ -76,7 +76,8 @@ class MongoPoolStore:
             }
             for i, t in zip(ids, tickets, strict=True)
         ]
-        await self._tickets.insert_many(docs, ordered=True)
+        async with self._client.start_session() as session, await session.start_transaction():
+            await self._tickets.insert_many(docs, ordered=True, session=session)
         return Loaded(ids=ids, counts=await self.counts())
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
@@ -160,6 +161,6 @@ class MongoPoolStore:
         return [_ticket(d) async for d in cursor]
 
     async def counts(self) -> PoolCounts:
-        """Return how many tickets are in each status (index-only counts)."""
+        """Return how many tickets are in each status (counted over the status index)."""
         values = {s.value: await self._tickets.count_documents({"status": s.value}) for s in PoolStatus}
         return PoolCounts.model_validate(values)

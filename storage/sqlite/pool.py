@@ -88,7 +88,7 @@ def _ticket(row: Any) -> PoolTicket:
         priority=row["priority"],
         status=row["status"],
         agent_id=row["agent_id"],
-        created_at=from_iso(row["created_at"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
         assigned_at=from_iso(row["assigned_at"]),
         sold_at=from_iso(row["sold_at"]),
         customer=customer,
