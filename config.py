@@ -59,6 +59,7 @@ class Settings(BaseSettings):
         "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
         description="comma-separated content types an attachment may have",
     )
+    pool_hold_limit: int = Field(15, ge=1, le=1000, description="unsold pool tickets an agent may hold at once")
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

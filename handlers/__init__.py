@@ -18,6 +18,7 @@ from handlers import (
     connection,
     helpdesk,
     notify,
+    pool,
     queue,
     recovery,
     support,
@@ -36,6 +37,7 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     helpdesk.setup,
     attachments.setup,
     queue.setup,
+    pool.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = [

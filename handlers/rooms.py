@@ -46,3 +46,8 @@ def support_workspace_room(workspace_id: str) -> str:
 def support_ticket_room(ticket_id: str) -> str:
     """Room of the Dowell-compatible (API-key) sockets chatting in one support ticket."""
     return f"support:ticket:{ticket_id}"
+
+
+def pool_admins_room() -> str:
+    """Room of the admin sockets watching the pull-assignment pool's live counts."""
+    return "pool:admins"
