@@ -13,7 +13,7 @@ from aiohttp import web
 from auth.accounts import AccountService
 from auth.principal import Principal, Role, require_principal, require_role
 from config import Settings
-from handlers.rooms import role_room, user_room
+from handlers.rooms import is_public_room, role_room, user_room
 from models.common import to_jsonable
 from notify import Notifier
 from storage.database import Database
@@ -88,21 +88,23 @@ class EventContext:
         await sign_in_socket(self.deps.sio, self.sid, self.session, principal)
 
     async def sign_out(self) -> None:
-        """Forget this socket's principal and leave its personal and role rooms."""
-        who = self.principal
-        if who is None:
-            return
-        self.session.pop("principal", None)
-        await self.leave(user_room(who.user_id))
-        await self.leave(role_room(who.role.value))
+        """Forget this socket's principal and leave every room only a signed-in user may be in."""
+        if self.session.pop("principal", None) is not None:
+            await leave_private_rooms(self.deps.sio, self.sid)
 
 
 async def sign_in_socket(sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal) -> None:
     """Bind ``principal`` to socket ``sid`` and enter its personal and role rooms."""
     previous: Principal | None = session.get("principal")
     if previous is not None and previous != principal:
-        await sio.leave_room(sid, user_room(previous.user_id))
-        await sio.leave_room(sid, role_room(previous.role.value))
+        await leave_private_rooms(sio, sid)
     session["principal"] = principal
     await sio.enter_room(sid, user_room(principal.user_id))
     await sio.enter_room(sid, role_room(principal.role.value))
+
+
+async def leave_private_rooms(sio: socketio.AsyncServer, sid: str) -> None:
+    """Take socket ``sid`` out of every room that was tied to its signed-in user."""
+    for room in sio.rooms(sid):
+        if room != sid and not is_public_room(room):
+            await sio.leave_room(sid, room)

@@ -51,3 +51,10 @@ def support_ticket_room(ticket_id: str) -> str:
 def pool_admins_room() -> str:
     """Room of the admin sockets watching the pull-assignment pool's live counts."""
     return "pool:admins"
+
+
+def is_public_room(room: str) -> bool:
+    """Return whether anonymous sockets may be in ``room`` (public chat, workspace-key support, office trackers)."""
+    if room.startswith(("chat:", "support:")):
+        return True
+    return room.startswith("office:") and room.count(":") == 1

@@ -14,6 +14,7 @@ from tests.conftest import signed_in
 from tests.helpers import ROOT, ManualClock, RunningServer, refusal
 
 PASSWORD = "correct horse battery"
+MESSAGE = {"type": "chat", "room_id": "public", "side": "client", "author": "a", "message_type": "text"}
 
 
 async def register(server: RunningServer, email: str = "ana@example.com", **extra: Any) -> tuple[Any, dict[str, Any]]:
@@ -199,3 +200,32 @@ async def test_tokens_follow_the_injected_clock(start_server) -> None:  # type: 
     _, data = await register(srv)
     client = await srv.client(token=data["access_token"])
     assert (await client.ok("me"))["email"] == "ana@example.com"
+
+
+async def test_logout_leaves_every_private_room(server: RunningServer) -> None:
+    leaving, info = await signed_in(server, Role.ADMIN)
+    staying, _ = await signed_in(server, Role.ADMIN)
+    creator, _ = await signed_in(server, Role.ADMIN)
+    for admin in (leaving, staying):
+        await admin.ok("watch_pool")
+    await leaving.ok("join", {"room": "public"})
+    await leaving.ok("logout", {})
+    await creator.ok("create_pool_tickets", {"title": "after logout"})
+    await staying.inbox.wait_for("pool_changed")
+    await server.deps.emit("ping_user", {}, to=f"user:{info['user']['id']}")
+    await creator.ok("message_event", {**MESSAGE, "message_data": "public still"})
+    await leaving.inbox.wait_for("my_response", lambda m: m.get("data") == "public still")
+    assert leaving.inbox.of("pool_changed") == [] and leaving.inbox.of("ping_user") == []
+
+
+async def test_signing_in_as_someone_else_drops_the_previous_users_rooms(server: RunningServer) -> None:
+    first, info = await signed_in(server, Role.ADMIN)
+    await first.ok("watch_pool")
+    await first.ok("register", {"email": "second@example.com", "name": "Second", "password": PASSWORD})
+    admin, _ = await signed_in(server, Role.ADMIN)
+    await admin.ok("watch_pool")
+    await admin.ok("create_pool_tickets", {"title": "x"})
+    await admin.inbox.wait_for("pool_changed")
+    await server.deps.emit("ping_user", {}, to=f"user:{info['user']['id']}")
+    await asyncio.sleep(0.2)
+    assert first.inbox.of("pool_changed") == [] and first.inbox.of("ping_user") == []
