@@ -49,7 +49,16 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app.router.add_get("/health", health)
     handlers.add_all_routes(app)
     app.cleanup_ctx.append(_resources(settings, sio, clock))
+    app.on_shutdown.append(close_sockets)
     return app
+
+
+async def close_sockets(app: web.Application) -> None:
+    """Close every Socket.IO connection at shutdown: disconnect clean-ups run, and the stop is not held 60 s."""
+    eio = app[SIO_KEY].eio
+    for sock in list(eio.sockets.values()):
+        if not (sock.closed or sock.closing):  # wait=False: a socket whose writer already ended never drains
+            await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
 
 
 def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # type: ignore[no-untyped-def]
@@ -60,6 +69,7 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
+        deps: Deps | None = None
         try:
             deps = await build_deps(settings, sio, db, clock, redis)
             await handlers.register_all(deps)
@@ -69,6 +79,8 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             yield
         finally:
             await sio.shutdown()
+            if deps is not None:
+                await deps.shutdown()
             if redis is not None:
                 await redis.aclose()
             await db.close()
