@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection
+from handlers import accounts, chat, connection, presence
 from handlers.context import Deps
 from handlers.events import EventRouter
 
 DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     accounts.setup,
     chat.setup,
+    presence.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = []
