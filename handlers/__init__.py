@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from handlers import accounts, chat, connection, presence
+from handlers import accounts, calls, chat, connection, presence, turn
 from handlers.context import Deps
 from handlers.events import EventRouter
 
@@ -19,9 +19,10 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     accounts.setup,
     chat.setup,
     presence.setup,
+    calls.setup,
 ]
 
-HTTP_ROUTES: list[Callable[[web.Application], None]] = []
+HTTP_ROUTES: list[Callable[[web.Application], None]] = [turn.add_routes]
 
 
 async def register_all(deps: Deps) -> list[str]:
