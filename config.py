@@ -60,6 +60,17 @@ class Settings(BaseSettings):
         description="comma-separated content types an attachment may have",
     )
     pool_hold_limit: int = Field(15, ge=1, le=1000, description="unsold pool tickets an agent may hold at once")
+    call_ring_seconds: float = Field(45.0, gt=0, description="how long a call rings before it is missed")
+    presence_heartbeat_seconds: float = Field(
+        10.0, gt=0, description="how often an instance refreshes its Redis heartbeat and looks for dead instances"
+    )
+    presence_ttl_seconds: float = Field(
+        30.0, gt=0, description="an instance whose heartbeat is this old is dead: its users go offline"
+    )
+    turn_secret: str | None = Field(None, description="TURN REST API shared secret; unset means GET /api/turn is 404")
+    turn_uris: str = Field("", description="comma-separated TURN URIs, e.g. turn:turn.example.com:3478")
+    turn_ttl_seconds: int = Field(86400, gt=0, description="lifetime of the TURN credentials GET /api/turn hands out")
+    stun_uris: str = Field("", description="comma-separated STUN URIs added to the ICE server list")
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

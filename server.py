@@ -91,11 +91,8 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             log.info("event=started storage=%s redis=%s", db.kind, bool(redis))
             yield
         finally:
-            for hook in deps.shutdown_hooks if deps else []:
-                try:
-                    await hook()
-                except Exception:
-                    log.exception("event=shutdown_hook_failed")
+            if deps is not None:
+                await deps.shutdown()
             if redis is not None:
                 await redis.aclose()
             await db.close()

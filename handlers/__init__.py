@@ -14,14 +14,17 @@ from aiohttp import web
 from handlers import (
     accounts,
     attachments,
+    calls,
     chat,
     connection,
     helpdesk,
     notify,
     pool,
+    presence,
     queue,
     recovery,
     support,
+    turn,
     workspaces,
 )
 from handlers.context import Deps
@@ -38,11 +41,14 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     attachments.setup,
     queue.setup,
     pool.setup,
+    presence.setup,
+    calls.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     recovery.add_routes,
     attachments.add_routes,
+    turn.add_routes,
 ]
 
 

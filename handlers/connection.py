@@ -43,6 +43,7 @@ def setup(deps: Deps) -> None:
                 raise Refused(err.message, {"code": str(err.code)}) from err
             await sign_in_socket(sio, sid, session, principal)
         await sio.emit("my_response", WELCOME, to=sid)
+        await deps.session_changed(sid, session)
 
     @sio.on("disconnect")
     async def disconnect(sid: str, reason: Any = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,10 @@ from storage.database import Database
 
 Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
+SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ShutdownHook = Callable[[], Awaitable[None]]
+
+log = logging.getLogger("deskline.context")
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DB_KEY = web.AppKey("db", Database)
@@ -40,11 +44,31 @@ class Deps:
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)
+    session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
 
-    async def emit(self, event: str, data: Any, *, to: str | None = None, skip_sid: str | None = None) -> None:
-        """Push ``event`` to a room or socket (on every instance when Redis is configured)."""
+    async def emit(
+        self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None
+    ) -> None:
+        """Push ``event`` to a room or socket, or once to each socket in any of several rooms (on every instance)."""
         await self.sio.emit(event, to_jsonable(data), to=to, skip_sid=skip_sid)
+
+    async def session_changed(self, sid: str, session: dict[str, Any]) -> None:
+        """Run the session hooks: socket ``sid`` connected, or its principal was set or cleared."""
+        for hook in self.session_hooks:
+            try:
+                await hook(sid, session)
+            except Exception:
+                log.exception("event=session_hook sid=%s code=internal", sid)
+
+    async def shutdown(self) -> None:
+        """Run the shutdown hooks, last registered first (the app is stopping)."""
+        for hook in reversed(self.shutdown_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("event=shutdown_hook code=internal")
 
 
 @dataclass
@@ -86,11 +110,13 @@ class EventContext:
     async def sign_in(self, principal: Principal) -> None:
         """Bind ``principal`` to this socket and enter its personal and role rooms."""
         await sign_in_socket(self.deps.sio, self.sid, self.session, principal)
+        await self.deps.session_changed(self.sid, self.session)
 
     async def sign_out(self) -> None:
         """Forget this socket's principal and leave every room only a signed-in user may be in."""
         if self.session.pop("principal", None) is not None:
             await leave_private_rooms(self.deps.sio, self.sid)
+            await self.deps.session_changed(self.sid, self.session)
 
 
 async def sign_in_socket(sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal) -> None:

@@ -58,3 +58,23 @@ def is_public_room(room: str) -> bool:
     if room.startswith(("chat:", "support:")):
         return True
     return room.startswith("office:") and room.count(":") == 1
+
+
+def presence_room(user_id: str) -> str:
+    """Room of the sockets watching one user's presence (``watch_presence``)."""
+    return f"presence:{user_id}"
+
+
+def presence_audience(user_id: str, staff: bool) -> list[str]:
+    """Rooms told when a user's presence changes: their watchers, plus every staff socket for a staff user."""
+    rooms = [presence_room(user_id)]
+    if staff:
+        rooms += [role_room("agent"), role_room("manager"), role_room("admin")]
+    return rooms
+
+
+def peer_rooms(ref: str) -> list[str]:
+    """Rooms reaching a Dowell call peer named by socket id or user id: that socket, or every socket of that user."""
+    if not ref or ":" in ref:
+        raise ValueError("a peer reference is a socket id or a user id, never a room name")
+    return [ref, user_room(ref)]

@@ -1,0 +1,86 @@
+"""GET /api/turn: time-limited TURN credentials (the TURN REST API scheme) and the ICE server list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from aiohttp import hdrs, web
+
+from config import Settings
+from handlers.context import DEPS_KEY
+from models.errors import DesklineError, NotFound, Unauthorized
+
+PATH = "/api/turn"
+
+
+def add_routes(app: web.Application) -> None:
+    """Serve ``GET /api/turn`` (and its CORS preflight)."""
+    app.router.add_get(PATH, turn)
+    app.router.add_route(hdrs.METH_OPTIONS, PATH, preflight)
+
+
+def split_uris(text: str) -> list[str]:
+    """Return the URIs of a comma-separated setting."""
+    return [uri.strip() for uri in text.split(",") if uri.strip()]
+
+
+def turn_credentials(secret: str, user_id: str, now: datetime, ttl_seconds: int) -> tuple[str, str]:
+    """Return (username, credential): ``<expiry unix time>:<user>`` and base64(HMAC-SHA1(secret, username))."""
+    username = f"{int(now.timestamp()) + ttl_seconds}:{user_id}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def ice_config(settings: Settings, user_id: str, now: datetime) -> dict[str, Any]:
+    """Return the credentials and the RTCIceServer list a browser passes to RTCPeerConnection."""
+    uris = split_uris(settings.turn_uris)
+    if not settings.turn_secret or not uris:
+        raise NotFound("TURN is not configured on this server (set DESKLINE_TURN_SECRET and DESKLINE_TURN_URIS)")
+    username, credential = turn_credentials(settings.turn_secret, user_id, now, settings.turn_ttl_seconds)
+    servers: list[dict[str, Any]] = [{"urls": uri} for uri in split_uris(settings.stun_uris)]
+    servers.append({"urls": uris, "username": username, "credential": credential})
+    return {
+        "username": username,
+        "credential": credential,
+        "ttl": settings.turn_ttl_seconds,
+        "uris": uris,
+        "ice_servers": servers,
+    }
+
+
+async def turn(request: web.Request) -> web.Response:
+    """Answer with fresh TURN credentials for the signed-in caller (``Authorization: Bearer <access JWT>``)."""
+    deps = request.app[DEPS_KEY]
+    try:
+        scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send Authorization: Bearer <access token>")
+        principal = await deps.accounts.current_principal(token.strip(), deps.clock())
+        body = ice_config(deps.settings, principal.user_id, deps.clock())
+    except DesklineError as err:
+        status = 404 if isinstance(err, NotFound) else 401 if isinstance(err, Unauthorized) else 400
+        return _cors(request, web.json_response({"ok": False, "error": err.to_error()}, status=status))
+    return _cors(request, web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"}))
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """Answer the browser's CORS preflight for ``GET /api/turn``."""
+    response = web.Response(status=204)
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET"
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = "Authorization"
+    response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+    return _cors(request, response)
+
+
+def _cors(request: web.Request, response: web.Response) -> web.Response:
+    """Allow the request's origin when the settings allow it (DESKLINE_CORS_ORIGINS)."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    allowed = request.app[DEPS_KEY].settings.cors_list()
+    if origin and (allowed == "*" or origin in allowed):
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        response.headers[hdrs.VARY] = hdrs.ORIGIN
+    return response

@@ -1,0 +1,100 @@
+"""The presence store contract, in process and in Redis; Redis also across instances and crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from models.presence import Status
+from storage.presence import Gone, PresenceStore, make_presence_store
+
+
+@pytest.fixture(params=["local", "redis"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Each presence backend in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def stores(kind: str, redis_url: str) -> AsyncIterator[Callable[..., PresenceStore]]:
+    """Factory of presence stores sharing one (unique) Redis prefix, one per instance."""
+    channel = f"test-{uuid.uuid4().hex[:10]}"
+    client = Redis.from_url(redis_url) if kind == "redis" else None
+
+    def factory(instance_id: str = "a", ttl: float = 30) -> PresenceStore:
+        return make_presence_store(client, channel, instance_id, ttl)
+
+    yield factory
+    if client is not None:
+        keys = [key async for key in client.scan_iter(f"deskline:{channel}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_status_follows_the_first_and_last_socket(stores) -> None:  # type: ignore[no-untyped-def]
+    store = stores()
+    await store.heartbeat()
+    assert await store.statuses(["u1"]) == {"u1": Status.OFFLINE}
+    assert await store.add_socket("s1", "u1", "agent") is True
+    assert await store.add_socket("s2", "u1", "agent") is False
+    assert await store.statuses(["u1", "u2"]) == {"u1": Status.ONLINE, "u2": Status.OFFLINE}
+    assert await store.remove_socket("s1", "u1") is False
+    assert await store.remove_socket("s1", "u1") is False
+    assert await store.remove_socket("s2", "u1") is True
+    assert await store.statuses(["u1"]) == {"u1": Status.OFFLINE}
+
+
+async def test_away_and_online_by_role(stores) -> None:  # type: ignore[no-untyped-def]
+    store = stores()
+    await store.heartbeat()
+    assert await store.set_away("u1", True) is False  # offline users cannot be away
+    await store.add_socket("s1", "u1", "agent")
+    await store.add_socket("s2", "u2", "agent")
+    await store.add_socket("s3", "u3", "client")
+    assert sorted(await store.online("agent")) == ["u1", "u2"]
+    assert await store.set_away("u1", True) is True
+    assert await store.set_away("u1", True) is False
+    assert await store.statuses(["u1"]) == {"u1": Status.AWAY}
+    assert await store.online("agent") == ["u2"]
+    assert await store.online("client") == ["u3"]
+    assert await store.set_away("u1", False) is True
+    assert sorted(await store.online("agent")) == ["u1", "u2"]
+    await store.set_away("u2", True)
+    await store.remove_socket("s2", "u2")
+    await store.add_socket("s4", "u2", "agent")
+    assert await store.statuses(["u2"]) == {"u2": Status.ONLINE}  # away ends with the last socket
+
+
+async def test_close_takes_everyone_offline(stores) -> None:  # type: ignore[no-untyped-def]
+    store = stores()
+    await store.heartbeat()
+    await store.add_socket("s1", "u1", "agent")
+    await store.add_socket("s2", "u2", "client")
+    gone = await store.close()
+    assert sorted(gone, key=lambda g: g.user_id) == [Gone("u1", "agent"), Gone("u2", "client")]
+    assert await store.statuses(["u1", "u2"]) == {"u1": Status.OFFLINE, "u2": Status.OFFLINE}
+
+
+async def test_a_dead_instance_is_reaped_once(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    if kind != "redis":
+        pytest.skip("a single process has no other instance")
+    a, b = stores("a", ttl=0.3), stores("b", ttl=30)
+    assert await a.heartbeat() is True and await b.heartbeat() is True
+    assert await a.heartbeat() is False
+    await a.add_socket("sa", "only-on-a", "agent")
+    await a.add_socket("sa2", "on-both", "client")
+    await b.add_socket("sb", "on-both", "client")
+    assert await b.reap_dead() == []
+    await asyncio.sleep(0.5)  # a stops beating: its key expires
+    assert await b.statuses(["only-on-a", "on-both"]) == {"only-on-a": Status.OFFLINE, "on-both": Status.ONLINE}
+    assert await b.online("agent") == []
+    reaped = await asyncio.gather(b.reap_dead(), stores("c").reap_dead())
+    assert sorted(reaped, key=len) == [[], [("a", [Gone("only-on-a", "agent")])]]
+    assert await a.heartbeat() is True  # a was reaped: it must re-register its sockets
+    assert await a.add_socket("sa", "only-on-a", "agent") is True
+    assert await b.statuses(["only-on-a"]) == {"only-on-a": Status.ONLINE}

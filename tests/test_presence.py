@@ -1,0 +1,109 @@
+"""Presence on one server (in process) and on two in-process servers sharing Redis and a database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from auth.principal import Role
+from tests.conftest import signed_in
+from tests.helpers import Client, RunningServer
+
+
+def changes(client: Client, user_id: str) -> list[str]:
+    """The statuses ``client`` was told for ``user_id``, in order."""
+    return [p["status"] for p in client.inbox.of("presence_changed") if p["user_id"] == user_id]
+
+
+async def wait_status(client: Client, user_id: str, status: str) -> None:
+    """Wait until ``client`` is told ``user_id`` is ``status``."""
+    await client.inbox.wait_for("presence_changed", lambda p: p == {"user_id": user_id, "status": status})
+
+
+async def test_watchers_see_online_then_offline_after_the_last_socket(server: RunningServer) -> None:
+    watcher, _ = await signed_in(server, Role.CLIENT)
+    first, ana = await signed_in(server, Role.CLIENT)
+    ana_id = ana["user"]["id"]
+    assert await watcher.ok("watch_presence", {"user_ids": [ana_id, "f" * 24]}) == {
+        "statuses": {ana_id: "online", "f" * 24: "offline"}
+    }
+    await first.close()
+    await wait_status(watcher, ana_id, "offline")
+    second = await server.client(token=ana["access_token"])
+    await wait_status(watcher, ana_id, "online")
+    third = await server.client(token=ana["access_token"])
+    await second.close()
+    assert (await watcher.ok("get_presence", {"user_ids": [ana_id]}))["statuses"] == {ana_id: "online"}
+    await third.close()
+    await asyncio.sleep(0.1)
+    assert changes(watcher, ana_id) == ["offline", "online", "offline"]
+    await watcher.ok("unwatch_presence", {"user_ids": [ana_id]})
+    await server.client(token=ana["access_token"])
+    await asyncio.sleep(0.2)
+    assert changes(watcher, ana_id) == ["offline", "online", "offline"]
+
+
+async def test_agents_see_each_other_and_away(server: RunningServer) -> None:
+    colleague, _ = await signed_in(server, Role.AGENT)
+    outsider, _ = await signed_in(server, Role.CLIENT)
+    agent, info = await signed_in(server, Role.AGENT)
+    agent_id = info["user"]["id"]
+    await wait_status(colleague, agent_id, "online")
+    assert await agent.ok("set_status", {"status": "away"}) == {"user_id": agent_id, "status": "away"}
+    await wait_status(colleague, agent_id, "away")
+    assert (await outsider.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "away"}
+    assert await agent.ok("set_status", {"status": "away"}) == {"user_id": agent_id, "status": "away"}
+    assert await agent.ok("set_status", {"status": "online"}) == {"user_id": agent_id, "status": "online"}
+    await wait_status(colleague, agent_id, "online")
+    await asyncio.sleep(0.1)
+    assert changes(colleague, agent_id) == ["online", "away", "online"]
+    assert outsider.inbox.of("presence_changed") == []  # clients are not told about staff unless they watch
+
+
+async def test_login_and_logout_on_an_open_socket(server: RunningServer) -> None:
+    watcher, _ = await signed_in(server, Role.AGENT)
+    socket = await server.client()
+    pair = await socket.ok(
+        "register", {"email": f"{uuid.uuid4().hex[:8]}@example.com", "name": "Eve", "password": "correct horse battery"}
+    )
+    eve = pair["user"]["id"]
+    await watcher.ok("watch_presence", {"user_ids": [eve]})
+    assert (await watcher.ok("get_presence", {"user_ids": [eve]}))["statuses"] == {eve: "online"}
+    await socket.ok("logout", {})
+    await wait_status(watcher, eve, "offline")
+    await socket.ok("login", {"email": pair["user"]["email"], "password": "correct horse battery"})
+    await wait_status(watcher, eve, "online")
+
+
+async def test_bad_presence_requests(server: RunningServer) -> None:
+    anonymous = await server.client()
+    await anonymous.error("get_presence", {"user_ids": ["x"]}, "unauthorized")
+    await anonymous.error("set_status", {"status": "away"}, "unauthorized")
+    client, _ = await signed_in(server)
+    for payload in ({"user_ids": []}, {"user_ids": "abc"}, {"user_ids": ["a"] * 201}, {"ids": ["a"]}, None, [1]):
+        await client.error("get_presence", payload, "invalid_payload")
+        await client.error("watch_presence", payload, "invalid_payload")
+    for payload in ({"status": "busy"}, {"status": "offline"}, {}, {"status": "away", "x": 1}):
+        await client.error("set_status", payload, "invalid_payload")
+    assert (await client.ok("get_presence", {"user_ids": ["a", "a"]}))["statuses"] == {"a": "offline"}
+
+
+async def test_two_servers_share_presence_through_redis(start_server, settings_for, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    shared = {"redis_url": redis_url, "redis_channel": f"t-{uuid.uuid4().hex[:10]}"}
+    base = settings_for("sqlite", **shared)
+    a = await start_server(settings=base)
+    b = await start_server(settings=base.model_copy(update={"port": settings_for("sqlite").port}))
+    watcher, _ = await signed_in(b, Role.AGENT)
+    agent_on_a, info = await signed_in(a, Role.AGENT)
+    agent_id = info["user"]["id"]
+    await wait_status(watcher, agent_id, "online")
+    assert (await watcher.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "online"}
+    other_tab = await b.client(token=info["access_token"])
+    await agent_on_a.close()
+    await asyncio.sleep(0.2)
+    assert (await watcher.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "online"}
+    await other_tab.ok("set_status", {"status": "away"})
+    await wait_status(watcher, agent_id, "away")
+    await other_tab.close()
+    await wait_status(watcher, agent_id, "offline")
+    assert changes(watcher, agent_id) == ["online", "away", "offline"]
