@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from models.pool import (
     Sale,
     SellTicketsPayload,
 )
+from notify.templates import render_html, render_text
 from storage.cursor import decode_cursor, encode_cursor
 from storage.pool import PoolStore, make_pool_store
 
@@ -110,18 +112,34 @@ async def list_page(store: PoolStore, ctx: EventContext, p: ListPoolTicketsPaylo
 
 
 async def confirm_sale(deps: Deps, customer: Customer, sold: list[PoolTicket]) -> None:
-    """Notify the customer when they have an account; a failure here never undoes the sale."""
+    """Confirm a sale to the customer: as a notification when they have an account, else by email.
+
+    A failure here is logged and never undoes the sale.
+    """
     try:
-        user = await deps.accounts.store.find_by_contact(customer.email, None)
-        if user is None:
-            return
         titles = ", ".join(t.title for t in sold)
-        await deps.notifier.notify(
-            user.id,
-            SALE_NOTIFICATION,
+        user = await deps.accounts.store.find_by_contact(customer.email, None)
+        if user is not None:
+            await deps.notifier.notify(
+                user.id,
+                SALE_NOTIFICATION,
+                "Purchase confirmed",
+                f"{len(sold)} ticket(s) sold to you: {titles}",
+                {"ticket_ids": [t.id for t in sold], "sold_at": sold[0].sold_at, "agent_id": sold[0].agent_id},
+            )
+            return
+        values: dict[str, Any] = {"name": customer.name, "count": len(sold), "sold_at": sold[0].sold_at}
+        await deps.notifier.email(
+            customer.email,
             "Purchase confirmed",
-            f"{len(sold)} ticket(s) sold to you: {titles}",
-            {"ticket_ids": [t.id for t in sold], "sold_at": sold[0].sold_at, "agent_id": sold[0].agent_id},
+            render_text("sale_confirmation", titles="\n".join(f"- {t.title}" for t in sold), **values),
+            render_html("sale_confirmation", items=_html_items(sold), raw=frozenset({"items"}), **values),
+            kind=SALE_NOTIFICATION,
         )
     except Exception:
         log.exception("event=sell_tickets code=internal in=confirm_sale")
+
+
+def _html_items(sold: list[PoolTicket]) -> str:
+    """Return the sold tickets as escaped HTML list items."""
+    return "".join(f"<li>{html.escape(t.title)}</li>" for t in sold)

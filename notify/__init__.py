@@ -15,3 +15,9 @@ class Notifier(Protocol):
     async def notify(self, user_id: str, kind: str, title: str, body: str, data: dict[str, Any] | None = None) -> Any:
         """Tell ``user_id`` about an event of ``kind`` on the channels they allow (never raises)."""
         ...
+
+    async def email(
+        self, to: str, subject: str, text: str, html: str | None = None, *, kind: str, user_id: str | None = None
+    ) -> Any:
+        """Queue an email to any address, e.g. a customer without an account (None when email is off)."""
+        ...

@@ -279,3 +279,25 @@ async def test_two_processes_twenty_agents_while_admin_adds(tmp_path) -> None:  
     report = await run_two_process_load(tmp_path / "data", agents=20, seconds=6.0)
     assert report.fetches > 100 and report.claimed > 200 and report.sales > 50, report
     assert report.unassigned_at_end > 0, report  # the pool never ran dry, so FIFO was really tested
+
+
+async def test_customer_without_an_account_gets_a_confirmation_email(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.notify_doubles import FAST, MailCatcher, body_of
+
+    mail = await MailCatcher().start()
+    try:
+        server = await start_server("sqlite", **mail.settings(), **FAST)
+        admin, [(agent, _)] = await staff(server, 1)
+        await load(admin, 2, prefix="Concert <VIP>")
+        held = await agent.ok("fetch_tickets")
+        ids = [t["id"] for t in held["tickets"]]
+        buyer = {"name": "Dana & Co", "email": "dana@example.org"}
+        await agent.ok("sell_tickets", {"ticket_ids": ids, "customer": buyer})
+        [message] = await mail.wait_count(1)
+        assert message["To"] == "dana@example.org" and message["Subject"] == "Purchase confirmed"
+        text = body_of(message)
+        assert "Hello Dana & Co" in text and "2 ticket(s)" in text and "- Concert <VIP>0" in text
+        html = body_of(message, "html")
+        assert "Dana &amp; Co" in html and "<li>Concert &lt;VIP&gt;1</li>" in html
+    finally:
+        await mail.stop()
