@@ -1,10 +1,11 @@
-"""WebRTC call signalling between signed-in users (the server relays; media never passes through it)."""
+"""WebRTC call signalling between users and widget visitors (the server relays; media never passes through it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from auth.principal import Role
+from auth.workspace_keys import authenticate_workspace
 from handlers import calls_dowell
 from handlers.background import start_periodic
 from handlers.calls_service import CallService
@@ -21,10 +22,12 @@ from models.calls import (
     CallState,
     EndReason,
 )
-from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
 from storage.calls import make_call_store
+from storage.workspaces import make_workspace_store
 
 SWEEP_MAX_SECONDS = 15.0
+VISITOR = "Visitor"
 
 
 async def setup(deps: Deps) -> EventRouter:
@@ -38,14 +41,19 @@ async def setup(deps: Deps) -> EventRouter:
     deps.presence.dead_instance_hooks.append(service.instance_lost)
     deps.shutdown_hooks.append(service.stop)
     start_periodic(deps, "calls-sweep", min(deps.settings.call_ring_seconds, SWEEP_MAX_SECONDS), service.sweep)
+    workspaces = make_workspace_store(deps.db)
+    await workspaces.init()
     router = EventRouter(deps)
     calls_dowell.register(router, service)
 
-    async def ring(ctx: EventContext, invited: list[str], media: str, sdp: str) -> dict[str, Any]:
-        who = ctx.require()
-        call = service.new_call(CallProtocol.DESKLINE, ctx.sid, invited, who.user_id, caller_name=who.name, media=media)
+    async def ring(
+        ctx: EventContext, invited: list[str], media: str, sdp: str, visitor_name: str | None = None
+    ) -> dict[str, Any]:
+        who = ctx.principal
+        user_id, name = (who.user_id, who.name) if who else (None, visitor_name or VISITOR)
+        call = service.new_call(CallProtocol.DESKLINE, ctx.sid, invited, user_id, caller_name=name, media=media)
         await service.place(call)
-        incoming = {"call_id": call.id, "from_user": who.user_id, "from_name": who.name, "media": media, "sdp": sdp}
+        incoming = {"call_id": call.id, "from_user": user_id, "from_name": name, "media": media, "sdp": sdp}
         await deps.emit("call_incoming", incoming, to=[user_room(user_id) for user_id in invited])
         return call.public()
 
@@ -60,15 +68,21 @@ async def setup(deps: Deps) -> EventRouter:
                 raise NotFound("no such user", {"user_id": p.to_user})
             return await ring(ctx, [p.to_user], p.media, p.sdp)
 
-    @router.on("call_agents", CallAgentsPayload, signed_in=True)
+    @router.on("call_agents", CallAgentsPayload)
     async def call_agents(ctx: EventContext, p: CallAgentsPayload) -> dict[str, Any]:
         async with service.serial(ctx.sid):
-            who = ctx.require()
-            # Workspace filter plugs in here once workspace membership exists: keep members of the visitor's workspace.
-            agents = [a for a in await deps.presence.available(Role.AGENT) if a != who.user_id]
+            who = ctx.principal
+            members: set[str] | None = None
+            if p.workspace_id is not None and p.api_key is not None:
+                workspace = await authenticate_workspace(workspaces, p.workspace_id, p.api_key)
+                members = {m.user_id for m in await workspaces.list_members(workspace.id) if m.role == Role.AGENT}
+            elif who is None:
+                raise Unauthorized("sign in, or name the workspace with workspace_id and api_key")
+            online = await deps.presence.available(Role.AGENT)
+            agents = [a for a in online if (members is None or a in members) and (who is None or a != who.user_id)]
             if not agents:
                 raise NotFound("no agent is available right now")
-            return await ring(ctx, agents, p.media, p.sdp)
+            return await ring(ctx, agents, p.media, p.sdp, p.name)
 
     @router.on("call_answer", CallAnswerPayload, signed_in=True)
     async def call_answer(ctx: EventContext, p: CallAnswerPayload) -> dict[str, Any]:
@@ -88,16 +102,16 @@ async def setup(deps: Deps) -> EventRouter:
             await deps.emit("call_taken", taken, to=[user_room(u) for u in call.invited], skip_sid=ctx.sid)
             return answered.public()
 
-    @router.on("call_ice", CallIcePayload, signed_in=True)
+    @router.on("call_ice", CallIcePayload)
     async def call_ice(ctx: EventContext, p: CallIcePayload) -> dict[str, Any]:
         async with service.serial(ctx.sid):
-            who = ctx.require()
+            sender = ctx.principal.user_id if ctx.principal else None
             call = await service.get_as_party(p.call_id, ctx.sid)
             if call.state == CallState.ENDED:
                 raise Conflict("the call has ended", {"call_id": call.id})
             to = call.caller_sid if ctx.sid == call.callee_sid else service.other_rooms(call)
             candidate = p.candidate.model_dump(exclude_none=True)
-            await deps.emit("call_ice", {"call_id": call.id, "candidate": candidate, "from_user": who.user_id}, to=to)
+            await deps.emit("call_ice", {"call_id": call.id, "candidate": candidate, "from_user": sender}, to=to)
             return {"call_id": call.id}
 
     @router.on("call_reject", CallIdPayload, signed_in=True)
@@ -117,11 +131,11 @@ async def setup(deps: Deps) -> EventRouter:
             await deps.emit("call_ended", mine, to=user_room(who.user_id), skip_sid=ctx.sid)
             return declined.public()
 
-    @router.on("call_hangup", CallIdPayload, signed_in=True)
+    @router.on("call_hangup", CallIdPayload)
     async def call_hangup(ctx: EventContext, p: CallIdPayload) -> dict[str, Any]:
         async with service.serial(ctx.sid):
-            who = ctx.require()
+            by = ctx.principal.user_id if ctx.principal else None
             call = await service.get_as_party(p.call_id, ctx.sid)
-            return (await service.end(call, EndReason.HANGUP, who.user_id, ctx.sid)).public()
+            return (await service.end(call, EndReason.HANGUP, by, ctx.sid)).public()
 
     return router

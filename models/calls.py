@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
-from models.common import CompatPayload, Document, Identifier, Payload
+from models.common import CompatPayload, Document, Identifier, Name, Payload
 
 Sdp = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=100_000)]
 Media = Literal["audio", "video"]
@@ -95,10 +95,19 @@ class CallInvitePayload(Payload):
 
 
 class CallAgentsPayload(Payload):
-    """``call_agents``: a visitor rings every available agent; the first to answer takes the call."""
+    """``call_agents``: a visitor rings every available agent (of one workspace, when named); first answer wins."""
 
     media: Media
     sdp: Sdp
+    workspace_id: Identifier | None = None
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _key_with_workspace(self) -> CallAgentsPayload:
+        if (self.workspace_id is None) != (self.api_key is None):
+            raise ValueError("workspace_id and api_key go together")
+        return self
 
 
 class CallAnswerPayload(Payload):

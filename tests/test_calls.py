@@ -86,8 +86,9 @@ async def test_only_the_two_parties_may_signal(server: RunningServer) -> None:
     for client in (third, second_tab):
         await client.error("call_ice", {"call_id": call_id, "candidate": candidate(1)}, "forbidden")
         await client.error("call_hangup", {"call_id": call_id}, "forbidden")
-    anonymous = await server.client()
-    await anonymous.error("call_ice", {"call_id": call_id, "candidate": candidate(1)}, "unauthorized")
+    anonymous = await server.client()  # may signal only on a call it placed as a widget visitor
+    await anonymous.error("call_ice", {"call_id": call_id, "candidate": candidate(1)}, "forbidden")
+    await anonymous.error("call_hangup", {"call_id": call_id}, "forbidden")
     await anonymous.error("call_invite", {"to_user": bob["user"]["id"], "media": "audio", "sdp": OFFER}, "unauthorized")
     await third.error("call_hangup", {"call_id": "0" * 24}, "not_found")
     await asyncio.sleep(0.1)
@@ -283,3 +284,51 @@ async def test_stopping_the_server_stops_its_tasks_and_ends_its_calls(settings_f
     finally:
         await db.close()
     assert stored.state == "ended" and stored.end_reason in ("disconnected", "instance_lost")
+
+
+async def test_anonymous_widget_visitor_rings_only_its_workspaces_agents(server: RunningServer) -> None:
+    from tests.helpdesk_kit import admin_of, new_workspace
+
+    admin = await admin_of(server)
+    workspace, api_key = await new_workspace(admin, "Widget Co")
+    other, other_key = await new_workspace(admin, "Other Co")
+    (member_a, a), (member_b, b), (outsider, c) = [await signed_in(server, Role.AGENT) for _ in range(3)]
+    for info in (a, b):
+        await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": info["user"]["id"]})
+    await admin.ok("add_workspace_member", {"workspace_id": other["id"], "user_id": c["user"]["id"]})
+    visitor = await server.client()  # the widget's socket: no account, only the workspace key
+    offer = {"media": "audio", "sdp": OFFER}
+    await visitor.error("call_agents", offer, "unauthorized")
+    await visitor.error("call_agents", {**offer, "workspace_id": workspace["id"], "api_key": "wrong"}, "unauthorized")
+    await visitor.error("call_agents", {**offer, "workspace_id": workspace["id"]}, "invalid_payload")
+
+    call = await visitor.ok(
+        "call_agents", {**offer, "workspace_id": workspace["id"], "api_key": api_key, "name": "Eve"}
+    )
+    assert sorted(call["invited"]) == sorted([a["user"]["id"], b["user"]["id"]])
+    incoming = await member_a.inbox.wait_for("call_incoming")
+    assert (incoming["from_user"], incoming["from_name"]) == (None, "Eve")
+    await member_b.inbox.wait_for("call_incoming")
+    await member_b.ok("call_answer", {"call_id": call["id"], "sdp": ANSWER})
+    assert await member_a.inbox.wait_for("call_taken") == {"call_id": call["id"], "by_user": b["user"]["id"]}
+    await visitor.inbox.wait_for("call_answered")
+    await visitor.ok("call_ice", {"call_id": call["id"], "candidate": candidate(1)})
+    got = await member_b.inbox.wait_for("call_ice")
+    assert got["from_user"] is None and got["candidate"] == candidate(1)
+    await member_b.ok("call_ice", {"call_id": call["id"], "candidate": candidate(2)})
+    await visitor.inbox.wait_for("call_ice", lambda m: m["candidate"] == candidate(2))
+    stranger = await server.client()
+    await stranger.error("call_ice", {"call_id": call["id"], "candidate": candidate(3)}, "forbidden")
+    await stranger.error("call_hangup", {"call_id": call["id"]}, "forbidden")
+    assert (await visitor.ok("call_hangup", {"call_id": call["id"]}))["state"] == "ended"
+    await member_b.inbox.wait_for("call_ended")
+    assert outsider.inbox.of("call_incoming") == []
+
+    await member_a.ok("set_status", {"status": "away"})
+    await member_b.close()
+    await asyncio.sleep(0.3)
+    await visitor.error("call_agents", {**offer, "workspace_id": workspace["id"], "api_key": api_key}, "not_found")
+    await visitor.error("call_agents", {**offer, "workspace_id": other["id"], "api_key": api_key}, "unauthorized")
+    assert (await visitor.ok("call_agents", {**offer, "workspace_id": other["id"], "api_key": other_key}))[
+        "invited"
+    ] == [c["user"]["id"]]
