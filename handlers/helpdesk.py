@@ -10,7 +10,7 @@ from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.helpdesk_access import STAFF, HelpdeskAccess
-from handlers.rooms import ticket_room, workspace_room
+from handlers.rooms import presence_room, ticket_room, workspace_room
 from handlers.support import MESSAGE, SupportService, late_failure
 from models.clock import to_millis
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
@@ -126,7 +126,7 @@ async def setup(deps: Deps) -> EventRouter:
                 await workspaces.add_load(workspace.id, assignee.user_id, -1)
             raise
         await files.link(p.attachments, who.user_id, None, "helpdesk", ticket.id)
-        await ctx.enter(ticket_room(ticket.id))
+        await enter_ticket(ctx, ticket)
         await access.push(ticket, "created")
         await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "New ticket assigned to you", ticket)
         return ticket
@@ -142,9 +142,14 @@ async def setup(deps: Deps) -> EventRouter:
     @router.on("get_ticket", TicketIdPayload, signed_in=True)
     async def get_ticket(ctx: EventContext, p: TicketIdPayload) -> dict[str, Any]:
         ticket = await access.ticket(ctx.require(), p.ticket_id)
-        await ctx.enter(ticket_room(ticket.id))
+        presence = await enter_ticket(ctx, ticket)
         messages = await store.list_messages(ticket.id, HISTORY)
-        return {"ticket": ticket, "messages": messages, "reads": await store.list_reads(ticket.id)}
+        return {
+            "ticket": ticket,
+            "messages": messages,
+            "reads": await store.list_reads(ticket.id),
+            "presence": presence,
+        }
 
     @router.on("leave_ticket", TicketIdPayload, signed_in=True)
     async def leave_ticket(ctx: EventContext, p: TicketIdPayload) -> dict[str, Any]:
@@ -244,3 +249,16 @@ async def setup(deps: Deps) -> EventRouter:
 
     router.on("mark_read", on_error=late_failure(MESSAGE, "mark_read", anonymous_only=True))(mark_read)
     return router
+
+
+async def enter_ticket(ctx: EventContext, ticket: Ticket) -> dict[str, str]:
+    """Join the ticket's room and watch its other participants' presence; return their current statuses."""
+    await ctx.enter(ticket_room(ticket.id))
+    me = ctx.require().user_id
+    others = [u for u in (ticket.client_id, ticket.assignee_id) if u and u != me]
+    presence = ctx.deps.presence
+    if presence is None or not others:
+        return {}
+    for user_id in others:
+        await ctx.enter(presence_room(user_id))
+    return dict(await presence.statuses(others))

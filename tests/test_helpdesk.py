@@ -327,3 +327,27 @@ async def test_bad_payloads_and_anonymous_sockets_are_refused(server: RunningSer
         "Billing",
         "Tech",
     ]
+
+
+async def test_ticket_participants_see_each_others_presence(server: RunningServer) -> None:
+    d = await desk(server)
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing))
+    assert ticket["assignee_id"] == d.ids["billing_agent"]
+    opened = await d.billing_agent.ok("get_ticket", {"ticket_id": ticket["id"]})
+    assert opened["presence"] == {d.ids["client"]: "online"}
+    await d.client.ok("get_ticket", {"ticket_id": ticket["id"]})
+
+    await d.client.close()
+    gone = await d.billing_agent.inbox.wait_for("presence_changed", lambda m: m["user_id"] == d.ids["client"])
+    assert gone["status"] == "offline"
+    again = await d.server.client(token=d.tokens["client"])
+    back = await d.billing_agent.inbox.wait_for(
+        "presence_changed", lambda m: m["user_id"] == d.ids["client"] and m["status"] == "online"
+    )
+    assert back["status"] == "online"
+    await again.ok("get_ticket", {"ticket_id": ticket["id"]})
+    await d.billing_agent.ok("set_status", {"status": "away"})
+    away = await again.inbox.wait_for("presence_changed", lambda m: m["user_id"] == d.ids["billing_agent"])
+    assert away["status"] == "away"
+    await asyncio.sleep(0.2)
+    assert not any(m["user_id"] == d.ids["client"] for m in d.any_agent.inbox.of("presence_changed"))
