@@ -20,6 +20,7 @@ from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
+from handlers.cors import cors_middleware
 from models.common import utc_now
 from notify.service import NotifyService
 from storage import open_database
@@ -36,7 +37,10 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
-    app = web.Application(middlewares=[] if settings.websocket_compression else [no_websocket_compression])
+    middlewares = [cors_middleware(settings.cors_list())]
+    if not settings.websocket_compression:
+        middlewares.append(no_websocket_compression)
+    app = web.Application(middlewares=middlewares)
     client_manager = (
         socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
     )

@@ -18,9 +18,8 @@ PATH = "/api/turn"
 
 
 def add_routes(app: web.Application) -> None:
-    """Serve ``GET /api/turn`` (and its CORS preflight)."""
+    """Serve ``GET /api/turn`` (CORS comes from handlers/cors.py)."""
     app.router.add_get(PATH, turn)
-    app.router.add_route(hdrs.METH_OPTIONS, PATH, preflight)
 
 
 def split_uris(text: str) -> list[str]:
@@ -63,24 +62,5 @@ async def turn(request: web.Request) -> web.Response:
         body = ice_config(deps.settings, principal.user_id, deps.clock())
     except DesklineError as err:
         status = 404 if isinstance(err, NotFound) else 401 if isinstance(err, Unauthorized) else 400
-        return _cors(request, web.json_response({"ok": False, "error": err.to_error()}, status=status))
-    return _cors(request, web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"}))
-
-
-async def preflight(request: web.Request) -> web.Response:
-    """Answer the browser's CORS preflight for ``GET /api/turn``."""
-    response = web.Response(status=204)
-    response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "GET"
-    response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = "Authorization"
-    response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
-    return _cors(request, response)
-
-
-def _cors(request: web.Request, response: web.Response) -> web.Response:
-    """Allow the request's origin when the settings allow it (DESKLINE_CORS_ORIGINS)."""
-    origin = request.headers.get(hdrs.ORIGIN)
-    allowed = request.app[DEPS_KEY].settings.cors_list()
-    if origin and (allowed == "*" or origin in allowed):
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-        response.headers[hdrs.VARY] = hdrs.ORIGIN
-    return response
+        return web.json_response({"ok": False, "error": err.to_error()}, status=status)
+    return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})

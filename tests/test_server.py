@@ -193,3 +193,28 @@ async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: Runnin
     assert seen["ok"] is True
     assert seen["transport"] == "websocket"
     assert {"data": "Invalid Data"} in seen["a"]
+
+
+async def test_http_api_answers_cors_preflights_for_allowed_origins(start_server) -> None:  # type: ignore[no-untyped-def]
+    srv = await start_server("sqlite", cors_origins="https://shop.example")
+    preflight = {
+        "Origin": "https://shop.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-workspace-id, x-api-key",
+    }
+    async with aiohttp.ClientSession() as http:
+        for path in ("/api/attachments", "/api/turn"):
+            async with http.options(f"{srv.url}{path}", headers=preflight) as resp:
+                assert resp.status == 204
+                assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+                allowed = resp.headers["Access-Control-Allow-Headers"].lower()
+                assert "x-api-key" in allowed and "authorization" in allowed
+        async with http.options(
+            f"{srv.url}/api/attachments", headers={**preflight, "Origin": "https://evil.example"}
+        ) as resp:
+            assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+        async with http.post(f"{srv.url}/api/attachments", headers={"Origin": "https://shop.example"}) as resp:
+            assert resp.status == 401  # no credentials: the error still carries CORS so the page can read it
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+        async with http.get(f"{srv.url}/health", headers={"Origin": "https://shop.example"}) as resp:
+            assert "Access-Control-Allow-Origin" not in resp.headers
