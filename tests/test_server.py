@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from auth.principal import Role
@@ -193,6 +194,77 @@ async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: Runnin
     assert seen["ok"] is True
     assert seen["transport"] == "websocket"
     assert {"data": "Invalid Data"} in seen["a"]
+
+
+def chromium() -> str | None:
+    """The headless browser to drive, if this machine has one (.ci/run installs Debian's chromium)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+async def serve_browser_page(results: asyncio.Future[Any]) -> tuple[aiohttp.web.AppRunner, str]:
+    """Serve the browser flow page and socket.io-client's browser bundle; POST /result fills `results`."""
+    js = await asyncio.to_thread(node_modules)
+
+    async def post_result(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        if not results.done():
+            results.set_result(json.loads(await request.text()))
+        return aiohttp.web.Response(text="thanks")
+
+    files = {
+        "browser.html": js / "browser.html",
+        "dowell_flow.mjs": js / "dowell_flow.mjs",
+        "socket.io.min.js": js / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js",
+    }
+
+    async def get_file(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        return aiohttp.web.FileResponse(files[request.match_info["name"]])
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/{name:browser.html|dowell_flow.mjs|socket.io.min.js}", get_file)
+    app.router.add_post("/result", post_result)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_a_real_browser_runs_the_dowell_chat_flow_against_python_server_py(tmp_path: Path) -> None:
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("DESKLINE_REQUIRE_BROWSER"):
+            pytest.fail("DESKLINE_REQUIRE_BROWSER is set but no chromium is installed")
+        pytest.skip("no chromium on this machine (.ci/run installs it)")
+    results: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    runner, page = await serve_browser_page(results)
+    server = ServerProcess({"DESKLINE_DATA_DIR": str(tmp_path / "data"), "DESKLINE_CORS_ORIGINS": page}, free_port())
+    await server.start()
+    proc = await asyncio.create_subprocess_exec(
+        browser,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"{page}/browser.html?server={server.url}",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = await asyncio.wait_for(results, 60)
+    finally:
+        proc.kill()
+        await proc.wait()
+        await runner.cleanup()
+        assert server.stop() == 0
+    assert seen["ok"] is True, seen
+    assert seen["transport"] == "websocket"
+    assert {"data": "Invalid Data"} in seen["a"]
+    assert seen["refused"]["data"]["code"] == "unauthorized"
 
 
 async def test_http_api_answers_cors_preflights_for_allowed_origins(start_server) -> None:  # type: ignore[no-untyped-def]
