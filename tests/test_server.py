@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiohttp.web
 import pytest
 
 from auth.principal import Role
+from tests.browser import JS, PageServer, headless_chromium, node_modules, socket_io_bundle
 from tests.conftest import signed_in
 from tests.helpers import ROOT, RunningServer, ServerProcess, free_port
 
@@ -165,16 +165,6 @@ async def test_cors_origins_are_enforced(start_server) -> None:  # type: ignore[
             assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
-def node_modules() -> Path:
-    """Install the JS client's pinned packages once (npm registry) and return their folder."""
-    js = ROOT / "tests" / "js"
-    if not (js / "node_modules" / "socket.io-client").exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is required for the JS client tests (.ci/run installs it)"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True, capture_output=True, timeout=300)
-    return js
-
-
 async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: RunningServer) -> None:
     js = await asyncio.to_thread(node_modules)
     node = shutil.which("node")
@@ -196,71 +186,22 @@ async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: Runnin
     assert {"data": "Invalid Data"} in seen["a"]
 
 
-def chromium() -> str | None:
-    """The headless browser to drive, if this machine has one (.ci/run installs Debian's chromium)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-async def serve_browser_page(results: asyncio.Future[Any]) -> tuple[aiohttp.web.AppRunner, str]:
-    """Serve the browser flow page and socket.io-client's browser bundle; POST /result fills `results`."""
-    js = await asyncio.to_thread(node_modules)
-
-    async def post_result(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        if not results.done():
-            results.set_result(json.loads(await request.text()))
-        return aiohttp.web.Response(text="thanks")
-
-    files = {
-        "browser.html": js / "browser.html",
-        "dowell_flow.mjs": js / "dowell_flow.mjs",
-        "socket.io.min.js": js / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js",
-    }
-
-    async def get_file(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        return aiohttp.web.FileResponse(files[request.match_info["name"]])
-
-    app = aiohttp.web.Application()
-    app.router.add_get("/{name:browser.html|dowell_flow.mjs|socket.io.min.js}", get_file)
-    app.router.add_post("/result", post_result)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}"
-
-
 async def test_a_real_browser_runs_the_dowell_chat_flow_against_python_server_py(tmp_path: Path) -> None:
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("DESKLINE_REQUIRE_BROWSER"):
-            pytest.fail("DESKLINE_REQUIRE_BROWSER is set but no chromium is installed")
-        pytest.skip("no chromium on this machine (.ci/run installs it)")
-    results: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    runner, page = await serve_browser_page(results)
-    server = ServerProcess({"DESKLINE_DATA_DIR": str(tmp_path / "data"), "DESKLINE_CORS_ORIGINS": page}, free_port())
-    await server.start()
-    proc = await asyncio.create_subprocess_exec(
-        browser,
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"{page}/browser.html?server={server.url}",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        seen = await asyncio.wait_for(results, 60)
-    finally:
-        proc.kill()
-        await proc.wait()
-        await runner.cleanup()
-        assert server.stop() == 0
+    files: dict[str, Path | str] = {
+        "browser.html": JS / "browser.html",
+        "dowell_flow.mjs": JS / "dowell_flow.mjs",
+        "socket.io.min.js": await asyncio.to_thread(socket_io_bundle),
+    }
+    async with PageServer(files) as pages:
+        server = ServerProcess(
+            {"DESKLINE_DATA_DIR": str(tmp_path / "data"), "DESKLINE_CORS_ORIGINS": pages.origin}, free_port()
+        )
+        await server.start()
+        try:
+            async with headless_chromium(f"{pages.origin}/browser.html?server={server.url}", tmp_path / "profile"):
+                seen = await pages.next_result()
+        finally:
+            assert server.stop() == 0
     assert seen["ok"] is True, seen
     assert seen["transport"] == "websocket"
     assert {"data": "Invalid Data"} in seen["a"]
