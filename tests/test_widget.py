@@ -24,31 +24,33 @@ PAGE = """<!doctype html>
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
   async function until(check, what) {{
     for (const end = Date.now() + 15000; Date.now() < end; await wait(25)) if (check()) return;
-    throw new Error(`timed out waiting for ${{what}}: ${{root()?.querySelector(".status")?.textContent}}`);
+    throw new Error(`timed out waiting for ${{what}}: ${{root() && status()}}`);
   }}
   const root = () => document.getElementById("deskline-widget")?.shadowRoot;
+  const status = () => root().querySelector(".status").textContent;
+  const ticket = () => DesklineWidget.instance.ticketId;
   const texts = (side) => [...root().querySelectorAll(`.message.${{side}}`)].map((m) => m.textContent);
   try {{
     await until(() => root(), "the widget");
     root().querySelector(".bubble").click();
     if (phase === "first") {{
-      await until(() => /Ask us anything/.test(root().querySelector(".status").textContent), "connected");
+      await until(() => /Ask us anything/.test(status()), "connected");
       root().querySelector("input").value = "My order never arrived";
       root().querySelector("form").requestSubmit();
       await until(() => texts("mine").includes("My order never arrived"), "my message");
-      await until(() => !/Ask us anything/.test(root().querySelector(".status").textContent), "the waiting time");
-      await post({{ stage: "sent", ticket: DesklineWidget.instance.ticketId, status: root().querySelector(".status").textContent }});
+      await until(() => !/Ask us anything/.test(status()), "the waiting time");
+      await post({{ stage: "sent", ticket: ticket(), status: status() }});
       await until(() => texts("theirs").length > 0, "the agent's reply");
       await post({{ stage: "answered", mine: texts("mine"), theirs: texts("theirs") }});
       location.search = "?phase=again";
     }} else {{
       await until(() => texts("theirs").length > 0, "the conversation after a reload");
-      await post({{ stage: "resumed", ticket: DesklineWidget.instance.ticketId, mine: texts("mine"), theirs: texts("theirs") }});
+      await post({{ stage: "resumed", ticket: ticket(), mine: texts("mine"), theirs: texts("theirs") }});
       for (let go = false; !go; await wait(50)) go = (await fetch("/closed")).ok;  // the agent closes the ticket
       root().querySelector("input").value = "One more question";
       root().querySelector("form").requestSubmit();
       await until(() => texts("mine").includes("One more question"), "a message after the close");
-      await post({{ stage: "new ticket", ticket: DesklineWidget.instance.ticketId, mine: texts("mine") }});
+      await post({{ stage: "new ticket", ticket: ticket(), mine: texts("mine") }});
     }}
   }} catch (err) {{
     await post({{ stage: "failed", error: String(err) }});
