@@ -263,6 +263,56 @@ async def test_turn_credentials(start_server) -> None:  # type: ignore[no-untype
     ]
 
 
+async def test_widget_visitor_gets_turn_credentials_with_the_workspace_key(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpdesk_kit import admin_of, new_workspace
+
+    secret = "turn-shared-secret"
+    srv = await start_server(
+        "sqlite", turn_secret=secret, turn_uris="turn:turn.example.com:3478", cors_origins="https://shop.example"
+    )
+    admin = await admin_of(srv)
+    workspace, api_key = await new_workspace(admin, "Widget Co")
+    other, other_key = await new_workspace(admin, "Other Co")
+    origin = {"Origin": "https://shop.example"}
+    keyed = {"X-Workspace-Id": workspace["id"], "X-Api-Key": api_key, **origin}
+    async with aiohttp.ClientSession() as http:
+        preflight = {
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-workspace-id, x-api-key",
+        }
+        async with http.options(f"{srv.url}/api/turn", headers=preflight) as resp:
+            assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+            allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
+            assert {"x-workspace-id", "x-api-key"} <= allowed and "GET" in resp.headers["Access-Control-Allow-Methods"]
+        async with http.get(f"{srv.url}/api/turn", headers=keyed) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+            body = await resp.json()
+        wrong = [
+            {**keyed, "X-Api-Key": "wrong"},
+            {**keyed, "X-Api-Key": other_key},  # another workspace's key
+            {**keyed, "X-Workspace-Id": "f" * 24},
+            {"X-Workspace-Id": workspace["id"], **origin},  # no key
+            {"X-Api-Key": api_key, **origin},
+        ]
+        for headers in wrong:
+            async with http.get(f"{srv.url}/api/turn", headers=headers) as resp:
+                assert resp.status == 401, headers
+                assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"  # the page can read why
+                assert (await resp.json())["error"]["code"] == "unauthorized"
+        async with http.get(
+            f"{srv.url}/api/turn", headers={"X-Workspace-Id": other["id"], "X-Api-Key": other_key}
+        ) as resp:
+            assert resp.status == 200 and (await resp.json())["username"].endswith(f":visitor-{other['id']}")
+    expiry, user = body["username"].split(":")
+    assert user == f"visitor-{workspace['id']}" and abs(int(expiry) - (time.time() + 86400)) < 30
+    expected = base64.b64encode(hmac.new(secret.encode(), body["username"].encode(), hashlib.sha1).digest()).decode()
+    assert body["credential"] == expected
+    assert body["ice_servers"] == [
+        {"urls": ["turn:turn.example.com:3478"], "username": body["username"], "credential": expected}
+    ]
+
+
 async def test_stopping_the_server_stops_its_tasks_and_ends_its_calls(settings_for, redis_url: str) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for("sqlite", redis_url=redis_url, redis_channel=f"t-{uuid.uuid4().hex[:10]}")
     srv = RunningServer(settings)
