@@ -37,6 +37,7 @@ async def setup(deps: Deps) -> EventRouter:
     store = make_call_store(deps.db)
     await store.init()
     service = CallService(deps, store, deps.presence.instance_id)
+    deps.calls = service
     deps.disconnect_hooks.append(service.socket_gone)
     deps.presence.dead_instance_hooks.append(service.instance_lost)
     deps.shutdown_hooks.append(service.stop)

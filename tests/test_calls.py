@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -16,7 +17,7 @@ from auth.principal import Role
 from storage import open_database
 from storage.calls import make_call_store
 from tests.conftest import signed_in
-from tests.helpers import Client, RunningServer
+from tests.helpers import Client, ManualClock, RunningServer
 
 OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 ANSWER = "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -178,6 +179,34 @@ async def test_unanswered_call_is_missed_for_both(start_server) -> None:  # type
     await callee.error("call_answer", {"call_id": call["id"], "sdp": ANSWER}, "conflict")
     stored = await _stored(srv, call["id"])
     assert stored.state == "ended" and stored.end_reason == "missed"
+
+
+async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)  # default settings: the sweep ends calls past their deadline
+    assert srv.settings.call_ring_seconds == 45
+    caller, _ = await signed_in(srv)
+    callee, bob = await signed_in(srv)
+    unanswered, answered = await ring(caller, bob["user"]["id"]), await ring(caller, bob["user"]["id"])
+    deadline, placed = (datetime.fromisoformat(unanswered[k]) for k in ("ring_deadline", "created_at"))
+    assert placed == clock() and deadline - placed == timedelta(seconds=45)
+    clock.advance(seconds=44)
+    await srv.deps.calls.sweep()  # what the periodic sweep of any instance does
+    assert (await callee.ok("call_answer", {"call_id": answered["id"], "sdp": ANSWER}))["state"] == "active"
+    clock.advance(seconds=2)
+    late = await ring(caller, bob["user"]["id"])
+    clock.advance(seconds=46)
+    await callee.error("call_answer", {"call_id": late["id"], "sdp": ANSWER}, "conflict")  # past its deadline
+    assert caller.inbox.of("call_missed") == []
+    await srv.deps.calls.sweep()
+    for client in (caller, callee):
+        missed = await client.inbox.wait_count("call_missed", 2)
+        assert sorted(m["call_id"] for m in missed) == sorted([unanswered["id"], late["id"]])
+    assert (await _stored(srv, unanswered["id"])).end_reason == "missed"
+    assert (await _stored(srv, answered["id"])).state == "active"
+    await srv.deps.calls.sweep()
+    await asyncio.sleep(0.1)
+    assert len(caller.inbox.of("call_missed")) == 2 and callee.inbox.of("call_ended") == []
 
 
 async def _stored(srv: RunningServer, call_id: str):  # type: ignore[no-untyped-def]
