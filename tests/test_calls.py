@@ -224,6 +224,28 @@ async def test_disconnect_ends_the_call(server: RunningServer) -> None:
     await callee.error("call_hangup", {"call_id": call["id"]}, "conflict")
 
 
+async def test_a_user_in_an_active_call_is_busy(server: RunningServer) -> None:
+    caller, ana = await signed_in(server, Role.CLIENT)
+    (bob, bob_info), (free, free_info) = [await signed_in(server, Role.AGENT) for _ in range(2)]
+    other, _ = await signed_in(server, Role.CLIENT)
+    bob_id = bob_info["user"]["id"]
+    call = await ring(caller, bob_id)
+    ringing = await other.ok("call_invite", {"to_user": bob_id, "media": "audio", "sdp": OFFER})  # ringing is not busy
+    await other.ok("call_hangup", {"call_id": ringing["id"]})
+    await bob.ok("call_answer", {"call_id": call["id"], "sdp": ANSWER})
+    for target in (bob_id, ana["user"]["id"]):  # both parties of the active call
+        error = await other.error("call_invite", {"to_user": target, "media": "audio", "sdp": OFFER}, "conflict")
+        assert error["details"] == {"user_id": target, "reason": "busy"}
+    visitor_call = await other.ok("call_agents", {"media": "audio", "sdp": OFFER})
+    assert visitor_call["invited"] == [free_info["user"]["id"]]  # the busy agent is not rung
+    assert (await free.inbox.wait_for("call_incoming"))["call_id"] == visitor_call["id"]
+    await other.ok("call_hangup", {"call_id": visitor_call["id"]})
+    await asyncio.sleep(0.1)
+    assert len(bob.inbox.of("call_incoming")) == 2  # the first call and the ringing one, nothing while busy
+    await caller.ok("call_hangup", {"call_id": call["id"]})
+    assert (await ring(other, bob_id))["state"] == "ringing"
+
+
 async def test_visitor_rings_available_agents_first_answer_wins(server: RunningServer) -> None:
     visitor, _ = await signed_in(server, Role.CLIENT)
     await visitor.error("call_agents", {"media": "audio", "sdp": OFFER}, "not_found")
