@@ -96,6 +96,54 @@ async def test_fetch_sell_and_watch(start_server, backend: str) -> None:  # type
     assert agent.inbox.of("pool_changed") == [] and customer.inbox.of("pool_changed") == []
 
 
+def counted(unassigned: int, assigned: int, sold: int) -> dict[str, Any]:
+    """Return the ``pool_changed`` payload of these counts."""
+    return {
+        "counts": {"unassigned": unassigned, "assigned": assigned, "sold": sold},
+        "total": unassigned + assigned + sold,
+    }
+
+
+async def test_every_fetch_sale_and_load_pushes_counts(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """``pool_changed`` follows every fetch (even one that claimed nothing), sale and load; refusals push nothing."""
+    server = await start_server(backend, pool_hold_limit=2)
+    admin, [(first, _), (second, _)] = await staff(server, 2)
+    await admin.ok("watch_pool")
+    pushes: list[dict[str, Any]] = []
+
+    async def expect(after: dict[str, Any]) -> None:
+        pushes.append(after)
+        got = await admin.inbox.wait_count("pool_changed", len(pushes), timeout=5)
+        assert got == pushes
+
+    await load(admin, 3)
+    await expect(counted(3, 0, 0))
+    held = await first.ok("fetch_tickets")
+    assert held["claimed"] == 2
+    await expect(counted(1, 2, 0))
+    at_limit = await first.ok("fetch_tickets")
+    assert (at_limit["claimed"], at_limit["limit_reached"]) == (0, True)
+    await expect(counted(1, 2, 0))
+    assert (await second.ok("fetch_tickets"))["claimed"] == 1
+    await expect(counted(0, 3, 0))
+    dry = await second.ok("fetch_tickets")
+    assert (dry["claimed"], dry["limit_reached"]) == (0, False)
+    await expect(counted(0, 3, 0))
+    ids = [t["id"] for t in held["tickets"]]
+    await first.ok("sell_tickets", {"ticket_ids": ids[:1], "customer": BUYER})
+    await expect(counted(0, 2, 1))
+
+    await first.error("sell_tickets", {"ticket_ids": ids[:1], "customer": BUYER}, "conflict")
+    await first.error(
+        "sell_tickets", {"ticket_ids": ids[1:], "customer": {"name": "x", "email": "nope"}}, "invalid_payload"
+    )
+    await admin.error("fetch_tickets", {}, "forbidden")
+    await load(admin, 1)
+    await expect(counted(1, 2, 1))  # the refusals above pushed nothing: this is the very next push
+    await asyncio.sleep(0.3)
+    assert admin.inbox.of("pool_changed") == pushes
+
+
 async def test_five_agents_split_the_pool(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
     """The seed test: 5 agents fetch at once from 100 tickets -> 75 assigned, 15 each, none twice.
 
