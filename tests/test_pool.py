@@ -260,6 +260,59 @@ async def test_bad_sales_change_nothing(start_server, backend: str) -> None:  # 
     assert (await me.ok("sell_tickets", {"ticket_ids": mine[1:], "customer": BUYER}))["tickets"]
 
 
+async def test_sale_boundaries_are_exact_and_write_nothing_when_refused(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """Selling exactly the limit works; one more id, a ticket sold already or someone else's, change nothing."""
+    server = await start_server(backend, pool_hold_limit=4)
+    admin, [(me, my_id), (them, _)] = await staff(server, 2)
+    ids = await load(admin, 10)
+    mine = [t["id"] for t in (await me.ok("fetch_tickets"))["tickets"]]
+    theirs = [t["id"] for t in (await them.ok("fetch_tickets"))["tickets"]]
+    assert (mine, theirs) == (ids[:4], ids[4:8])
+
+    async def refused(requested: list[str], code: str, customer: dict[str, str] = BUYER) -> dict[str, Any]:
+        before = await every_ticket(admin)
+        error = await me.error("sell_tickets", {"ticket_ids": requested, "customer": customer}, code)
+        assert await every_ticket(admin) == before, requested
+        return error
+
+    over = await refused([*mine, theirs[0]], "invalid_payload")
+    assert over["details"] == [{"field": "ticket_ids", "message": "5 ids; the limit is 4"}]
+    long_name = {"name": "n" * 201, "email": "long@example.com"}
+    await refused(mine, "invalid_payload", long_name)
+
+    sale = await me.ok("sell_tickets", {"ticket_ids": mine, "customer": {**long_name, "name": "n" * 200}})
+    assert [t["id"] for t in sale["tickets"]] == mine and {t["status"] for t in sale["tickets"]} == {"sold"}
+
+    twice = await refused(mine, "conflict")
+    assert twice["details"] == {"failed": [{"ticket_id": i, "reason": "already_sold"} for i in mine], "sold": 0}
+    refill = await me.ok("fetch_tickets")
+    assert [t["id"] for t in refill["tickets"]] == ids[8:10]
+    for requested, code, failed in (
+        ([ids[8], mine[0]], "conflict", [{"ticket_id": mine[0], "reason": "already_sold"}]),
+        ([ids[9], theirs[0]], "forbidden", [{"ticket_id": theirs[0], "reason": "not_yours"}]),
+    ):
+        assert (await refused(requested, code))["details"] == {"failed": failed, "sold": 0}
+    assert [t["status"] for t in await every_ticket(admin, agent_id=my_id)] == ["sold"] * 4 + ["assigned"] * 2
+
+
+async def test_held_tickets_survive_a_disconnect(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A disconnect releases nothing: others never get the tickets, and the agent sells them from a new socket."""
+    server = await start_server(backend, pool_hold_limit=3)
+    admin, [(leaver, leaver_id), (other, _)] = await staff(server, 2)
+    token = leaver.sio.connection_auth["token"]
+    ids = await load(admin, 6)
+    held = [t["id"] for t in (await leaver.ok("fetch_tickets"))["tickets"]]
+    await leaver.close()
+    await asyncio.sleep(0.2)
+    assert [t["id"] for t in (await other.ok("fetch_tickets"))["tickets"]] == ids[3:6]
+    assert [t["id"] for t in await every_ticket(admin, agent_id=leaver_id, status="assigned")] == held == ids[:3]
+
+    back = await server.client(token=token)
+    again = await back.ok("fetch_tickets")
+    assert ([t["id"] for t in again["tickets"]], again["claimed"], again["limit_reached"]) == (held, 0, True)
+    assert len((await back.ok("sell_tickets", {"ticket_ids": held, "customer": BUYER}))["tickets"]) == 3
+
+
 async def test_create_pool_tickets_rules(server: RunningServer) -> None:
     admin, [(agent, _)] = await staff(server, 1)
     anonymous = await server.client()
