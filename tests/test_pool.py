@@ -10,9 +10,10 @@ from auth.principal import Role
 from storage.database import new_id
 from tests.conftest import REAL_MONGO, signed_in
 from tests.helpers import Client, RunningServer
-from tests.pool_load import run_two_process_load
+from tests.pool_load import LoadPlan, run_two_process_load
 
 BUYER = {"name": "Ada Buyer", "email": "ada@example.com"}
+MONGO_AGENTS, MONGO_CAP = 3, 3  # the cross-process MongoDB race (README quotes these)
 
 
 async def staff(server: RunningServer, agents: int) -> tuple[Client, list[tuple[Client, str]]]:
@@ -375,11 +376,22 @@ async def test_fetch_list_and_watch_roles(server: RunningServer) -> None:
     assert [t["status"] for t in await every_ticket(admin)] == ["assigned"] * 4
 
 
-async def test_two_processes_twenty_agents_while_admin_adds(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """2 server processes on one SQLite file, 20 agents fetching and selling while an admin loads tickets."""
-    report = await run_two_process_load(tmp_path / "data", agents=20, seconds=6.0)
+async def test_two_processes_twenty_agents_while_admin_adds(tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    """2 server processes on one SQLite file and one Redis, 20 agents fetching and selling while an admin loads."""
+    report = await run_two_process_load(tmp_path / "data", LoadPlan(agents=20, seconds=6.0), redis_url)
     assert report.fetches > 100 and report.claimed > 200 and report.sales > 50, report
     assert report.unassigned_at_end > 0, report  # the pool never ran dry, so FIFO was really tested
+
+
+async def test_two_processes_on_one_mongo_database(tmp_path, redis_url: str, mongo_url: str) -> None:  # type: ignore[no-untyped-def]
+    """2 server processes on one MongoDB database (secantusdb) and one Redis: 3 agents (one on both), cap 3.
+
+    secantusdb retries write conflicts with sleeps, so the race is kept to 4 agent sockets and a slow admin.
+    """
+    plan = LoadPlan(agents=MONGO_AGENTS, seconds=3.0, cap=MONGO_CAP, batch=30, admin_pause=0.2)
+    report = await run_two_process_load(tmp_path / "data", plan, redis_url, mongo_url)
+    assert report.fetches > 20 and report.claimed > 30 and report.sales > 10, report
+    assert report.unassigned_at_end > 0, report
 
 
 async def test_customer_without_an_account_gets_a_confirmation_email(start_server) -> None:  # type: ignore[no-untyped-def]
