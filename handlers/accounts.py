@@ -77,12 +77,14 @@ async def setup(deps: Deps) -> EventRouter:
         user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
             await end_sessions(deps, user.id)
+            await deps.account_changed(user)
         return user
 
     @router.on("deactivate_user", UserIdPayload, roles=(Role.ADMIN,))
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
         user = await accounts.store.update_user(p.user_id, None, None, False)
         await end_sessions(deps, user.id)
+        await deps.account_changed(user)
         return user
 
     return router

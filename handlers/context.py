@@ -15,6 +15,7 @@ from auth.accounts import AccountService
 from auth.principal import Principal, Role, require_principal, require_role
 from config import Settings
 from handlers.rooms import is_public_room, role_room, user_room
+from models.accounts import User
 from models.common import to_jsonable
 from notify import Notifier
 from storage.database import Database
@@ -23,6 +24,7 @@ Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ShutdownHook = Callable[[], Awaitable[None]]
+AccountHook = Callable[[User], Awaitable[None]]
 
 log = logging.getLogger("deskline.context")
 
@@ -46,6 +48,7 @@ class Deps:
     events: dict[str, Any] = field(default_factory=dict)
     session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    account_hooks: list[AccountHook] = field(default_factory=list)
     presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
     calls: Any = None  # the CallService (handlers/calls_service.py) once that domain is set up
 
@@ -62,6 +65,14 @@ class Deps:
                 await hook(sid, session)
             except Exception:
                 log.exception("event=session_hook sid=%s code=internal", sid)
+
+    async def account_changed(self, user: User) -> None:
+        """Run the account hooks: an administrator changed the user's role or deactivated them."""
+        for hook in self.account_hooks:
+            try:
+                await hook(user)
+            except Exception:
+                log.exception("event=account_hook user=%s code=internal", user.id)
 
     async def shutdown(self) -> None:
         """Run the shutdown hooks, last registered first (the app is stopping)."""

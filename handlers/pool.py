@@ -10,6 +10,7 @@ from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.rooms import pool_admins_room
+from models.accounts import User
 from models.errors import Forbidden, InvalidPayload
 from models.pool import (
     CreatePoolTicketsPayload,
@@ -46,6 +47,17 @@ async def setup(deps: Deps) -> EventRouter:
     async def announce(counts: PoolCounts) -> None:
         """Push the pool's counts after a change to the watching admins (on every instance)."""
         await deps.emit(POOL_CHANGED, counts_push(counts), to=pool_admins_room())
+
+    async def release_if_no_longer_agent(user: User) -> None:
+        """A deactivated agent, or one given another role, can never sell: return its tickets to the pool."""
+        if user.active and user.role == Role.AGENT:
+            return
+        released = await store.release_held(user.id)
+        if released.ids:
+            log.info("event=pool_release user=%s tickets=%d", user.id, len(released.ids))
+            await announce(released.counts)
+
+    deps.account_hooks.append(release_if_no_longer_agent)
 
     @router.on("create_pool_tickets", CreatePoolTicketsPayload, roles=(Role.ADMIN,))
     async def create_pool_tickets(ctx: EventContext, p: CreatePoolTicketsPayload) -> dict[str, Any]:

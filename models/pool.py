@@ -191,3 +191,11 @@ class Loaded:
 
     ids: list[str]
     counts: PoolCounts
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The outcome of returning an agent's unsold tickets to the pool: their ids and the pool's counts after."""
+
+    ids: list[str]
+    counts: PoolCounts

@@ -15,6 +15,7 @@ from models.pool import (
     PoolCounts,
     PoolStatus,
     PoolTicket,
+    Released,
     SaleFailure,
     SaleFailureReason,
     Sold,
@@ -50,6 +51,13 @@ class PoolStore(Protocol):
 
         Raises the error of ``sale_refused`` naming each id that is unknown, not held by
         the agent, or already sold.
+        """
+
+    async def release_held(self, agent_id: str) -> Released:
+        """Return every unsold ticket the agent holds to the pool (unassigned, keeping its age), atomically.
+
+        A sale of the same tickets racing the release wins or loses as a whole: a ticket ends
+        up either sold or unassigned, never both.
         """
 
     async def list_tickets(

@@ -314,6 +314,40 @@ async def test_held_tickets_survive_a_disconnect(start_server, backend: str) -> 
     assert len((await back.ok("sell_tickets", {"ticket_ids": held, "customer": BUYER}))["tickets"]) == 3
 
 
+async def test_agents_leaving_the_role_give_their_unsold_tickets_back(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """Deactivated or re-roled agents can never sell: their unsold tickets go back, oldest first, to others."""
+    server = await start_server(backend, pool_hold_limit=3)
+    admin, [(leaver, leaver_id), (promoted, promoted_id), (renamed, renamed_id), (other, other_id)] = await staff(
+        server, 4
+    )
+    await admin.ok("watch_pool")
+    ids = await load(admin, 12)
+    for agent in (leaver, promoted, renamed, other):
+        await agent.ok("fetch_tickets")
+    first = [t["id"] for t in await every_ticket(admin, agent_id=leaver_id)]
+    second = [t["id"] for t in await every_ticket(admin, agent_id=promoted_id)]
+    sold = await promoted.ok("sell_tickets", {"ticket_ids": second[:1], "customer": BUYER})
+    assert [t["id"] for t in sold["tickets"]] == second[:1]
+
+    await admin.ok("update_user", {"user_id": renamed_id, "name": "Still an agent", "active": True})
+    await admin.ok("deactivate_user", {"user_id": leaver_id})
+    await admin.inbox.wait_for("pool_changed", lambda m: m["counts"] == {"unassigned": 3, "assigned": 8, "sold": 1})
+    await admin.ok("update_user", {"user_id": promoted_id, "role": "manager"})
+    await admin.inbox.wait_for("pool_changed", lambda m: m["counts"] == {"unassigned": 5, "assigned": 6, "sold": 1})
+
+    assert await every_ticket(admin, agent_id=leaver_id) == []
+    assert [t["id"] for t in await every_ticket(admin, agent_id=promoted_id)] == second[:1]  # the sale stands
+    assert len(await every_ticket(admin, agent_id=renamed_id, status="assigned")) == 3  # a rename releases nothing
+    back = await every_ticket(admin, status="unassigned")
+    assert sorted(t["id"] for t in back) == sorted(first + second[1:])
+    assert all(t["agent_id"] is None and t["assigned_at"] is None for t in back)
+
+    await other.ok("sell_tickets", {"ticket_ids": [t["id"] for t in await every_ticket(other)], "customer": BUYER})
+    refill = await other.ok("fetch_tickets")
+    assert [t["id"] for t in refill["tickets"]] == [i for i in ids if i in first + second[1:]][:3]
+    assert all(t["agent_id"] == other_id for t in refill["tickets"])
+
+
 async def test_create_pool_tickets_rules(server: RunningServer) -> None:
     admin, [(agent, _)] = await staff(server, 1)
     anonymous = await server.client()

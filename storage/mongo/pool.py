@@ -28,7 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
-from models.pool import Claim, Customer, Loaded, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket, Sold
+from models.pool import Claim, Customer, Loaded, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket, Released, Sold
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
 from storage.pool import Clock, sale_failures, sale_refused
@@ -158,6 +158,27 @@ class MongoPoolStore:
             query["$or"] = [{"created_at": {"$gt": stamp}}, {"created_at": stamp, "_id": {"$gt": last_id}}]
         cursor = self._tickets.find(query).sort(_OLDEST).limit(limit)
         return [_ticket(d) async for d in cursor]
+
+    async def release_held(self, agent_id: str) -> Released:
+        """Return the agent's unsold tickets to the pool in one transaction (their slots freed)."""
+        held = {"agent_id": agent_id, "status": _ASSIGNED}
+        released: list[str] = []
+
+        async def attempt(session: AsyncClientSession) -> None:
+            released.clear()
+            released.extend([d["_id"] async for d in self._tickets.find(held, {"_id": 1}, session=session)])
+            await self._tickets.update_many(
+                {**held, "_id": {"$in": released}},
+                {
+                    "$set": {"status": PoolStatus.UNASSIGNED.value, "agent_id": None},
+                    "$unset": {"slot": "", "assigned_at": ""},
+                },
+                session=session,
+            )
+
+        async with self._client.start_session() as session:
+            await session.with_transaction(attempt)
+        return Released(ids=sorted(released), counts=await self.counts())
 
     async def counts(self) -> PoolCounts:
         """Return how many tickets are in each status (counted over the status index)."""

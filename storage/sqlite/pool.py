@@ -15,7 +15,18 @@ from typing import Any
 import orjson
 
 from models.errors import Conflict
-from models.pool import Buyer, Claim, Customer, Loaded, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket, Sold
+from models.pool import (
+    Buyer,
+    Claim,
+    Customer,
+    Loaded,
+    NewPoolTicket,
+    PoolCounts,
+    PoolStatus,
+    PoolTicket,
+    Released,
+    Sold,
+)
 from storage.database import new_id
 from storage.pool import Clock, sale_failures, sale_refused
 from storage.sqlite.convert import from_iso, iso
@@ -167,6 +178,17 @@ class SqlitePoolStore:
                 ticket_ids,
             )
         return Sold(tickets=_tickets(row["tickets"]), counts=_counts(row["counts"]))
+
+    async def release_held(self, agent_id: str) -> Released:
+        """Return the agent's unsold tickets to the pool in one transaction."""
+        async with self._db.transaction() as conn:
+            rows = await conn.execute_fetchall(
+                "UPDATE pool_tickets SET status = 'unassigned', agent_id = NULL, assigned_at = NULL"
+                " WHERE agent_id = ? AND status = 'assigned' RETURNING id",
+                (agent_id,),
+            )
+            [row] = await conn.execute_fetchall(f"SELECT {_COUNTS}")
+        return Released(ids=sorted(r["id"] for r in rows), counts=_counts(row["counts"]))
 
     async def list_tickets(
         self, status: PoolStatus | None, agent_id: str | None, after: tuple[datetime, str] | None, limit: int
