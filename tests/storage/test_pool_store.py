@@ -200,3 +200,37 @@ async def test_list_filters_and_pages_in_creation_order(stores: list[PoolStore],
         PoolStatus.ASSIGNED: 4,
         PoolStatus.SOLD: 1,
     }
+
+
+async def test_release_returns_unsold_tickets_oldest_first_and_races_sales_cleanly(
+    stores: list[PoolStore], clock: ManualClock
+) -> None:
+    a, b = stores
+    ids = (await a.add_tickets(batch(6), clock)).ids
+    held = (await a.claim_unassigned("ana", 4, clock)).tickets
+    await a.sell("ana", [held[0].id], BUYER, clock)
+    assert (await b.release_held("nobody")).ids == []
+
+    released = await b.release_held("ana")
+    assert released.ids == sorted(t.id for t in held[1:])
+    assert released.counts.model_dump() == {"unassigned": 5, "assigned": 0, "sold": 1}
+    assert (await a.release_held("ana")).ids == []  # nothing twice
+    back = await a.list_tickets(PoolStatus.UNASSIGNED, None, None, 10)
+    assert all(t.agent_id is None and t.assigned_at is None for t in back)
+    assert [t.id for t in (await a.claim_unassigned("bo", 3, clock)).tickets] == ids[1:4]  # their age kept
+
+    # A sale racing a release: each ticket ends up sold or back in the pool, never both or lost.
+    contested = [t.id for t in (await a.claim_unassigned("cy", 2, clock)).tickets]
+    results = await asyncio.gather(a.sell("cy", contested, BUYER, clock), b.release_held("cy"), return_exceptions=True)
+    sold, release = results
+    every = {t.id: t for t in await a.list_tickets(None, None, None, 10)}
+    if isinstance(sold, DesklineError):
+        assert release.ids == sorted(contested) and all(every[i].status == PoolStatus.UNASSIGNED for i in contested)
+    else:
+        assert release.ids == [] and all(every[i].status == PoolStatus.SOLD for i in contested)
+    counts = await a.counts()
+    assert counts.total == 6 and counts.model_dump() == {
+        "unassigned": sum(t.status == PoolStatus.UNASSIGNED for t in every.values()),
+        "assigned": 3,
+        "sold": sum(t.status == PoolStatus.SOLD for t in every.values()),
+    }
