@@ -131,6 +131,8 @@ async def test_workspace_key_uploads_travel_with_dowell_messages(any_server: Run
     fields = {"ticket_id": ticket["_id"], "product": "p", "message_data": "see file", "user_id": "u"}
     message = await c.ok("ticket_message_event", keyed(workspace, key, **fields, attachments=[body["id"], body["id"]]))
     assert message["attachments"] == [body["id"]]
+    history = await c.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket["_id"]))
+    assert history == [message] and "attachments" in history[0]
     error = await c.error("ticket_message_event", keyed(workspace, key, **fields, attachments=["0" * 24]), "not_found")
     assert c.inbox.of("ticket_message_response")[-1]["data"] == error["message"]
 
