@@ -10,6 +10,7 @@ from auth.principal import Role
 from auth.workspace_keys import new_api_key
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
+from handlers.support import revoke_key_rooms
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
 from models.workspaces import (
@@ -62,9 +63,12 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("rotate_workspace_key", WorkspaceIdPayload, roles=(Role.ADMIN,))
     async def rotate_workspace_key(ctx: EventContext, p: WorkspaceIdPayload) -> WorkspaceWithKey:
+        old = await store.find(p.workspace_id)
         key, key_hash, hint = new_api_key()
         workspace = await store.set_key(p.workspace_id, key_hash, hint, now())
         log.info("event=rotate_workspace_key workspace=%s user=%s", workspace.id, ctx.require().user_id)
+        if old is not None:
+            await revoke_key_rooms(deps, workspace.id, old.key_hash, "rotated")
         return WorkspaceWithKey(workspace=workspace, api_key=key)
 
     @router.on("list_workspaces", ListWorkspacesPayload, roles=(Role.ADMIN,))
@@ -84,7 +88,10 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("delete_workspace", WorkspaceIdPayload, roles=(Role.ADMIN,))
     async def delete_workspace(ctx: EventContext, p: WorkspaceIdPayload) -> dict[str, Any]:
+        old = await store.find(p.workspace_id)
         await store.delete(p.workspace_id)
+        if old is not None:
+            await revoke_key_rooms(deps, p.workspace_id, old.key_hash, "deleted")
         log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
         return {"workspace_id": p.workspace_id, "deleted": True}
 

@@ -113,6 +113,10 @@ class MongoSupportStore:
         doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id})
         return SupportTicket.model_validate(doc) if doc else None
 
+    async def ticket_ids(self, workspace_id: str) -> list[str]:
+        """Return the ids of every ticket of the workspace."""
+        return [doc["_id"] async for doc in self._tickets.find({"workspace_id": workspace_id}, {"_id": 1})]
+
     async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
         """Flip ``is_closed`` (conditional update) and move the manager's count in one transaction."""
 
