@@ -20,6 +20,11 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def room_tag(key_hash: str) -> str:
+    """Return the tag naming the support rooms joined with one key (a one-way digest of its hash)."""
+    return hashlib.sha256(f"support-rooms:{key_hash}".encode()).hexdigest()[:16]
+
+
 def new_api_key() -> tuple[str, str, str]:
     """Return a fresh API key, its stored hash and its short public hint."""
     key = PREFIX + secrets.token_urlsafe(32)

@@ -219,6 +219,8 @@ async def setup(deps: Deps) -> EventRouter:
             if ticket.assignee_id:
                 await workspaces.add_load(changed.workspace_id, ticket.assignee_id, -1)
         await access.push(changed, "assignee", ticket.assignee_id)
+        if ticket.assignee_id:
+            await access.recheck(ticket.assignee_id, [changed])
         await access.notify(p.assignee_id, who.user_id, "ticket_assigned", "Ticket assigned to you", changed)
         return changed
 

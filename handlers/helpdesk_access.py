@@ -14,6 +14,7 @@ from storage.helpdesk import HelpdeskStore
 from storage.workspaces import WorkspaceStore
 
 STAFF = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+PAGE = 100
 
 
 class HelpdeskAccess:
@@ -96,6 +97,39 @@ class HelpdeskAccess:
         rooms += [user_room(ticket.assignee_id)] if ticket.assignee_id else []
         data = {"ticket_id": ticket.id, "message": message}
         await self.deps.sio.emit("ticket_message", to_jsonable(data), to=list(dict.fromkeys(rooms)))
+
+    async def sockets_of(self, user_id: str) -> list[str]:
+        """Return the user's signed-in socket ids: every instance's (presence), else this instance's."""
+        if self.deps.presence is not None:
+            return list(await self.deps.presence.sockets_of(user_id))
+        return [sid for sid, _ in self.deps.sio.manager.get_participants("/", user_room(user_id))]
+
+    async def recheck(self, user_id: str, tickets: list[Ticket]) -> list[str]:
+        """Take the user's sockets (on any instance) out of the rooms of those tickets they may no longer see.
+
+        Returns the ids of the tickets they lost.
+        """
+        try:
+            user = await self.deps.accounts.store.get_user(user_id)
+            who: Principal | None = Principal(user_id=user.id, role=user.role, name=user.name)
+        except NotFound:
+            who = None
+        lost = [t.id for t in tickets if who is None or not await self.can_see(who, t)]
+        if lost:
+            for sid in await self.sockets_of(user_id):
+                for ticket_id in lost:
+                    await self.deps.sio.leave_room(sid, ticket_room(ticket_id))
+        return lost
+
+    async def recheck_workspace(self, user_id: str, workspace_id: str) -> None:
+        """Recheck the user's access to every ticket of the workspace (after their membership changed)."""
+        query = TicketQuery(workspace_ids=[workspace_id])
+        after = None
+        while page := await self.store.list_tickets(query, after, PAGE):
+            await self.recheck(user_id, page)
+            if len(page) < PAGE:
+                break
+            after = (page[-1].created_at, page[-1].id)
 
     async def notify(self, user_id: str | None, actor: str, kind: str, title: str, ticket: Ticket) -> None:
         """Notify ``user_id`` about the ticket unless they did it themselves."""

@@ -99,6 +99,10 @@ class PresenceService:
             await self.announce(who.user_id, who.role.value, status)
         return (await self.store.statuses([who.user_id]))[who.user_id]
 
+    async def sockets_of(self, user_id: str) -> list[str]:
+        """Return the ids of the user's signed-in sockets, on every instance."""
+        return await self.store.sockets(user_id)
+
     async def statuses(self, user_ids: list[str]) -> dict[str, Status]:
         """Return each user's current status."""
         return await self.store.statuses(list(dict.fromkeys(user_ids)))

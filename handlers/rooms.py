@@ -38,14 +38,18 @@ def chat_room(name: str) -> str:
     return f"chat:{name}"
 
 
-def support_workspace_room(workspace_id: str) -> str:
-    """Room of the Dowell-compatible (API-key) sockets watching a workspace's support tickets."""
-    return f"support:workspace:{workspace_id}"
+def support_workspace_room(workspace_id: str, key_tag: str) -> str:
+    """Room of the Dowell-compatible sockets watching a workspace's support tickets with one API key.
+
+    ``key_tag`` (``auth.workspace_keys.room_tag``) names the key: after a rotation, pushes go to the
+    new key's rooms, so sockets that joined with the old key get nothing more.
+    """
+    return f"support:workspace:{workspace_id}:{key_tag}"
 
 
-def support_ticket_room(ticket_id: str) -> str:
-    """Room of the Dowell-compatible (API-key) sockets chatting in one support ticket."""
-    return f"support:ticket:{ticket_id}"
+def support_ticket_room(ticket_id: str, key_tag: str) -> str:
+    """Room of the Dowell-compatible sockets chatting in one support ticket with one API key."""
+    return f"support:ticket:{ticket_id}:{key_tag}"
 
 
 def pool_admins_room() -> str:

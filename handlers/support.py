@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from auth.workspace_keys import authenticate_workspace
+from auth.workspace_keys import authenticate_workspace, hash_api_key, room_tag
 from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
@@ -43,11 +43,27 @@ SETTING = "setting_response"
 TICKET = "ticket_response"
 MESSAGE = "ticket_message_response"
 NEW_TICKET = "new_ticket"
+KEY_REVOKED = "workspace_key_revoked"
 INVALID = "Invalid Data"
 INTERNAL = "Something went wrong, please try again"
 
 P = TypeVar("P", bound=KeyedPayload)
 CompatHandler = Callable[[EventContext, Workspace, Any], Awaitable[Any]]
+
+
+def tag_of(payload: KeyedPayload) -> str:
+    """Return the room tag of the (already checked) API key the payload carries."""
+    return room_tag(hash_api_key(payload.api_key))
+
+
+async def revoke_key_rooms(deps: Deps, workspace_id: str, key_hash: str, reason: str) -> None:
+    """Tell the sockets in the support rooms joined with a dead key, then empty those rooms (every instance)."""
+    tag = room_tag(key_hash)
+    ticket_ids = await make_support_store(deps.db).ticket_ids(workspace_id)
+    rooms = [support_workspace_room(workspace_id, tag), *(support_ticket_room(t, tag) for t in ticket_ids)]
+    await deps.emit(KEY_REVOKED, {"workspace_id": workspace_id, "reason": reason}, to=rooms)
+    for room in rooms:
+        await deps.sio.close_room(room)
 
 
 def envelope(data: Any, status: str, operation: str) -> dict[str, Any]:
@@ -161,7 +177,7 @@ async def setup(deps: Deps) -> EventRouter:
 
     @compat("get_all_topics", KeyedPayload, SETTING, "get_all_topics")
     async def get_all_topics(ctx: EventContext, ws: Workspace, p: KeyedPayload) -> list[Topic]:
-        await ctx.enter(support_workspace_room(ws.id))
+        await ctx.enter(support_workspace_room(ws.id, tag_of(p)))
         topics = await store.list_topics(ws.id)
         if not topics:
             raise NotFound("No Topic found for this Workspace")
@@ -194,9 +210,9 @@ async def setup(deps: Deps) -> EventRouter:
         ticket = await store.open_ticket(new_id(), ws.id, p.user_id, p.product, now())
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
-        await ctx.enter(support_ticket_room(ticket.id))
+        await ctx.enter(support_ticket_room(ticket.id, tag_of(p)))
         await reply(ctx, TICKET, "create_ticket", ticket)
-        await deps.emit(NEW_TICKET, {"data": ticket, "status": "success"}, to=support_workspace_room(ws.id))
+        await deps.emit(NEW_TICKET, {"data": ticket, "status": "success"}, to=support_workspace_room(ws.id, tag_of(p)))
         return ticket
 
     @compat("get_tickets", ProductPayload, TICKET, "get_ticket")
@@ -256,7 +272,7 @@ async def setup(deps: Deps) -> EventRouter:
         )
         await store.add_message(message)
         await files.link(p.attachments, None, ws.id, "support", ticket.id)
-        room = support_ticket_room(ticket.id)
+        room = support_ticket_room(ticket.id, tag_of(p))
         await ctx.enter(room)
         await ctx.emit(MESSAGE, envelope(message, "success", "send_message"), to=room)
         return message
@@ -264,7 +280,7 @@ async def setup(deps: Deps) -> EventRouter:
     @compat("get_ticket_messages", TicketRefPayload, MESSAGE, "get_ticket_messages")
     async def get_ticket_messages(ctx: EventContext, ws: Workspace, p: TicketRefPayload) -> list[SupportMessage]:
         ticket = await service.ticket(ws, p.ticket_id, p.product)
-        await ctx.enter(support_ticket_room(ticket.id))
+        await ctx.enter(support_ticket_room(ticket.id, tag_of(p)))
         return await reply(ctx, MESSAGE, "get_ticket_messages", await store.list_messages(ticket.id))
 
     @compat("get_unread_count", ReaderPayload, MESSAGE, "get_unread_count")

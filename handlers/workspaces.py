@@ -10,6 +10,8 @@ from auth.principal import Role
 from auth.workspace_keys import new_api_key
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
+from handlers.helpdesk_access import HelpdeskAccess
+from handlers.support import revoke_key_rooms
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
 from models.workspaces import (
@@ -37,6 +39,7 @@ async def setup(deps: Deps) -> EventRouter:
     store = make_workspace_store(deps.db)
     await store.init()
     helpdesk = make_helpdesk_store(deps.db)
+    access = HelpdeskAccess(deps, helpdesk, store)
     router = EventRouter(deps)
 
     def now() -> datetime:
@@ -62,9 +65,12 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("rotate_workspace_key", WorkspaceIdPayload, roles=(Role.ADMIN,))
     async def rotate_workspace_key(ctx: EventContext, p: WorkspaceIdPayload) -> WorkspaceWithKey:
+        old = await store.find(p.workspace_id)
         key, key_hash, hint = new_api_key()
         workspace = await store.set_key(p.workspace_id, key_hash, hint, now())
         log.info("event=rotate_workspace_key workspace=%s user=%s", workspace.id, ctx.require().user_id)
+        if old is not None:
+            await revoke_key_rooms(deps, workspace.id, old.key_hash, "rotated")
         return WorkspaceWithKey(workspace=workspace, api_key=key)
 
     @router.on("list_workspaces", ListWorkspacesPayload, roles=(Role.ADMIN,))
@@ -84,7 +90,13 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("delete_workspace", WorkspaceIdPayload, roles=(Role.ADMIN,))
     async def delete_workspace(ctx: EventContext, p: WorkspaceIdPayload) -> dict[str, Any]:
+        old = await store.find(p.workspace_id)
+        members = await store.list_members(p.workspace_id)
         await store.delete(p.workspace_id)
+        if old is not None:
+            await revoke_key_rooms(deps, p.workspace_id, old.key_hash, "deleted")
+        for member in members:
+            await access.recheck_workspace(member.user_id, p.workspace_id)
         log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
         return {"workspace_id": p.workspace_id, "deleted": True}
 
@@ -111,11 +123,14 @@ async def setup(deps: Deps) -> EventRouter:
             categories=p.categories,
             created_at=now(),
         )  # type: ignore[arg-type]
-        return await store.put_member(member)
+        stored = await store.put_member(member)
+        await access.recheck_workspace(user.id, p.workspace_id)  # narrower categories may hide some tickets
+        return stored
 
     @router.on("remove_workspace_member", MemberPayload, roles=(Role.ADMIN,))
     async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
         await store.remove_member(p.workspace_id, p.user_id)
+        await access.recheck_workspace(p.user_id, p.workspace_id)
         return {"workspace_id": p.workspace_id, "user_id": p.user_id, "removed": True}
 
     @router.on("list_workspace_members", WorkspaceIdPayload, roles=(Role.ADMIN, Role.MANAGER))

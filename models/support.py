@@ -155,14 +155,17 @@ class SupportTicket(SupportDocument):
 
 
 class SupportMessage(SupportDocument):
-    """A chat message of a support ticket (never holds the API key)."""
+    """A chat message of a support ticket (never holds the API key).
+
+    Dowell's shape has no ``attachments``: the key only appears on messages that have some.
+    """
 
     document_type: str = "chat"
     ticket_id: str
     message_data: str
     author: str
     reply_to: str | None = None
-    attachments: list[str] = Field(default_factory=list)
+    attachments: list[str] = Field(default_factory=list, exclude_if=lambda ids: not ids)
     is_read: bool = False
     created_at: datetime
     product: str

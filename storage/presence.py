@@ -33,6 +33,9 @@ class PresenceStore(Protocol):
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark a user away or back online; return True if that changed anything."""
 
+    async def sockets(self, user_id: str) -> list[str]:
+        """Return the ids of the user's signed-in sockets, on every instance."""
+
     async def statuses(self, user_ids: list[str]) -> dict[str, Status]:
         """Return each user's status (online only while a socket is on a live instance)."""
 
@@ -77,6 +80,10 @@ class LocalPresenceStore:
             return False
         self._forget(user_id)
         return True
+
+    async def sockets(self, user_id: str) -> list[str]:
+        """Return the ids of the user's sockets."""
+        return sorted(self._sockets.get(user_id, ()))
 
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark an online user away or back; True if that changed anything."""

@@ -43,6 +43,9 @@ class SupportStore(Protocol):
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
 
+    async def ticket_ids(self, workspace_id: str) -> list[str]:
+        """Return the ids of every ticket of the workspace."""
+
     async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Close an open ticket and take 1 off its manager's count (never below 0); None if not open."""
 

@@ -86,8 +86,27 @@ async def test_upload_and_stream_back_then_share_through_a_ticket(any_server: Ru
     assert len(view["messages"]) == 1
 
 
-async def test_limits_give_413_and_415_and_leave_nothing(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = await start_server("sqlite", attachment_max_bytes=1000, attachment_content_types="text/plain, image/png")
+async def stored_files(server: RunningServer) -> list[str]:
+    """The ids whose bytes the backend holds (files in DATA_DIR/attachments, or GridFS), with records checked."""
+    if server.settings.storage_kind == "sqlite":
+        return sorted(p.name for p in (server.settings.data_dir / "attachments").iterdir())
+    db = server.deps.db.db
+    files = sorted([doc["_id"] async for doc in db["attachments.files"].find({})])
+    chunks = {doc["files_id"] async for doc in db["attachments.chunks"].find({}, {"files_id": 1})}
+    assert chunks <= set(files)  # no orphan chunks of an aborted upload
+    return files
+
+
+async def stored_records(server: RunningServer) -> int:
+    """How many attachment records the backend holds."""
+    if server.settings.storage_kind == "sqlite":
+        row = await server.deps.db.fetch_one("SELECT COUNT(*) AS n FROM attachments")
+        return int(row["n"])
+    return int(await server.deps.db.db["attachment_records"].count_documents({}))
+
+
+async def test_limits_give_413_and_415_and_leave_nothing(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server(backend, attachment_max_bytes=1000, attachment_content_types="text/plain, image/png")
     _, info = await signed_in(server, Role.CLIENT)
     status, body = await upload(server, bearer(info), b"x" * 1001, "text/plain")
     assert status == 413 and body["ok"] is False and body["error"]["code"] == "payload_too_large"
@@ -98,11 +117,13 @@ async def test_limits_give_413_and_415_and_leave_nothing(start_server) -> None: 
     assert body["error"]["details"] == {"allowed": ["text/plain", "image/png"]}
     status, body = await upload(server, bearer(info), b"x" * 1000, "text/plain; charset=utf-8")
     assert status == 201 and body["size"] == 1000 and body["content_type"] == "text/plain"
-    folder = server.settings.data_dir / "attachments"
-    assert sorted(p.name for p in folder.iterdir()) == [body["id"]]
+    assert await stored_files(server) == [body["id"]] and await stored_records(server) == 1
+    status, data, _ = await download(server, body["id"], bearer(info))
+    assert status == 200 and data == b"x" * 1000
 
 
-async def test_bad_requests(server: RunningServer) -> None:
+async def test_bad_requests(any_server: RunningServer) -> None:
+    server = any_server
     _, info = await signed_in(server, Role.CLIENT)
     assert (await upload(server, bearer(info), b"", "text/plain"))[0] == 400
     status, body = await upload(server, bearer(info), b"abc", "text/plain", field="other")
@@ -112,7 +133,7 @@ async def test_bad_requests(server: RunningServer) -> None:
             assert resp.status == 400
     assert (await upload(server, {}, b"abc", "text/plain"))[0] == 401
     assert (await upload(server, {"Authorization": "Basic abc"}, b"abc", "text/plain"))[0] == 401
-    assert not any((server.settings.data_dir / "attachments").iterdir())
+    assert await stored_files(server) == [] and await stored_records(server) == 0
 
 
 async def test_workspace_key_uploads_travel_with_dowell_messages(any_server: RunningServer) -> None:
@@ -131,6 +152,8 @@ async def test_workspace_key_uploads_travel_with_dowell_messages(any_server: Run
     fields = {"ticket_id": ticket["_id"], "product": "p", "message_data": "see file", "user_id": "u"}
     message = await c.ok("ticket_message_event", keyed(workspace, key, **fields, attachments=[body["id"], body["id"]]))
     assert message["attachments"] == [body["id"]]
+    history = await c.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket["_id"]))
+    assert history == [message] and "attachments" in history[0]
     error = await c.error("ticket_message_event", keyed(workspace, key, **fields, attachments=["0" * 24]), "not_found")
     assert c.inbox.of("ticket_message_response")[-1]["data"] == error["message"]
 

@@ -169,9 +169,9 @@ async def test_status_rules(server: RunningServer) -> None:
     await d.any_agent.error("set_ticket_status", {"ticket_id": "0" * 24, "status": "open"}, "not_found")
 
 
-async def test_managers_filter_and_page_admins_see_every_workspace(start_server) -> None:  # type: ignore[no-untyped-def]
+async def test_managers_filter_and_page_admins_see_every_workspace(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock()
-    server = await start_server("sqlite", clock=clock)
+    server = await start_server(backend, clock=clock)
     d = await desk(server)
     other = await desk(server)  # before the clock moves: PyJWT refuses tokens issued in the future
     made = []
@@ -198,12 +198,26 @@ async def test_managers_filter_and_page_admins_see_every_workspace(start_server)
         if not (cursor := page["next_cursor"]):
             break
     assert pages == [["t6", "t5", "t4"], ["t3", "t2", "t1"], ["t0"]]
+    billing_only = {"category_id": d.billing["id"], "limit": 2}
+    first = await d.manager.ok("list_tickets", billing_only)
+    second = await d.manager.ok("list_tickets", {**billing_only, "cursor": first["next_cursor"]})
+    assert [[t["title"] for t in page["tickets"]] for page in (first, second)] == [["t6", "t4"], ["t2", "t0"]]
+    same_instant = [(await d.client.ok("submit_ticket", ticket_payload(d.tech, f"s{i}")))["id"] for i in range(3)]
+    seen, cursor = [], None
+    while True:  # tickets created in the same millisecond are neither skipped nor repeated across pages
+        page = await d.manager.ok(
+            "list_tickets", {"status": "open", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        )
+        seen += [t["id"] for t in page["tickets"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert len(seen) == len(set(seen)) == 9 and set(same_instant) <= set(seen)
     await d.manager.error("list_tickets", {"created_from": "2024-01-01T00:00:00"}, "invalid_payload")
 
     await other.client.ok("submit_ticket", ticket_payload(other.billing, "elsewhere"))
     assert "elsewhere" not in await titles(d.manager)
     assert await titles(d.manager, workspace_id=other.workspace["id"]) == []
-    assert len(await titles(d.admin)) == 8
+    assert len(await titles(d.admin)) == 11
     assert await titles(d.admin, workspace_id=other.workspace["id"]) == ["elsewhere"]
 
 
@@ -351,3 +365,62 @@ async def test_ticket_participants_see_each_others_presence(server: RunningServe
     assert away["status"] == "away"
     await asyncio.sleep(0.2)
     assert not any(m["user_id"] == d.ids["client"] for m in d.any_agent.inbox.of("presence_changed"))
+
+
+async def test_every_change_reaches_the_ticket_room_and_the_assignees_user_room(any_server: RunningServer) -> None:
+    d = await desk(any_server)
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing))
+    tid = {"ticket_id": ticket["id"]}
+    await d.manager.ok("get_ticket", tid)  # neither client nor assignee: reached only through ticket:<id>
+    assignee = await any_server.client(token=d.tokens["billing_agent"])  # only in user:<id>, never opened it
+    any_agent = await any_server.client(token=d.tokens["any_agent"])  # the later assignee, likewise
+
+    async def seen_by(event: str, change: Any, *who: Client) -> None:
+        for c in who:
+            await c.inbox.wait_for(event, change)
+
+    reply = await d.client.ok("send_ticket_message", {**tid, "body": "any news?"})
+    await seen_by("ticket_message", lambda m: m["message"]["id"] == reply["id"], d.manager, assignee)
+    await d.any_agent.ok("set_ticket_status", {**tid, "status": "pending"})
+    pending = lambda u: u["change"] == "status" and u["ticket"]["status"] == "pending"  # noqa: E731
+    await seen_by("ticket_updated", pending, d.manager, assignee)
+    await d.manager.ok("reassign_ticket", {**tid, "assignee_id": d.ids["any_agent"]})
+    moved = lambda u: u["change"] == "assignee" and u["ticket"]["assignee_id"] == d.ids["any_agent"]  # noqa: E731
+    await seen_by("ticket_updated", moved, d.manager, any_agent, assignee)
+    await d.client.ok("set_ticket_status", {**tid, "status": "closed"})
+    closed = lambda u: u["change"] == "status" and u["ticket"]["status"] == "closed"  # noqa: E731
+    await seen_by("ticket_updated", closed, d.manager, any_agent)
+    assert not any(closed(u) for u in assignee.inbox.of("ticket_updated"))  # no longer the assignee
+
+
+async def test_agents_who_lose_a_ticket_leave_its_room(any_server: RunningServer) -> None:
+    d = await desk(any_server, auto_assign=False)
+    tech = await d.client.ok("submit_ticket", ticket_payload(d.tech, "T"))
+    billing = await d.client.ok("submit_ticket", ticket_payload(d.billing, "B"))
+    await d.manager.ok("reassign_ticket", {"ticket_id": tech["id"], "assignee_id": d.ids["billing_agent"]})
+    second_tab = await any_server.client(token=d.tokens["billing_agent"])
+    for c in (d.billing_agent, second_tab):
+        await c.ok("get_ticket", {"ticket_id": tech["id"]})
+    for c in (d.any_agent, d.manager):
+        await c.ok("get_ticket", {"ticket_id": billing["id"]})
+        await c.ok("get_ticket", {"ticket_id": tech["id"]})
+
+    async def said(ticket: dict[str, Any], body: str, *hearing: Client) -> None:
+        await d.client.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": body})
+        for c in hearing:
+            await c.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == body)
+
+    await said(tech, "before", d.billing_agent, second_tab, d.any_agent)
+    await d.manager.ok("reassign_ticket", {"ticket_id": tech["id"], "assignee_id": d.ids["any_agent"]})
+    await d.admin.ok("remove_workspace_member", {"workspace_id": d.workspace["id"], "user_id": d.ids["any_agent"]})
+    await said(tech, "after", d.manager)
+    await said(billing, "billing after", d.manager)
+    await d.client.ok("typing", {"ticket_id": tech["id"], "typing": True})
+    await asyncio.sleep(0.3)
+    for c in (d.billing_agent, second_tab):  # reassigned away from a category they do not serve
+        assert [m["message"]["body"] for m in c.inbox.of("ticket_message")] == ["before"]
+        assert c.inbox.of("typing") == []
+        await c.error("get_ticket", {"ticket_id": tech["id"]}, "not_found")
+    bodies = [m["message"]["body"] for m in d.any_agent.inbox.of("ticket_message")]
+    assert "billing after" not in bodies  # removed from the workspace: out of a room they only saw as a member
+    assert "after" in bodies  # still the assignee of the tech ticket, so still told

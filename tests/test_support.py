@@ -26,7 +26,6 @@ MESSAGE_KEYS = {
     "message_data",
     "author",
     "reply_to",
-    "attachments",
     "is_read",
     "created_at",
     "product",
@@ -98,7 +97,9 @@ async def test_old_frontend_flow_end_to_end(any_server: RunningServer) -> None:
     hello = k(ticket_id=ticket["_id"], product="app", message_data="hello", user_id="cust", reply_to="None")
     sent = await old_emit(customer, "ticket_message_event", hello, "ticket_message_response", "send_message")
     message = sent["data"]
-    assert set(message) == MESSAGE_KEYS and message["document_type"] == "chat"
+    assert set(message) == MESSAGE_KEYS and message["document_type"] == "chat"  # no attachments: no such key
+    assert all(isinstance(message[k], str) for k in MESSAGE_KEYS - {"reply_to", "is_read"})
+    assert message["is_read"] is False and message["ticket_id"] == ticket["_id"]
     assert (message["author"], message["reply_to"], message["is_read"]) == ("cust", None, False)
     history = await old_emit(
         manager_ui,
@@ -170,6 +171,22 @@ async def test_assignment_follows_count_then_position_and_close_reopen_move_coun
     assert (await line_managers(c, workspace, key))["first"] == 1
     await c.ok("reopen_ticket", keyed(workspace, key, ticket_id=first["_id"]))
     assert (await line_managers(c, workspace, key))["first"] == 2
+
+
+async def test_reopening_an_open_ticket_fails_and_changes_no_count(any_server: RunningServer) -> None:
+    workspace, key = await new_workspace(await admin_of(any_server))
+    c = await any_server.client()
+    fields = {"positions_in_a_line": 1, "average_serving_time": 2}
+    await c.ok("create_line_manager", keyed(workspace, key, user_id="m", **fields))
+    ticket = await c.ok("create_ticket", keyed(workspace, key, user_id="u", product="p"))
+    reopen = keyed(workspace, key, ticket_id=ticket["_id"], product="p")
+    refused = await old_emit(c, "reopen_ticket", reopen, "ticket_response", "reopen_ticket")
+    assert refused == failure("reopen_ticket", "Ticket Already Open")
+    error = await c.error("reopen_ticket", reopen, "conflict")
+    assert error["message"] == "Ticket Already Open"
+    assert await line_managers(c, workspace, key) == {"m": 1}
+    stored = await c.ok("get_tickets", keyed(workspace, key, product="p"))
+    assert stored == [ticket]
 
 
 async def test_waiting_time_counts_open_tickets_ahead(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 import pytest
 
 from auth.principal import Role
+from server import SIO_KEY
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in, stored_text
-from tests.helpers import RunningServer
+from tests.helpers import Client, RunningServer
 
 
 async def test_create_returns_key_once_and_stores_only_its_hash(any_server: RunningServer) -> None:
@@ -44,6 +47,54 @@ async def test_the_key_opens_dowell_events_and_rotation_closes_the_old_one(serve
     }
     topics = await old.ok("get_all_topics", keyed(workspace, new_key))
     assert [t["name"] for t in topics] == ["BILLING"]
+
+
+def support_rooms(server: RunningServer, client: Client) -> list[str]:
+    """The support rooms the server has this socket in."""
+    return [r for r in server.app[SIO_KEY].rooms(client.sid) if r.startswith("support:")]
+
+
+async def dowell_socket_in_rooms(server: RunningServer, workspace: dict[str, Any], key: str, ticket_id: str) -> Client:
+    """A Dowell socket that joined the workspace room and a ticket room with ``key``."""
+    c = await server.client()
+    await c.ok("get_all_topics", keyed(workspace, key))
+    await c.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket_id))
+    assert len(support_rooms(server, c)) == 2
+    return c
+
+
+async def test_rotating_or_deleting_cuts_old_key_sockets_off_the_support_rooms(any_server: RunningServer) -> None:
+    admin = await admin_of(any_server)
+    workspace, key = await new_workspace(admin)
+    setup = await any_server.client()
+    await setup.ok("create_topic", keyed(workspace, key, name="billing"))
+    fields = {"positions_in_a_line": 1, "average_serving_time": 1}
+    await setup.ok("create_line_manager", keyed(workspace, key, user_id="m", **fields))
+    ticket = await setup.ok("create_ticket", keyed(workspace, key, user_id="u", product="p"))
+    old = await dowell_socket_in_rooms(any_server, workspace, key, ticket["_id"])
+
+    new_key = (await admin.ok("rotate_workspace_key", {"workspace_id": workspace["id"]}))["api_key"]
+    told = await old.inbox.wait_for("workspace_key_revoked")
+    assert told == {"workspace_id": workspace["id"], "reason": "rotated"}
+    assert support_rooms(any_server, old) == []
+    fresh = await dowell_socket_in_rooms(any_server, workspace, new_key, ticket["_id"])
+    await old.emit("get_all_topics", keyed(workspace, key))  # a late join with the dead key is refused
+    await old.inbox.wait_for("setting_response", lambda m: m["data"] == "Invalid API key")
+
+    said = {"ticket_id": ticket["_id"], "product": "p", "message_data": "still there?", "user_id": "u"}
+    await fresh.ok("ticket_message_event", keyed(workspace, new_key, **said))
+    await fresh.ok("create_ticket", keyed(workspace, new_key, user_id="v", product="p"))
+    await fresh.inbox.wait_for("new_ticket")
+    await fresh.inbox.wait_for("ticket_message_response", lambda m: m["operation"] == "send_message")
+    await asyncio.sleep(0.2)
+    assert old.inbox.of("new_ticket") == []
+    assert [m["operation"] for m in old.inbox.of("ticket_message_response")] == ["get_ticket_messages"]
+    assert key not in str(old.inbox.events) and new_key not in str(old.inbox.events)
+
+    await admin.ok("delete_workspace", {"workspace_id": workspace["id"]})
+    told = await fresh.inbox.wait_for("workspace_key_revoked", lambda m: m["reason"] == "deleted")
+    assert told == {"workspace_id": workspace["id"], "reason": "deleted"}
+    assert support_rooms(any_server, fresh) == []
 
 
 async def test_wrong_pairs_are_all_invalid_api_key(server: RunningServer) -> None:

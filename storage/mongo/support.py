@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
@@ -22,9 +23,10 @@ def _doc(model: Any) -> dict[str, Any]:
 
 
 class MongoSupportStore:
-    """Support tickets in MongoDB; assignment is one ``find_one_and_update`` sorted by load."""
+    """Support tickets in MongoDB; a ticket and its manager's count change together in one transaction."""
 
     def __init__(self, db: MongoDatabase) -> None:
+        self._client = db.client
         self._topics = db.db["support_topics"]
         self._managers = db.db["support_line_managers"]
         self._tickets = db.db["support_tickets"]
@@ -75,27 +77,31 @@ class MongoSupportStore:
     async def open_ticket(
         self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
     ) -> SupportTicket | None:
-        """Pick and count the least-loaded manager (see ``claim_least``), then store the ticket."""
-        manager = await claim_least(self._managers, {"workspace_id": workspace_id}, "ticket_count", BY_LOAD)
-        if manager is None:
-            return None
-        ticket = SupportTicket(
-            id=ticket_id,
-            user_id=user_id,
-            line_manager=manager["user_id"],
-            created_at=now,
-            updated_at=now,
-            product=product,
-            workspace_id=workspace_id,
-        )
-        try:
-            await self._tickets.insert_one(_doc(ticket))
-        except BaseException:
-            await self._managers.update_one(
-                {"_id": manager["_id"], "ticket_count": {"$gt": 0}}, {"$inc": {"ticket_count": -1}}
+        """Count the least-loaded manager (see ``claim_least``) and store the ticket in one transaction.
+
+        Both writes commit together or not at all, so a failed insert (or a process dying
+        half-way) never leaves a manager counted for a ticket that does not exist.
+        """
+
+        async def attempt(session: AsyncClientSession) -> SupportTicket | None:
+            query = {"workspace_id": workspace_id}
+            manager = await claim_least(self._managers, query, "ticket_count", BY_LOAD, session=session)
+            if manager is None:
+                return None
+            ticket = SupportTicket(
+                id=ticket_id,
+                user_id=user_id,
+                line_manager=manager["user_id"],
+                created_at=now,
+                updated_at=now,
+                product=product,
+                workspace_id=workspace_id,
             )
-            raise
-        return ticket
+            await self._tickets.insert_one(_doc(ticket), session=session)
+            return ticket
+
+        async with self._client.start_session() as session:
+            return await session.with_transaction(attempt)
 
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
@@ -107,21 +113,31 @@ class MongoSupportStore:
         doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id})
         return SupportTicket.model_validate(doc) if doc else None
 
+    async def ticket_ids(self, workspace_id: str) -> list[str]:
+        """Return the ids of every ticket of the workspace."""
+        return [doc["_id"] async for doc in self._tickets.find({"workspace_id": workspace_id}, {"_id": 1})]
+
     async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
-        """Flip ``is_closed`` with a conditional update; only the winner moves the manager's count."""
-        doc = await self._tickets.find_one_and_update(
-            {"_id": ticket_id, "workspace_id": workspace_id, "is_closed": not closed},
-            {"$set": {"is_closed": closed, "updated_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        manager = {"workspace_id": workspace_id, "user_id": doc["line_manager"]}
-        if closed:
-            await self._managers.update_one({**manager, "ticket_count": {"$gt": 0}}, {"$inc": {"ticket_count": -1}})
-        else:
-            await self._managers.update_one(manager, {"$inc": {"ticket_count": 1}})
-        return SupportTicket.model_validate(doc)
+        """Flip ``is_closed`` (conditional update) and move the manager's count in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> dict[str, Any] | None:
+            doc = await self._tickets.find_one_and_update(
+                {"_id": ticket_id, "workspace_id": workspace_id, "is_closed": not closed},
+                {"$set": {"is_closed": closed, "updated_at": now}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is None:
+                return None
+            manager: dict[str, Any] = {"workspace_id": workspace_id, "user_id": doc["line_manager"]}
+            if closed:
+                manager["ticket_count"] = {"$gt": 0}
+            await self._managers.update_one(manager, {"$inc": {"ticket_count": -1 if closed else 1}}, session=session)
+            return doc
+
+        async with self._client.start_session() as session:
+            doc = await session.with_transaction(attempt)
+        return SupportTicket.model_validate(doc) if doc else None
 
     async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Close an open ticket and take 1 off its manager's count (never below 0); None if not open."""

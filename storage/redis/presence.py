@@ -156,6 +156,10 @@ class RedisPresenceStore:
         """Forget a socket of this instance; True if the user just went offline."""
         return bool(await self._run("remove", self.instance_id, sid, user_id))
 
+    async def sockets(self, user_id: str) -> list[str]:
+        """Return the ids of the user's sockets, on every instance."""
+        return sorted(_text(sid) for sid in await self._redis.hkeys(f"{self._prefix}:usockets:{user_id}"))
+
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark an online user away or back; True if that changed anything."""
         return bool(await self._run("set_away", user_id, "1" if away else "0"))

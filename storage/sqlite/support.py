@@ -201,6 +201,11 @@ class SqliteSupportStore:
         )
         return _ticket(row) if row else None
 
+    async def ticket_ids(self, workspace_id: str) -> list[str]:
+        """Return the ids of every ticket of the workspace."""
+        rows = await self._db.fetch_all("SELECT id FROM support_tickets WHERE workspace_id = ?", (workspace_id,))
+        return [row["id"] for row in rows]
+
     async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
         """Flip ``is_closed`` if it is not already so and move the manager's count, in one transaction."""
         async with self._db.transaction() as conn:

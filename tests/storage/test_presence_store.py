@@ -36,13 +36,19 @@ async def stores(kind: str, redis_url: str) -> AsyncIterator[Callable[..., Prese
         await client.aclose()
 
 
-async def test_status_follows_the_first_and_last_socket(stores) -> None:  # type: ignore[no-untyped-def]
+async def test_status_follows_the_first_and_last_socket(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
     store = stores()
     await store.heartbeat()
     assert await store.statuses(["u1"]) == {"u1": Status.OFFLINE}
     assert await store.add_socket("s1", "u1", "agent") is True
     assert await store.add_socket("s2", "u1", "agent") is False
     assert await store.statuses(["u1", "u2"]) == {"u1": Status.ONLINE, "u2": Status.OFFLINE}
+    other = stores("b")
+    await other.heartbeat()
+    await other.add_socket("s9", "u1", "agent")
+    assert await store.sockets("u1") == (["s1", "s2", "s9"] if kind == "redis" else ["s1", "s2"])
+    assert await store.sockets("u2") == []
+    await other.remove_socket("s9", "u1")
     assert await store.remove_socket("s1", "u1") is False
     assert await store.remove_socket("s1", "u1") is False
     assert await store.remove_socket("s2", "u1") is True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -90,6 +92,48 @@ async def test_open_close_reopen_keep_counts_in_step(store: SupportStore, db: Da
     await store.close_ticket(WS, first.id, now)
     assert (await counts(store))["b"] == 0
     assert [t.id for t in await store.list_tickets(WS, "p")] == [t.id for t in tickets if t]
+
+
+async def open_per_manager(store: SupportStore) -> dict[str, int]:
+    """Each line manager's open tickets, counted from the tickets themselves."""
+    opened = Counter(t.line_manager for t in await store.list_tickets(WS, "p") if not t.is_closed)
+    return {m.user_id: opened[m.user_id] for m in await store.list_line_managers(WS)}
+
+
+async def test_a_failed_ticket_insert_leaves_no_manager_counted(store: SupportStore) -> None:
+    now = to_millis(utc_now())
+    await store.create_line_manager(manager("a", 1))
+    await store.create_line_manager(manager("b", 2))
+    first = await store.open_ticket(new_id(), WS, "u", "p", now)
+    assert first is not None and await counts(store) == {"a": 1, "b": 0}
+    with pytest.raises(Exception):  # noqa: B017 - the backend's own duplicate-key error
+        await store.open_ticket(first.id, WS, "again", "p", now)  # the same id: the insert fails after the count
+    assert await counts(store) == {"a": 1, "b": 0} == await open_per_manager(store)
+    second = await store.open_ticket(new_id(), WS, "v", "p", now)
+    assert second is not None and second.line_manager == "b"
+    assert await counts(store) == await open_per_manager(store) == {"a": 1, "b": 1}
+
+
+async def test_cancelled_opens_and_closes_keep_counts_equal_to_open_tickets(store: SupportStore) -> None:
+    """Requests abandoned at any point (time-out, disconnect) never leave a count without its ticket."""
+    now = to_millis(utc_now())
+    for i in range(3):
+        await store.create_line_manager(manager(f"m{i}", i + 1))
+    rng = random.Random(4)
+
+    async def abandoned(call: object) -> None:
+        task = asyncio.ensure_future(call)  # type: ignore[arg-type]
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    for _ in range(12):
+        await abandoned(store.open_ticket(new_id(), WS, "u", "p", now))
+    tickets = await store.list_tickets(WS, "p")
+    for ticket in tickets[::2]:
+        await abandoned(store.close_ticket(WS, ticket.id, now))
+    await asyncio.sleep(0.2)  # let writes the server had already received finish
+    assert await counts(store) == await open_per_manager(store)
 
 
 async def test_messages_unread_and_read(store: SupportStore) -> None:
