@@ -47,11 +47,33 @@ class MailCatcher(_Waitable):
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.fail_next = 0
+        self.step_delay = 0.0  # seconds each of MAIL, RCPT and DATA takes to answer
+        self.transactions = 0
         self.port = free_port()
         self._server: asyncio.Server | None = None
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Count a transaction's start and take ``step_delay`` to answer."""
+        self.transactions += 1
+        await asyncio.sleep(self.step_delay)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Take one recipient after ``step_delay``."""
+        await asyncio.sleep(self.step_delay)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Accept (or, while ``fail_next`` lasts, temporarily refuse) one message."""
+        """Accept (or, while ``fail_next`` lasts, temporarily refuse) one message, after ``step_delay``."""
+        await asyncio.sleep(self.step_delay)
         if self.fail_next > 0:
             self.fail_next -= 1
             return "451 4.3.0 try again later"
@@ -102,6 +124,7 @@ class FakeSms(_Waitable):
         super().__init__()
         self.attempts: list[dict[str, str]] = []
         self.delivered: list[dict[str, str]] = []
+        self.abandoned: list[dict[str, str]] = []
         self.fail_next = 0
         self.fail_status = 503
         self.delay = 0.0
@@ -125,6 +148,10 @@ class FakeSms(_Waitable):
             return web.json_response({"message": "provider down"}, status=self.fail_status)
         if self.delay:
             await asyncio.sleep(self.delay)
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned.append(form)  # the sender hung up before the answer
+                await self._notify()
+                return web.json_response({"message": "client went away"}, status=499)
         self.delivered.append(form)
         await self._notify()
         return web.json_response({"sid": f"SM{len(self.delivered):030d}", "status": "queued"}, status=201)
@@ -152,6 +179,11 @@ class FakeSms(_Waitable):
         """Return every request received once there are at least ``count``."""
         await self._wait(lambda: len(self.attempts) >= count, within)
         return list(self.attempts)
+
+    async def wait_for_abandoned(self, count: int, within: float = 10) -> list[dict[str, str]]:
+        """Return the requests whose sender hung up before the answer, once there are at least ``count``."""
+        await self._wait(lambda: len(self.abandoned) >= count, within)
+        return list(self.abandoned)
 
     def settings(self) -> dict[str, Any]:
         """Settings that point a Deskline server at this provider."""

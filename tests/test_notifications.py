@@ -8,8 +8,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from auth.principal import Role
+from config import Settings
 from models.common import to_jsonable, utc_now
 from models.notify import Channel, OutboxMessage, OutboxStatus
 from storage.database import new_id
@@ -32,13 +34,15 @@ from tests.notify_doubles import (
 __all__ = ["mail", "sms"]  # fixtures
 
 
-async def wait_status(server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10) -> None:
-    """Wait until the outbox message reaches ``status``."""
+async def wait_status(
+    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
+) -> None:
+    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
     store = server.deps.notifier.store
     async with asyncio.timeout(within):
         while True:
             message = await store.get_message(message_id)
-            if message is not None and message.status == status:
+            if message is not None and message.status == status and message.attempts >= attempts:
                 return
             await asyncio.sleep(0.02)
 
@@ -390,3 +394,88 @@ async def test_two_processes_drain_one_outbox_once_even_across_a_restart(tmp_pat
     assert {m.status for m in messages} == {OutboxStatus.SENT}
     assert len(sms.attempts) == count + 3
     assert len({m.claimed_by for m in messages}) >= 2, "only one process ever drained"
+
+
+async def test_a_slow_send_is_cut_off_before_its_lease_ends_so_no_other_worker_sends_it_again(
+    start_server, settings_for, sms: FakeSms
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        "sqlite", **sms.settings(), **FAST, notify_send_timeout_seconds=0.3, notify_lease_seconds=1.0
+    )
+    one = await start_server(settings=settings)
+    two = await start_server(settings=settings.model_copy(update={"port": free_port()}))
+    sms.delay = 2.5  # the provider hangs far past the lease
+    queued = await one.deps.notifier.sms("+4915112345678", "slow provider", kind="sold")
+    two.deps.notifier.worker.wake()
+    await sms.wait_attempts(1)
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    given_up = await one.deps.notifier.store.get_message(queued.id)
+    assert given_up.attempts == 1 and "TimeoutError" in given_up.last_error
+    assert given_up.next_try_at - given_up.created_at >= timedelta(seconds=29), "retried without backoff"
+    await sms.wait_for_abandoned(1, within=5)  # past the lease, and the slow request ended
+    assert len(sms.attempts) == 1, "another worker sent the message while the first was still sending"
+    assert sms.delivered == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+async def test_a_lease_left_by_a_crashed_worker_is_taken_over_once_it_expires(
+    start_server, sms: FakeSms, backend: str
+) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(utc_now().replace(microsecond=0))  # MongoDB keeps milliseconds
+    server = await start_server(backend, clock=clock, **sms.settings(), **FAST)
+    store, worker = server.deps.notifier.store, server.deps.notifier.worker
+    lease = timedelta(seconds=server.settings.notify_lease_seconds)
+    now = clock()
+    crashed = outbox_sms("left behind", now).model_copy(
+        update={
+            "status": OutboxStatus.SENDING,
+            "claimed_by": "crashed-worker",
+            "claim_expires_at": now + lease,
+            "attempts": 1,
+        }
+    )
+    await store.enqueue(crashed)  # exactly what a worker that died mid-send leaves in the outbox
+
+    clock.advance(seconds=lease.total_seconds() - 1)
+    worker.wake()
+    await asyncio.sleep(0.3)
+    assert sms.attempts == [], "a live lease was taken over"
+    clock.advance(seconds=2)
+    worker.wake()
+    [delivered] = await sms.wait_delivered(1)
+    assert delivered["Body"] == "left behind"
+    await wait_status(server, crashed.id, OutboxStatus.SENT)
+    sent = await store.get_message(crashed.id)
+    assert sent.claimed_by == worker.name and sent.attempts == 2
+    assert not await store.mark_sent(crashed, "crashed-worker", clock(), "late"), "the crashed worker still holds it"
+    clock.advance(hours=1)
+    worker.wake()
+    await asyncio.sleep(0.3)
+    assert len(sms.attempts) == 1 and len(sms.delivered) == 1
+
+
+async def test_a_slow_smtp_conversation_is_cut_off_as_a_whole_before_its_lease_ends(
+    start_server, settings_for, mail: MailCatcher
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        "sqlite", **mail.settings(), **FAST, notify_send_timeout_seconds=0.3, notify_lease_seconds=0.6
+    )
+    one = await start_server(settings=settings)
+    two = await start_server(settings=settings.model_copy(update={"port": free_port()}))
+    mail.step_delay = 0.25  # each SMTP answer beats the 0.3 s deadline; the whole conversation (0.75 s) does not
+    queued = await one.deps.notifier.email("ada@example.com", "Slow server", "text", kind="sold")
+    two.deps.notifier.worker.wake()
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    given_up = await one.deps.notifier.store.get_message(queued.id)
+    assert given_up.attempts == 1 and "send timed out after 0.3 s" in given_up.last_error
+    await asyncio.sleep(1.2)  # twice the lease
+    assert mail.transactions == 1, "another worker sent the email while the first was still sending"
+    assert mail.messages == []
+
+
+def test_a_lease_shorter_than_two_send_deadlines_is_refused() -> None:
+    assert Settings(notify_lease_seconds=60, notify_send_timeout_seconds=30).notify_lease_seconds == 60
+    with pytest.raises(ValidationError, match="at least twice"):
+        Settings(notify_lease_seconds=59, notify_send_timeout_seconds=30)
+    with pytest.raises(ValidationError, match="at least twice"):
+        Settings(notify_lease_seconds=40)
