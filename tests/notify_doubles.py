@@ -175,6 +175,13 @@ class FakeSms(_Waitable):
         await self._wait(lambda: len(self.delivered) >= count, within)
         return list(self.delivered)
 
+    async def wait_delivered_matching(
+        self, match: Callable[[dict[str, str]], bool], within: float = 10
+    ) -> dict[str, str]:
+        """Return the first delivered message ``match`` accepts, once there is one."""
+        await self._wait(lambda: any(match(d) for d in self.delivered), within)
+        return next(d for d in self.delivered if match(d))
+
     async def wait_attempts(self, count: int, within: float = 10) -> list[dict[str, str]]:
         """Return every request received once there are at least ``count``."""
         await self._wait(lambda: len(self.attempts) >= count, within)

@@ -17,6 +17,8 @@ from models.notify import Channel, OutboxMessage, OutboxStatus
 from storage.database import new_id
 from storage.notify import make_notify_store
 from storage.sqlite.db import SqliteDatabase
+from tests.helpdesk_kit import admin_of, new_workspace
+from tests.helpdesk_kit import signed_in as helpdesk_signed_in
 from tests.helpers import ManualClock, RunningServer, ServerProcess, free_port
 from tests.notify_doubles import (
     FAST,
@@ -30,6 +32,7 @@ from tests.notify_doubles import (
     member,
     sms,
 )
+from tests.queue_helpers import staffed_office
 
 __all__ = ["mail", "sms"]  # fixtures
 
@@ -479,3 +482,46 @@ def test_a_lease_shorter_than_two_send_deadlines_is_refused() -> None:
         Settings(notify_lease_seconds=59, notify_send_timeout_seconds=30)
     with pytest.raises(ValidationError, match="at least twice"):
         Settings(notify_lease_seconds=40)
+
+
+async def test_helpdesk_assignment_and_reply_reach_people_by_email(start_server, mail: MailCatcher) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", **mail.settings(), **FAST)
+    admin = await admin_of(server)
+    workspace, _ = await new_workspace(admin)
+    agent, agent_info = await helpdesk_signed_in(server, Role.AGENT, name="Agent Ann")
+    await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": agent_info["user"]["id"]})
+    category = await admin.ok("create_category", {"workspace_id": workspace["id"], "name": "Billing"})
+    client, client_info = await helpdesk_signed_in(server, Role.CLIENT, name="Cleo Client")
+
+    ticket = await client.ok(
+        "submit_ticket", {"category_id": category["id"], "title": "Charged twice", "body": "Please refund"}
+    )
+    assert ticket["assignee_id"] == agent_info["user"]["id"]
+    [assigned] = await mail.wait_count(1)
+    assert assigned["To"] == agent_info["email"] and assigned["Subject"] == "New ticket assigned to you"
+    assert "Charged twice" in body_of(assigned) and "Charged twice" in body_of(assigned, "html")
+
+    await agent.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": "Refunded today"})
+    reply = (await mail.wait_count(2))[1]
+    assert reply["To"] == client_info["email"] and reply["Subject"] == "New reply in your ticket"
+    assert "Charged twice" in body_of(reply)
+    assert mail.envelopes[1][1] == [client_info["email"]]
+
+
+async def test_a_queue_call_reaches_the_number_holder_by_sms(start_server, sms: FakeSms) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", **sms.settings(), **FAST)
+    office = await staffed_office(server, agents=1)
+    holder, user = await member(server, phone="+989121234567")
+    await holder.ok(
+        "set_notification_prefs",
+        {"channels": {"sms": True, "email": False}, "kinds": {"queue.your_turn": {"sms": True}}},
+    )
+    taken = await holder.ok("take_number", {"ref_office": office.ref})
+    await office.agents[0].ok("increment_counter", {"ref_office": office.ref, "number_window": 1})
+    await holder.inbox.wait_for("your_turn")
+    expected = f"It is your turn: Number {taken['number']}: please go to window 1."
+    delivered = await sms.wait_delivered_matching(lambda d: d["Body"] == expected)
+    assert delivered["To"] == user.phone == "+989121234567" and delivered["From"] == SMS_FROM
+    queued = [m for m in await server.deps.notifier.store.list_outbox(None, 10) if m.kind == "queue.your_turn"]
+    assert [(m.channel, m.user_id) for m in queued] == [(Channel.SMS, user.id)]
+    await wait_status(server, queued[0].id, OutboxStatus.SENT)
