@@ -134,10 +134,12 @@ def make_senders(settings: Settings) -> tuple[dict[Channel, Sender], dict[Channe
     """Return the configured senders and, for each channel that is off, why."""
     senders: dict[Channel, Sender] = {}
     off: dict[Channel, str] = {}
-    if settings.smtp_host:
-        senders[Channel.EMAIL] = SmtpEmail(settings)
-    else:
+    if not settings.smtp_host:
         off[Channel.EMAIL] = "DESKLINE_SMTP_HOST is not set"
+    elif bool(settings.smtp_user) != bool(settings.smtp_password):
+        off[Channel.EMAIL] = "set both DESKLINE_SMTP_USER and DESKLINE_SMTP_PASSWORD, or neither"
+    else:
+        senders[Channel.EMAIL] = SmtpEmail(settings)
     provider = (settings.sms_provider or "").strip().lower()
     if provider == "log":
         senders[Channel.SMS] = LogSms()

@@ -7,13 +7,14 @@ import base64
 import email
 import email.policy
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from auth.principal import Role
 from models.accounts import User
@@ -49,6 +50,8 @@ class MailCatcher(_Waitable):
         self.fail_next = 0
         self.step_delay = 0.0  # seconds each of MAIL, RCPT and DATA takes to answer
         self.transactions = 0
+        self.credentials: tuple[str, str] | None = None
+        self.logins: list[tuple[str, str, bool]] = []  # (mechanism, login, accepted)
         self.port = free_port()
         self._server: asyncio.Server | None = None
 
@@ -83,10 +86,35 @@ class MailCatcher(_Waitable):
         await self._notify()
         return "250 OK"
 
-    async def start(self) -> MailCatcher:
-        """Listen on 127.0.0.1."""
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
+    ) -> AuthResult:
+        """Check a login against ``credentials`` and remember who tried."""
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        ok = (login, password) == self.credentials
+        self.logins.append((mechanism, login, ok))
+        return AuthResult(success=ok, handled=False)
+
+    def _smtp(self) -> SMTP:
+        if self.credentials is None:
+            return SMTP(self, hostname="catcher")
+        with warnings.catch_warnings():  # plain-text AUTH is what this local double wants
+            warnings.simplefilter("ignore")
+            return SMTP(
+                self,
+                hostname="catcher",
+                auth_required=True,
+                auth_require_tls=False,
+                authenticator=self._authenticate,
+            )
+
+    async def start(self, credentials: tuple[str, str] | None = None) -> MailCatcher:
+        """Listen on 127.0.0.1; with ``credentials``, every client must log in with them (SMTP AUTH)."""
+        self.credentials = credentials
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SMTP(self, hostname="catcher"), "127.0.0.1", self.port)
+        self._server = await loop.create_server(self._smtp, "127.0.0.1", self.port)
         return self
 
     async def stop(self) -> None:
