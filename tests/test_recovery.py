@@ -273,3 +273,19 @@ def test_the_common_password_list_is_the_published_top_1000() -> None:
     assert {"123456", "password", "qwerty", "iloveyou", "freepass"} <= listed  # its first, famous and last lines
     assert not any(p.startswith("#") or p != p.strip().lower() for p in listed), "a header line or stray case"
     assert is_common(" PassWord ") and not is_common("correct horse battery")
+
+
+async def test_recovery_requests_are_limited_per_address_across_targets(
+    start_server, mail: MailCatcher, sms: FakeSms
+) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    server = await start_server("sqlite", clock=clock, **mail.settings(), **sms.settings(), **FAST)
+    anon = await server.client()
+    for i in range(20):
+        await anon.ok("request_password_reset", {"email": f"someone{i}@example.com"})
+    error = await anon.error("request_password_reset", {"email": "fresh@example.com"}, "rate_limited")
+    assert error["details"] == {"retry_after_seconds": 3600}
+    await anon.error("request_login_code", {"phone": "+4915100000001"}, "rate_limited")  # one budget per address
+    clock.advance(hours=1, seconds=1)
+    await anon.ok("request_password_reset", {"email": "fresh@example.com"})
+    await anon.ok("request_login_code", {"phone": "+4915100000001"})
