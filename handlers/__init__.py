@@ -25,6 +25,7 @@ from handlers import (
     recovery,
     support,
     turn,
+    widget,
     workspaces,
 )
 from handlers.context import Deps
@@ -49,6 +50,7 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     recovery.add_routes,
     attachments.add_routes,
     turn.add_routes,
+    widget.add_routes,
 ]
 
 

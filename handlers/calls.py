@@ -37,6 +37,7 @@ async def setup(deps: Deps) -> EventRouter:
     store = make_call_store(deps.db)
     await store.init()
     service = CallService(deps, store, deps.presence.instance_id)
+    deps.calls = service
     deps.disconnect_hooks.append(service.socket_gone)
     deps.presence.dead_instance_hooks.append(service.instance_lost)
     deps.shutdown_hooks.append(service.stop)
@@ -66,6 +67,8 @@ async def setup(deps: Deps) -> EventRouter:
             callee = await deps.accounts.store.get_user(p.to_user)
             if not callee.active:
                 raise NotFound("no such user", {"user_id": p.to_user})
+            if await store.busy([p.to_user]):
+                raise Conflict("the user is busy in another call", {"user_id": p.to_user, "reason": "busy"})
             return await ring(ctx, [p.to_user], p.media, p.sdp)
 
     @router.on("call_agents", CallAgentsPayload)
@@ -80,6 +83,8 @@ async def setup(deps: Deps) -> EventRouter:
                 raise Unauthorized("sign in, or name the workspace with workspace_id and api_key")
             online = await deps.presence.available(Role.AGENT)
             agents = [a for a in online if (members is None or a in members) and (who is None or a != who.user_id)]
+            busy = await store.busy(agents)
+            agents = [a for a in agents if a not in busy]
             if not agents:
                 raise NotFound("no agent is available right now")
             return await ring(ctx, agents, p.media, p.sdp, p.name)

@@ -47,6 +47,7 @@ class Deps:
     session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
+    calls: Any = None  # the CallService (handlers/calls_service.py) once that domain is set up
 
     async def emit(
         self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None

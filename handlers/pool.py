@@ -56,8 +56,7 @@ async def setup(deps: Deps) -> EventRouter:
     @router.on("fetch_tickets", FetchTicketsPayload, roles=(Role.AGENT,))
     async def fetch_tickets(ctx: EventContext, p: FetchTicketsPayload) -> dict[str, Any]:
         claim = await store.claim_unassigned(ctx.require().user_id, limit, deps.clock)
-        if claim.counts is not None and claim.claimed:
-            await announce(claim.counts)
+        await announce(claim.counts)  # after every fetch, even one that claimed nothing
         return {
             "tickets": claim.tickets,
             "claimed": claim.claimed,

@@ -14,6 +14,7 @@ from handlers.rooms import presence_audience, presence_room
 from models.presence import SetStatusPayload, Status, UserIdsPayload
 from storage.database import new_id
 from storage.presence import Gone, PresenceStore, make_presence_store
+from storage.workspaces import WorkspaceStore, make_workspace_store
 
 log = logging.getLogger("deskline.presence")
 
@@ -23,9 +24,10 @@ DeadInstanceHook = Callable[[str], Awaitable[None]]
 class PresenceService:
     """Tracks this instance's signed-in sockets in the presence store and announces status changes."""
 
-    def __init__(self, deps: Deps, store: PresenceStore) -> None:
+    def __init__(self, deps: Deps, store: PresenceStore, workspaces: WorkspaceStore) -> None:
         self.deps = deps
         self.store = store
+        self.workspaces = workspaces
         self.instance_id = store.instance_id
         self.dead_instance_hooks: list[DeadInstanceHook] = []
         self._local: dict[str, tuple[str, str]] = {}
@@ -77,11 +79,19 @@ class PresenceService:
             await self.announce(item.user_id, item.role, Status.OFFLINE)
 
     async def announce(self, user_id: str, role: str, status: Status) -> None:
-        """Push ``presence_changed`` to the user's watchers (and to staff, for a staff user)."""
-        staff = role in {r.value for r in STAFF_ROLES}
+        """Push ``presence_changed`` to the watchers; for a staff user also to workspace colleagues and admins."""
+        colleagues = await self.colleagues(user_id) if role in {r.value for r in STAFF_ROLES} else None
         await self.deps.emit(
-            "presence_changed", {"user_id": user_id, "status": status}, to=presence_audience(user_id, staff)
+            "presence_changed", {"user_id": user_id, "status": status}, to=presence_audience(user_id, colleagues)
         )
+
+    async def colleagues(self, user_id: str) -> list[str]:
+        """Return the members of every workspace ``user_id`` is a member of (read now: membership changes count)."""
+        found: dict[str, None] = {}
+        for membership in await self.workspaces.memberships(user_id):
+            for member in await self.workspaces.list_members(membership.workspace_id):
+                found[member.user_id] = None
+        return list(found)
 
     async def set_status(self, who: Principal, status: Status) -> Status:
         """Mark ``who`` away or online again; announce it if it changed."""
@@ -104,7 +114,9 @@ async def setup(deps: Deps) -> EventRouter:
     if deps.redis is not None and settings.presence_ttl_seconds <= settings.presence_heartbeat_seconds:
         raise ValueError("DESKLINE_PRESENCE_TTL_SECONDS must be longer than DESKLINE_PRESENCE_HEARTBEAT_SECONDS")
     store = make_presence_store(deps.redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    service = PresenceService(deps, store)
+    workspaces = make_workspace_store(deps.db)
+    await workspaces.init()
+    service = PresenceService(deps, store, workspaces)
     await store.heartbeat()
     deps.presence = service
     deps.session_hooks.append(service.socket_changed)

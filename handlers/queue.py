@@ -32,6 +32,9 @@ from storage.queue import make_queue_store
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 ASSIGNED_EXISTING = "Agent assigned to existing window successfully"
 ASSIGNED_NEW = "Agent assigned to new window successfully"
+OFFICE_DELETED = "office was deleted successfully"
+AGENT_DELETED = "Agent deleted successfully"
+COUNTERS_RESET = "Counters reset successfully"
 
 
 async def setup(deps: Deps) -> EventRouter:
@@ -53,16 +56,16 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("delete_office", OfficeRefPayload, roles=MANAGERS)
     async def delete_office(ctx: EventContext, p: OfficeRefPayload) -> dict[str, Any]:
-        await service.managed_office(ctx.require(), p.ref_office)
+        office = await service.managed_office(ctx.require(), p.ref_office)
         now = deps.clock()
         holders = await store.delete_office(p.ref_office, now)
-        gone = {"ref_office": p.ref_office, "at": now}
-        for room in (office_room(p.ref_office), office_managers_room(p.ref_office)):
-            await deps.emit("office_deleted", gone, to=room)
+        rooms = [office_room(p.ref_office), office_managers_room(p.ref_office)]
+        agents = sorted({w.agent_id for w in office.windows if w.agent_id})
+        told = rooms + [user_room(user_id) for user_id in [*holders, *agents]]
+        await deps.emit("office_deleted", {"ref_office": p.ref_office, "at": now}, to=told)  # once per socket
+        for room in rooms:
             await deps.sio.close_room(room)
-        for user_id in holders:
-            await deps.emit("office_deleted", gone, to=user_room(user_id))
-        return {"ref_office": p.ref_office, "deleted": True, "expired_numbers": len(holders)}
+        return {"message": OFFICE_DELETED, "ref_office": p.ref_office, "deleted": True, "expired_numbers": len(holders)}
 
     @router.on("list_my_offices", roles=(Role.MANAGER, Role.ADMIN, Role.AGENT))
     async def list_my_offices(ctx: EventContext, _: Any) -> dict[str, Any]:
@@ -113,27 +116,35 @@ async def setup(deps: Deps) -> EventRouter:
         if not any(w.agent_id == p.agent_id for w in office.windows):
             raise NotFound(f"agent {p.agent_id} has no window at {p.ref_office}", {"agent_id": p.agent_id})
         windows = await store.remove_agent(p.ref_office, p.agent_id)
+        now = deps.clock()
         await store.add_audit(
             AuditEntry(
                 id=new_id(),
                 ref_office=p.ref_office,
                 action="delete_agent",
                 by=who.user_id,
-                at=deps.clock(),
+                at=now,
                 previous={"agent_windows": windows},
                 details={"agent_id": p.agent_id},
             )
         )
-        return {"ref_office": p.ref_office, "agent_id": p.agent_id, "windows": windows}
+        closed = {"ref_office": p.ref_office, "windows": windows, "at": now}
+        await deps.emit("agent_removed", {**closed, "agent_id": p.agent_id}, to=user_room(p.agent_id))
+        await deps.emit("windows_closed", closed, to=office_room(p.ref_office))
+        return {"message": AGENT_DELETED, "ref_office": p.ref_office, "agent_id": p.agent_id, "windows": windows}
 
     @router.on("reset_counters", OfficeRefPayload, roles=MANAGERS)
-    async def reset_counters(ctx: EventContext, p: OfficeRefPayload) -> AuditEntry:
+    async def reset_counters(ctx: EventContext, p: OfficeRefPayload) -> dict[str, Any]:
         who = ctx.require()
         await service.managed_office(who, p.ref_office)
-        entry = await store.reset_counters(p.ref_office, who.user_id, deps.clock())
+        reset = await store.reset_counters(p.ref_office, who.user_id, deps.clock())
+        entry = reset.entry
         await service.push_counter(p.ref_office, 0, None, entry.at)
+        for number in reset.expired:
+            told = {"ref_office": p.ref_office, "number": number.number, "status": number.status, "at": entry.at}
+            await deps.emit("counters_reset", told, to=user_room(number.user_id))
         await service.push_stats(p.ref_office)
-        return entry
+        return {**entry.model_dump(mode="json"), "message": COUNTERS_RESET}
 
     @router.on("office_audit", OfficeAuditPayload, roles=MANAGERS)
     async def office_audit(ctx: EventContext, p: OfficeAuditPayload) -> dict[str, Any]:
@@ -143,6 +154,7 @@ async def setup(deps: Deps) -> EventRouter:
     @router.on("office_stats", OfficeStatsPayload, roles=MANAGERS)
     async def office_stats(ctx: EventContext, p: OfficeStatsPayload) -> dict[str, Any]:
         await service.managed_office(ctx.require(), p.ref_office)
+        await ctx.enter(office_managers_room(p.ref_office))  # live office_stats_updated from now on
         return await service.stats(p.ref_office, p.start, p.end)
 
     @router.on("watch_office_stats", WatchStatsPayload, roles=MANAGERS)

@@ -65,11 +65,11 @@ def presence_room(user_id: str) -> str:
     return f"presence:{user_id}"
 
 
-def presence_audience(user_id: str, staff: bool) -> list[str]:
-    """Rooms told when a user's presence changes: their watchers, plus every staff socket for a staff user."""
+def presence_audience(user_id: str, colleagues: list[str] | None) -> list[str]:
+    """Rooms told of a user's presence: watchers; for staff (``colleagues`` given) own sockets, colleagues, admins."""
     rooms = [presence_room(user_id)]
-    if staff:
-        rooms += [role_room("agent"), role_room("manager"), role_room("admin")]
+    if colleagues is not None:
+        rooms += [user_room(user_id), *(user_room(c) for c in colleagues if c != user_id), role_room("admin")]
     return rooms
 
 

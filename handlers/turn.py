@@ -10,11 +10,15 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from auth.workspace_keys import authenticate_workspace
 from config import Settings
-from handlers.context import DEPS_KEY
+from handlers.context import DEPS_KEY, Deps
 from models.errors import DesklineError, NotFound, Unauthorized
+from storage.workspaces import make_workspace_store
 
 PATH = "/api/turn"
+WORKSPACE_HEADER = "X-Workspace-Id"
+API_KEY_HEADER = "X-Api-Key"
 
 
 def add_routes(app: web.Application) -> None:
@@ -51,15 +55,27 @@ def ice_config(settings: Settings, user_id: str, now: datetime) -> dict[str, Any
     }
 
 
-async def turn(request: web.Request) -> web.Response:
-    """Answer with fresh TURN credentials for the signed-in caller (``Authorization: Bearer <access JWT>``)."""
-    deps = request.app[DEPS_KEY]
-    try:
-        scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+async def turn_user(request: web.Request, deps: Deps) -> str:
+    """Return the TURN user: the signed-in user's id (Bearer JWT) or ``visitor-<workspace id>`` (workspace key)."""
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if header:
+        scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send Authorization: Bearer <access token>")
-        principal = await deps.accounts.current_principal(token.strip(), deps.clock())
-        body = ice_config(deps.settings, principal.user_id, deps.clock())
+        return (await deps.accounts.current_principal(token.strip(), deps.clock())).user_id
+    workspace_id, api_key = request.headers.get(WORKSPACE_HEADER), request.headers.get(API_KEY_HEADER)
+    if workspace_id and api_key:
+        workspace = await authenticate_workspace(make_workspace_store(deps.db), workspace_id, api_key)
+        return f"visitor-{workspace.id}"
+    raise Unauthorized(f"send Authorization: Bearer <access token>, or {WORKSPACE_HEADER} and {API_KEY_HEADER}")
+
+
+async def turn(request: web.Request) -> web.Response:
+    """Answer with fresh TURN credentials for a signed-in user or a widget visitor holding its workspace key."""
+    deps = request.app[DEPS_KEY]
+    try:
+        user = await turn_user(request, deps)
+        body = ice_config(deps.settings, user, deps.clock())
     except DesklineError as err:
         status = 404 if isinstance(err, NotFound) else 401 if isinstance(err, Unauthorized) else 400
         return web.json_response({"ok": False, "error": err.to_error()}, status=status)

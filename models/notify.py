@@ -49,7 +49,9 @@ KindName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 DEFAULT_CHANNELS: dict[Channel, bool] = {Channel.IN_APP: True, Channel.EMAIL: True, Channel.SMS: False}
-DEFAULT_KINDS: dict[str, dict[Channel, bool]] = {Kind.YOUR_TURN_SOON.value: {Channel.EMAIL: False}}
+QUEUE_KINDS = (Kind.YOUR_TURN_SOON, Kind.YOUR_TURN, Kind.YOUR_TURN_MISSED)
+# Queue turn emails are opt-in (the live push and the in-app item stay on): a user enables them per kind.
+DEFAULT_KINDS: dict[str, dict[Channel, bool]] = {kind.value: {Channel.EMAIL: False} for kind in QUEUE_KINDS}
 
 
 class Notification(Document):
@@ -104,7 +106,8 @@ class NotificationPrefs(Document):
         """Return whether ``kind`` may reach the user on ``channel``."""
         if not self.channels.get(channel, DEFAULT_CHANNELS[channel]):
             return False
-        return self.kinds.get(kind, DEFAULT_KINDS.get(kind, {})).get(channel, True)
+        switches = {**DEFAULT_KINDS.get(kind, {}), **self.kinds.get(kind, {})}
+        return switches.get(channel, True)
 
     def merged(self, channels: dict[Channel, bool], kinds: dict[str, dict[Channel, bool] | None]) -> NotificationPrefs:
         """Return these prefs with the given switches applied (``None`` drops a kind's overrides)."""

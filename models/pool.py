@@ -169,15 +169,12 @@ class SaleFailure(Document):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outcome of one fetch: the caller's unsold tickets, how many were new, the pool's counts after.
-
-    ``counts`` may be None when nothing was claimed (nothing changed, so a backend may skip counting).
-    """
+    """The outcome of one fetch: the caller's unsold tickets, how many were new, the pool's counts after."""
 
     tickets: list[PoolTicket]
     claimed: int
     held_before: int
-    counts: PoolCounts | None
+    counts: PoolCounts
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,3 +233,10 @@ class AuditEntry(Document):
     at: datetime
     previous: dict[str, Any] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reset(Document):
+    """What ``reset_counters`` did: its audit entry, and the waiting numbers it expired (their holders are told)."""
+
+    entry: AuditEntry
+    expired: list[QueueNumber] = Field(default_factory=list)

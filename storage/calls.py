@@ -38,6 +38,9 @@ class CallStore(Protocol):
     async def ringing_for(self, protocol: CallProtocol, refs: list[str]) -> list[Call]:
         """Return the ringing calls of ``protocol`` inviting any of ``refs`` (user or socket ids), newest first."""
 
+    async def busy(self, user_ids: list[str]) -> set[str]:
+        """Return those of ``user_ids`` who are a party (caller or answerer) of an active call."""
+
     async def expire_ringing(self, now: datetime) -> list[Call]:
         """End as missed every call still ringing at its deadline; return the calls this call ended."""
 

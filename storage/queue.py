@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from models.queue import AuditEntry, Called, Office, QueueNumber, Service
+from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service
 from storage.database import Database
 
 REF_PREFIX = "ref"
@@ -71,8 +71,11 @@ class QueueStore(Protocol):
     async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
         """End the window's current service as a no-show; ``Conflict`` if none."""
 
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> AuditEntry:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
+
+        Waiting numbers expire; the result lists them so their holders can be told.
+        """
 
     async def add_audit(self, entry: AuditEntry) -> None:
         """Append one audit entry."""
@@ -108,6 +111,15 @@ class QueueStore(Protocol):
 
     async def services_between(self, ref: str, start: datetime, end: datetime | None) -> list[Service]:
         """Return the services called in ``[start, end)`` (``end`` None: open-ended)."""
+
+    async def track(self, user_id: str, refs: list[str], now: datetime) -> None:
+        """Remember that a signed-in user tracks ``refs`` (restored when they reconnect, on any instance)."""
+
+    async def untrack(self, user_id: str, refs: list[str]) -> None:
+        """Forget that the user tracks ``refs``."""
+
+    async def tracked_by(self, user_id: str) -> list[str]:
+        """Return the references the user tracks, sorted."""
 
 
 def make_queue_store(db: Database) -> QueueStore:

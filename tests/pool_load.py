@@ -1,14 +1,21 @@
 """The cross-process pool race used by tests/test_pool.py: two servers, many agents, a busy admin.
 
-Everything is checked from what the database recorded (via ``list_pool_tickets``), not from
-the order acks arrived in. The SQLite store reads its clock inside each write transaction,
-so ``created_at``, ``assigned_at`` and ``sold_at`` follow commit order across both processes.
+The two ``python server.py`` processes share one database (a SQLite file or a MongoDB
+database) and one Redis channel. Everything is checked from what the database recorded (via
+``list_pool_tickets``), not from the order acks arrived in. The SQLite store reads its clock
+inside each write transaction, so ``created_at``, ``assigned_at`` and ``sold_at`` follow
+commit order across both processes and the cap and FIFO can be replayed over time; MongoDB
+stamps times before the write, so there only the end state is judged on those two.
+
+An admin socket on each server watches the pool: each must receive exactly one
+``pool_changed`` per load, fetch and successful sale made on either server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,9 +33,18 @@ from storage.accounts import make_account_store
 from tests.helpers import Client, ServerProcess, connect_client, free_port
 
 SECRET = "pool-load-secret-" + "z" * 40
-CAP = 15
-BATCH = 60
 BUYER = {"name": "Bo", "email": "bo@example.com"}
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """How hard to race: agents, the hold limit, how long, and how fast the admin loads tickets."""
+
+    agents: int
+    seconds: float
+    cap: int = 15
+    batch: int = 60
+    admin_pause: float = 0.01
 
 
 @dataclass
@@ -40,8 +56,15 @@ class LoadReport:
     sales: int = 0
     sold: int = 0
     created: int = 0
+    loads: int = 0
     unassigned_at_end: int = 0
     lost_sales: int = 0
+    pushes_per_watcher: int = 0
+
+    @property
+    def changes(self) -> int:
+        """Every operation that pushes ``pool_changed``: loads, fetches and successful sales."""
+        return self.loads + self.fetches + self.sales
 
 
 async def make_tokens(settings: Settings, agents: int) -> tuple[str, list[tuple[str, str]]]:
@@ -65,14 +88,14 @@ async def make_tokens(settings: Settings, agents: int) -> tuple[str, list[tuple[
 
 
 async def agent_loop(
-    client: Client, agent_id: str, owners: dict[str, str], stop: asyncio.Event, report: LoadReport
+    client: Client, agent_id: str, cap: int, owners: dict[str, str], stop: asyncio.Event, report: LoadReport
 ) -> None:
     """Fetch, check the ack, sell a few held tickets; repeat until told to stop."""
     rng = random.Random(agent_id)
     while not stop.is_set():
         data = await client.ok("fetch_tickets")
         held = data["tickets"]
-        assert len(held) <= CAP, data
+        assert len(held) <= cap and data["limit"] == cap, data
         for ticket in held:
             assert ticket["agent_id"] == agent_id and ticket["status"] == "assigned", ticket
             assert owners.setdefault(ticket["id"], agent_id) == agent_id, f"{ticket['id']} given to two agents"
@@ -91,14 +114,15 @@ async def agent_loop(
         await asyncio.sleep(rng.random() * 0.01)
 
 
-async def admin_loop(client: Client, stop: asyncio.Event, report: LoadReport) -> None:
+async def admin_loop(client: Client, plan: LoadPlan, stop: asyncio.Event, report: LoadReport) -> None:
     """Keep loading small batches into the pool."""
     while not stop.is_set():
         data = await client.ok(
-            "create_pool_tickets", {"tickets": [{"title": f"load {report.created + i}"} for i in range(BATCH)]}
+            "create_pool_tickets", {"tickets": [{"title": f"load {report.created + i}"} for i in range(plan.batch)]}
         )
         report.created += data["count"]
-        await asyncio.sleep(0.01)
+        report.loads += 1
+        await asyncio.sleep(plan.admin_pause)
 
 
 async def all_tickets(client: Client) -> list[dict[str, Any]]:
@@ -111,7 +135,7 @@ async def all_tickets(client: Client) -> list[dict[str, Any]]:
             return tickets
 
 
-def check_cap_over_time(tickets: list[dict[str, Any]]) -> None:
+def check_cap_over_time(tickets: list[dict[str, Any]], cap: int) -> None:
     """Replay every claim and sale per agent in commit order: nobody ever held more than the cap."""
     moves: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for t in tickets:
@@ -123,11 +147,15 @@ def check_cap_over_time(tickets: list[dict[str, Any]]) -> None:
         held = 0
         for _, step in sorted(events):
             held += step
-            assert 0 <= held <= CAP, f"agent {agent} held {held}"
+            assert 0 <= held <= cap, f"agent {agent} held {held}"
 
 
-def check_fifo(tickets: list[dict[str, Any]]) -> None:
-    """No ticket was claimed while an older one stayed unassigned after that claim committed."""
+def check_fifo(tickets: list[dict[str, Any]], commit_ordered: bool) -> None:
+    """No ticket was claimed while an older one stayed unassigned after that claim committed.
+
+    Without commit-ordered times (MongoDB) only the end state is checked: every ticket still
+    unassigned is newer than every ticket ever claimed.
+    """
     latest: datetime | None = None
     older_never_assigned = None
     for t in tickets:
@@ -136,14 +164,32 @@ def check_fifo(tickets: list[dict[str, Any]]) -> None:
             continue
         claimed_at = datetime.fromisoformat(t["assigned_at"])
         assert older_never_assigned is None, f"{t['id']} claimed while older {older_never_assigned} stays unassigned"
-        assert latest is None or latest <= claimed_at, f"{t['id']} claimed before an older ticket was"
+        assert not commit_ordered or latest is None or latest <= claimed_at, f"{t['id']} claimed before an older one"
         latest = max(latest or claimed_at, claimed_at)
 
 
-async def run_two_process_load(data_dir: Path, agents: int, seconds: float) -> LoadReport:
-    """Run the race and check every guarantee; return what happened."""
-    admin_token, agent_tokens = await make_tokens(Settings(data_dir=data_dir, jwt_secret=SECRET), agents)
-    env = {"DESKLINE_DATA_DIR": str(data_dir), "DESKLINE_JWT_SECRET": SECRET, "DESKLINE_LOG_LEVEL": "WARNING"}
+async def run_two_process_load(
+    data_dir: Path, plan: LoadPlan, redis_url: str, mongo_url: str | None = None
+) -> LoadReport:
+    """Race two server processes on one database (SQLite file, or MongoDB at ``mongo_url``) over one Redis.
+
+    Checks every guarantee and that every ``pool_changed`` reached the watchers on both servers;
+    returns what happened, for the test to judge it was a real race.
+    """
+    env = {
+        "DESKLINE_DATA_DIR": str(data_dir),
+        "DESKLINE_JWT_SECRET": SECRET,
+        "DESKLINE_LOG_LEVEL": "WARNING",
+        "DESKLINE_POOL_HOLD_LIMIT": str(plan.cap),
+        "DESKLINE_REDIS_URL": redis_url,
+        "DESKLINE_REDIS_CHANNEL": f"pool-load-{uuid.uuid4().hex[:12]}",
+    }
+    if mongo_url:
+        env |= {"DESKLINE_MONGO_URL": mongo_url, "DESKLINE_MONGO_DB": f"pool_load_{uuid.uuid4().hex[:12]}"}
+    settings = Settings(
+        data_dir=data_dir, jwt_secret=SECRET, mongo_url=mongo_url, mongo_db=env.get("DESKLINE_MONGO_DB", "deskline")
+    )
+    admin_token, agent_tokens = await make_tokens(settings, plan.agents)
     servers = [ServerProcess(env, free_port()) for _ in range(2)]
     clients: list[Client] = []
     report, owners, stop = LoadReport(), {}, asyncio.Event()
@@ -151,14 +197,20 @@ async def run_two_process_load(data_dir: Path, agents: int, seconds: float) -> L
         await asyncio.gather(*(s.start() for s in servers))
         admin = await connect_client(servers[0].url, admin_token)
         auditor = await connect_client(servers[1].url, admin_token)
+        clients += [admin, auditor]
+        for watcher in (admin, auditor):  # one admin socket per server watches every change on either
+            await watcher.ok("watch_pool")
         # every agent on one server; every third one also on the other (one agent, two processes at once)
         sockets = [(agent_id, servers[i % 2], tok) for i, (agent_id, tok) in enumerate(agent_tokens)]
         sockets += [(a, servers[(i + 1) % 2], tok) for i, (a, tok) in enumerate(agent_tokens) if i % 3 == 0]
         agent_clients = [(agent_id, await connect_client(server.url, tok)) for agent_id, server, tok in sockets]
-        clients += [admin, auditor, *(c for _, c in agent_clients)]
-        loops = [asyncio.ensure_future(admin_loop(admin, stop, report))]
-        loops += [asyncio.ensure_future(agent_loop(c, agent_id, owners, stop, report)) for agent_id, c in agent_clients]
-        await asyncio.sleep(seconds)
+        clients += [c for _, c in agent_clients]
+        loops = [asyncio.ensure_future(admin_loop(admin, plan, stop, report))]
+        loops += [
+            asyncio.ensure_future(agent_loop(c, agent_id, plan.cap, owners, stop, report))
+            for agent_id, c in agent_clients
+        ]
+        await asyncio.sleep(plan.seconds)
         stop.set()
         await asyncio.gather(*loops)
 
@@ -168,17 +220,38 @@ async def run_two_process_load(data_dir: Path, agents: int, seconds: float) -> L
             if t["id"] in owners:
                 assert t["agent_id"] == owners[t["id"]], t
         unsold = Counter(t["agent_id"] for t in tickets if t["status"] == "assigned")
-        assert max(unsold.values(), default=0) <= CAP, unsold
+        assert max(unsold.values(), default=0) <= plan.cap, unsold
         assert sum(t["status"] == "sold" for t in tickets) == report.sold
-        check_cap_over_time(tickets)
-        check_fifo(tickets)
+        commit_ordered = mongo_url is None
+        if commit_ordered:
+            check_cap_over_time(tickets, plan.cap)
+        check_fifo(tickets, commit_ordered)
         counts = Counter(t["status"] for t in tickets)
         watched = await auditor.ok("watch_pool")
         assert watched["counts"] == {s: counts.get(s, 0) for s in ("unassigned", "assigned", "sold")}
         report.unassigned_at_end = counts.get("unassigned", 0)
+
+        # each watcher got one push per change made on either server: none lost between instances, none doubled
+        for watcher in (admin, auditor):
+            await watcher.inbox.wait_count("pool_changed", report.changes, timeout=30)
+        await asyncio.sleep(0.5)
+        report.pushes_per_watcher = report.changes
+        for watcher in (admin, auditor):
+            assert len(watcher.inbox.of("pool_changed")) == report.changes
+        # a fetch by an agent connected only to server 0 reaches the watcher on server 1, with the counts it left
+        lone = next(
+            c
+            for (agent_id, server, _), (_, c) in zip(sockets, agent_clients, strict=True)
+            if server is servers[0] and [a for a, _, _ in sockets].count(agent_id) == 1
+        )
+        await lone.ok("fetch_tickets")
+        pushed = await auditor.inbox.wait_count("pool_changed", report.changes + 1)
+        assert pushed[-1] == await auditor.ok("watch_pool")
         return report
     finally:
         for client in clients:
             await client.close()
         for server in servers:
             server.stop()
+        for server in servers:
+            assert "Traceback" not in server.log.read_text(), server.log.read_text()[-3000:]

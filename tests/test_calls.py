@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -16,7 +17,7 @@ from auth.principal import Role
 from storage import open_database
 from storage.calls import make_call_store
 from tests.conftest import signed_in
-from tests.helpers import Client, RunningServer
+from tests.helpers import Client, ManualClock, RunningServer
 
 OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 ANSWER = "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -180,6 +181,37 @@ async def test_unanswered_call_is_missed_for_both(start_server) -> None:  # type
     assert stored.state == "ended" and stored.end_reason == "missed"
 
 
+async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    srv = await start_server("sqlite", clock=clock)  # default settings: the sweep ends calls past their deadline
+    assert srv.settings.call_ring_seconds == 45
+    caller, _ = await signed_in(srv)
+    callee, bob = await signed_in(srv)
+    unanswered, answered = await ring(caller, bob["user"]["id"]), await ring(caller, bob["user"]["id"])
+    deadline, placed = (datetime.fromisoformat(unanswered[k]) for k in ("ring_deadline", "created_at"))
+    assert placed == clock() and deadline - placed == timedelta(seconds=45)
+    clock.advance(seconds=44)
+    await srv.deps.calls.sweep()  # what the periodic sweep of any instance does
+    assert (await callee.ok("call_answer", {"call_id": answered["id"], "sdp": ANSWER}))["state"] == "active"
+    clock.advance(seconds=2)
+    other, cy = await signed_in(srv)  # bob is busy now
+    late = await ring(caller, cy["user"]["id"])
+    clock.advance(seconds=46)
+    await other.error("call_answer", {"call_id": late["id"], "sdp": ANSWER}, "conflict")  # past its deadline
+    assert caller.inbox.of("call_missed") == []
+    await srv.deps.calls.sweep()
+    missed = await caller.inbox.wait_count("call_missed", 2)
+    assert sorted(m["call_id"] for m in missed) == sorted([unanswered["id"], late["id"]])
+    assert await callee.inbox.wait_for("call_missed") == {"call_id": unanswered["id"]}
+    assert await other.inbox.wait_for("call_missed") == {"call_id": late["id"]}
+    assert (await _stored(srv, unanswered["id"])).end_reason == "missed"
+    assert (await _stored(srv, answered["id"])).state == "active"
+    await srv.deps.calls.sweep()
+    await asyncio.sleep(0.1)
+    assert len(caller.inbox.of("call_missed")) == 2 and len(callee.inbox.of("call_missed")) == 1
+    assert callee.inbox.of("call_ended") == []
+
+
 async def _stored(srv: RunningServer, call_id: str):  # type: ignore[no-untyped-def]
     return await make_call_store(srv.deps.db).get(call_id)
 
@@ -193,6 +225,28 @@ async def test_disconnect_ends_the_call(server: RunningServer) -> None:
     got = await callee.inbox.wait_for("call_ended")
     assert got == {"call_id": call["id"], "reason": "disconnected", "by_user": ana["user"]["id"]}
     await callee.error("call_hangup", {"call_id": call["id"]}, "conflict")
+
+
+async def test_a_user_in_an_active_call_is_busy(server: RunningServer) -> None:
+    caller, ana = await signed_in(server, Role.CLIENT)
+    (bob, bob_info), (free, free_info) = [await signed_in(server, Role.AGENT) for _ in range(2)]
+    other, _ = await signed_in(server, Role.CLIENT)
+    bob_id = bob_info["user"]["id"]
+    call = await ring(caller, bob_id)
+    ringing = await other.ok("call_invite", {"to_user": bob_id, "media": "audio", "sdp": OFFER})  # ringing is not busy
+    await other.ok("call_hangup", {"call_id": ringing["id"]})
+    await bob.ok("call_answer", {"call_id": call["id"], "sdp": ANSWER})
+    for target in (bob_id, ana["user"]["id"]):  # both parties of the active call
+        error = await other.error("call_invite", {"to_user": target, "media": "audio", "sdp": OFFER}, "conflict")
+        assert error["details"] == {"user_id": target, "reason": "busy"}
+    visitor_call = await other.ok("call_agents", {"media": "audio", "sdp": OFFER})
+    assert visitor_call["invited"] == [free_info["user"]["id"]]  # the busy agent is not rung
+    assert (await free.inbox.wait_for("call_incoming"))["call_id"] == visitor_call["id"]
+    await other.ok("call_hangup", {"call_id": visitor_call["id"]})
+    await asyncio.sleep(0.1)
+    assert len(bob.inbox.of("call_incoming")) == 2  # the first call and the ringing one, nothing while busy
+    await caller.ok("call_hangup", {"call_id": call["id"]})
+    assert (await ring(other, bob_id))["state"] == "ringing"
 
 
 async def test_visitor_rings_available_agents_first_answer_wins(server: RunningServer) -> None:
@@ -260,6 +314,56 @@ async def test_turn_credentials(start_server) -> None:  # type: ignore[no-untype
     assert body["ice_servers"] == [
         {"urls": "stun:stun.example.com:3478"},
         {"urls": body["uris"], "username": body["username"], "credential": expected},
+    ]
+
+
+async def test_widget_visitor_gets_turn_credentials_with_the_workspace_key(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpdesk_kit import admin_of, new_workspace
+
+    secret = "turn-shared-secret"
+    srv = await start_server(
+        "sqlite", turn_secret=secret, turn_uris="turn:turn.example.com:3478", cors_origins="https://shop.example"
+    )
+    admin = await admin_of(srv)
+    workspace, api_key = await new_workspace(admin, "Widget Co")
+    other, other_key = await new_workspace(admin, "Other Co")
+    origin = {"Origin": "https://shop.example"}
+    keyed = {"X-Workspace-Id": workspace["id"], "X-Api-Key": api_key, **origin}
+    async with aiohttp.ClientSession() as http:
+        preflight = {
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-workspace-id, x-api-key",
+        }
+        async with http.options(f"{srv.url}/api/turn", headers=preflight) as resp:
+            assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+            allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
+            assert {"x-workspace-id", "x-api-key"} <= allowed and "GET" in resp.headers["Access-Control-Allow-Methods"]
+        async with http.get(f"{srv.url}/api/turn", headers=keyed) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+            body = await resp.json()
+        wrong = [
+            {**keyed, "X-Api-Key": "wrong"},
+            {**keyed, "X-Api-Key": other_key},  # another workspace's key
+            {**keyed, "X-Workspace-Id": "f" * 24},
+            {"X-Workspace-Id": workspace["id"], **origin},  # no key
+            {"X-Api-Key": api_key, **origin},
+        ]
+        for headers in wrong:
+            async with http.get(f"{srv.url}/api/turn", headers=headers) as resp:
+                assert resp.status == 401, headers
+                assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"  # the page can read why
+                assert (await resp.json())["error"]["code"] == "unauthorized"
+        async with http.get(
+            f"{srv.url}/api/turn", headers={"X-Workspace-Id": other["id"], "X-Api-Key": other_key}
+        ) as resp:
+            assert resp.status == 200 and (await resp.json())["username"].endswith(f":visitor-{other['id']}")
+    expiry, user = body["username"].split(":")
+    assert user == f"visitor-{workspace['id']}" and abs(int(expiry) - (time.time() + 86400)) < 30
+    expected = base64.b64encode(hmac.new(secret.encode(), body["username"].encode(), hashlib.sha1).digest()).decode()
+    assert body["credential"] == expected
+    assert body["ice_servers"] == [
+        {"urls": ["turn:turn.example.com:3478"], "username": body["username"], "credential": expected}
     ]
 
 

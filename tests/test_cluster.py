@@ -53,7 +53,7 @@ async def test_health_says_redis_is_on(cluster: Any) -> None:
 
 async def test_room_message_reaches_both_instances_exactly_once(cluster: Any) -> None:
     _, client = cluster
-    on_a, on_b, also_b = await client(0), await client(1), await client(1)
+    on_a, on_b, also_b, outsider = await client(0), await client(1), await client(1), await client(1)
     for member in (on_a, on_b, also_b):
         await member.ok("join", {"room": "shared"})
     await on_a.ok("message_event", {**MESSAGE, "room_id": "shared", "message_data": "from A"})
@@ -65,6 +65,7 @@ async def test_room_message_reaches_both_instances_exactly_once(cluster: Any) ->
     for member in (on_a, on_b, also_b):
         texts = [m.get("data") for m in member.inbox.of("my_response")]
         assert texts.count("from A") == 1 and texts.count("from B") == 1, texts
+    assert not any(str(m.get("data")).startswith("from") for m in outsider.inbox.of("my_response"))
 
 
 async def test_join_notice_and_history_cross_instances(cluster: Any) -> None:

@@ -129,14 +129,15 @@ async def test_prefs_turn_channels_and_kinds_off(start_server, mail: MailCatcher
     client, user = await member(server)
     defaults = await client.ok("get_notification_prefs")
     assert defaults["channels"] == {"in_app": True, "email": True, "sms": False}
-    assert defaults["kinds"] == {"queue.your_turn_soon": {"email": False}}
+    queue_opt_in = {k: {"email": False} for k in ("queue.your_turn", "queue.your_turn_missed", "queue.your_turn_soon")}
+    assert defaults["kinds"] == queue_opt_in
     assert {"ticket_reply", "ticket_assigned", "queue.your_turn_soon", "broadcast"} <= set(defaults["known_kinds"])
 
     prefs = await client.ok(
         "set_notification_prefs", {"channels": {"sms": True}, "kinds": {"ticket_reply": {"email": False}}}
     )
     assert prefs["channels"] == {"in_app": True, "email": True, "sms": True}
-    assert prefs["kinds"] == {"queue.your_turn_soon": {"email": False}, "ticket_reply": {"email": False}}
+    assert prefs["kinds"] == {**queue_opt_in, "ticket_reply": {"email": False}}
     assert await client.ok("get_notification_prefs") == prefs
 
     await notifier.notify(user.id, "ticket_reply", "reply", "in-app only")
@@ -157,7 +158,7 @@ async def test_prefs_turn_channels_and_kinds_off(start_server, mail: MailCatcher
     prefs = await client.ok(
         "set_notification_prefs", {"kinds": {"ticket_reply": None, "queue.your_turn_soon": {"email": True}}}
     )
-    assert prefs["kinds"] == {"queue.your_turn_soon": {"email": True}}
+    assert prefs["kinds"] == {**queue_opt_in, "queue.your_turn_soon": {"email": True}}
     await client.ok("set_notification_prefs", {"channels": {"in_app": False}})
     assert await notifier.notify(user.id, "queue.your_turn_soon", "soon again", "email only") is None
     await mail.wait_count(2)

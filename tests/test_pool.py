@@ -10,9 +10,10 @@ from auth.principal import Role
 from storage.database import new_id
 from tests.conftest import REAL_MONGO, signed_in
 from tests.helpers import Client, RunningServer
-from tests.pool_load import run_two_process_load
+from tests.pool_load import LoadPlan, run_two_process_load
 
 BUYER = {"name": "Ada Buyer", "email": "ada@example.com"}
+MONGO_AGENTS, MONGO_CAP = 3, 3  # the cross-process MongoDB race (README quotes these)
 
 
 async def staff(server: RunningServer, agents: int) -> tuple[Client, list[tuple[Client, str]]]:
@@ -94,6 +95,54 @@ async def test_fetch_sell_and_watch(start_server, backend: str) -> None:  # type
     await asyncio.sleep(0.3)
     assert len(admin.inbox.of("pool_changed")) == seen
     assert agent.inbox.of("pool_changed") == [] and customer.inbox.of("pool_changed") == []
+
+
+def counted(unassigned: int, assigned: int, sold: int) -> dict[str, Any]:
+    """Return the ``pool_changed`` payload of these counts."""
+    return {
+        "counts": {"unassigned": unassigned, "assigned": assigned, "sold": sold},
+        "total": unassigned + assigned + sold,
+    }
+
+
+async def test_every_fetch_sale_and_load_pushes_counts(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """``pool_changed`` follows every fetch (even one that claimed nothing), sale and load; refusals push nothing."""
+    server = await start_server(backend, pool_hold_limit=2)
+    admin, [(first, _), (second, _)] = await staff(server, 2)
+    await admin.ok("watch_pool")
+    pushes: list[dict[str, Any]] = []
+
+    async def expect(after: dict[str, Any]) -> None:
+        pushes.append(after)
+        got = await admin.inbox.wait_count("pool_changed", len(pushes), timeout=5)
+        assert got == pushes
+
+    await load(admin, 3)
+    await expect(counted(3, 0, 0))
+    held = await first.ok("fetch_tickets")
+    assert held["claimed"] == 2
+    await expect(counted(1, 2, 0))
+    at_limit = await first.ok("fetch_tickets")
+    assert (at_limit["claimed"], at_limit["limit_reached"]) == (0, True)
+    await expect(counted(1, 2, 0))
+    assert (await second.ok("fetch_tickets"))["claimed"] == 1
+    await expect(counted(0, 3, 0))
+    dry = await second.ok("fetch_tickets")
+    assert (dry["claimed"], dry["limit_reached"]) == (0, False)
+    await expect(counted(0, 3, 0))
+    ids = [t["id"] for t in held["tickets"]]
+    await first.ok("sell_tickets", {"ticket_ids": ids[:1], "customer": BUYER})
+    await expect(counted(0, 2, 1))
+
+    await first.error("sell_tickets", {"ticket_ids": ids[:1], "customer": BUYER}, "conflict")
+    await first.error(
+        "sell_tickets", {"ticket_ids": ids[1:], "customer": {"name": "x", "email": "nope"}}, "invalid_payload"
+    )
+    await admin.error("fetch_tickets", {}, "forbidden")
+    await load(admin, 1)
+    await expect(counted(1, 2, 1))  # the refusals above pushed nothing: this is the very next push
+    await asyncio.sleep(0.3)
+    assert admin.inbox.of("pool_changed") == pushes
 
 
 async def test_five_agents_split_the_pool(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
@@ -212,6 +261,59 @@ async def test_bad_sales_change_nothing(start_server, backend: str) -> None:  # 
     assert (await me.ok("sell_tickets", {"ticket_ids": mine[1:], "customer": BUYER}))["tickets"]
 
 
+async def test_sale_boundaries_are_exact_and_write_nothing_when_refused(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """Selling exactly the limit works; one more id, a ticket sold already or someone else's, change nothing."""
+    server = await start_server(backend, pool_hold_limit=4)
+    admin, [(me, my_id), (them, _)] = await staff(server, 2)
+    ids = await load(admin, 10)
+    mine = [t["id"] for t in (await me.ok("fetch_tickets"))["tickets"]]
+    theirs = [t["id"] for t in (await them.ok("fetch_tickets"))["tickets"]]
+    assert (mine, theirs) == (ids[:4], ids[4:8])
+
+    async def refused(requested: list[str], code: str, customer: dict[str, str] = BUYER) -> dict[str, Any]:
+        before = await every_ticket(admin)
+        error = await me.error("sell_tickets", {"ticket_ids": requested, "customer": customer}, code)
+        assert await every_ticket(admin) == before, requested
+        return error
+
+    over = await refused([*mine, theirs[0]], "invalid_payload")
+    assert over["details"] == [{"field": "ticket_ids", "message": "5 ids; the limit is 4"}]
+    long_name = {"name": "n" * 201, "email": "long@example.com"}
+    await refused(mine, "invalid_payload", long_name)
+
+    sale = await me.ok("sell_tickets", {"ticket_ids": mine, "customer": {**long_name, "name": "n" * 200}})
+    assert [t["id"] for t in sale["tickets"]] == mine and {t["status"] for t in sale["tickets"]} == {"sold"}
+
+    twice = await refused(mine, "conflict")
+    assert twice["details"] == {"failed": [{"ticket_id": i, "reason": "already_sold"} for i in mine], "sold": 0}
+    refill = await me.ok("fetch_tickets")
+    assert [t["id"] for t in refill["tickets"]] == ids[8:10]
+    for requested, code, failed in (
+        ([ids[8], mine[0]], "conflict", [{"ticket_id": mine[0], "reason": "already_sold"}]),
+        ([ids[9], theirs[0]], "forbidden", [{"ticket_id": theirs[0], "reason": "not_yours"}]),
+    ):
+        assert (await refused(requested, code))["details"] == {"failed": failed, "sold": 0}
+    assert [t["status"] for t in await every_ticket(admin, agent_id=my_id)] == ["sold"] * 4 + ["assigned"] * 2
+
+
+async def test_held_tickets_survive_a_disconnect(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A disconnect releases nothing: others never get the tickets, and the agent sells them from a new socket."""
+    server = await start_server(backend, pool_hold_limit=3)
+    admin, [(leaver, leaver_id), (other, _)] = await staff(server, 2)
+    token = leaver.sio.connection_auth["token"]
+    ids = await load(admin, 6)
+    held = [t["id"] for t in (await leaver.ok("fetch_tickets"))["tickets"]]
+    await leaver.close()
+    await asyncio.sleep(0.2)
+    assert [t["id"] for t in (await other.ok("fetch_tickets"))["tickets"]] == ids[3:6]
+    assert [t["id"] for t in await every_ticket(admin, agent_id=leaver_id, status="assigned")] == held == ids[:3]
+
+    back = await server.client(token=token)
+    again = await back.ok("fetch_tickets")
+    assert ([t["id"] for t in again["tickets"]], again["claimed"], again["limit_reached"]) == (held, 0, True)
+    assert len((await back.ok("sell_tickets", {"ticket_ids": held, "customer": BUYER}))["tickets"]) == 3
+
+
 async def test_create_pool_tickets_rules(server: RunningServer) -> None:
     admin, [(agent, _)] = await staff(server, 1)
     anonymous = await server.client()
@@ -274,11 +376,22 @@ async def test_fetch_list_and_watch_roles(server: RunningServer) -> None:
     assert [t["status"] for t in await every_ticket(admin)] == ["assigned"] * 4
 
 
-async def test_two_processes_twenty_agents_while_admin_adds(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """2 server processes on one SQLite file, 20 agents fetching and selling while an admin loads tickets."""
-    report = await run_two_process_load(tmp_path / "data", agents=20, seconds=6.0)
+async def test_two_processes_twenty_agents_while_admin_adds(tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    """2 server processes on one SQLite file and one Redis, 20 agents fetching and selling while an admin loads."""
+    report = await run_two_process_load(tmp_path / "data", LoadPlan(agents=20, seconds=6.0), redis_url)
     assert report.fetches > 100 and report.claimed > 200 and report.sales > 50, report
     assert report.unassigned_at_end > 0, report  # the pool never ran dry, so FIFO was really tested
+
+
+async def test_two_processes_on_one_mongo_database(tmp_path, redis_url: str, mongo_url: str) -> None:  # type: ignore[no-untyped-def]
+    """2 server processes on one MongoDB database (secantusdb) and one Redis: 3 agents (one on both), cap 3.
+
+    secantusdb retries write conflicts with sleeps, so the race is kept to 4 agent sockets and a slow admin.
+    """
+    plan = LoadPlan(agents=MONGO_AGENTS, seconds=3.0, cap=MONGO_CAP, batch=30, admin_pause=0.2)
+    report = await run_two_process_load(tmp_path / "data", plan, redis_url, mongo_url)
+    assert report.fetches > 20 and report.claimed > 30 and report.sales > 10, report
+    assert report.unassigned_at_end > 0, report
 
 
 async def test_customer_without_an_account_gets_a_confirmation_email(start_server) -> None:  # type: ignore[no-untyped-def]

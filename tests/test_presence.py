@@ -43,21 +43,63 @@ async def test_watchers_see_online_then_offline_after_the_last_socket(server: Ru
     assert changes(watcher, ana_id) == ["offline", "online", "offline"]
 
 
-async def test_agents_see_each_other_and_away(server: RunningServer) -> None:
-    colleague, _ = await signed_in(server, Role.AGENT)
-    outsider, _ = await signed_in(server, Role.CLIENT)
-    agent, info = await signed_in(server, Role.AGENT)
-    agent_id = info["user"]["id"]
-    await wait_status(colleague, agent_id, "online")
+async def account(server: RunningServer, role: Role) -> tuple[str, str]:
+    """Create a user without connecting it; return (user id, access token)."""
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    user = await server.deps.accounts.create(email, None, f"{role} user", "correct horse battery", role, server.clock())
+    return user.id, (await server.deps.accounts.issue(user, server.clock())).access_token
+
+
+async def workspace_with(admin: Client, *user_ids: str) -> str:
+    """Create a workspace with ``user_ids`` as members; return its id."""
+    workspace = (await admin.ok("create_workspace", {"name": f"W {uuid.uuid4().hex[:6]}"}))["workspace"]
+    for user_id in user_ids:
+        await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": user_id})
+    return str(workspace["id"])
+
+
+async def test_staff_presence_reaches_workspace_colleagues_and_admins_only(server: RunningServer) -> None:
+    admin, _ = await signed_in(server, Role.ADMIN)
+    agent_id, agent_token = await account(server, Role.AGENT)
+    colleague_id, colleague_token = await account(server, Role.AGENT)
+    manager_id, manager_token = await account(server, Role.MANAGER)
+    outsider_id, outsider_token = await account(server, Role.AGENT)
+    _, loner_token = await account(server, Role.AGENT)
+    shared = await workspace_with(admin, agent_id, colleague_id, manager_id)
+    await workspace_with(admin, outsider_id, colleague_id)
+    colleague = await server.client(token=colleague_token)
+    manager = await server.client(token=manager_token)
+    outsider = await server.client(token=outsider_token)  # staff of another workspace
+    loner = await server.client(token=loner_token)  # staff of no workspace
+    client, _ = await signed_in(server, Role.CLIENT)
+
+    agent = await server.client(token=agent_token)
+    other_tab = await server.client(token=agent_token)
+    for told in (colleague, manager, admin):
+        await wait_status(told, agent_id, "online")
     assert await agent.ok("set_status", {"status": "away"}) == {"user_id": agent_id, "status": "away"}
-    await wait_status(colleague, agent_id, "away")
+    for told in (colleague, manager, admin, other_tab):  # the agent's other devices follow too
+        await wait_status(told, agent_id, "away")
     assert (await outsider.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "away"}
-    assert await agent.ok("set_status", {"status": "away"}) == {"user_id": agent_id, "status": "away"}
-    assert await agent.ok("set_status", {"status": "online"}) == {"user_id": agent_id, "status": "online"}
-    await wait_status(colleague, agent_id, "online")
+    await asyncio.sleep(0.2)
+    for untold in (outsider, loner, client):
+        assert [p for p in untold.inbox.of("presence_changed") if p["user_id"] == agent_id] == []
+    assert changes(colleague, agent_id) == ["online", "away"]
+    # the outsider's own presence reaches the colleague (a shared workspace) but not the agent
+    await outsider.ok("set_status", {"status": "away"})
+    for told in (colleague, admin):
+        await wait_status(told, outsider_id, "away")
+
+    await admin.ok("add_workspace_member", {"workspace_id": shared, "user_id": outsider_id})
+    await agent.ok("set_status", {"status": "online"})
+    await wait_status(outsider, agent_id, "online")  # membership is read at each change
+    await other_tab.close()
+    await agent.close()
+    await wait_status(outsider, agent_id, "offline")
     await asyncio.sleep(0.1)
-    assert changes(colleague, agent_id) == ["online", "away", "online"]
-    assert outsider.inbox.of("presence_changed") == []  # clients are not told about staff unless they watch
+    assert changes(colleague, agent_id) == ["online", "away", "online", "offline"]
+    assert [p for p in loner.inbox.of("presence_changed") if p["user_id"] in (agent_id, outsider_id)] == []
+    assert not any(p["user_id"] == outsider_id for p in agent.inbox.of("presence_changed"))
 
 
 async def test_login_and_logout_on_an_open_socket(server: RunningServer) -> None:
@@ -93,12 +135,14 @@ async def test_two_servers_share_presence_through_redis(start_server, settings_f
     base = settings_for("sqlite", **shared)
     a = await start_server(settings=base)
     b = await start_server(settings=base.model_copy(update={"port": settings_for("sqlite").port}))
-    watcher, _ = await signed_in(b, Role.AGENT)
-    agent_on_a, info = await signed_in(a, Role.AGENT)
-    agent_id = info["user"]["id"]
+    admin, _ = await signed_in(a, Role.ADMIN)
+    watcher, watcher_info = await signed_in(b, Role.AGENT)
+    agent_id, agent_token = await account(a, Role.AGENT)
+    await workspace_with(admin, agent_id, watcher_info["user"]["id"])
+    agent_on_a = await a.client(token=agent_token)
     await wait_status(watcher, agent_id, "online")
     assert (await watcher.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "online"}
-    other_tab = await b.client(token=info["access_token"])
+    other_tab = await b.client(token=agent_token)
     await agent_on_a.close()
     await asyncio.sleep(0.2)
     assert (await watcher.ok("get_presence", {"user_ids": [agent_id]}))["statuses"] == {agent_id: "online"}

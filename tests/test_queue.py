@@ -108,7 +108,7 @@ async def test_assign_and_delete_agent(server: RunningServer) -> None:
     await other.error("assign_agent", {"office_id": ref, "number_window": 1, "agent_id": agent_id}, "forbidden")
 
     removed = await manager.ok("delete_agent", {"ref_office": ref, "agent_id": agent_id})
-    assert removed["windows"] == [5]
+    assert removed["windows"] == [5] and removed["message"] == "Agent deleted successfully"  # the seed's words
     await manager.error("delete_agent", {"ref_office": ref, "agent_id": agent_id}, "not_found")
     await other.error("delete_agent", {"ref_office": ref, "agent_id": agent_id}, "forbidden")
     audit = (await manager.ok("office_audit", {"ref_office": ref}))["entries"]
@@ -128,22 +128,34 @@ async def test_reset_counters_is_audited_and_pushed(start_server: Any) -> None:
             "increment_counter", {"ref_office": staffed.ref, "number_window": staffed.agents.index(agent) + 1}
         )
     await staffed.agents[0].ok("no_show", {"ref_office": staffed.ref, "number_window": 1})
+    called, _ = await signed_in(server, Role.CLIENT)
+    waiting, _ = await signed_in(server, Role.CLIENT)
+    assert (await called.ok("take_number", {"ref_office": staffed.ref}))["number"] == 4
+    assert (await waiting.ok("take_number", {"ref_office": staffed.ref}))["number"] == 5
+    await staffed.agents[1].ok("increment_counter", {"ref_office": staffed.ref, "number_window": 2})
+    await called.inbox.wait_for("your_turn")
 
     await staffed.agents[0].error("reset_counters", {"ref_office": staffed.ref}, "forbidden")
     other, _ = await signed_in(server, Role.MANAGER)
     await other.error("reset_counters", {"ref_office": staffed.ref}, "forbidden")
     await other.error("office_audit", {"ref_office": staffed.ref}, "forbidden")
     await staffed.manager.error("reset_counters", {"ref_office": "ref99"}, "not_found")
-    assert (await office_state(tracker, staffed.ref))["counter"] == 3
+    assert (await office_state(tracker, staffed.ref))["counter"] == 4
 
     clock.advance(minutes=5)
     entry = await staffed.manager.ok("reset_counters", {"ref_office": staffed.ref})
+    assert entry.pop("message") == "Counters reset successfully"  # the seed's words
     assert entry["by"] == staffed.manager_id and datetime.fromisoformat(entry["at"]) == T0 + timedelta(minutes=5)
-    assert entry["previous"]["counter"] == 3
+    assert entry["previous"]["counter"] == 4
     assert entry["previous"]["windows"] == [
         {"number_window": 1, "served": 1, "no_shows": 1},
-        {"number_window": 2, "served": 1, "no_shows": 0},
+        {"number_window": 2, "served": 2, "no_shows": 0},
     ]
+    told = await waiting.inbox.wait_for("counters_reset")  # the holder of a waiting number learns it expired
+    assert told == {"ref_office": staffed.ref, "number": 5, "status": "expired", "at": told["at"]}
+    assert datetime.fromisoformat(told["at"]) == T0 + timedelta(minutes=5)
+    await waiting.error("my_position", {"ref_office": staffed.ref}, "not_found")  # no number in the new epoch
+    assert called.inbox.of("counters_reset") == []  # number 4 was already called: nothing expired for them
     pushed = await tracker.inbox.wait_for("counter_updated", lambda m: m["counter"] == 0)
     assert pushed == {"ref_office": staffed.ref, "counter": 0, "number_window": None, "at": pushed["at"]}
     assert datetime.fromisoformat(pushed["at"]) == T0 + timedelta(minutes=5)
@@ -167,8 +179,13 @@ async def test_delete_office_tells_trackers_and_holders(server: RunningServer) -
     await staffed.agents[0].error("delete_office", {"ref_office": ref}, "forbidden")
 
     done = await staffed.manager.ok("delete_office", {"ref_office": ref})
-    assert done == {"ref_office": ref, "deleted": True, "expired_numbers": 1}
-    for client in (tracker, holder):
+    assert done == {
+        "message": "office was deleted successfully",
+        "ref_office": ref,
+        "deleted": True,
+        "expired_numbers": 1,
+    }
+    for client in (tracker, holder, staffed.agents[0]):  # the agent seated there is told too
         gone = await client.inbox.wait_for("office_deleted")
         assert gone["ref_office"] == ref
     for client, event, payload in (
@@ -237,3 +254,55 @@ async def test_office_stats_and_live_stats_for_managers(start_server: Any) -> No
     await press(one, 1, 71)
     await asyncio.sleep(0.2)
     assert len(staffed.manager.inbox.of("office_stats_updated")) == seen
+
+
+async def test_admin_deletes_agents_and_offices_and_everyone_affected_is_told(any_server: RunningServer) -> None:
+    staffed = await staffed_office(any_server, agents=2)
+    ref, (one, two) = staffed.ref, staffed.agents
+    admin, _ = await signed_in(any_server, Role.ADMIN)
+    tracker = await any_server.client()
+    await tracker.ok("track_offices", {"action": "enable", "ref_offices": [ref]})
+    holder, _ = await signed_in(any_server, Role.CLIENT)
+    await holder.ok("take_number", {"ref_office": ref})
+    await staffed.manager.ok("watch_office_stats", {"ref_office": ref})
+
+    removed = await admin.ok("delete_agent", {"ref_office": ref, "agent_id": staffed.agent_ids[1]})
+    assert removed == {
+        "message": "Agent deleted successfully",
+        "ref_office": ref,
+        "agent_id": staffed.agent_ids[1],
+        "windows": [2],
+    }
+    told = await two.inbox.wait_for("agent_removed")
+    assert (told["ref_office"], told["agent_id"], told["windows"]) == (ref, staffed.agent_ids[1], [2])
+    closed = await tracker.inbox.wait_for("windows_closed")
+    assert (closed["ref_office"], closed["windows"]) == (ref, [2]) and "agent_id" not in closed
+    assert one.inbox.of("agent_removed") == []
+    await two.error("increment_counter", {"ref_office": ref, "number_window": 2}, "forbidden")
+    audit = (await admin.ok("office_audit", {"ref_office": ref}))["entries"]
+    assert audit[0]["action"] == "delete_agent" and audit[0]["by"] != staffed.manager_id
+
+    done = await admin.ok("delete_office", {"ref_office": ref})
+    assert done["message"] == "office was deleted successfully" and done["expired_numbers"] == 1
+    for client in (one, tracker, holder, staffed.manager):
+        gone = await client.inbox.wait_for("office_deleted")
+        assert gone["ref_office"] == ref
+    await asyncio.sleep(0.2)
+    assert two.inbox.of("office_deleted") == []  # no longer seated there
+    assert len(one.inbox.of("office_deleted")) == 1 and len(staffed.manager.inbox.of("office_deleted")) == 1
+    await admin.error("delete_office", {"ref_office": ref}, "not_found")
+
+
+async def test_asking_for_office_stats_subscribes_to_live_stats(server: RunningServer) -> None:
+    staffed = await staffed_office(server, agents=1)
+    ref = staffed.ref
+    admin, _ = await signed_in(server, Role.ADMIN)
+    other, _ = await signed_in(server, Role.MANAGER)
+    await other.error("office_stats", {"ref_office": ref}, "forbidden")
+    for asker in (staffed.manager, admin):
+        assert (await asker.ok("office_stats", {"ref_office": ref}))["served"] == 0
+    await staffed.agents[0].ok("increment_counter", {"ref_office": ref, "number_window": 1})
+    for asker in (staffed.manager, admin):
+        live = await asker.inbox.wait_for("office_stats_updated")
+        assert (live["ref_office"], live["served"], live["windows"][0]["served"]) == (ref, 1, 1)
+    assert other.inbox.of("office_stats_updated") == []  # a refused request joined no room

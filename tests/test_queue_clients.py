@@ -13,7 +13,10 @@ from typing import Any
 from auth.principal import Role
 from tests.conftest import signed_in
 from tests.helpers import ROOT, Client, ManualClock, RunningServer, ServerProcess, connect_client, free_port
+from tests.notify_doubles import FAST, MailCatcher, mail
 from tests.queue_helpers import staffed_office
+
+__all__ = ["mail"]  # fixture
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)  # in the past: PyJWT refuses tokens issued in the future
 PASSWORD = "correct horse battery"
@@ -51,6 +54,7 @@ async def test_track_offices_enable_disable(server: RunningServer) -> None:
     tracker = await server.client()
     tracked = await tracker.ok("track_offices", {"action": "enable", "ref_offices": [one.ref, two.ref, one.ref]})
     assert tracked["tracking"] == sorted([one.ref, two.ref]) and len(tracked["offices"]) == 2
+    assert tracked["message"] == "enable notifications for offices applied successfully"  # the seed's words
     await one.agents[0].ok("increment_counter", {"ref_office": one.ref, "number_window": 1})
     await two.agents[0].ok("increment_counter", {"ref_office": two.ref, "number_window": 1})
     pushes = await tracker.inbox.wait_count("counter_updated", 2)
@@ -58,6 +62,7 @@ async def test_track_offices_enable_disable(server: RunningServer) -> None:
 
     left = await tracker.ok("track_offices", {"action": "disable", "ref_offices": [one.ref]})
     assert left["tracking"] == [two.ref]
+    assert left["message"] == "disable notifications for offices applied successfully"
     await one.agents[0].ok("increment_counter", {"ref_office": one.ref, "number_window": 1})
     await two.agents[0].ok("increment_counter", {"ref_office": two.ref, "number_window": 1})
     await tracker.inbox.wait_for("counter_updated", lambda m: m["ref_office"] == two.ref and m["counter"] == 2)
@@ -79,6 +84,45 @@ async def test_track_offices_enable_disable(server: RunningServer) -> None:
     await tracker.inbox.wait_for("counter_updated", lambda m: m["ref_office"] == two.ref)
     await asyncio.sleep(0.2)
     assert other.inbox.of("counter_updated") == []  # the failed request joined no room
+
+
+async def test_a_signed_in_users_tracking_is_restored_when_they_reconnect(any_server: RunningServer) -> None:
+    one = await staffed_office(any_server, agents=1, name="One")
+    two = await staffed_office(any_server, agents=1, name="Two")
+    three = await staffed_office(any_server, agents=1, name="Three")
+    client, info = await signed_in(any_server, Role.CLIENT)
+    token = info["access_token"]
+    refs = [one.ref, two.ref, three.ref]
+    await client.ok("track_offices", {"action": "enable", "ref_offices": refs})
+    await client.ok("track_offices", {"action": "disable", "ref_offices": [two.ref]})
+    anonymous = await any_server.client()
+    await anonymous.ok("track_offices", {"action": "enable", "ref_offices": [two.ref]})
+    await client.close()
+
+    await one.agents[0].ok("increment_counter", {"ref_office": one.ref, "number_window": 1})  # while away
+    await three.manager.ok("delete_office", {"ref_office": three.ref})
+    back = await any_server.client(token=token)
+    restored = await back.inbox.wait_for("tracking_restored")
+    assert restored["tracking"] == [one.ref]  # not the disabled one, nor the deleted one
+    assert [(o["ref_office"], o["counter"]) for o in restored["offices"]] == [(one.ref, 1)]
+    for office in (one, two):
+        await office.agents[0].ok("increment_counter", {"ref_office": office.ref, "number_window": 1})
+    pushed = await back.inbox.wait_for("counter_updated")
+    assert (pushed["ref_office"], pushed["counter"]) == (one.ref, 2)
+    await anonymous.inbox.wait_for("counter_updated", lambda m: m["ref_office"] == two.ref)
+    await asyncio.sleep(0.2)
+    assert [p["ref_office"] for p in back.inbox.of("counter_updated")] == [one.ref]
+    assert len(back.inbox.of("tracking_restored")) == 1
+
+    second = await any_server.client(token=token)  # every socket of the user tracks
+    assert (await second.inbox.wait_for("tracking_restored"))["tracking"] == [one.ref]
+    again = await any_server.client()  # an anonymous socket has nothing to restore
+    await again.ok("search_offices", {"q": one.ref})
+    assert again.inbox.of("tracking_restored") == []
+    await back.ok("track_offices", {"action": "disable", "ref_offices": [one.ref]})
+    third = await any_server.client(token=token)
+    await third.ok("search_offices", {"q": one.ref})
+    assert third.inbox.of("tracking_restored") == []  # disabled everywhere: nothing left to restore
 
 
 async def test_take_number_position_and_turn_pushes(start_server: Any) -> None:
@@ -146,6 +190,40 @@ async def test_take_number_position_and_turn_pushes(start_server: Any) -> None:
     await stranger.error("take_number", {"ref_office": ref, "number": 3}, "invalid_payload")
 
 
+async def test_turn_emails_are_opt_in_and_in_app_pushes_stay_on(start_server: Any, mail: MailCatcher) -> None:
+    server = await start_server("sqlite", **mail.settings(), **FAST)
+    staffed = await staffed_office(server, agents=1)
+    ref, agent, window = staffed.ref, staffed.agents[0], {"ref_office": staffed.ref, "number_window": 1}
+    outbox = server.deps.notifier.store
+    holder, info = await signed_in(server, Role.CLIENT)
+    other, _ = await signed_in(server, Role.CLIENT)
+    kinds = ("queue.your_turn_soon", "queue.your_turn", "queue.your_turn_missed")
+
+    await holder.ok("take_number", {"ref_office": ref})  # 1: told soon at once
+    await agent.ok("increment_counter", window)
+    await agent.ok("no_show", window)
+    for event in ("your_turn_soon", "your_turn", "your_turn_missed"):
+        await holder.inbox.wait_for(event)
+    for kind in kinds:
+        await holder.inbox.wait_for("notification", lambda n, k=kind: n["kind"] == k)
+    assert await outbox.list_outbox(None, 10) == []  # by default: pushes and in-app items, no email
+    assert mail.messages == []
+
+    prefs = await holder.ok("set_notification_prefs", {"kinds": {k: {"email": True} for k in kinds}})
+    assert all(prefs["kinds"][k] == {"email": True} for k in kinds)
+    await other.ok("set_notification_prefs", {"kinds": {k: {"in_app": True} for k in kinds}})  # email not named
+    await holder.ok("take_number", {"ref_office": ref})  # 2
+    await other.ok("take_number", {"ref_office": ref})  # 3
+    await agent.ok("increment_counter", window)  # calls 2
+    await agent.ok("no_show", window)
+    sent = await mail.wait_count(3)
+    assert sorted(m["Subject"] for m in sent) == ["It is your turn", "You missed your turn", "Your turn is near"]
+    assert {m["To"] for m in sent} == {info["user"]["email"]}
+    queued = await outbox.list_outbox(None, 10)
+    assert sorted(m.kind for m in queued) == sorted(kinds) and {m.user_id for m in queued} == {info["user"]["id"]}
+    await other.inbox.wait_for("notification", lambda n: n["kind"] == "queue.your_turn_soon")  # in-app still on
+
+
 async def test_wait_uses_the_last_20_services(start_server: Any) -> None:
     clock = ManualClock(T0)
     server = await start_server("sqlite", clock=clock)
@@ -209,6 +287,7 @@ async def test_tracking_and_counting_across_two_processes(tmp_path: Path, redis_
         for window, (_, agent_id) in enumerate(emails["agent"], start=1):
             await manager.ok("assign_agent", {"office_id": ref, "number_window": window, "agent_id": agent_id})
         await tracker.ok("track_offices", {"action": "enable", "ref_offices": [ref]})
+        await holder.ok("track_offices", {"action": "enable", "ref_offices": [ref]})
         await watcher.ok("watch_office_stats", {"ref_office": ref})
         assert (await holder.ok("take_number", {"ref_office": ref}))["number"] == 1
 
@@ -235,6 +314,14 @@ async def test_tracking_and_counting_across_two_processes(tmp_path: Path, redis_
         await agent_b.ok("increment_counter", {"ref_office": ref, "number_window": 2})
         pushed = await tracker.inbox.wait_for("counter_updated")
         assert (pushed["counter"], pushed["number_window"]) == (22, 2)
+
+        await holder.close()  # the signed-in holder comes back on the other instance: tracking is restored
+        holder = await _login(first.url, emails["client"][0][0])
+        clients.append(holder)
+        restored = await holder.inbox.wait_for("tracking_restored")
+        assert restored["tracking"] == [ref] and restored["offices"][0]["counter"] == 22
+        await agent_b.ok("increment_counter", {"ref_office": ref, "number_window": 2})
+        assert (await holder.inbox.wait_for("counter_updated"))["counter"] == 23
 
         await manager.ok("delete_office", {"ref_office": ref})
         assert (await tracker.inbox.wait_for("office_deleted"))["ref_office"] == ref

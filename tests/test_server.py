@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from auth.principal import Role
+from tests.browser import JS, PageServer, headless_chromium, node_modules, socket_io_bundle
 from tests.conftest import signed_in
 from tests.helpers import ROOT, RunningServer, ServerProcess, free_port
 
@@ -164,16 +165,6 @@ async def test_cors_origins_are_enforced(start_server) -> None:  # type: ignore[
             assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
-def node_modules() -> Path:
-    """Install the JS client's pinned packages once (npm registry) and return their folder."""
-    js = ROOT / "tests" / "js"
-    if not (js / "node_modules" / "socket.io-client").exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is required for the JS client tests (.ci/run installs it)"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True, capture_output=True, timeout=300)
-    return js
-
-
 async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: RunningServer) -> None:
     js = await asyncio.to_thread(node_modules)
     node = shutil.which("node")
@@ -193,6 +184,28 @@ async def test_browser_socket_io_client_runs_the_dowell_chat_flow(server: Runnin
     assert seen["ok"] is True
     assert seen["transport"] == "websocket"
     assert {"data": "Invalid Data"} in seen["a"]
+
+
+async def test_a_real_browser_runs_the_dowell_chat_flow_against_python_server_py(tmp_path: Path) -> None:
+    files: dict[str, Path | str] = {
+        "browser.html": JS / "browser.html",
+        "dowell_flow.mjs": JS / "dowell_flow.mjs",
+        "socket.io.min.js": await asyncio.to_thread(socket_io_bundle),
+    }
+    async with PageServer(files) as pages:
+        server = ServerProcess(
+            {"DESKLINE_DATA_DIR": str(tmp_path / "data"), "DESKLINE_CORS_ORIGINS": pages.origin}, free_port()
+        )
+        await server.start()
+        try:
+            async with headless_chromium(f"{pages.origin}/browser.html?server={server.url}", tmp_path / "profile"):
+                seen = await pages.next_result()
+        finally:
+            assert server.stop() == 0
+    assert seen["ok"] is True, seen
+    assert seen["transport"] == "websocket"
+    assert {"data": "Invalid Data"} in seen["a"]
+    assert seen["refused"]["data"]["code"] == "unauthorized"
 
 
 async def test_http_api_answers_cors_preflights_for_allowed_origins(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -96,6 +96,15 @@ class MongoCallStore:
         cursor = self._calls.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
         return [_call(doc) async for doc in cursor]
 
+    async def busy(self, user_ids: list[str]) -> set[str]:
+        """Return those of ``user_ids`` who are a party of an active call."""
+        if not user_ids:
+            return set()
+        ids = {"$in": user_ids}
+        query = {"state": CallState.ACTIVE.value, "$or": [{"caller_user": ids}, {"callee_user": ids}]}
+        found = self._calls.find(query, {"caller_user": 1, "callee_user": 1})
+        return {doc.get(k) async for doc in found for k in ("caller_user", "callee_user")} & set(user_ids)
+
     async def expire_ringing(self, now: datetime) -> list[Call]:
         """End as missed every call ringing past its deadline."""
         query = {"state": CallState.RINGING.value, "ring_deadline": {"$lte": now}}

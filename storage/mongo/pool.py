@@ -99,8 +99,7 @@ class MongoPoolStore:
                 break  # the pool is empty
             claimed += outcome
         tickets = await self._held(agent_id) if tried else held
-        counts = await self.counts() if claimed else None
-        return Claim([_ticket(d) for d in tickets], claimed=claimed, held_before=len(held), counts=counts)
+        return Claim([_ticket(d) for d in tickets], claimed=claimed, held_before=len(held), counts=await self.counts())
 
     async def _claim_one(self, agent_id: str, slot: int, clock: Clock) -> bool | None:
         """Take the oldest unassigned ticket into ``slot``: True; False if the slot is taken; None if none is left."""

@@ -10,14 +10,15 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
-from models.queue import AuditEntry, Office, Window
+from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
-from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, window_id
+from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of, window_id
+from storage.mongo.queue_tracking import MongoQueueTracking
 from storage.queue import office_ref
 
 
-class MongoQueueStore(MongoQueueCalls):
+class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
     """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
 
     def __init__(self, db: MongoDatabase) -> None:
@@ -27,6 +28,7 @@ class MongoQueueStore(MongoQueueCalls):
         self._numbers = db.db["queue_numbers"]
         self._audit = db.db["queue_audit"]
         self._sequences = db.db["queue_sequences"]
+        self._tracking = db.db["queue_tracking"]
 
     async def init(self) -> None:
         """Create the queue indexes if missing."""
@@ -50,6 +52,7 @@ class MongoQueueStore(MongoQueueCalls):
         )
         await self._numbers.create_index([("ref_office", ASCENDING), ("epoch", ASCENDING), ("user_id", ASCENDING)])
         await self._audit.create_index([("ref_office", ASCENDING), ("at", DESCENDING)])
+        await self._tracking.create_index("user_id")
 
     async def _with_windows(self, docs: list[dict[str, Any]]) -> list[Office]:
         if not docs:
@@ -206,7 +209,7 @@ class MongoQueueStore(MongoQueueCalls):
         await self._windows.update_many({"ref_office": ref, "agent_id": agent_id}, {"$set": {"agent_id": None}})
         return sorted(windows)
 
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> AuditEntry:
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
         before = await self._offices.find_one_and_update(
             {"_id": ref, **LIVE}, {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}}, return_document=BEFORE
@@ -225,9 +228,7 @@ class MongoQueueStore(MongoQueueCalls):
                     {"number_window": prev["number_window"], "served": prev["served"], "no_shows": prev["no_shows"]}
                 )
         await self._services.update_many({"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}})
-        await self._numbers.update_many(
-            {"ref_office": ref, "status": "waiting"}, {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}}
-        )
+        expired = await self._expire_waiting(ref, office["epoch"])
         entry = AuditEntry(
             id=new_id(),
             ref_office=ref,
@@ -242,7 +243,21 @@ class MongoQueueStore(MongoQueueCalls):
             },
         )
         await self.add_audit(entry)
-        return entry
+        return Reset(entry=entry, expired=expired)
+
+    async def _expire_waiting(self, ref: str, epoch: int) -> list[QueueNumber]:
+        """Expire the waiting numbers of epochs up to ``epoch``, each in its own atomic step; return those expired."""
+        waiting = {"ref_office": ref, "epoch": {"$lte": epoch}, "status": "waiting"}
+        expired = []
+        async for doc in self._numbers.find(waiting, {"_id": 1}).sort("number", ASCENDING):
+            won = await self._numbers.find_one_and_update(
+                {**waiting, "_id": doc["_id"]},
+                {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
+                return_document=AFTER,
+            )
+            if won is not None:  # not called meanwhile
+                expired.append(number_of(won))
+        return expired
 
     async def add_audit(self, entry: AuditEntry) -> None:
         """Append one audit entry."""

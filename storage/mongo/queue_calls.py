@@ -36,7 +36,8 @@ def _service(doc: dict[str, Any]) -> Service:
     return Service.model_validate({**doc, "id": doc["_id"]})
 
 
-def _number(doc: dict[str, Any]) -> QueueNumber:
+def number_of(doc: dict[str, Any]) -> QueueNumber:
+    """Return the virtual number stored in ``doc``."""
     return QueueNumber.model_validate({**doc, "id": doc["_id"]})
 
 
@@ -157,12 +158,12 @@ class MongoQueueCalls:
         """Return the user's most recent number at the office in this epoch."""
         cursor = self._numbers.find({"ref_office": ref, "epoch": epoch, "user_id": user_id}).sort("number", DESCENDING)
         docs = await cursor.limit(1).to_list()
-        return _number(docs[0]) if docs else None
+        return number_of(docs[0]) if docs else None
 
     async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Return the virtual number ``number`` of this epoch, if a client took it."""
         doc = await self._numbers.find_one({"ref_office": ref, "epoch": epoch, "number": number})
-        return _number(doc) if doc else None
+        return number_of(doc) if doc else None
 
     async def mark_called(
         self, ref: str, epoch: int, number: int, number_window: int, now: datetime
@@ -176,7 +177,7 @@ class MongoQueueCalls:
             },
             return_document=AFTER,
         )
-        return _number(doc) if doc else None
+        return number_of(doc) if doc else None
 
     async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Move a called virtual number to no_show; return it, or None."""
@@ -185,7 +186,7 @@ class MongoQueueCalls:
             {"$set": {"status": "no_show"}},
             return_document=AFTER,
         )
-        return _number(doc) if doc else None
+        return number_of(doc) if doc else None
 
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
         """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
@@ -196,7 +197,7 @@ class MongoQueueCalls:
                 {**query, "_id": doc["_id"]}, {"$set": {"soon_notified": True}}, return_document=AFTER
             )
             if won is not None:
-                claimed.append(_number(won))
+                claimed.append(number_of(won))
         return claimed
 
     async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:

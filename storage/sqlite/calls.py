@@ -143,6 +143,18 @@ class SqliteCallStore:
         )
         return [_call(row) for row in rows]
 
+    async def busy(self, user_ids: list[str]) -> set[str]:
+        """Return those of ``user_ids`` who are a party of an active call."""
+        if not user_ids:
+            return set()
+        marks = ", ".join("?" * len(user_ids))
+        rows = await self._db.fetch_all(
+            f"SELECT caller_user, callee_user FROM calls WHERE state = 'active'"
+            f" AND (caller_user IN ({marks}) OR callee_user IN ({marks}))",
+            (*user_ids, *user_ids),
+        )
+        return {row[k] for row in rows for k in ("caller_user", "callee_user")} & set(user_ids)
+
     async def expire_ringing(self, now: datetime) -> list[Call]:
         """End as missed every call ringing past its deadline."""
         return await self._write(

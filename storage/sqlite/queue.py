@@ -9,12 +9,20 @@ import aiosqlite
 import orjson
 
 from models.errors import Conflict
-from models.queue import AuditEntry, Office, Window
+from models.queue import AuditEntry, Office, Reset, Window
 from storage.database import new_id
 from storage.queue import office_ref
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
-from storage.sqlite.queue_calls import OFFICE_COLUMNS, SqliteQueueCalls, check_live, live_office
+from storage.sqlite.queue_calls import (
+    NUMBER_COLUMNS,
+    OFFICE_COLUMNS,
+    SqliteQueueCalls,
+    check_live,
+    live_office,
+    number_of,
+)
+from storage.sqlite.queue_tracking import TRACKING_SCHEMA, SqliteQueueTracking
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -122,7 +130,7 @@ def _audit(row: Any) -> AuditEntry:
     )
 
 
-class SqliteQueueStore(SqliteQueueCalls):
+class SqliteQueueStore(SqliteQueueCalls, SqliteQueueTracking):
     """Queue offices in the embedded database."""
 
     def __init__(self, db: SqliteDatabase) -> None:
@@ -131,6 +139,7 @@ class SqliteQueueStore(SqliteQueueCalls):
     async def init(self) -> None:
         """Create the queue tables if missing."""
         await self._db.create_schema(SCHEMA)
+        await self._db.create_schema(TRACKING_SCHEMA)
 
     async def _with_windows(self, rows: list[Any]) -> list[Office]:
         if not rows:
@@ -276,7 +285,7 @@ class SqliteQueueStore(SqliteQueueCalls):
             )
         return sorted(r["number"] for r in rows)
 
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> AuditEntry:
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
         async with self._db.transaction() as conn:
             office = await live_office(conn, ref)
@@ -306,11 +315,14 @@ class SqliteQueueStore(SqliteQueueCalls):
             await conn.execute(  # served, but for an unknown time: kept out of the averages
                 "UPDATE queue_services SET outcome = 'served' WHERE ref = ? AND outcome = 'serving'", (ref,)
             )
-            await conn.execute(
-                "UPDATE queue_numbers SET status = 'expired' WHERE ref = ? AND status = 'waiting'", (ref,)
+            expired = await tx_fetch_all(
+                conn,
+                f"UPDATE queue_numbers SET status = 'expired' WHERE ref = ? AND status = 'waiting' "
+                f"RETURNING {NUMBER_COLUMNS}",
+                (ref,),
             )
             await self._insert_audit(conn, entry)
-        return entry
+        return Reset(entry=entry, expired=sorted((number_of(r) for r in expired), key=lambda n: n.number))
 
     async def _insert_audit(self, conn: aiosqlite.Connection, entry: AuditEntry) -> None:
         await conn.execute(

@@ -16,7 +16,7 @@ from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 
 OFFICE_COLUMNS = "ref, name, address, manager_id, counter, issued, epoch, created_at, deleted_at"
 _SERVICE = "id, ref, epoch, number, window_number, agent_id, called_at, ended_at, outcome, recalls"
-_NUMBER = "id, ref, epoch, number, user_id, status, taken_at, called_at, window_number, soon_notified"
+NUMBER_COLUMNS = "id, ref, epoch, number, user_id, status, taken_at, called_at, window_number, soon_notified"
 
 
 def _service(row: Any) -> Service:
@@ -34,7 +34,8 @@ def _service(row: Any) -> Service:
     )
 
 
-def _number(row: Any) -> QueueNumber:
+def number_of(row: Any) -> QueueNumber:
+    """Return the virtual number stored in ``row``."""
     return QueueNumber(
         id=row["id"],
         ref_office=row["ref"],
@@ -177,7 +178,7 @@ class SqliteQueueCalls:
             )
             try:
                 await conn.execute(
-                    f"INSERT INTO queue_numbers ({_NUMBER}) VALUES (?, ?, ?, ?, ?, 'waiting', ?, NULL, NULL, 0)",
+                    f"INSERT INTO queue_numbers ({NUMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'waiting', ?, NULL, NULL, 0)",
                     (number.id, ref, number.epoch, number.number, user_id, iso(now)),
                 )
             except sqlite3.IntegrityError as exc:
@@ -187,18 +188,19 @@ class SqliteQueueCalls:
     async def latest_number(self, ref: str, epoch: int, user_id: str) -> QueueNumber | None:
         """Return the user's most recent number at the office in this epoch."""
         row = await self._db.fetch_one(
-            f"SELECT {_NUMBER} FROM queue_numbers WHERE ref = ? AND epoch = ? AND user_id = ? "
+            f"SELECT {NUMBER_COLUMNS} FROM queue_numbers WHERE ref = ? AND epoch = ? AND user_id = ? "
             "ORDER BY number DESC LIMIT 1",
             (ref, epoch, user_id),
         )
-        return _number(row) if row else None
+        return number_of(row) if row else None
 
     async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Return the virtual number ``number`` of this epoch, if a client took it."""
         row = await self._db.fetch_one(
-            f"SELECT {_NUMBER} FROM queue_numbers WHERE ref = ? AND epoch = ? AND number = ?", (ref, epoch, number)
+            f"SELECT {NUMBER_COLUMNS} FROM queue_numbers WHERE ref = ? AND epoch = ? AND number = ?",
+            (ref, epoch, number),
         )
-        return _number(row) if row else None
+        return number_of(row) if row else None
 
     async def mark_called(
         self, ref: str, epoch: int, number: int, number_window: int, now: datetime
@@ -208,10 +210,10 @@ class SqliteQueueCalls:
             row = await tx_fetch_one(
                 conn,
                 "UPDATE queue_numbers SET status = 'called', called_at = ?, window_number = ? "
-                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'waiting' RETURNING {_NUMBER}",
+                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'waiting' RETURNING {NUMBER_COLUMNS}",
                 (iso(now), number_window, ref, epoch, number),
             )
-        return _number(row) if row else None
+        return number_of(row) if row else None
 
     async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Move a called virtual number to no_show; return it, or None."""
@@ -219,10 +221,10 @@ class SqliteQueueCalls:
             row = await tx_fetch_one(
                 conn,
                 "UPDATE queue_numbers SET status = 'no_show' "
-                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'called' RETURNING {_NUMBER}",
+                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'called' RETURNING {NUMBER_COLUMNS}",
                 (ref, epoch, number),
             )
-        return _number(row) if row else None
+        return number_of(row) if row else None
 
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
         """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
@@ -230,10 +232,10 @@ class SqliteQueueCalls:
             rows = await tx_fetch_all(
                 conn,
                 "UPDATE queue_numbers SET soon_notified = 1 WHERE ref = ? AND epoch = ? AND status = 'waiting' "
-                f"AND soon_notified = 0 AND number <= ? RETURNING {_NUMBER}",
+                f"AND soon_notified = 0 AND number <= ? RETURNING {NUMBER_COLUMNS}",
                 (ref, epoch, up_to),
             )
-        return sorted((_number(r) for r in rows), key=lambda n: n.number)
+        return sorted((number_of(r) for r in rows), key=lambda n: n.number)
 
     async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
         """Return the service of a called number, if it was called."""

@@ -170,3 +170,20 @@ async def test_end_calls_of_a_dead_instance(store: CallStore) -> None:
     assert {c.end_reason for c in lost} == {EndReason.INSTANCE_LOST}
     assert await store.end_calls_of_instance("dead", NOW) == []
     assert (await store.get(elsewhere.id)).state == CallState.RINGING
+
+
+async def test_busy_lists_the_parties_of_active_calls_only(store: CallStore) -> None:
+    active = make_call(caller_user="ana", invited=["bob", "cy"])
+    ringing = make_call(caller_user="dan", invited=["eve"])
+    finished = make_call(caller_user="fay", invited=["gus"])
+    visitor = make_call(caller_user=None, invited=["hal"])
+    for call in (active, ringing, finished, visitor):
+        await store.create(call)
+    await store.answer(active.id, "bob", "s-bob", "i", NOW)
+    await store.answer(finished.id, "gus", "s-gus", "i", NOW)
+    await store.end(finished.id, EndReason.HANGUP, "gus", NOW, OPEN_STATES)
+    await store.answer(visitor.id, "hal", "s-hal", "i", NOW)
+    everyone = ["ana", "bob", "cy", "dan", "eve", "fay", "gus", "hal", "nobody"]
+    assert await store.busy(everyone) == {"ana", "bob", "hal"}
+    assert await store.busy(["cy", "eve"]) == set()
+    assert await store.busy([]) == set()

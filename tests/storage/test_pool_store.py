@@ -84,6 +84,7 @@ async def test_claims_oldest_first_up_to_the_limit(stores: list[PoolStore], cloc
 
     again = await stores[1].claim_unassigned("agent-1", 3, clock)
     assert (again.claimed, again.held_before) == (0, 3)
+    assert (again.counts.unassigned, again.counts.assigned) == (3, 3)  # counted even when nothing was claimed
     assert [t.id for t in again.tickets] == [t.id for t in claim.tickets]
 
     other = await stores[1].claim_unassigned("agent-2", 5, clock)

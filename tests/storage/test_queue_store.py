@@ -176,10 +176,13 @@ async def test_reset_logs_previous_values_and_starts_a_new_epoch(store: QueueSto
     await store.take_number(ref, "u1", T0)
     await store.take_number(ref, "u2", T0)
     await store.call_next(ref, 1, "a1", T0)
+    await store.mark_called(ref, 0, 1, 1, T0)  # u1 was told; u2's number was called before anyone told them
     await store.call_next(ref, 1, "a1", T0)
     await store.mark_no_show(ref, 1, "a1", T0)
     waiting = await store.take_number(ref, "u3", T0)
-    entry = await store.reset_counters(ref, "m1", T0 + timedelta(minutes=1))
+    reset = await store.reset_counters(ref, "m1", T0 + timedelta(minutes=1))
+    entry = reset.entry
+    assert [(n.user_id, n.number, n.status) for n in reset.expired] == [("u2", 2, "expired"), ("u3", 3, "expired")]
     assert (entry.action, entry.by, entry.at) == ("reset_counters", "m1", T0 + timedelta(minutes=1))
     assert entry.previous == {
         "counter": 2,
@@ -263,3 +266,16 @@ async def test_concurrent_calls_from_separate_connections(opened: Any) -> None:
     assert sorted(s.number for s in services) == numbers
     for i, per_agent in enumerate(got):
         assert {s.number for s in services if s.number_window == i + 1} == set(per_agent)
+
+
+async def test_tracking_is_remembered_per_user(store: QueueStore) -> None:
+    assert await store.tracked_by("u1") == []
+    await store.track("u1", ["ref02", "ref01"], T0)
+    await store.track("u1", ["ref01", "ref03"], T0)  # again: no duplicate, no error
+    await store.track("u2", ["ref01"], T0)
+    assert await store.tracked_by("u1") == ["ref01", "ref02", "ref03"]
+    await asyncio.gather(store.track("u3", ["ref01"], T0), store.track("u3", ["ref01"], T0))  # two sockets at once
+    assert await store.tracked_by("u3") == ["ref01"]
+    await store.untrack("u1", ["ref02", "ref09"])
+    assert await store.tracked_by("u1") == ["ref01", "ref03"]
+    assert await store.tracked_by("u2") == ["ref01"]

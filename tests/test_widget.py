@@ -1,0 +1,123 @@
+"""The embeddable support widget, dropped into a page and driven in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.browser import PageServer, headless_chromium, socket_io_bundle
+from tests.helpdesk_kit import admin_of, keyed, new_workspace
+
+# The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
+PAGE = """<!doctype html>
+<meta charset="utf-8">
+<title>A shop</title>
+<h1>A shop that embeds Deskline</h1>
+<script src="{server}/widget.js" async data-workspace-id="{workspace}" data-api-key="{key}"
+        data-product="shop" data-title="Shop help" data-socketio-src="/socket.io.min.js"></script>
+<script type="module">
+  const phase = new URLSearchParams(location.search).get("phase") || "first";
+  const post = (body) => fetch("/result", {{ method: "POST", body: JSON.stringify({{ phase, ...body }}) }});
+  const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+  async function until(check, what) {{
+    for (const end = Date.now() + 15000; Date.now() < end; await wait(25)) if (check()) return;
+    throw new Error(`timed out waiting for ${{what}}: ${{root() && status()}}`);
+  }}
+  const root = () => document.getElementById("deskline-widget")?.shadowRoot;
+  const status = () => root().querySelector(".status").textContent;
+  const ticket = () => DesklineWidget.instance.ticketId;
+  const texts = (side) => [...root().querySelectorAll(`.message.${{side}}`)].map((m) => m.textContent);
+  try {{
+    await until(() => root(), "the widget");
+    root().querySelector(".bubble").click();
+    if (phase === "first") {{
+      await until(() => /Ask us anything/.test(status()), "connected");
+      root().querySelector("input").value = "My order never arrived";
+      root().querySelector("form").requestSubmit();
+      await until(() => texts("mine").includes("My order never arrived"), "my message");
+      await until(() => !/Ask us anything/.test(status()), "the waiting time");
+      await post({{ stage: "sent", ticket: ticket(), status: status() }});
+      await until(() => texts("theirs").length > 0, "the agent's reply");
+      await post({{ stage: "answered", mine: texts("mine"), theirs: texts("theirs") }});
+      location.search = "?phase=again";
+    }} else {{
+      await until(() => texts("theirs").length > 0, "the conversation after a reload");
+      await post({{ stage: "resumed", ticket: ticket(), mine: texts("mine"), theirs: texts("theirs") }});
+      for (let go = false; !go; await wait(50)) go = (await fetch("/closed")).ok;  // the agent closes the ticket
+      root().querySelector("input").value = "One more question";
+      root().querySelector("form").requestSubmit();
+      await until(() => texts("mine").includes("One more question"), "a message after the close");
+      await post({{ stage: "new ticket", ticket: ticket(), mine: texts("mine") }});
+    }}
+  }} catch (err) {{
+    await post({{ stage: "failed", error: String(err) }});
+  }}
+</script>
+"""
+
+
+async def test_widget_script_is_served_as_javascript(server: Any) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/widget.js") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/javascript"
+        assert "DesklineWidget" in await resp.text()
+
+
+async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_reload_and_starts_anew_after_close(
+    start_server: Any, tmp_path: Path
+) -> None:
+    pages = PageServer({"socket.io.min.js": await asyncio.to_thread(socket_io_bundle)})
+    server = await start_server("sqlite", cors_origins=pages.origin)
+    workspace, key = await new_workspace(await admin_of(server), products=["shop"])
+    agent = await server.client()  # an agent's Dowell frontend, keyed like the widget
+    await agent.ok(
+        "create_line_manager",
+        keyed(workspace, key, user_id="lm-ana", positions_in_a_line=1, average_serving_time=4, ticket_count=0),
+    )
+    await agent.ok("create_topic", keyed(workspace, key, name="orders"))
+    await agent.ok("get_all_topics", keyed(workspace, key))  # joins the workspace room: new tickets arrive live
+    pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], key=key)
+
+    async with pages, headless_chromium(f"{pages.origin}/shop.html", tmp_path / "profile"):
+        sent = await pages.next_result()
+        assert sent["stage"] == "sent", sent
+        ticket = (await agent.inbox.wait_for("new_ticket", lambda m: m["data"]["_id"] == sent["ticket"]))["data"]
+        assert ticket["line_manager"] == "lm-ana" and ticket["product"] == "shop"
+        assert ticket["user_id"].startswith("visitor-")
+        assert sent["status"] == "An agent will answer you shortly."
+        history = await agent.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket["_id"]))
+        assert [(m["author"], m["message_data"]) for m in history] == [(ticket["user_id"], "My order never arrived")]
+
+        reply = {"ticket_id": ticket["_id"], "product": "shop", "user_id": "lm-ana"}
+        await agent.ok(
+            "ticket_message_event", keyed(workspace, key, message_data="Sorry! Resending it today.", **reply)
+        )
+        answered = await pages.next_result()
+        assert answered == {
+            "phase": "first",
+            "stage": "answered",
+            "mine": ["My order never arrived"],
+            "theirs": ["Sorry! Resending it today."],
+        }
+
+        resumed = await pages.next_result()
+        assert resumed["stage"] == "resumed", resumed
+        assert resumed["ticket"] == ticket["_id"]
+        assert resumed["mine"] == ["My order never arrived"]
+        assert resumed["theirs"] == ["Sorry! Resending it today."]
+
+        closing = {"ticket_id": ticket["_id"], "line_manager": "lm-ana", "product": "shop"}
+        await agent.ok("close_ticket", keyed(workspace, key, **closing))
+        pages.files["closed"] = "yes"
+        again = await pages.next_result()
+        assert again["stage"] == "new ticket", again
+        assert again["ticket"] not in (None, ticket["_id"])
+        assert again["mine"] == ["My order never arrived", "One more question"]
+        fresh = await agent.ok("get_ticket_messages", keyed(workspace, key, ticket_id=again["ticket"]))
+        assert [m["message_data"] for m in fresh] == ["One more question"]
+        assert (await agent.inbox.wait_for("new_ticket", lambda m: m["data"]["_id"] == again["ticket"]))["data"][
+            "user_id"
+        ] == ticket["user_id"]
