@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from auth.passwords import common_passwords, is_common
 from auth.principal import Role
 from models.notify import OutboxStatus
 from tests.helpers import Client, ManualClock, RunningServer
@@ -152,7 +153,7 @@ async def test_reset_requests_are_rate_limited_and_bad_input_refused(start_serve
     for bad in (
         {"token": token},
         {"token": token, "new_password": "short"},
-        {"token": token, "new_password": "Password123"},
+        {"token": token, "new_password": "QwertyUiop"},
         {"token": token, "new_password": "1234567890"},
         {"token": "short", "new_password": NEW_PASSWORD},
         {"token": token, "new_password": NEW_PASSWORD, "more": 1},
@@ -245,7 +246,7 @@ async def test_password_rules_and_argon2_parameters(start_server, settings_for) 
     settings = settings_for("sqlite", argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
     server = await start_server(settings=settings)
     anon = await server.client()
-    for common in ("qwertyuiop", "Password123", "1q2w3e4r5t", "  iloveyou123  ", "PASSWORD2020"):
+    for common in ("qwertyuiop", "QWERTYUIOP", "1q2w3e4r5t", "  1234567890  ", "Q1W2E3R4T5", "usuckballz1"):
         error = await anon.error(
             "register", {"email": "x@example.com", "name": "X", "password": common}, "invalid_payload"
         )
@@ -264,3 +265,27 @@ async def test_password_rules_and_argon2_parameters(start_server, settings_for) 
     rehashed = await stronger.deps.accounts.store.find_by_contact("x@example.com", None)
     assert "m=16384,t=2,p=1" in rehashed.password_hash, "the hash was not upgraded at login"
     await client.ok("login", {"email": "x@example.com", "password": PASSWORD})
+
+
+def test_the_common_password_list_is_the_published_top_1000() -> None:
+    listed = common_passwords()
+    assert 990 <= len(listed) <= 1000, len(listed)
+    assert {"123456", "password", "qwerty", "iloveyou", "freepass"} <= listed  # its first, famous and last lines
+    assert not any(p.startswith("#") or p != p.strip().lower() for p in listed), "a header line or stray case"
+    assert is_common(" PassWord ") and not is_common("correct horse battery")
+
+
+async def test_recovery_requests_are_limited_per_address_across_targets(
+    start_server, mail: MailCatcher, sms: FakeSms
+) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    server = await start_server("sqlite", clock=clock, **mail.settings(), **sms.settings(), **FAST)
+    anon = await server.client()
+    for i in range(20):
+        await anon.ok("request_password_reset", {"email": f"someone{i}@example.com"})
+    error = await anon.error("request_password_reset", {"email": "fresh@example.com"}, "rate_limited")
+    assert error["details"] == {"retry_after_seconds": 3600}
+    await anon.error("request_login_code", {"phone": "+4915100000001"}, "rate_limited")  # one budget per address
+    clock.advance(hours=1, seconds=1)
+    await anon.ok("request_password_reset", {"email": "fresh@example.com"})
+    await anon.ok("request_login_code", {"phone": "+4915100000001"})
