@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
@@ -22,6 +23,7 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
     """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
 
     def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
         self._offices = db.db["queue_offices"]
         self._windows = db.db["queue_windows"]
         self._services = db.db["queue_services"]
@@ -145,15 +147,17 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         return await self.get_office(ref)
 
     async def delete_office(self, ref: str, now: datetime) -> list[str]:
-        """Mark the office deleted, expire its waiting numbers and return their users."""
-        done = await self._offices.find_one_and_update({"_id": ref, **LIVE}, {"$set": {"deleted_at": now}})
-        if done is None:
-            await self._live(ref)  # raises the precise NotFound
-        waiting = await self._numbers.find({"ref_office": ref, "status": "waiting"}).to_list()
-        await self._numbers.update_many(
-            {"ref_office": ref, "status": "waiting"}, {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}}
-        )
-        return sorted({n["user_id"] for n in waiting})
+        """Mark the office deleted, expire its waiting numbers and return their users, in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> list[str]:
+            done = await self._offices.find_one_and_update(
+                {"_id": ref, **LIVE}, {"$set": {"deleted_at": now}}, session=session
+            )
+            if done is None:
+                await self._live(ref, session)  # raises the precise NotFound
+            return sorted({n.user_id for n in await self._expire_waiting(ref, session)})
+
+        return await self._db.transaction(attempt)
 
     async def offices_managed_by(self, manager_id: str) -> list[Office]:
         """Return the live offices of a manager, oldest first."""
@@ -210,25 +214,33 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         return sorted(windows)
 
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
+
+        One transaction: the previous values logged are exactly the ones overwritten, and a press,
+        no-show or take racing the reset lands wholly before it (and is logged) or wholly after it.
+        """
+        return await self._db.transaction(lambda session: self._reset(ref, by, now, session))
+
+    async def _reset(self, ref: str, by: str, now: datetime, session: AsyncClientSession) -> Reset:
         before = await self._offices.find_one_and_update(
-            {"_id": ref, **LIVE}, {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}}, return_document=BEFORE
+            {"_id": ref, **LIVE},
+            {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}},
+            return_document=BEFORE,
+            session=session,
         )
-        office = before if before is not None else await self._live(ref)  # the second raises NotFound
-        windows = []
-        ids = [w["_id"] async for w in self._windows.find({"ref_office": ref}).sort("number_window", ASCENDING)]
-        for wid in ids:  # each window's previous counts come from its own atomic swap
-            prev = await self._windows.find_one_and_update(
-                {"_id": wid},
-                {"$set": {"served": 0, "no_shows": 0, "current_number": None}},
-                return_document=BEFORE,
-            )
-            if prev is not None:
-                windows.append(
-                    {"number_window": prev["number_window"], "served": prev["served"], "no_shows": prev["no_shows"]}
-                )
-        await self._services.update_many({"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}})
-        expired = await self._expire_waiting(ref, office["epoch"])
+        office = before if before is not None else await self._live(ref, session)  # the second raises NotFound
+        cursor = self._windows.find({"ref_office": ref}, session=session).sort("number_window", ASCENDING)
+        windows = [
+            {"number_window": w["number_window"], "served": w["served"], "no_shows": w["no_shows"]}
+            async for w in cursor
+        ]
+        await self._windows.update_many(
+            {"ref_office": ref}, {"$set": {"served": 0, "no_shows": 0, "current_number": None}}, session=session
+        )
+        await self._services.update_many(  # served, but for an unknown time: kept out of the averages
+            {"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}}, session=session
+        )
+        expired = await self._expire_waiting(ref, session)
         entry = AuditEntry(
             id=new_id(),
             ref_office=ref,
@@ -242,22 +254,20 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
                 "windows": windows,
             },
         )
-        await self.add_audit(entry)
+        doc = entry.model_dump()
+        await self._audit.insert_one({"_id": doc.pop("id"), **doc}, session=session)
         return Reset(entry=entry, expired=expired)
 
-    async def _expire_waiting(self, ref: str, epoch: int) -> list[QueueNumber]:
-        """Expire the waiting numbers of epochs up to ``epoch``, each in its own atomic step; return those expired."""
-        waiting = {"ref_office": ref, "epoch": {"$lte": epoch}, "status": "waiting"}
-        expired = []
-        async for doc in self._numbers.find(waiting, {"_id": 1}).sort("number", ASCENDING):
-            won = await self._numbers.find_one_and_update(
-                {**waiting, "_id": doc["_id"]},
-                {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
-                return_document=AFTER,
-            )
-            if won is not None:  # not called meanwhile
-                expired.append(number_of(won))
-        return expired
+    async def _expire_waiting(self, ref: str, session: AsyncClientSession) -> list[QueueNumber]:
+        """Expire the office's waiting numbers inside the caller's transaction; return them, by number."""
+        waiting = {"ref_office": ref, "status": "waiting"}
+        docs = await self._numbers.find(waiting, session=session).sort("number", ASCENDING).to_list()
+        await self._numbers.update_many(
+            {**waiting, "_id": {"$in": [d["_id"] for d in docs]}},
+            {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
+            session=session,
+        )
+        return [number_of({**d, "status": "expired"}) for d in docs]
 
     async def add_audit(self, entry: AuditEntry) -> None:
         """Append one audit entry."""
