@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -94,14 +95,17 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         for _ in range(5):
             ref = await self._next_ref()
             try:
-                await self._offices.insert_one({"_id": ref, **doc})
-                break
-            except DuplicateKeyError:
+                await self._db.transaction(partial(self._insert_office, {"_id": ref, **doc}, windows))
+            except DuplicateKeyError:  # the reference is taken (the sequence lags the offices): take the next
                 continue
-        else:
-            raise Conflict("could not allocate an office reference; try again")
-        await self._windows.insert_many([self._new_window(ref, n) for n in range(1, windows + 1)])
-        return await self.get_office(ref)
+            return await self.get_office(ref)
+        raise Conflict("could not allocate an office reference; try again")
+
+    async def _insert_office(self, office: dict[str, Any], windows: int, session: AsyncClientSession) -> None:
+        """Insert the office and its windows inside the caller's transaction: both are stored or neither."""
+        await self._offices.insert_one(office, session=session)
+        windows_docs = [self._new_window(office["_id"], n) for n in range(1, windows + 1)]
+        await self._windows.insert_many(windows_docs, session=session)
 
     @staticmethod
     def _new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
@@ -124,27 +128,43 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         return await self._with_windows(await self._offices.find({"_id": {"$in": refs}, **LIVE}).to_list())
 
     async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
-        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise)."""
-        await self._live(ref)
-        if windows is not None:
-            have = await self._windows.count_documents({"ref_office": ref})
-            if windows < have:
-                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
-            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref})}
-            missing = [self._new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
-            for window in missing:
-                try:
-                    await self._windows.insert_one(window)
-                except DuplicateKeyError:  # created meanwhile by assign_agent: fine
-                    pass
+        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise); one transaction."""
         changes: dict[str, Any] = {}
         if name is not None:
             changes.update(name=name, name_lower=name.casefold())
         if address is not None:
             changes["address"] = address
-        if changes:
-            await self._offices.update_one({"_id": ref, **LIVE}, {"$set": changes})
+
+        async def attempt(session: AsyncClientSession) -> None:
+            await self._change_layout(ref, session, changes)
+            if windows is None:
+                return
+            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref}, session=session)}
+            if windows < len(existing):
+                have = len(existing)
+                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
+            missing = [self._new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
+            if missing:
+                await self._windows.insert_many(missing, session=session)
+
+        await self._db.transaction(attempt)
         return await self.get_office(ref)
+
+    async def _change_layout(
+        self, ref: str, session: AsyncClientSession, changes: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Write the live office (``changes`` and its layout version) in the caller's transaction, or raise NotFound.
+
+        Every change of an office's windows or seats passes here, so two of them always write
+        the same document: the second conflicts and runs again on the first's result. Without
+        it, two assignments of one agent to two windows would each write only their own window
+        and both commit (a deletion committed meanwhile, likewise, is seen and refused).
+        """
+        update: dict[str, Any] = {"$inc": {"layout_version": 1}}
+        if changes:
+            update["$set"] = changes
+        office = await self._offices.find_one_and_update({"_id": ref, **LIVE}, update, session=session)
+        return office if office is not None else await self._live(ref, session)  # the second raises NotFound
 
     async def delete_office(self, ref: str, now: datetime) -> list[str]:
         """Mark the office deleted, expire its waiting numbers and return their users, in one transaction."""
@@ -185,33 +205,45 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         return await self._with_windows(await cursor.to_list())
 
     async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
-        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
-        await self._live(ref)
-        await self._windows.update_many(
-            {"ref_office": ref, "agent_id": agent_id, "number_window": {"$ne": number_window}},
-            {"$set": {"agent_id": None}},
-        )
+        """Seat ``agent_id`` at the window (leaving any other window of the office), in one transaction.
+
+        Return True if the window is new. Two assignments of one agent racing each other leave
+        the agent at exactly one window (see ``_change_layout``).
+        """
         fresh = self._new_window(ref, number_window)
         on_insert = {k: v for k, v in fresh.items() if k not in ("_id", "agent_id")}
-        for _ in range(2):
-            try:
-                before = await self._windows.find_one_and_update(
-                    {"_id": fresh["_id"]},
-                    {"$set": {"agent_id": agent_id}, "$setOnInsert": on_insert},
-                    upsert=True,
-                    return_document=BEFORE,
-                )
-                return before is None
-            except DuplicateKeyError:  # the window was created concurrently: now it exists, update it
-                continue
-        raise Conflict("the window changed concurrently; try again")
+
+        async def attempt(session: AsyncClientSession) -> bool:
+            await self._change_layout(ref, session)
+            await self._windows.update_many(
+                {"ref_office": ref, "agent_id": agent_id, "number_window": {"$ne": number_window}},
+                {"$set": {"agent_id": None}},
+                session=session,
+            )
+            before = await self._windows.find_one_and_update(
+                {"_id": fresh["_id"]},
+                {"$set": {"agent_id": agent_id}, "$setOnInsert": on_insert},
+                upsert=True,
+                return_document=BEFORE,
+                session=session,
+            )
+            return before is None
+
+        return await self._db.transaction(attempt)
 
     async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
-        """Take the agent off every window of the office; return the windows they left."""
-        await self._live(ref)
-        windows = [w["number_window"] async for w in self._windows.find({"ref_office": ref, "agent_id": agent_id})]
-        await self._windows.update_many({"ref_office": ref, "agent_id": agent_id}, {"$set": {"agent_id": None}})
-        return sorted(windows)
+        """Take the agent off every window of the office and return exactly the windows freed, in one transaction."""
+        seated = {"ref_office": ref, "agent_id": agent_id}
+
+        async def attempt(session: AsyncClientSession) -> list[int]:
+            await self._change_layout(ref, session)
+            docs = await self._windows.find(seated, {"number_window": 1}, session=session).to_list()
+            await self._windows.update_many(
+                {**seated, "_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"agent_id": None}}, session=session
+            )
+            return sorted(d["number_window"] for d in docs)
+
+        return await self._db.transaction(attempt)
 
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
