@@ -1,4 +1,4 @@
-"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls live in queue_calls.py)."""
+"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls and seats have their own modules)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from models.errors import Conflict
 from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
-from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of, window_id
+from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of
+from storage.mongo.queue_seats import MongoQueueSeats, new_window
 from storage.mongo.queue_tracking import MongoQueueTracking
 from storage.queue import office_ref
 
 
-class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
+class MongoQueueStore(MongoQueueCalls, MongoQueueSeats, MongoQueueTracking):
     """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
 
     def __init__(self, db: MongoDatabase) -> None:
@@ -104,20 +105,8 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
     async def _insert_office(self, office: dict[str, Any], windows: int, session: AsyncClientSession) -> None:
         """Insert the office and its windows inside the caller's transaction: both are stored or neither."""
         await self._offices.insert_one(office, session=session)
-        windows_docs = [self._new_window(office["_id"], n) for n in range(1, windows + 1)]
+        windows_docs = [new_window(office["_id"], n) for n in range(1, windows + 1)]
         await self._windows.insert_many(windows_docs, session=session)
-
-    @staticmethod
-    def _new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
-        return {
-            "_id": window_id(ref, number),
-            "ref_office": ref,
-            "number_window": number,
-            "agent_id": agent_id,
-            "served": 0,
-            "no_shows": 0,
-            "current_number": None,
-        }
 
     async def get_office(self, ref: str) -> Office:
         """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
@@ -143,28 +132,12 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
             if windows < len(existing):
                 have = len(existing)
                 raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
-            missing = [self._new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
+            missing = [new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
             if missing:
                 await self._windows.insert_many(missing, session=session)
 
         await self._db.transaction(attempt)
         return await self.get_office(ref)
-
-    async def _change_layout(
-        self, ref: str, session: AsyncClientSession, changes: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Write the live office (``changes`` and its layout version) in the caller's transaction, or raise NotFound.
-
-        Every change of an office's windows or seats passes here, so two of them always write
-        the same document: the second conflicts and runs again on the first's result. Without
-        it, two assignments of one agent to two windows would each write only their own window
-        and both commit (a deletion committed meanwhile, likewise, is seen and refused).
-        """
-        update: dict[str, Any] = {"$inc": {"layout_version": 1}}
-        if changes:
-            update["$set"] = changes
-        office = await self._offices.find_one_and_update({"_id": ref, **LIVE}, update, session=session)
-        return office if office is not None else await self._live(ref, session)  # the second raises NotFound
 
     async def delete_office(self, ref: str, now: datetime) -> list[str]:
         """Mark the office deleted, expire its waiting numbers and return their users, in one transaction."""
@@ -203,47 +176,6 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
             .limit(limit)
         )
         return await self._with_windows(await cursor.to_list())
-
-    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
-        """Seat ``agent_id`` at the window (leaving any other window of the office), in one transaction.
-
-        Return True if the window is new. Two assignments of one agent racing each other leave
-        the agent at exactly one window (see ``_change_layout``).
-        """
-        fresh = self._new_window(ref, number_window)
-        on_insert = {k: v for k, v in fresh.items() if k not in ("_id", "agent_id")}
-
-        async def attempt(session: AsyncClientSession) -> bool:
-            await self._change_layout(ref, session)
-            await self._windows.update_many(
-                {"ref_office": ref, "agent_id": agent_id, "number_window": {"$ne": number_window}},
-                {"$set": {"agent_id": None}},
-                session=session,
-            )
-            before = await self._windows.find_one_and_update(
-                {"_id": fresh["_id"]},
-                {"$set": {"agent_id": agent_id}, "$setOnInsert": on_insert},
-                upsert=True,
-                return_document=BEFORE,
-                session=session,
-            )
-            return before is None
-
-        return await self._db.transaction(attempt)
-
-    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
-        """Take the agent off every window of the office and return exactly the windows freed, in one transaction."""
-        seated = {"ref_office": ref, "agent_id": agent_id}
-
-        async def attempt(session: AsyncClientSession) -> list[int]:
-            await self._change_layout(ref, session)
-            docs = await self._windows.find(seated, {"number_window": 1}, session=session).to_list()
-            await self._windows.update_many(
-                {**seated, "_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"agent_id": None}}, session=session
-            )
-            return sorted(d["number_window"] for d in docs)
-
-        return await self._db.transaction(attempt)
 
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
@@ -286,8 +218,7 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
                 "windows": windows,
             },
         )
-        doc = entry.model_dump()
-        await self._audit.insert_one({"_id": doc.pop("id"), **doc}, session=session)
+        await self._log(entry, session)
         return Reset(entry=entry, expired=expired)
 
     async def _expire_waiting(self, ref: str, session: AsyncClientSession) -> list[QueueNumber]:
@@ -303,8 +234,7 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
 
     async def add_audit(self, entry: AuditEntry) -> None:
         """Append one audit entry."""
-        doc = entry.model_dump()
-        await self._audit.insert_one({"_id": doc.pop("id"), **doc})
+        await self._log(entry)
 
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""

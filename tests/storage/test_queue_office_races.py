@@ -78,21 +78,24 @@ async def test_one_agent_assigned_to_two_windows_at_once_sits_at_one(open_store:
     ref = (await first.create_office("Twin", None, 2, "m1", T0)).ref_office
     for round_ in range(8):
         agent = f"a{round_}"  # not seated yet: no window of theirs for the two assignments to meet on
-        await asyncio.gather(first.assign_agent(ref, 1, agent), second.assign_agent(ref, 2, agent))
+        await asyncio.gather(first.assign_agent(ref, 1, agent, "m1", T0), second.assign_agent(ref, 2, agent, "m1", T0))
         assert seats(await first.get_office(ref), agent) in ([1], [2]), f"round {round_}"
 
 
 async def test_remove_agent_returns_the_windows_it_freed(open_store: Opener) -> None:
-    """A removal racing a move of the same agent reports exactly the window it took the agent off."""
+    """A removal racing a move of the same agent reports, and logs, exactly the window it took the agent off."""
     (first, _), (second, _) = await open_store(), await open_store()
     ref = (await first.create_office("Move", None, 2, "m1", T0)).ref_office
     for round_ in range(8):
         agent = f"a{round_}"
-        await first.assign_agent(ref, 1, agent)
-        freed, _ = await asyncio.gather(first.remove_agent(ref, agent), second.assign_agent(ref, 2, agent))
+        await first.assign_agent(ref, 1, agent, "m1", T0)
+        removing = first.remove_agent(ref, agent, "m1", T0)
+        freed, _ = await asyncio.gather(removing, second.assign_agent(ref, 2, agent, "m2", T0))
         left = seats(await first.get_office(ref), agent)
         # removal first: it freed window 1 and the move seated the agent at 2; move first: the removal freed 2
         assert (freed, left) in (([1], [2]), ([2], [])), f"round {round_}"
+        logged = {e.by: e.previous["agent_windows"] for e in await first.audit(ref, 2)}
+        assert logged == ({"m1": [1], "m2": []} if freed == [1] else {"m1": [2], "m2": [1]}), f"round {round_}"
 
 
 async def test_create_failing_half_way_leaves_no_office(open_store: Opener) -> None:

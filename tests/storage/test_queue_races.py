@@ -37,7 +37,7 @@ async def test_resets_racing_presses_lose_no_press(open_store: Opener) -> None:
     manager, _ = conns[agents]
     ref = (await manager.create_office("Rush", None, agents, "m1", T0)).ref_office
     for i in range(agents):
-        await manager.assign_agent(ref, i + 1, f"a{i}")
+        await manager.assign_agent(ref, i + 1, f"a{i}", "m1", T0)
     pressed = [0] * agents
     resets: list[Reset] = []
     reached = [asyncio.Event() for _ in range(resets_wanted)]  # reset r waits for 5 * (r + 1) presses
@@ -107,7 +107,7 @@ async def test_press_during_removal_gets_no_number(open_store: Opener) -> None:
     """A press that checks the seat while the agent's removal is being written is refused once it commits."""
     (store, _), (manager, manager_db) = await open_store(), await open_store()
     ref = (await manager.create_office("Desk", None, 1, "m1", T0)).ref_office
-    await manager.assign_agent(ref, 1, "a1")
+    await manager.assign_agent(ref, 1, "a1", "m1", T0)
     await store.call_next(ref, 1, "a1", T0)
     async with removal_in_flight(manager_db, ref, "a1"):
         pressing = asyncio.create_task(store.call_next(ref, 1, "a1", T0))
@@ -123,7 +123,7 @@ async def test_recall_during_removal_announces_nothing(open_store: Opener) -> No
     """A recall that checks the seat while the agent's removal is being written is refused once it commits."""
     (store, _), (manager, manager_db) = await open_store(), await open_store()
     ref = (await manager.create_office("Desk", None, 1, "m1", T0)).ref_office
-    await manager.assign_agent(ref, 1, "a1")
+    await manager.assign_agent(ref, 1, "a1", "m1", T0)
     await store.call_next(ref, 1, "a1", T0)
     assert (await store.recall(ref, 1, "a1")).recalls == 1
     async with removal_in_flight(manager_db, ref, "a1"):
