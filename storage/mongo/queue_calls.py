@@ -1,7 +1,7 @@
 """Queue calls and virtual numbers on MongoDB.
 
-A press (``call_next``), a no-show and a take each run as one multi-document transaction;
-the rest are single-document atomic updates. Transactions need a replica set (one node is enough).
+A press (``call_next``), a recall, a no-show and a take each run as one multi-document
+transaction; the rest are single-document atomic updates. Transactions need a replica set (one node is enough).
 """
 
 from __future__ import annotations
@@ -128,17 +128,26 @@ class MongoQueueCalls:
         return await self._db.transaction(attempt)
 
     async def recall(self, ref: str, number_window: int, agent_id: str) -> Service:
-        """Count one more announcement of the window's current number; ``Conflict`` if none."""
-        await self._check_agent(ref, number_window, agent_id)
-        doc = await self._services.find_one_and_update(
-            {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
-            {"$inc": {"recalls": 1}},
-            sort=[("number", DESCENDING)],
-            return_document=AFTER,
-        )
-        if doc is None:
-            raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
-        return _service(doc)
+        """Count one more announcement of the window's current number, in one transaction; ``Conflict`` if none.
+
+        The seat check is a write (the window's lifetime ``recalls`` count, which a no-op write
+        would not be), so an agent removed at the same instant announces nothing.
+        """
+
+        async def attempt(session: AsyncClientSession) -> Service:
+            await self._seat(ref, number_window, agent_id, {"$inc": {"recalls": 1}}, session)
+            doc = await self._services.find_one_and_update(
+                {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
+                {"$inc": {"recalls": 1}},
+                sort=[("number", DESCENDING)],
+                return_document=AFTER,
+                session=session,
+            )
+            if doc is None:
+                raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+            return _service(doc)
+
+        return await self._db.transaction(attempt)
 
     async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
         """End the window's current service as a no-show and move it from served to no-shows, in one transaction.

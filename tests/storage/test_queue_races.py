@@ -1,41 +1,20 @@
-"""Queue store races, on SQLite and on MongoDB: resets against presses, presses against a removal."""
+"""Queue store races, on SQLite and on MongoDB: resets against presses, presses and recalls against a removal."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from models.errors import Forbidden
 from models.queue import QueueNumber, Reset, Service
-from storage import open_database
 from storage.database import Database
-from storage.queue import QueueStore, make_queue_store
+from tests.storage.conftest import Opener
 
 T0 = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
-Opener = Callable[[], Awaitable[tuple[QueueStore, Database]]]
-
-
-@pytest.fixture
-async def open_store(backend: str, settings_for: Any) -> AsyncIterator[Opener]:
-    """Open queue stores on one fresh database, each on its own connection (as separate processes would)."""
-    settings = settings_for(backend)
-    dbs: list[Database] = []
-
-    async def opener() -> tuple[QueueStore, Database]:
-        db = await open_database(settings)
-        dbs.append(db)
-        store = make_queue_store(db)
-        await store.init()
-        return store, db
-
-    yield opener
-    for db in dbs:
-        await db.close()
 
 
 def by_window(services: list[Service], epoch: int) -> dict[int, list[int]]:
@@ -58,7 +37,7 @@ async def test_resets_racing_presses_lose_no_press(open_store: Opener) -> None:
     manager, _ = conns[agents]
     ref = (await manager.create_office("Rush", None, agents, "m1", T0)).ref_office
     for i in range(agents):
-        await manager.assign_agent(ref, i + 1, f"a{i}")
+        await manager.assign_agent(ref, i + 1, f"a{i}", "m1", T0)
     pressed = [0] * agents
     resets: list[Reset] = []
     reached = [asyncio.Event() for _ in range(resets_wanted)]  # reset r waits for 5 * (r + 1) presses
@@ -128,7 +107,7 @@ async def test_press_during_removal_gets_no_number(open_store: Opener) -> None:
     """A press that checks the seat while the agent's removal is being written is refused once it commits."""
     (store, _), (manager, manager_db) = await open_store(), await open_store()
     ref = (await manager.create_office("Desk", None, 1, "m1", T0)).ref_office
-    await manager.assign_agent(ref, 1, "a1")
+    await manager.assign_agent(ref, 1, "a1", "m1", T0)
     await store.call_next(ref, 1, "a1", T0)
     async with removal_in_flight(manager_db, ref, "a1"):
         pressing = asyncio.create_task(store.call_next(ref, 1, "a1", T0))
@@ -138,6 +117,21 @@ async def test_press_during_removal_gets_no_number(open_store: Opener) -> None:
     office = await manager.get_office(ref)
     assert (office.counter, office.windows[0].served, office.windows[0].agent_id) == (1, 1, None)
     assert [s.number for s in await manager.services_between(ref, T0, None)] == [1]
+
+
+async def test_recall_during_removal_announces_nothing(open_store: Opener) -> None:
+    """A recall that checks the seat while the agent's removal is being written is refused once it commits."""
+    (store, _), (manager, manager_db) = await open_store(), await open_store()
+    ref = (await manager.create_office("Desk", None, 1, "m1", T0)).ref_office
+    await manager.assign_agent(ref, 1, "a1", "m1", T0)
+    await store.call_next(ref, 1, "a1", T0)
+    assert (await store.recall(ref, 1, "a1")).recalls == 1
+    async with removal_in_flight(manager_db, ref, "a1"):
+        recalling = asyncio.create_task(store.recall(ref, 1, "a1"))
+        await asyncio.sleep(0.3)  # the recall checks the seat and counts while the removal is open
+    with pytest.raises(Forbidden):
+        await recalling
+    assert [(s.number, s.recalls) for s in await manager.services_between(ref, T0, None)] == [(1, 1)]
 
 
 async def test_takes_racing_a_reset_are_expired_or_new(open_store: Opener) -> None:
