@@ -118,9 +118,6 @@ class QueueStore(Protocol):
         Waiting numbers expire; the result lists them so their holders can be told.
         """
 
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
-
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""
 

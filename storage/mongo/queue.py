@@ -232,10 +232,6 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueSeats, MongoQueueTracking):
         )
         return [number_of({**d, "status": "expired"}) for d in docs]
 
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
-        await self._log(entry)
-
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""
         cursor = self._audit.find({"ref_office": ref}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)

@@ -347,11 +347,6 @@ class SqliteQueueStore(SqliteQueueCalls, SqliteQueueTracking):
             ),
         )
 
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
-        async with self._db.transaction() as conn:
-            await self._insert_audit(conn, entry)
-
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""
         rows = await self._db.fetch_all(

@@ -228,15 +228,14 @@ async def test_reset_logs_previous_values_and_starts_a_new_epoch(store: QueueSto
 
 
 async def test_audit_is_newest_first(store: QueueStore) -> None:
-    from models.queue import AuditEntry
-    from storage.database import new_id
-
-    for minute in range(3):
-        await store.add_audit(
-            AuditEntry(id=new_id(), ref_office="ref01", action=f"a{minute}", by="m", at=T0 + timedelta(minutes=minute))
-        )
-    assert [e.action for e in await store.audit("ref01", 2)] == ["a2", "a1"]
-    assert await store.audit("ref02", 5) == []
+    ref = (await store.create_office("Tax office", None, 2, "m1", T0)).ref_office
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
+    await store.reset_counters(ref, "m1", T0 + timedelta(minutes=1))
+    await store.remove_agent(ref, "a1", "m2", T0 + timedelta(minutes=2))
+    newest = await store.audit(ref, 2)
+    assert [(e.action, e.by) for e in newest] == [("delete_agent", "m2"), ("reset_counters", "m1")]
+    assert [e.action for e in await store.audit(ref, 10)] == ["delete_agent", "reset_counters", "assign_agent"]
+    assert await store.audit("ref99", 5) == []
 
 
 async def test_numbers_waiting_called_and_soon(store: QueueStore) -> None:
