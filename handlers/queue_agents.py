@@ -23,7 +23,7 @@ def register(router: EventRouter, service: QueueService) -> None:
         called = await store.call_next(p.ref_office, p.number_window, ctx.require().user_id, deps.clock())
         s = called.service
         await service.push_counter(s.ref_office, s.number, s.number_window, s.called_at)
-        await service.called(s)
+        await service.called(called)
         await service.push_stats(s.ref_office)
         return {"counter": s.number, "ref_office": s.ref_office, "number_window": s.number_window, "at": s.called_at}
 
@@ -41,10 +41,10 @@ def register(router: EventRouter, service: QueueService) -> None:
     @router.on("no_show", WindowPayload, roles=AGENTS)
     async def no_show(ctx: EventContext, p: WindowPayload) -> dict[str, Any]:
         now = deps.clock()
-        s = await store.mark_no_show(p.ref_office, p.number_window, ctx.require().user_id, now)
+        skipped = await store.mark_no_show(p.ref_office, p.number_window, ctx.require().user_id, now)
+        s, holder = skipped.service, skipped.holder  # the holder's number became a no-show in the same step
         data = {"ref_office": s.ref_office, "number": s.number, "number_window": s.number_window, "at": now}
         await deps.emit("number_no_show", data, to=office_room(s.ref_office))
-        holder = await store.mark_number_no_show(s.ref_office, s.epoch, s.number)
         if holder is not None:
             body = f"Number {s.number} was not answered at window {s.number_window}."
             await service.tell(holder, "your_turn_missed", "You missed your turn", body, data)

@@ -79,14 +79,7 @@ def register(router: EventRouter, service: QueueService) -> None:
     @router.on("take_number", OfficeRefPayload, signed_in=True)
     async def take_number(ctx: EventContext, p: OfficeRefPayload) -> dict[str, Any]:
         user_id = ctx.require().user_id
-        number = await store.take_number(p.ref_office, user_id, deps.clock())
-        already = await store.find_service(p.ref_office, number.epoch, number.number)
-        if already is not None:  # an agent called this number between our two writes
-            holder = await store.mark_called(
-                p.ref_office, number.epoch, number.number, already.number_window, already.called_at
-            )
-            if holder is not None:
-                await service.announce_turn(holder, already.called_at)
+        number = await store.take_number(p.ref_office, user_id, deps.clock())  # a press calling it marks it itself
         office = await store.get_office(p.ref_office)
         if office.epoch == number.epoch:
             await service.warn_soon(p.ref_office, number.epoch, office.counter)

@@ -11,7 +11,7 @@ from auth.principal import Principal, Role
 from handlers.context import Deps
 from handlers.rooms import office_managers_room, office_room, user_room
 from models.errors import Forbidden
-from models.queue import Office, QueueNumber, Service
+from models.queue import Called, Office, QueueNumber, Service
 from storage.queue import QueueStore
 
 MOVING_AVERAGE_SIZE = 20
@@ -135,13 +135,12 @@ class QueueService:
         body = f"Number {number.number}: please go to window {number.number_window}."
         await self.tell(number, "your_turn", "It is your turn", body, data)
 
-    async def called(self, service: Service) -> None:
-        """After number ``service.number`` was called: tell its holder, and those now 3 or fewer away."""
-        ref, epoch = service.ref_office, service.epoch
-        holder = await self.store.mark_called(ref, epoch, service.number, service.number_window, service.called_at)
-        if holder is not None:
-            await self.announce_turn(holder, service.called_at)
-        await self.warn_soon(ref, epoch, service.number)
+    async def called(self, called: Called) -> None:
+        """After a press: tell the holder it called (marked by the press itself) and those now 3 or fewer away."""
+        service = called.service
+        if called.holder is not None:
+            await self.announce_turn(called.holder, service.called_at)
+        await self.warn_soon(service.ref_office, service.epoch, service.number)
 
     async def warn_soon(self, ref: str, epoch: int, counter: int) -> None:
         """Tell (once) every waiting holder with 3 or fewer people ahead that their turn is near."""

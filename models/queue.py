@@ -201,13 +201,6 @@ class Service(Document):
         return (self.ended_at - self.called_at).total_seconds()
 
 
-class Called(Document):
-    """What ``increment_counter`` did: the new number, and the service it closed at that window."""
-
-    service: Service
-    closed: Service | None = None
-
-
 class QueueNumber(Document):
     """A virtual number a client took with ``take_number``."""
 
@@ -221,6 +214,24 @@ class QueueNumber(Document):
     called_at: datetime | None = None
     number_window: int | None = None
     soon_notified: bool = False
+
+
+class Called(Document):
+    """What ``increment_counter`` did: the new number, the service it closed, and the virtual number it called.
+
+    ``holder`` is the client's number moved from waiting to called by the same step (None if nobody waited on it).
+    """
+
+    service: Service
+    closed: Service | None = None
+    holder: QueueNumber | None = None
+
+
+class Skipped(Document):
+    """What ``no_show`` did: the service it ended, and the virtual number it moved from called to no-show (or None)."""
+
+    service: Service
+    holder: QueueNumber | None = None
 
 
 class AuditEntry(Document):

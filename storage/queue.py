@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service
+from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service, Skipped
 from storage.database import Database, new_id
 
 REF_PREFIX = "ref"
@@ -103,14 +103,19 @@ class QueueStore(Protocol):
         """Atomically take the office's next number for this window and record the service.
 
         ``Forbidden`` unless ``agent_id`` sits at the window. Closes the window's previous
-        service as served.
+        service as served and, in the same step, moves the client's virtual number with this
+        number (if one waits on it) to called at this window: ``Called.holder``.
         """
 
     async def recall(self, ref: str, number_window: int, agent_id: str) -> Service:
         """Count one more announcement of the window's current number; ``Conflict`` if none."""
 
-    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
-        """End the window's current service as a no-show; ``Conflict`` if none."""
+    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Skipped:
+        """End the window's current service as a no-show; ``Conflict`` if none.
+
+        In the same step the client's virtual number with that number, if it was called, becomes
+        a no-show: ``Skipped.holder``.
+        """
 
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
@@ -129,14 +134,6 @@ class QueueStore(Protocol):
 
     async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Return the virtual number ``number`` of this epoch, if a client took it."""
-
-    async def mark_called(
-        self, ref: str, epoch: int, number: int, number_window: int, now: datetime
-    ) -> QueueNumber | None:
-        """Move a waiting virtual number to called (once); return it, or None if nobody waited on it."""
-
-    async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
-        """Move a called virtual number to no_show; return it, or None."""
 
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
         """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""

@@ -1,7 +1,8 @@
 """Queue calls and virtual numbers on MongoDB.
 
 A press (``call_next``), a recall, a no-show and a take each run as one multi-document
-transaction; the rest are single-document atomic updates. Transactions need a replica set (one node is enough).
+transaction (a press or a no-show together with the client's virtual number it moves); the rest
+are single-document atomic updates. Transactions need a replica set (one node is enough).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, Forbidden, NotFound
-from models.queue import Called, QueueNumber, Service
+from models.queue import Called, QueueNumber, Service, Skipped
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
 
@@ -90,8 +91,9 @@ class MongoQueueCalls:
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
         """Take the office's next number for this window and record the service, in one transaction.
 
-        The seat check, the office counter, the window's counts and the service commit together,
-        so an agent removed (or a counter reset) at the same instant cannot get a number or lose one.
+        The seat check, the office counter, the window's counts, the service and the client's
+        virtual number (waiting to called) commit together, so an agent removed (or a counter
+        reset) at the same instant cannot get a number or lose one, and a number called is never left waiting.
         """
 
         async def attempt(session: AsyncClientSession) -> Called:
@@ -112,6 +114,15 @@ class MongoQueueCalls:
             )
             if closed is not None:  # an older service left open (data from before transactions): close it too
                 await self._services.update_many(serving, ended, session=session)
+            holder = await self._numbers.find_one_and_update(
+                {"ref_office": ref, "epoch": office["epoch"], "number": number, "status": "waiting"},
+                {
+                    "$set": {"status": "called", "called_at": now, "number_window": number_window},
+                    "$unset": {"waiting_key": ""},
+                },
+                return_document=AFTER,
+                session=session,
+            )
             service = Service(
                 id=new_id(),
                 ref_office=ref,
@@ -123,7 +134,11 @@ class MongoQueueCalls:
             )
             doc = service.model_dump()
             await self._services.insert_one({"_id": doc.pop("id"), **doc}, session=session)
-            return Called(service=service, closed=_service(closed) if closed else None)
+            return Called(
+                service=service,
+                closed=_service(closed) if closed else None,
+                holder=number_of(holder) if holder else None,
+            )
 
         return await self._db.transaction(attempt)
 
@@ -149,14 +164,15 @@ class MongoQueueCalls:
 
         return await self._db.transaction(attempt)
 
-    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
+    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Skipped:
         """End the window's current service as a no-show and move it from served to no-shows, in one transaction.
 
-        ``Conflict`` if the window serves no number.
+        The holder's called number becomes a no-show in the same transaction. ``Conflict`` if the
+        window serves no number.
         """
         wid = window_id(ref, number_window)
 
-        async def attempt(session: AsyncClientSession) -> Service:
+        async def attempt(session: AsyncClientSession) -> Skipped:
             await self._seat(ref, number_window, agent_id, {"$inc": {"no_shows": 1}}, session)
             doc = await self._services.find_one_and_update(
                 {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
@@ -167,13 +183,19 @@ class MongoQueueCalls:
             )
             if doc is None:
                 raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+            holder = await self._numbers.find_one_and_update(
+                {"ref_office": ref, "epoch": doc["epoch"], "number": doc["number"], "status": "called"},
+                {"$set": {"status": "no_show"}},
+                return_document=AFTER,
+                session=session,
+            )
             await self._windows.update_one(
                 {"_id": wid, "served": {"$gt": 0}}, {"$inc": {"served": -1}}, session=session
             )
             await self._windows.update_one(
                 {"_id": wid, "current_number": doc["number"]}, {"$set": {"current_number": None}}, session=session
             )
-            return _service(doc)
+            return Skipped(service=_service(doc), holder=number_of(holder) if holder else None)
 
         return await self._db.transaction(attempt)
 
@@ -227,29 +249,6 @@ class MongoQueueCalls:
     async def find_number(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
         """Return the virtual number ``number`` of this epoch, if a client took it."""
         doc = await self._numbers.find_one({"ref_office": ref, "epoch": epoch, "number": number})
-        return number_of(doc) if doc else None
-
-    async def mark_called(
-        self, ref: str, epoch: int, number: int, number_window: int, now: datetime
-    ) -> QueueNumber | None:
-        """Move a waiting virtual number to called (once); return it, or None if nobody waited on it."""
-        doc = await self._numbers.find_one_and_update(
-            {"ref_office": ref, "epoch": epoch, "number": number, "status": "waiting"},
-            {
-                "$set": {"status": "called", "called_at": now, "number_window": number_window},
-                "$unset": {"waiting_key": ""},
-            },
-            return_document=AFTER,
-        )
-        return number_of(doc) if doc else None
-
-    async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
-        """Move a called virtual number to no_show; return it, or None."""
-        doc = await self._numbers.find_one_and_update(
-            {"ref_office": ref, "epoch": epoch, "number": number, "status": "called"},
-            {"$set": {"status": "no_show"}},
-            return_document=AFTER,
-        )
         return number_of(doc) if doc else None
 
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:

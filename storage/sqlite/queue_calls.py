@@ -1,4 +1,4 @@
-"""Queue calls and virtual numbers on SQLite: each change is one ``BEGIN IMMEDIATE`` transaction."""
+"""Queue calls and virtual numbers on SQLite: each change, with the virtual number it moves, is one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import aiosqlite
 
 from models.errors import Conflict, Forbidden, NotFound
-from models.queue import Called, QueueNumber, Service
+from models.queue import Called, QueueNumber, Service, Skipped
 from storage.database import new_id
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
@@ -85,7 +85,7 @@ class SqliteQueueCalls:
     _db: SqliteDatabase
 
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
-        """Atomically take the office's next number for this window and record the service."""
+        """Atomically take the office's next number for this window, record the service and call its holder."""
         async with self._db.transaction() as conn:
             await _agent_window(conn, ref, number_window, agent_id)
             row = await tx_fetch_one(
@@ -97,6 +97,12 @@ class SqliteQueueCalls:
                 "UPDATE queue_services SET outcome = 'served', ended_at = ? "
                 f"WHERE ref = ? AND window_number = ? AND outcome = 'serving' RETURNING {_SERVICE}",
                 (iso(now), ref, number_window),
+            )
+            holder = await tx_fetch_one(
+                conn,
+                "UPDATE queue_numbers SET status = 'called', called_at = ?, window_number = ? "
+                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'waiting' RETURNING {NUMBER_COLUMNS}",
+                (iso(now), number_window, ref, row["epoch"], row["counter"]),
             )
             service = Service(
                 id=new_id(),
@@ -115,7 +121,11 @@ class SqliteQueueCalls:
                 "UPDATE queue_windows SET served = served + 1, current_number = ? WHERE ref = ? AND number = ?",
                 (service.number, ref, number_window),
             )
-        return Called(service=service, closed=_service(closed) if closed else None)
+        return Called(
+            service=service,
+            closed=_service(closed) if closed else None,
+            holder=number_of(holder) if holder else None,
+        )
 
     async def _current_service(self, conn: aiosqlite.Connection, ref: str, number_window: int) -> Any:
         row = await tx_fetch_one(
@@ -138,8 +148,8 @@ class SqliteQueueCalls:
             )
         return _service(updated)
 
-    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
-        """End the window's current service as a no-show; ``Conflict`` if none."""
+    async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Skipped:
+        """End the window's current service, and its holder's called number, as a no-show; ``Conflict`` if none."""
         async with self._db.transaction() as conn:
             await _agent_window(conn, ref, number_window, agent_id)
             row = await self._current_service(conn, ref, number_window)
@@ -148,13 +158,19 @@ class SqliteQueueCalls:
                 f"UPDATE queue_services SET outcome = 'no_show', ended_at = ? WHERE id = ? RETURNING {_SERVICE}",
                 (iso(now), row["id"]),
             )
+            holder = await tx_fetch_one(
+                conn,
+                "UPDATE queue_numbers SET status = 'no_show' "
+                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'called' RETURNING {NUMBER_COLUMNS}",
+                (ref, row["epoch"], row["number"]),
+            )
             await conn.execute(
                 "UPDATE queue_windows SET served = MAX(served - 1, 0), no_shows = no_shows + 1, "
                 "current_number = CASE WHEN current_number = ? THEN NULL ELSE current_number END "
                 "WHERE ref = ? AND number = ?",
                 (row["number"], ref, number_window),
             )
-        return _service(updated)
+        return Skipped(service=_service(updated), holder=number_of(holder) if holder else None)
 
     async def take_number(self, ref: str, user_id: str, now: datetime) -> QueueNumber:
         """Issue the user the office's next number; ``Conflict`` if they already wait there."""
@@ -200,30 +216,6 @@ class SqliteQueueCalls:
             f"SELECT {NUMBER_COLUMNS} FROM queue_numbers WHERE ref = ? AND epoch = ? AND number = ?",
             (ref, epoch, number),
         )
-        return number_of(row) if row else None
-
-    async def mark_called(
-        self, ref: str, epoch: int, number: int, number_window: int, now: datetime
-    ) -> QueueNumber | None:
-        """Move a waiting virtual number to called (once); return it, or None if nobody waited on it."""
-        async with self._db.transaction() as conn:
-            row = await tx_fetch_one(
-                conn,
-                "UPDATE queue_numbers SET status = 'called', called_at = ?, window_number = ? "
-                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'waiting' RETURNING {NUMBER_COLUMNS}",
-                (iso(now), number_window, ref, epoch, number),
-            )
-        return number_of(row) if row else None
-
-    async def mark_number_no_show(self, ref: str, epoch: int, number: int) -> QueueNumber | None:
-        """Move a called virtual number to no_show; return it, or None."""
-        async with self._db.transaction() as conn:
-            row = await tx_fetch_one(
-                conn,
-                "UPDATE queue_numbers SET status = 'no_show' "
-                f"WHERE ref = ? AND epoch = ? AND number = ? AND status = 'called' RETURNING {NUMBER_COLUMNS}",
-                (ref, epoch, number),
-            )
         return number_of(row) if row else None
 
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:

@@ -186,7 +186,7 @@ async def test_recall_and_no_show(store: QueueStore) -> None:
     with pytest.raises(Forbidden):
         await store.recall(ref, 1, "a2")
     skipped = await store.mark_no_show(ref, 1, "a1", T0 + timedelta(seconds=5))
-    assert (skipped.number, skipped.outcome) == (1, "no_show")
+    assert (skipped.service.number, skipped.service.outcome, skipped.holder) == (1, "no_show", None)
     window = (await store.get_office(ref)).windows[0]
     assert (window.served, window.no_shows, window.current_number) == (0, 1, None)
     with pytest.raises(Conflict):
@@ -200,14 +200,13 @@ async def test_reset_logs_previous_values_and_starts_a_new_epoch(store: QueueSto
     await store.assign_agent(ref, 1, "a1", "m1", T0)
     await store.take_number(ref, "u1", T0)
     await store.take_number(ref, "u2", T0)
-    await store.call_next(ref, 1, "a1", T0)
-    await store.mark_called(ref, 0, 1, 1, T0)  # u1 was told; u2's number was called before anyone told them
-    await store.call_next(ref, 1, "a1", T0)
-    await store.mark_no_show(ref, 1, "a1", T0)
+    await store.call_next(ref, 1, "a1", T0)  # calls u1's number
+    await store.call_next(ref, 1, "a1", T0)  # calls u2's number ...
+    await store.mark_no_show(ref, 1, "a1", T0)  # ... which u2 misses
     waiting = await store.take_number(ref, "u3", T0)
     reset = await store.reset_counters(ref, "m1", T0 + timedelta(minutes=1))
     entry = reset.entry
-    assert [(n.user_id, n.number, n.status) for n in reset.expired] == [("u2", 2, "expired"), ("u3", 3, "expired")]
+    assert [(n.user_id, n.number, n.status) for n in reset.expired] == [("u3", 3, "expired")]  # only u3 still waited
     assert (entry.action, entry.by, entry.at) == ("reset_counters", "m1", T0 + timedelta(minutes=1))
     assert entry.previous == {
         "counter": 2,
@@ -251,15 +250,11 @@ async def test_numbers_waiting_called_and_soon(store: QueueStore) -> None:
     assert [n.number for n in others] == [3, 4, 5, 6, 7, 8]
     assert [n.number for n in await store.claim_soon(ref, 0, 5)] == [2, 3, 4, 5]
     assert await store.claim_soon(ref, 0, 5) == []
-    called = await store.mark_called(ref, 0, 2, 1, T0)
-    assert called is not None and (called.status, called.number_window, called.user_id) == ("called", 1, "u1")
-    assert await store.mark_called(ref, 0, 2, 1, T0) is None
-    assert await store.mark_called(ref, 0, 99, 1, T0) is None
+    await store.call_next(ref, 1, "a1", T0)  # number 2: u1's
     assert (await store.latest_number(ref, 0, "u1")).status == "called"  # type: ignore[union-attr]
     again = await store.take_number(ref, "u1", T0)  # called numbers no longer block a new one
     assert again.number == 9
-    assert (await store.mark_number_no_show(ref, 0, 2)).status == "no_show"  # type: ignore[union-attr]
-    assert await store.mark_number_no_show(ref, 0, 3) is None  # still waiting, not called
+    assert (await store.latest_number(ref, 0, "u2")).status == "waiting"  # type: ignore[union-attr]
     assert await store.latest_number(ref, 1, "u1") is None
 
 
