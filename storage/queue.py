@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from models.errors import NotFound
 from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service, Skipped
 from storage.database import Database, new_id
 
@@ -51,6 +52,11 @@ def removal_entry(ref: str, agent_id: str, by: str, now: datetime, windows: list
     )
 
 
+def no_window_error(ref: str, agent_id: str) -> NotFound:
+    """Return the error of removing an agent who sits at no window of the office."""
+    return NotFound(f"agent {agent_id} has no window at {ref}", {"agent_id": agent_id})
+
+
 class QueueStore(Protocol):
     """Domain operations on queue offices; raises ``NotFound``, ``Forbidden`` and ``Conflict``.
 
@@ -94,9 +100,11 @@ class QueueStore(Protocol):
         """
 
     async def remove_agent(self, ref: str, agent_id: str, by: str, now: datetime) -> list[int]:
-        """Take the agent off every window of the office; return the windows they left.
+        """Take the agent off every window of the office; return the windows they left (never empty).
 
-        One step with its audit entry (``removal_entry``), listing exactly those windows.
+        One step with its audit entry (``removal_entry``), listing exactly those windows. If the
+        step frees no window (the agent sits at none, or was moved off by a change committed
+        first), it raises ``no_window_error`` and writes nothing.
         """
 
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:

@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from models.queue import AuditEntry
 from storage.mongo.db import MongoDatabase
 from storage.mongo.queue_calls import BEFORE, LIVE, check_live, window_id
-from storage.queue import removal_entry, seat_entry
+from storage.queue import no_window_error, removal_entry, seat_entry
 
 
 def new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
@@ -88,7 +88,11 @@ class MongoQueueSeats:
         return await self._db.transaction(attempt)
 
     async def remove_agent(self, ref: str, agent_id: str, by: str, now: datetime) -> list[int]:
-        """Take the agent off every window of the office and log it, in one transaction; return the windows freed."""
+        """Take the agent off every window of the office and log it, in one transaction; return the windows freed.
+
+        ``no_window_error`` (nothing written) when the transaction frees no window, however the
+        caller's earlier read looked: the check is the removal's own result.
+        """
         seated = {"ref_office": ref, "agent_id": agent_id}
 
         async def attempt(session: AsyncClientSession) -> list[int]:
@@ -98,6 +102,8 @@ class MongoQueueSeats:
                 {**seated, "_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"agent_id": None}}, session=session
             )
             windows = sorted(d["number_window"] for d in docs)
+            if not windows:  # raised inside the transaction: it aborts, no audit entry
+                raise no_window_error(ref, agent_id)
             await self._log(removal_entry(ref, agent_id, by, now, windows), session)
             return windows
 

@@ -9,7 +9,7 @@ import aiosqlite
 import orjson
 
 from models.queue import AuditEntry
-from storage.queue import removal_entry, seat_entry
+from storage.queue import no_window_error, removal_entry, seat_entry
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 from storage.sqlite.queue_calls import live_office
@@ -75,7 +75,11 @@ class SqliteQueueSeats:
         return before is None
 
     async def remove_agent(self, ref: str, agent_id: str, by: str, now: datetime) -> list[int]:
-        """Take the agent off every window of the office and log it; return the windows they left."""
+        """Take the agent off every window of the office and log it; return the windows they left.
+
+        ``no_window_error`` (nothing written) when the removal frees no window, however the
+        caller's earlier read looked: the check is the removal's own result.
+        """
         async with self._db.transaction() as conn:
             await live_office(conn, ref)
             rows = await tx_fetch_all(
@@ -84,6 +88,8 @@ class SqliteQueueSeats:
                 (ref, agent_id),
             )
             windows = sorted(r["number"] for r in rows)
+            if not windows:  # raised inside the transaction: it rolls back, no audit entry
+                raise no_window_error(ref, agent_id)
             await self._insert_audit(conn, removal_entry(ref, agent_id, by, now, windows))
         return windows
 

@@ -98,6 +98,25 @@ async def test_remove_agent_returns_the_windows_it_freed(open_store: Opener) -> 
         assert logged == ({"m1": [1], "m2": []} if freed == [1] else {"m1": [2], "m2": [1]}), f"round {round_}"
 
 
+async def test_two_removals_of_one_agent_free_once(open_store: Opener) -> None:
+    """Two managers remove the same agent at the same instant: one frees the window, the other is told nothing was."""
+    (first, _), (second, _) = await open_store(), await open_store()
+    ref = (await first.create_office("Twice", None, 1, "m1", T0)).ref_office
+    for round_ in range(6):
+        agent = f"a{round_}"
+        await first.assign_agent(ref, 1, agent, "m1", T0)
+        results = await asyncio.gather(
+            first.remove_agent(ref, agent, "m1", T0), second.remove_agent(ref, agent, "m2", T0), return_exceptions=True
+        )
+        freed = [r for r in results if isinstance(r, list)]
+        refused = [r for r in results if isinstance(r, NotFound)]
+        assert (freed, len(refused)) == ([[1]], 1), f"round {round_}: {results}"
+        assert refused[0].details == {"agent_id": agent}
+        logged = [(e.action, e.by) for e in await first.audit(ref, 50) if e.details.get("agent_id") == agent]
+        winner = "m1" if results[0] == [1] else "m2"
+        assert logged == [("delete_agent", winner), ("assign_agent", "m1")], f"round {round_}"  # none by the loser
+
+
 async def test_create_failing_half_way_leaves_no_office(open_store: Opener) -> None:
     """An office whose windows cannot be stored is not stored either; once the way is clear, creation works."""
     store, db = await open_store()

@@ -119,7 +119,9 @@ async def test_assign_moves_agent_and_remove_frees_windows(store: QueueStore) ->
     assert await store.assign_agent(ref, 2, "a1", "m1", T0) is False
     assert [o.ref_office for o in await store.offices_staffed_by("a1")] == [ref]
     assert await store.remove_agent(ref, "a1", "m1", T0) == [2]
-    assert await store.remove_agent(ref, "a1", "m1", T0) == []
+    with pytest.raises(NotFound) as err:  # nothing to free: nothing written, not even an audit entry
+        await store.remove_agent(ref, "a1", "m1", T0)
+    assert err.value.details == {"agent_id": "a1"}
     assert (await store.get_office(ref)).open_windows == 1
     logged = [(e.action, e.previous, e.details) for e in reversed(await store.audit(ref, 10))]
     assert logged == [
@@ -144,7 +146,6 @@ async def test_assign_moves_agent_and_remove_frees_windows(store: QueueStore) ->
             {"agent_id": "a1", "number_window": 2, "new_window": False},
         ),
         ("delete_agent", {"agent_windows": [2]}, {"agent_id": "a1"}),
-        ("delete_agent", {"agent_windows": []}, {"agent_id": "a1"}),
     ]
 
 
