@@ -21,6 +21,7 @@ from models.calls import (
     CallProtocol,
     CallState,
     EndReason,
+    busy,
 )
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
 from storage.calls import make_call_store
@@ -68,7 +69,7 @@ async def setup(deps: Deps) -> EventRouter:
             if not callee.active:
                 raise NotFound("no such user", {"user_id": p.to_user})
             if await store.busy([p.to_user]):
-                raise Conflict("the user is busy in another call", {"user_id": p.to_user, "reason": "busy"})
+                raise busy(p.to_user)
             return await ring(ctx, [p.to_user], p.media, p.sdp)
 
     @router.on("call_agents", CallAgentsPayload)
@@ -96,6 +97,7 @@ async def setup(deps: Deps) -> EventRouter:
             call = await service.get(p.call_id)
             if who.user_id not in call.invited:
                 raise Forbidden("only a called user can answer this call", {"call_id": call.id})
+            # Conflict (busy) when this user or the caller is already in an active call; nothing changes
             answered = await store.answer(call.id, who.user_id, ctx.sid, service.instance_id, deps.clock())
             if answered is None:
                 state = (await store.get(call.id)).state

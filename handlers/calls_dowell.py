@@ -52,6 +52,8 @@ def register(router: EventRouter, service: CallService) -> None:
             if not mine:
                 raise NotFound("no call from this peer is ringing for you", {"to": p.to})
             who = ctx.principal
+            # a signed-in user already in an active call (either protocol) gets Conflict (busy) as the ack
+            # only: the Dowell contract has no busy signal, so nothing is pushed and the call keeps ringing
             answered = await store.answer(
                 mine[0].id, who.user_id if who else None, ctx.sid, service.instance_id, deps.clock()
             )

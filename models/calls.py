@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from models.common import CompatPayload, Document, Identifier, Name, Payload
+from models.errors import Conflict
 
 Sdp = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=100_000)]
 Media = Literal["audio", "video"]
@@ -44,6 +45,14 @@ class CallProtocol(StrEnum):
 
 
 OPEN_STATES = (CallState.RINGING, CallState.ACTIVE)
+
+
+def busy(user_id: str, call_id: str | None = None) -> Conflict:
+    """Return the ``conflict`` (reason ``busy``) for a user who is already a party of an active call."""
+    details: dict[str, Any] = {"user_id": user_id, "reason": "busy"}
+    if call_id is not None:
+        details = {"call_id": call_id, **details}
+    return Conflict("the user is busy in another call", details)
 
 
 class Call(Document):

@@ -22,7 +22,12 @@ class CallStore(Protocol):
         """Return one call; ``NotFound`` if unknown."""
 
     async def answer(self, call_id: str, user_id: str | None, sid: str, instance_id: str, now: datetime) -> Call | None:
-        """ringing -> active for the answering socket, if still ringing before its deadline; else None."""
+        """ringing -> active for the answering socket, if still ringing before its deadline; else None.
+
+        A user is a party (caller or answerer) of at most one active call: when the answerer or the
+        caller already is, nothing changes and ``Conflict`` (reason ``busy``) is raised. The database
+        decides this in the same atomic write, so two answers at once cannot both hold one user.
+        """
 
     async def reject(self, call_id: str, user_id: str) -> Call | None:
         """Record that an invited user declined a ringing call; return the call, or None if not ringing."""

@@ -249,6 +249,53 @@ async def test_a_user_in_an_active_call_is_busy(server: RunningServer) -> None:
     assert (await ring(other, bob_id))["state"] == "ringing"
 
 
+async def test_answer_while_in_an_active_call_is_refused_and_keeps_ringing(any_server: RunningServer) -> None:
+    ana_client, _ = await signed_in(any_server)
+    cy_client, _ = await signed_in(any_server)
+    phone, bob = await signed_in(any_server)
+    laptop = await any_server.client(token=bob["access_token"])
+    bob_id = bob["user"]["id"]
+    waiting = await ring(cy_client, bob_id)  # rings before bob is busy: call waiting
+    talking = await ring(ana_client, bob_id)
+    await laptop.inbox.wait_count("call_incoming", 2)
+    await phone.ok("call_answer", {"call_id": talking["id"], "sdp": ANSWER})
+    error = await laptop.error("call_answer", {"call_id": waiting["id"], "sdp": ANSWER}, "conflict")
+    assert error["details"] == {"call_id": waiting["id"], "user_id": bob_id, "reason": "busy"}
+    stored = await _stored(any_server, waiting["id"])
+    assert stored.state == "ringing" and stored.callee_user is None and stored.callee_sid is None
+    await asyncio.sleep(0.1)
+    assert cy_client.inbox.of("call_answered") == [] and cy_client.inbox.of("call_ended") == []
+    assert [t for d in (phone, laptop) for t in d.inbox.of("call_taken") if t["call_id"] == waiting["id"]] == []
+    await phone.ok("call_hangup", {"call_id": talking["id"]})  # hang up, then take the waiting call
+    answered = await laptop.ok("call_answer", {"call_id": waiting["id"], "sdp": ANSWER})
+    assert answered["state"] == "active" and answered["callee_user"] == bob_id
+    assert (await cy_client.inbox.wait_for("call_answered"))["call_id"] == waiting["id"]
+
+
+async def test_two_callers_ring_one_user_at_once_and_only_one_call_becomes_active(any_server: RunningServer) -> None:
+    callers = [await signed_in(any_server) for _ in range(2)]
+    phone, bob = await signed_in(any_server)
+    laptop = await any_server.client(token=bob["access_token"])
+    bob_id = bob["user"]["id"]
+    calls = await asyncio.gather(*(ring(client, bob_id) for client, _ in callers))
+    assert [c["state"] for c in calls] == ["ringing", "ringing"]  # both may ring
+    for device in (phone, laptop):
+        await device.inbox.wait_count("call_incoming", 2)
+    answers = zip((phone, laptop), calls, strict=True)  # each device answers a different call, at once
+    acks = await asyncio.gather(*(d.call("call_answer", {"call_id": c["id"], "sdp": ANSWER}) for d, c in answers))
+    assert sorted(a["ok"] for a in acks) == [False, True], acks
+    won = [a["ok"] for a in acks].index(True)
+    lost = 1 - won
+    assert acks[lost]["error"]["code"] == "conflict"
+    assert acks[lost]["error"]["details"] == {"call_id": calls[lost]["id"], "user_id": bob_id, "reason": "busy"}
+    assert (await callers[won][0].inbox.wait_for("call_answered"))["call_id"] == calls[won]["id"]
+    await asyncio.sleep(0.1)
+    assert callers[lost][0].inbox.of("call_answered") == []
+    assert [(await _stored(any_server, c["id"])).state for c in calls] == [
+        "active" if n == won else "ringing" for n in range(2)
+    ]
+
+
 async def test_visitor_rings_available_agents_first_answer_wins(server: RunningServer) -> None:
     visitor, _ = await signed_in(server, Role.CLIENT)
     await visitor.error("call_agents", {"media": "audio", "sdp": OFFER}, "not_found")

@@ -126,3 +126,28 @@ async def test_bad_dowell_call_input_writes_and_pushes_nothing(server: RunningSe
     placed = await caller.ok("callUser", call_user(callee.sid, caller))
     await callee.ok("answerCall", {"signal": ANSWER_SIGNAL, "to": caller.sid})
     await caller.error("call_hangup", {"call_id": placed["call_id"]}, "not_found")
+
+
+async def test_user_busy_in_a_deskline_call_gets_only_an_error_ack_on_answer_call(any_server: RunningServer) -> None:
+    ana, _ = await signed_in(any_server)
+    phone, bob = await signed_in(any_server)
+    laptop = await any_server.client(token=bob["access_token"])
+    bob_id = bob["user"]["id"]
+    talking = await ana.ok("call_invite", {"to_user": bob_id, "media": "audio", "sdp": OFFER})
+    await phone.ok("call_answer", {"call_id": talking["id"], "sdp": ANSWER})
+    caller = await any_server.client()  # an old Dowell frontend: no account
+    placed = await caller.ok("callUser", call_user(bob_id, caller, "Cy"))
+    await laptop.inbox.wait_for("callUser")
+    error = await laptop.error("answerCall", {"signal": ANSWER_SIGNAL, "to": caller.sid}, "conflict")
+    assert error["details"] == {"call_id": placed["call_id"], "user_id": bob_id, "reason": "busy"}
+    await laptop.emit("answerCall", {"signal": ANSWER_SIGNAL, "to": caller.sid})  # as an old client: no ack
+    await quiet(caller, events=("callAccepted", "callEnded"))
+    await quiet(phone, laptop, events=("callAccepted", "callEnded"))
+    stored = await make_call_store(any_server.deps.db).get(placed["call_id"])
+    assert stored.state == "ringing" and stored.callee_sid is None  # it keeps ringing
+
+    await phone.ok("call_hangup", {"call_id": talking["id"]})
+    assert (await laptop.ok("answerCall", {"signal": ANSWER_SIGNAL, "to": caller.sid}))["call_id"] == placed["call_id"]
+    assert await caller.inbox.wait_for("callAccepted") == ANSWER_SIGNAL
+    busy = await ana.error("call_invite", {"to_user": bob_id, "media": "audio", "sdp": OFFER}, "conflict")
+    assert busy["details"] == {"user_id": bob_id, "reason": "busy"}  # an active Dowell call counts too

@@ -6,12 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason
+from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason, busy
 from models.errors import NotFound
 from storage.mongo.db import MongoDatabase
 
 _OPEN = [s.value for s in OPEN_STATES]
+# While a call is active, ``engaged`` lists its signed-in parties; a unique index over it lets a user
+# hold one active call at a time (ending a call unsets it).
+ENGAGED = "engaged"
 
 
 def _call(doc: dict[str, Any]) -> Call:
@@ -19,7 +23,10 @@ def _call(doc: dict[str, Any]) -> Call:
 
 
 def _ended(reason: EndReason, by: str | None, now: datetime) -> dict[str, Any]:
-    return {"$set": {"state": CallState.ENDED.value, "end_reason": reason.value, "ended_by": by, "ended_at": now}}
+    return {
+        "$set": {"state": CallState.ENDED.value, "end_reason": reason.value, "ended_by": by, "ended_at": now},
+        "$unset": {ENGAGED: ""},
+    }
 
 
 class MongoCallStore:
@@ -34,6 +41,13 @@ class MongoCallStore:
         await self._calls.create_index([("caller_sid", ASCENDING)])
         await self._calls.create_index([("callee_sid", ASCENDING)])
         await self._calls.create_index([("invited", ASCENDING)])
+        await self._calls.create_index([("caller_user", ASCENDING), ("state", ASCENDING)])
+        await self._calls.create_index([("callee_user", ASCENDING), ("state", ASCENDING)])
+        await self._calls.create_index(
+            [(ENGAGED, ASCENDING)],
+            unique=True,
+            partialFilterExpression={"state": CallState.ACTIVE.value, ENGAGED: {"$exists": True}},
+        )
 
     async def _move(self, query: dict[str, Any], update: dict[str, Any]) -> Call | None:
         doc = await self._calls.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
@@ -59,19 +73,37 @@ class MongoCallStore:
         return _call(doc)
 
     async def answer(self, call_id: str, user_id: str | None, sid: str, instance_id: str, now: datetime) -> Call | None:
-        """ringing -> active, if still ringing before its deadline."""
-        return await self._move(
-            {"_id": call_id, "state": CallState.RINGING.value, "ring_deadline": {"$gt": now}},
-            {
-                "$set": {
-                    "state": CallState.ACTIVE.value,
-                    "callee_user": user_id,
-                    "callee_sid": sid,
-                    "callee_instance": instance_id,
-                    "answered_at": now,
-                }
-            },
-        )
+        """ringing -> active, if still ringing before its deadline and neither party is in another active call.
+
+        One conditional find_one_and_update that also sets ``engaged``: the unique index refuses it
+        (DuplicateKey, nothing written) when a party already holds another active call.
+        """
+        doc = await self._calls.find_one({"_id": call_id}, {"caller_user": 1})
+        if doc is None:
+            return None
+        parties = [u for u in dict.fromkeys((user_id, doc.get("caller_user"))) if u is not None]
+        update: dict[str, Any] = {
+            "state": CallState.ACTIVE.value,
+            "callee_user": user_id,
+            "callee_sid": sid,
+            "callee_instance": instance_id,
+            "answered_at": now,
+        }
+        if parties:  # an empty list is one (undefined) index key: two would clash
+            update[ENGAGED] = parties
+        ringing = {"_id": call_id, "state": CallState.RINGING.value, "ring_deadline": {"$gt": now}}
+        try:
+            return await self._move(ringing, {"$set": update})
+        except DuplicateKeyError as exc:
+            raise busy(await self._held(exc, parties), call_id) from exc
+
+    async def _held(self, exc: DuplicateKeyError, parties: list[str]) -> str:
+        """Which of ``parties`` (answerer first) holds another active call: the duplicate key, else a lookup."""
+        held = ((exc.details or {}).get("keyValue") or {}).get(ENGAGED)
+        if held in parties:
+            return str(held)
+        found = await self.busy(parties)
+        return next((p for p in parties if p in found), parties[0])
 
     async def reject(self, call_id: str, user_id: str) -> Call | None:
         """Add ``user_id`` to the decliners of a ringing call."""

@@ -8,10 +8,10 @@ from typing import Any
 
 import aiosqlite
 
-from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason
+from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason, busy
 from models.errors import NotFound
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_all
+from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -40,7 +40,9 @@ CREATE INDEX IF NOT EXISTS calls_ringing ON calls (state, ring_deadline);
 CREATE INDEX IF NOT EXISTS calls_caller_sid ON calls (caller_sid, state);
 CREATE INDEX IF NOT EXISTS calls_callee_sid ON calls (callee_sid, state);
 CREATE INDEX IF NOT EXISTS calls_caller_instance ON calls (caller_instance, state);
-CREATE INDEX IF NOT EXISTS calls_callee_instance ON calls (callee_instance, state)
+CREATE INDEX IF NOT EXISTS calls_callee_instance ON calls (callee_instance, state);
+CREATE INDEX IF NOT EXISTS calls_caller_user ON calls (caller_user, state);
+CREATE INDEX IF NOT EXISTS calls_callee_user ON calls (callee_user, state)
 """
 
 _FIELDS = tuple(Call.model_fields)
@@ -48,6 +50,11 @@ _TIMES = ("created_at", "ring_deadline", "answered_at", "ended_at")
 _LISTS = ("invited", "rejected")
 _OPEN = tuple(s.value for s in OPEN_STATES)
 _END = "state = 'ended', end_reason = ?, ended_by = ?, ended_at = ?"
+# An active call holding either of two users (the parameters, twice); a NULL user never matches.
+_HELD = (
+    "SELECT 1 FROM calls AS held WHERE held.state = 'active'"
+    " AND (held.caller_user IN (?, ?) OR held.callee_user IN (?, ?))"
+)
 
 
 def _row(call: Call) -> list[Any]:
@@ -95,13 +102,30 @@ class SqliteCallStore:
         return _call(row)
 
     async def answer(self, call_id: str, user_id: str | None, sid: str, instance_id: str, now: datetime) -> Call | None:
-        """ringing -> active, if still ringing before its deadline."""
-        calls = await self._write(
-            "UPDATE calls SET state = 'active', callee_user = ?, callee_sid = ?, callee_instance = ?, answered_at = ?"
-            " WHERE id = ? AND state = 'ringing' AND ring_deadline > ?",
-            [user_id, sid, instance_id, iso(now), call_id, iso(now)],
-        )
-        return calls[0] if calls else None
+        """ringing -> active, if still ringing before its deadline and neither party is in another active call.
+
+        One conditional UPDATE inside ``BEGIN IMMEDIATE``: SQLite serializes writers (also across
+        processes), so its ``NOT EXISTS`` sees every answer committed before it.
+        """
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(conn, "SELECT caller_user FROM calls WHERE id = ?", [call_id])
+            parties = [user_id, row["caller_user"] if row else None]
+            rows = await tx_fetch_all(
+                conn,
+                "UPDATE calls SET state = 'active', callee_user = ?, callee_sid = ?, callee_instance = ?,"
+                " answered_at = ? WHERE id = ? AND state = 'ringing' AND ring_deadline > ?"
+                f" AND NOT EXISTS ({_HELD}) RETURNING *",
+                [user_id, sid, instance_id, iso(now), call_id, iso(now), *parties, *parties],
+            )
+            if rows:
+                return _call(rows[0])
+            still = "SELECT 1 FROM calls WHERE id = ? AND state = 'ringing' AND ring_deadline > ?"
+            if await tx_fetch_one(conn, still, [call_id, iso(now)]) is None:
+                return None
+            for party in parties:
+                if party is not None and await tx_fetch_one(conn, _HELD, [party] * 4):
+                    raise busy(party, call_id)
+            return None
 
     async def reject(self, call_id: str, user_id: str) -> Call | None:
         """Add ``user_id`` to the decliners of a ringing call."""

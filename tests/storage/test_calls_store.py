@@ -12,7 +12,7 @@ import pytest
 from config import Settings
 from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason
 from models.common import utc_now
-from models.errors import NotFound
+from models.errors import Conflict, NotFound
 from storage import open_database
 from storage.calls import CallStore, make_call_store
 from storage.database import Database, new_id
@@ -187,3 +187,70 @@ async def test_busy_lists_the_parties_of_active_calls_only(store: CallStore) -> 
     assert await store.busy(everyone) == {"ana", "bob", "hal"}
     assert await store.busy(["cy", "eve"]) == set()
     assert await store.busy([]) == set()
+
+
+async def test_answer_is_refused_while_a_party_holds_another_active_call(store: CallStore) -> None:
+    talking = make_call(caller_user="ana", invited=["bob"])
+    to_bob = make_call(caller_user="cy", invited=["bob"])  # rang bob before he answered ana
+    from_ana = make_call(caller_user="ana", invited=["dan"])  # ana placed it before bob answered
+    for call in (talking, to_bob, from_ana):
+        await store.create(call)
+    assert await store.answer(talking.id, "bob", "s-bob", "i", NOW) is not None
+    for call, answerer, held in ((to_bob, "bob", "bob"), (from_ana, "dan", "ana")):
+        with pytest.raises(Conflict) as refused:
+            await store.answer(call.id, answerer, f"s-{answerer}", "i", NOW)
+        assert refused.value.details == {"call_id": call.id, "user_id": held, "reason": "busy"}
+        assert await store.get(call.id) == call  # nothing changed: still ringing, no callee
+    late = make_call(caller_user="cy", invited=["bob"], ring_deadline=NOW - timedelta(seconds=1))
+    await store.create(late)
+    assert await store.answer(late.id, "bob", "s-bob", "i", NOW) is None  # not ringing beats busy
+    await store.end(talking.id, EndReason.HANGUP, "ana", NOW, OPEN_STATES)
+    assert (await store.answer(to_bob.id, "bob", "s-bob", "i", NOW)) is not None
+    assert (await store.answer(from_ana.id, "dan", "s-dan", "i", NOW)) is not None
+    assert await store.busy(["ana", "bob", "cy", "dan"]) == {"ana", "bob", "cy", "dan"}
+
+
+async def test_anonymous_parties_never_make_anyone_busy(store: CallStore) -> None:
+    visitors = [make_call(caller_user=None, invited=[agent]) for agent in ("a1", "a2")]
+    dowell = [make_call(CallProtocol.DOWELL, caller_user=None, invited=[f"sid-{n}"]) for n in range(2)]
+    for call in (*visitors, *dowell):
+        await store.create(call)
+    for call, answerer in zip(visitors + dowell, ["a1", "a2", None, None], strict=True):
+        answered = await store.answer(call.id, answerer, f"s-{call.id}", "i", NOW)
+        assert answered is not None and answered.state == CallState.ACTIVE
+    assert await store.busy(["a1", "a2"]) == {"a1", "a2"}
+
+
+async def answer_at_once(stores: list[CallStore], calls: list[Call], users: list[str]) -> list[Any]:
+    """Answer ``calls[n]`` as ``users[n]`` through ``stores[n]``, all at once; results or raised errors."""
+    answers = zip(stores, calls, users, strict=True)
+    return await asyncio.gather(
+        *(s.answer(c.id, u, f"sid-{n}", "i", NOW) for n, (s, c, u) in enumerate(answers)), return_exceptions=True
+    )
+
+
+async def test_one_user_answering_two_ringing_calls_at_once_holds_one(open_store) -> None:  # type: ignore[no-untyped-def]
+    stores = [await open_store() for _ in range(2)]  # two connections, as two server instances have
+    for round_ in range(3):
+        calls = [make_call(caller_user=f"caller-{round_}-{n}", invited=[f"bob-{round_}"]) for n in range(2)]
+        for call in calls:
+            await stores[0].create(call)
+        results = await answer_at_once(stores, calls, [f"bob-{round_}"] * 2)
+        won = [r for r in results if isinstance(r, Call)]
+        lost = [r for r in results if isinstance(r, Conflict)]
+        assert len(won) == 1 and len(lost) == 1, results
+        assert lost[0].details["user_id"] == f"bob-{round_}" and lost[0].details["reason"] == "busy"
+        states = sorted([(await stores[0].get(c.id)).state for c in calls])
+        assert states == [CallState.ACTIVE, CallState.RINGING]
+
+
+async def test_one_caller_answered_by_two_users_at_once_holds_one(open_store) -> None:  # type: ignore[no-untyped-def]
+    stores = [await open_store() for _ in range(2)]
+    calls = [make_call(caller_user="ana", invited=[callee]) for callee in ("bob", "cy")]
+    for call in calls:
+        await stores[0].create(call)
+    results = await answer_at_once(stores, calls, ["bob", "cy"])
+    assert sorted(type(r).__name__ for r in results) == ["Call", "Conflict"], results
+    lost = next(r for r in results if isinstance(r, Conflict))
+    assert lost.details["user_id"] == "ana"
+    assert len(await stores[1].busy(["bob", "cy"])) == 1
