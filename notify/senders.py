@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -41,6 +43,20 @@ class SmtpEmail:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._tls: ssl.SSLContext | None = None
+
+    async def tls_context(self) -> ssl.SSLContext:
+        """Return the client TLS context: verify the server against ``SMTP_CA_FILE``, else the system trust store.
+
+        Read at the first send that needs it and kept; a file that cannot be read fails the send (it is retried).
+        """
+        if self._tls is None:
+            ca_file = self._settings.smtp_ca_file
+            try:
+                self._tls = await asyncio.to_thread(ssl.create_default_context, cafile=ca_file)
+            except (OSError, ValueError) as exc:
+                raise DeliveryError(f"DESKLINE_SMTP_CA_FILE {ca_file}: {exc.__class__.__name__}: {exc}") from exc
+        return self._tls
 
     def build(self, message: OutboxMessage) -> EmailMessage:
         """Return the MIME message for an outbox email."""
@@ -56,9 +72,10 @@ class SmtpEmail:
         return mail
 
     async def send(self, message: OutboxMessage) -> str | None:
-        """Send one email; 5xx answers are permanent failures, everything else is retried."""
+        """Send one email over plain SMTP, STARTTLS or implicit TLS; 5xx answers are permanent, the rest is retried."""
         s = self._settings
-        implicit_tls = s.smtp_port == 465
+        implicit_tls = s.smtp_implicit_tls()
+        tls = await self.tls_context() if implicit_tls or s.smtp_starttls else None
         try:
             await aiosmtplib.send(
                 self.build(message),
@@ -68,6 +85,7 @@ class SmtpEmail:
                 password=s.smtp_password,
                 use_tls=implicit_tls,
                 start_tls=False if implicit_tls else s.smtp_starttls,
+                tls_context=tls,
                 timeout=s.notify_send_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -31,23 +31,11 @@ from tests.notify_doubles import (
     mail,
     member,
     sms,
+    wait_status,
 )
 from tests.queue_helpers import staffed_office
 
 __all__ = ["mail", "sms"]  # fixtures
-
-
-async def wait_status(
-    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
-) -> None:
-    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
-    store = server.deps.notifier.store
-    async with asyncio.timeout(within):
-        while True:
-            message = await store.get_message(message_id)
-            if message is not None and message.status == status and message.attempts >= attempts:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_notify_stores_and_pushes_to_every_socket_of_the_user(any_server: RunningServer) -> None:
