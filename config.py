@@ -31,10 +31,18 @@ class Settings(BaseSettings):
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
     smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
-    smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS)")
+    smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS unless SMTP_TLS says otherwise)")
     smtp_user: str | None = Field(None, description="SMTP login, if the server wants one")
     smtp_password: str | None = Field(None, description="SMTP password")
-    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_starttls: bool = Field(
+        True, description="upgrade the SMTP connection with STARTTLS, which the server must offer (not with SMTP_TLS)"
+    )
+    smtp_tls: bool | None = Field(
+        None, description="implicit TLS from the first byte (SMTPS); unset means on exactly when SMTP_PORT is 465"
+    )
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM file of the CA(s) that sign the SMTP server's certificate; unset: system trust store"
+    )
     smtp_from: str = Field("Deskline <no-reply@deskline.local>", description="From address of outgoing mail")
     sms_provider: str | None = Field(None, description="twilio or log; unset turns the SMS channel off")
     sms_base_url: str = Field("https://api.twilio.com", description="base URL of the Twilio-style SMS API")
@@ -83,6 +91,10 @@ class Settings(BaseSettings):
                 "DESKLINE_NOTIFY_LEASE_SECONDS must be at least twice DESKLINE_NOTIFY_SEND_TIMEOUT_SECONDS"
             )
         return self
+
+    def smtp_implicit_tls(self) -> bool:
+        """Return whether SMTP talks TLS from the first byte: ``SMTP_TLS`` if set, else port 465."""
+        return self.smtp_tls if self.smtp_tls is not None else self.smtp_port == 465
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

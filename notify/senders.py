@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -41,6 +43,20 @@ class SmtpEmail:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._tls: ssl.SSLContext | None = None
+
+    async def tls_context(self) -> ssl.SSLContext:
+        """Return the client TLS context: verify the server against ``SMTP_CA_FILE``, else the system trust store.
+
+        Read at the first send that needs it and kept; a file that cannot be read fails the send (it is retried).
+        """
+        if self._tls is None:
+            ca_file = self._settings.smtp_ca_file
+            try:
+                self._tls = await asyncio.to_thread(ssl.create_default_context, cafile=ca_file)
+            except (OSError, ValueError) as exc:
+                raise DeliveryError(f"DESKLINE_SMTP_CA_FILE {ca_file}: {exc.__class__.__name__}: {exc}") from exc
+        return self._tls
 
     def build(self, message: OutboxMessage) -> EmailMessage:
         """Return the MIME message for an outbox email."""
@@ -56,9 +72,10 @@ class SmtpEmail:
         return mail
 
     async def send(self, message: OutboxMessage) -> str | None:
-        """Send one email; 5xx answers are permanent failures, everything else is retried."""
+        """Send one email over plain SMTP, STARTTLS or implicit TLS; see ``smtp_failure`` for what is retried."""
         s = self._settings
-        implicit_tls = s.smtp_port == 465
+        implicit_tls = s.smtp_implicit_tls()
+        tls = await self.tls_context() if implicit_tls or s.smtp_starttls else None
         try:
             await aiosmtplib.send(
                 self.build(message),
@@ -68,18 +85,42 @@ class SmtpEmail:
                 password=s.smtp_password,
                 use_tls=implicit_tls,
                 start_tls=False if implicit_tls else s.smtp_starttls,
+                tls_context=tls,
                 timeout=s.notify_send_timeout_seconds,
             )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"recipient refused: {exc}", permanent=True) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"smtp {exc.code}: {exc.message}", permanent=500 <= exc.code < 600) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"smtp: {exc.__class__.__name__}: {exc}") from exc
+            raise smtp_failure(exc) from exc
         return f"<{message.id}@deskline>"
 
     async def close(self) -> None:
         """Nothing to release: each send opens its own connection."""
+
+
+# 5xx answers that mean "log in (better)" or "encrypt first": the server's configuration or ours, not the message.
+SMTP_CONFIG_CODES = frozenset({530, 534, 535, 538})
+
+
+def _permanent_code(code: int) -> bool:
+    return 500 <= code < 600 and code not in SMTP_CONFIG_CODES
+
+
+def smtp_failure(exc: BaseException) -> DeliveryError:
+    """Return the delivery error for a failed SMTP send: permanent only when the server refused this message.
+
+    A recipient refused with 5xx (550, 553, ...) or a message refused after DATA with 5xx is permanent.
+    Everything before that concerns every message alike and is retried: connection refused, TLS handshake
+    or certificate errors, an unreadable CA file, the greeting, EHLO, STARTTLS, AUTH (535 wrong password,
+    534, 538) and MAIL FROM (530 authentication required, our From address refused), plus every 4xx.
+    """
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        return DeliveryError(f"recipient refused: {detail}", permanent=bool(codes) and all(map(_permanent_code, codes)))
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return DeliveryError(f"smtp {exc.code}: {exc.message}", permanent=_permanent_code(exc.code))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"smtp {exc.code}: {exc.message}")
+    return DeliveryError(f"smtp: {exc.__class__.__name__}: {exc}")
 
 
 class TwilioSms:

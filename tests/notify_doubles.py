@@ -6,18 +6,23 @@ import asyncio
 import base64
 import email
 import email.policy
+import ssl
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pytest
+import trustme
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from auth.principal import Role
 from models.accounts import User
+from models.notify import OutboxStatus
 from tests.helpers import Client, RunningServer, free_port
 
 SMS_SID = "AC0123456789"
@@ -40,6 +45,25 @@ class _Waitable:
                 await self._changed.wait_for(ready)
 
 
+@dataclass(frozen=True)
+class LocalCA:
+    """A certificate authority made for one test, and the server context of a certificate it signed."""
+
+    ca_file: Path  # PEM of the CA: what DESKLINE_SMTP_CA_FILE points at
+    server_context: ssl.SSLContext  # certificate for 127.0.0.1 and localhost
+
+
+def make_local_ca(folder: Path) -> LocalCA:
+    """Create a fresh CA (trusted by nothing) and a server certificate for 127.0.0.1 signed by it."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_file = folder / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return LocalCA(ca_file, context)
+
+
 class MailCatcher(_Waitable):
     """An aiosmtpd SMTP server on a free port that keeps every message it accepts."""
 
@@ -52,6 +76,11 @@ class MailCatcher(_Waitable):
         self.transactions = 0
         self.credentials: tuple[str, str] | None = None
         self.logins: list[tuple[str, str, bool]] = []  # (mechanism, login, accepted)
+        self.refuse_mail: str | None = None  # e.g. "538 5.7.11 Encryption required": answer to every MAIL FROM
+        self.refuse_rcpt: dict[str, str] = {}  # address -> answer, e.g. "550 5.1.1 No such user"
+        self.encrypted: list[bool] = []  # per accepted message: did it arrive over TLS
+        self.tls: Literal["starttls", "implicit"] | None = None
+        self.tls_context: ssl.SSLContext | None = None
         self.port = free_port()
         self._server: asyncio.Server | None = None
 
@@ -61,6 +90,8 @@ class MailCatcher(_Waitable):
         """Count a transaction's start and take ``step_delay`` to answer."""
         self.transactions += 1
         await asyncio.sleep(self.step_delay)
+        if self.refuse_mail:
+            return self.refuse_mail
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -68,8 +99,10 @@ class MailCatcher(_Waitable):
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        """Take one recipient after ``step_delay``."""
+        """Take one recipient after ``step_delay``, unless ``refuse_rcpt`` has an answer for it."""
         await asyncio.sleep(self.step_delay)
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 OK"
@@ -83,6 +116,8 @@ class MailCatcher(_Waitable):
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        transport = server.transport
+        self.encrypted.append(transport is not None and transport.get_extra_info("ssl_object") is not None)
         await self._notify()
         return "250 OK"
 
@@ -98,23 +133,36 @@ class MailCatcher(_Waitable):
         return AuthResult(success=ok, handled=False)
 
     def _smtp(self) -> SMTP:
+        starttls: dict[str, Any] = {}
+        if self.tls == "starttls":  # STARTTLS is offered and required before MAIL and AUTH
+            starttls = {"tls_context": self.tls_context, "require_starttls": True}
         if self.credentials is None:
-            return SMTP(self, hostname="catcher")
-        with warnings.catch_warnings():  # plain-text AUTH is what this local double wants
+            return SMTP(self, hostname="catcher", **starttls)
+        with warnings.catch_warnings():  # plain-text AUTH (no STARTTLS) is what some of these tests want
             warnings.simplefilter("ignore")
             return SMTP(
                 self,
                 hostname="catcher",
                 auth_required=True,
-                auth_require_tls=False,
+                auth_require_tls=self.tls == "starttls",
                 authenticator=self._authenticate,
+                **starttls,
             )
 
-    async def start(self, credentials: tuple[str, str] | None = None) -> MailCatcher:
-        """Listen on 127.0.0.1; with ``credentials``, every client must log in with them (SMTP AUTH)."""
-        self.credentials = credentials
+    async def start(
+        self,
+        credentials: tuple[str, str] | None = None,
+        *,
+        tls: Literal["starttls", "implicit"] | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> MailCatcher:
+        """Listen on 127.0.0.1, with ``tls`` (and the server ``context``) if given; with ``credentials``,
+        every client must log in with them (SMTP AUTH; after STARTTLS when ``tls="starttls"``)."""
+        assert (tls is None) == (context is None), "a TLS mode needs a server context and vice versa"
+        self.credentials, self.tls, self.tls_context = credentials, tls, context
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._smtp, "127.0.0.1", self.port)
+        implicit = context if tls == "implicit" else None
+        self._server = await loop.create_server(self._smtp, "127.0.0.1", self.port, ssl=implicit)
         return self
 
     async def stop(self) -> None:
@@ -136,6 +184,19 @@ class MailCatcher(_Waitable):
             "smtp_starttls": False,
             "smtp_from": "Deskline <desk@test>",
         }
+
+
+async def wait_status(
+    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
+) -> None:
+    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
+    store = server.deps.notifier.store
+    async with asyncio.timeout(within):
+        while True:
+            message = await store.get_message(message_id)
+            if message is not None and message.status == status and message.attempts >= attempts:
+                return
+            await asyncio.sleep(0.02)
 
 
 def body_of(message: EmailMessage, subtype: str = "plain") -> str:

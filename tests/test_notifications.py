@@ -31,23 +31,11 @@ from tests.notify_doubles import (
     mail,
     member,
     sms,
+    wait_status,
 )
 from tests.queue_helpers import staffed_office
 
 __all__ = ["mail", "sms"]  # fixtures
-
-
-async def wait_status(
-    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
-) -> None:
-    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
-    store = server.deps.notifier.store
-    async with asyncio.timeout(within):
-        while True:
-            message = await store.get_message(message_id)
-            if message is not None and message.status == status and message.attempts >= attempts:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_notify_stores_and_pushes_to_every_socket_of_the_user(any_server: RunningServer) -> None:
@@ -526,33 +514,6 @@ async def test_a_queue_call_reaches_the_number_holder_by_sms(start_server, sms: 
     queued = [m for m in await server.deps.notifier.store.list_outbox(None, 10) if m.kind == "queue.your_turn"]
     assert [(m.channel, m.user_id) for m in queued] == [(Channel.SMS, user.id)]
     await wait_status(server, queued[0].id, OutboxStatus.SENT)
-
-
-async def test_smtp_auth_logs_in_with_the_configured_user_and_password(start_server) -> None:  # type: ignore[no-untyped-def]
-    mail = await MailCatcher().start(credentials=("desk-mailer", "s3cret pass"))
-    try:
-        login = {"smtp_user": "desk-mailer", "smtp_password": "s3cret pass"}
-        good = await start_server("sqlite", **mail.settings(), **FAST, **login)
-        sent = await good.deps.notifier.email("ada@example.com", "Authenticated", "hello", kind="sold")
-        [message] = await mail.wait_count(1)
-        assert message["Subject"] == "Authenticated" and mail.envelopes[0][1] == ["ada@example.com"]
-        assert [(login, ok) for _, login, ok in mail.logins] == [("desk-mailer", True)]
-        await wait_status(good, sent.id, OutboxStatus.SENT)
-
-        wrong = await start_server("sqlite", **mail.settings(), **FAST, **{**login, "smtp_password": "guess"})
-        refused = await wrong.deps.notifier.email("ada@example.com", "Wrong password", "hello", kind="sold")
-        await wait_status(wrong, refused.id, OutboxStatus.FAILED)
-        assert "535" in (await wrong.deps.notifier.store.get_message(refused.id)).last_error
-        tried = mail.logins[1:]
-        assert tried and all(attempt[1:] == ("desk-mailer", False) for attempt in tried)
-
-        anonymous = await start_server("sqlite", **mail.settings(), **FAST)
-        unauthenticated = await anonymous.deps.notifier.email("ada@example.com", "No login", "hello", kind="sold")
-        await wait_status(anonymous, unauthenticated.id, OutboxStatus.FAILED)
-        assert "530" in (await anonymous.deps.notifier.store.get_message(unauthenticated.id)).last_error
-        assert len(mail.messages) == 1 and mail.logins[1:] == tried, "a login without credentials"
-    finally:
-        await mail.stop()
 
 
 async def test_smtp_user_without_password_turns_email_off_and_says_why(
