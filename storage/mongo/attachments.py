@@ -110,8 +110,10 @@ async def link_all(
     ticket_id: str,
     session: AsyncClientSession,
 ) -> None:
-    """Within ``session``'s transaction: attach every one of the user's uploads, or raise ``Conflict`` naming
-    one that is not (any more) an unlinked upload of theirs, so the transaction aborts."""
+    """Within ``session``'s transaction: link every one of the user's uploads, or raise ``Conflict`` (aborting it).
+
+    The error names the first id that is not (any more) an unlinked upload of theirs.
+    """
     for attachment_id in ids:
         if not await link_records(records, [attachment_id], uploader_id, None, kind, ticket_id, session):
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -190,8 +190,7 @@ class MongoHelpdeskStore:
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status`` (conditional update) and, when it enters or leaves
-        an active status, its assignee's load, in one transaction."""
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
 
         def move(changed: Ticket) -> list[tuple[str, int]]:
             was, became = expected in ACTIVE, status in ACTIVE
@@ -203,8 +202,7 @@ class MongoHelpdeskStore:
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if it was still ``expected``'s (conditional update) and, if it is
-        active, move the load from the one to the other, in one transaction."""
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
 
         def move(changed: Ticket) -> list[tuple[str, int]]:
             if changed.status not in ACTIVE or expected == assignee_id:

@@ -137,8 +137,10 @@ async def tx_link(
 async def tx_link_all(
     conn: aiosqlite.Connection, ids: list[str], uploader_id: str, kind: TicketKind, ticket_id: str
 ) -> None:
-    """Inside an open transaction: attach every one of the user's uploads, or raise ``Conflict`` naming one
-    that is not (any more) an unlinked upload of theirs, so the caller's transaction rolls back."""
+    """Inside an open transaction: link every one of the user's uploads, or raise ``Conflict`` (rolling it back).
+
+    The error names the first id that is not (any more) an unlinked upload of theirs.
+    """
     for attachment_id in ids:
         if not await tx_link(conn, [attachment_id], uploader_id, None, kind, ticket_id):
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

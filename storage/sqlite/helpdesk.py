@@ -247,8 +247,7 @@ class SqliteHelpdeskStore:
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status`` (conditional UPDATE) and, when it enters or leaves
-        an active status, its assignee's load, in one transaction."""
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
@@ -266,8 +265,7 @@ class SqliteHelpdeskStore:
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if it was still ``expected``'s (conditional UPDATE) and, if it is
-        active, move the load from the one to the other, in one transaction."""
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
