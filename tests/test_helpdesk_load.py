@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 from collections import Counter
 from typing import Any
+
+import pytest
 
 from models.helpdesk import ACTIVE, TicketQuery
 from storage.helpdesk import make_helpdesk_store
@@ -17,6 +20,9 @@ from tests.test_helpdesk import Desk, desk, ticket_payload
 # (rounds, requests in flight per round); MongoDB (secantusdb) gets fewer concurrent writers
 PLAN = {"sqlite": (40, 6), "mongo": (16, 4)}
 STATUSES = ["open", "pending", "resolved", "pending", "open", "closed"]
+# PyMongo cancelled while it opens a pool connection drops that socket unclosed (the garbage collector
+# closes it): a ResourceWarning of the driver, not of Deskline. Only that warning is let through.
+DRIVER_SOCKET = "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
 
 
 def handler_tasks() -> list[asyncio.Task[Any]]:
@@ -53,6 +59,7 @@ def request(d: Desk, rng: random.Random, tickets: list[str]) -> tuple[Client, st
     return d.manager, "reassign_ticket", {**target, "assignee_id": d.ids[staff]}
 
 
+@pytest.mark.filterwarnings(DRIVER_SOCKET)
 async def test_cancelled_requests_never_leave_a_load_off(any_server: RunningServer, backend: str) -> None:
     d = await desk(any_server)
     seed = int.from_bytes(os.urandom(4), "big")
@@ -74,6 +81,7 @@ async def test_cancelled_requests_never_leave_a_load_off(any_server: RunningServ
     for who in (d.client, d.manager):
         await who.ok("list_tickets", {})  # every request sent before this one has reached the server
     await drain()
+    gc.collect()  # any socket the driver dropped is reported now, under this test's filter
 
     assert cancelled and any(a and a["ok"] for a in acks), (seed, cancelled, len(acks))
     assert await load_drift(any_server, d.workspace["id"]) == {}, f"seed {seed}"
