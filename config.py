@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,8 +50,11 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry delay of an email or SMS; doubles")
     notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
     notify_max_attempts: int = Field(8, gt=0, description="delivery attempts before a message is marked failed")
+    notify_send_timeout_seconds: float = Field(
+        30.0, gt=0, description="deadline of one whole email or SMS send, from connecting to the provider's answer"
+    )
     notify_lease_seconds: float = Field(
-        120.0, gt=30, description="how long a claimed message is reserved for its sender (longer than a send's 30 s)"
+        120.0, gt=0, description="how long a claimed message is reserved for its sender (at least twice the deadline)"
     )
     notify_batch_size: int = Field(20, gt=0, description="messages one worker claims at a time")
     attachment_max_bytes: int = Field(10 * 1024 * 1024, description="largest attachment upload accepted, in bytes")
@@ -71,6 +74,15 @@ class Settings(BaseSettings):
     turn_uris: str = Field("", description="comma-separated TURN URIs, e.g. turn:turn.example.com:3478")
     turn_ttl_seconds: int = Field(86400, gt=0, description="lifetime of the TURN credentials GET /api/turn hands out")
     stun_uris: str = Field("", description="comma-separated STUN URIs added to the ICE server list")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        """Refuse an outbox lease that a send could outlive (another worker would send the message again)."""
+        if self.notify_lease_seconds < 2 * self.notify_send_timeout_seconds:
+            raise ValueError(
+                "DESKLINE_NOTIFY_LEASE_SECONDS must be at least twice DESKLINE_NOTIFY_SEND_TIMEOUT_SECONDS"
+            )
+        return self
 
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""

@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 import handlers
 from auth.accounts import AccountService
 from auth.passwords import Passwords
+from auth.phones import calling_code
 from auth.principal import Role
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
@@ -122,6 +123,7 @@ async def build_deps(
         tokens,
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
+        country_code=calling_code(settings.default_country),
     )
     notify_store = make_notify_store(db)
     await notify_store.init()

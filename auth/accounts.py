@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from auth.passwords import Passwords
+from auth.phones import normalize_phone
 from auth.principal import Principal, Role
 from auth.tokens import TokenIssuer, hash_refresh_token
 from models.accounts import NewUser, TokenPair, User, UserRecord
@@ -24,8 +25,11 @@ class AccountService:
         tokens: TokenIssuer,
         max_failures: int,
         failure_window: timedelta,
+        *,
+        country_code: str | None = None,
     ) -> None:
         self.store = store
+        self.country_code = country_code
         self.passwords = passwords
         self.tokens = tokens
         self.max_failures = max_failures
@@ -34,9 +38,14 @@ class AccountService:
     async def create(
         self, email: str | None, phone: str | None, name: str, password: str, role: Role, now: datetime
     ) -> User:
-        """Create an account; ``Conflict`` if the email or phone is taken."""
+        """Create an account (phone in E.164 or local form); ``Conflict`` if the email or phone is taken."""
+        phone = self.phone(phone)
         new = NewUser(email=email, phone=phone, name=name, role=role, password_hash=await self.passwords.hash(password))
         return await self.store.create_user(new, now)
+
+    def phone(self, raw: str | None) -> str | None:
+        """Return ``raw`` in E.164, local numbers read in the default country; ``InvalidPayload`` if it is none."""
+        return normalize_phone(raw, self.country_code) if raw else None
 
     async def issue(self, user: User, now: datetime) -> TokenPair:
         """Return a fresh access and refresh token for ``user``."""
@@ -52,7 +61,8 @@ class AccountService:
     async def login(
         self, email: str | None, phone: str | None, password: str, address: str, now: datetime
     ) -> TokenPair:
-        """Check credentials under the failure limit and return tokens."""
+        """Check credentials (phone in E.164 or local form) under the failure limit and return tokens."""
+        phone = self.phone(phone)
         account_key = f"account:{email or phone}"
         keys = [account_key] + ([f"address:{address}"] if address else [])
         since = now - self.failure_window

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from models.common import E164
+from models.common import E164, PHONE_SEPARATORS
 from models.errors import InvalidPayload
 
 # Country calling codes of the ISO 3166 codes DESKLINE_DEFAULT_COUNTRY accepts (or give "+NN" directly).
@@ -62,7 +62,6 @@ CALLING_CODES = {
     "VN": "84",
     "ZA": "27",
 }
-_SEPARATORS = re.compile(r"[\s().-]")
 
 
 def calling_code(country: str) -> str:
@@ -77,12 +76,15 @@ def calling_code(country: str) -> str:
     )
 
 
-def normalize_phone(raw: str, country_code: str) -> str:
-    """Return ``raw`` in E.164: ``+...`` and ``00...`` are international, ``0...`` is local to ``country_code``."""
-    compact = _SEPARATORS.sub("", raw)
+def normalize_phone(raw: str, country_code: str | None) -> str:
+    """Return ``raw`` in E.164: ``+...`` and ``00...`` are international, ``0...`` is local to ``country_code``.
+
+    Without a ``country_code`` only international forms are accepted.
+    """
+    compact = PHONE_SEPARATORS.sub("", raw)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    elif compact.startswith("0"):
+    elif compact.startswith("0") and country_code:
         compact = f"+{country_code}{compact[1:]}"
     if not E164.match(compact):
         raise InvalidPayload(

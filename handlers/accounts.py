@@ -91,9 +91,12 @@ async def setup(deps: Deps) -> EventRouter:
 
 
 async def end_sessions(deps: Deps, user_id: str, reason: str = "account changed by an administrator") -> None:
-    """Revoke the user's refresh tokens, tell their sockets, and disconnect this instance's ones."""
+    """Revoke the user's refresh tokens, tell their sockets, and disconnect them on every instance."""
     await deps.accounts.store.revoke_all_refresh_tokens(user_id)
     room = user_room(user_id)
     await deps.emit("session_ended", {"reason": reason}, to=room)
-    for sid, _ in list(deps.sio.manager.get_participants("/", room)):
-        await deps.sio.disconnect(sid)
+    sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
+    if deps.presence is not None:  # the registry knows the user's sockets on other instances too
+        sids.update(await deps.presence.sockets_of(user_id))
+    for sid in sorted(sids):
+        await deps.sio.disconnect(sid)  # a socket of another instance: sent to it over Redis

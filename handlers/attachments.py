@@ -16,13 +16,13 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, hdrs, web
 
 from auth.principal import Principal, Role
-from auth.workspace_keys import authenticate_workspace
 from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
+from handlers.http_auth import http_caller
 from models.attachments import AttachmentRecord, TicketKind
 from models.clock import to_millis
-from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge, Unauthorized
+from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
 from models.workspaces import Workspace
 from storage.attachments import CHUNK, AttachmentStore, make_attachment_store
 from storage.database import new_id
@@ -113,16 +113,8 @@ class AttachmentRules:
 
 async def authenticate(request: web.Request, deps: Deps) -> Uploader:
     """Return the caller from a Bearer JWT or the workspace key headers; raise ``Unauthorized``."""
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("use Authorization: Bearer <access token>")
-        return Uploader(principal=await deps.accounts.current_principal(token.strip(), deps.clock()))
-    workspace_id, api_key = request.headers.get("X-Workspace-Id"), request.headers.get("X-Api-Key")
-    if workspace_id and api_key:
-        return Uploader(workspace=await authenticate_workspace(make_workspace_store(deps.db), workspace_id, api_key))
-    raise Unauthorized("send Authorization: Bearer <token>, or X-Workspace-Id and X-Api-Key")
+    caller = await http_caller(request, deps)
+    return Uploader(principal=caller.principal, workspace=caller.workspace)
 
 
 def error_response(err: DesklineError) -> web.Response:

@@ -123,14 +123,15 @@ async def list_page(store: PoolStore, ctx: EventContext, p: ListPoolTicketsPaylo
 
 
 async def confirm_sale(deps: Deps, customer: Customer, sold: list[PoolTicket]) -> None:
-    """Confirm a sale to the customer: as a notification when they have an account, else by email.
+    """Confirm a sale to the customer: as a notification when they have an active account, else by email.
 
+    The confirmation is transactional: a customer whose account is deactivated still gets the email.
     A failure here is logged and never undoes the sale.
     """
     try:
         titles = ", ".join(t.title for t in sold)
         user = await deps.accounts.store.find_by_contact(customer.email, None)
-        if user is not None:
+        if user is not None and user.active:
             await deps.notifier.notify(
                 user.id,
                 SALE_NOTIFICATION,
@@ -146,6 +147,7 @@ async def confirm_sale(deps: Deps, customer: Customer, sold: list[PoolTicket]) -
             render_text("sale_confirmation", titles="\n".join(f"- {t.title}" for t in sold), **values),
             render_html("sale_confirmation", items=_html_items(sold), raw=frozenset({"items"}), **values),
             kind=SALE_NOTIFICATION,
+            user_id=user.id if user is not None else None,
         )
     except Exception:
         log.exception("event=sell_tickets code=internal in=confirm_sale")

@@ -16,7 +16,6 @@ from handlers.rooms import office_managers_room, office_room, user_room
 from models.errors import InvalidPayload, NotFound
 from models.queue import (
     AssignAgentPayload,
-    AuditEntry,
     CreateOfficePayload,
     DeleteAgentPayload,
     Office,
@@ -26,7 +25,6 @@ from models.queue import (
     UpdateOfficePayload,
     WatchStatsPayload,
 )
-from storage.database import new_id
 from storage.queue import make_queue_store
 
 MANAGERS = (Role.MANAGER, Role.ADMIN)
@@ -77,7 +75,7 @@ async def setup(deps: Deps) -> EventRouter:
     @router.on("assign_agent", AssignAgentPayload, roles=MANAGERS)
     async def assign_agent(ctx: EventContext, p: AssignAgentPayload) -> dict[str, Any]:
         who = ctx.require()
-        office = await service.managed_office(who, p.office_id)
+        await service.managed_office(who, p.office_id)
         agent = await deps.accounts.store.get_user(p.agent_id)
         if agent.role != Role.AGENT or not agent.active:
             state = agent.role.value if agent.active else "deactivated"
@@ -85,22 +83,7 @@ async def setup(deps: Deps) -> EventRouter:
                 f"user {p.agent_id} is not an active agent ({state})",
                 [{"field": "agent_id", "message": "must be an active agent", "type": "agent"}],
             )
-        window = office.window(p.number_window)
-        created = await store.assign_agent(p.office_id, p.number_window, p.agent_id)
-        left = [
-            w.number_window for w in office.windows if w.agent_id == p.agent_id and w.number_window != p.number_window
-        ]
-        await store.add_audit(
-            AuditEntry(
-                id=new_id(),
-                ref_office=p.office_id,
-                action="assign_agent",
-                by=who.user_id,
-                at=deps.clock(),
-                previous={"agent_id": window.agent_id if window else None, "agent_windows": left},
-                details={"agent_id": p.agent_id, "number_window": p.number_window, "new_window": created},
-            )
-        )
+        created = await store.assign_agent(p.office_id, p.number_window, p.agent_id, who.user_id, deps.clock())
         return {
             "message": ASSIGNED_NEW if created else ASSIGNED_EXISTING,
             "ref_office": p.office_id,
@@ -115,19 +98,8 @@ async def setup(deps: Deps) -> EventRouter:
         office = await service.managed_office(who, p.ref_office)
         if not any(w.agent_id == p.agent_id for w in office.windows):
             raise NotFound(f"agent {p.agent_id} has no window at {p.ref_office}", {"agent_id": p.agent_id})
-        windows = await store.remove_agent(p.ref_office, p.agent_id)
         now = deps.clock()
-        await store.add_audit(
-            AuditEntry(
-                id=new_id(),
-                ref_office=p.ref_office,
-                action="delete_agent",
-                by=who.user_id,
-                at=now,
-                previous={"agent_windows": windows},
-                details={"agent_id": p.agent_id},
-            )
-        )
+        windows = await store.remove_agent(p.ref_office, p.agent_id, who.user_id, now)
         closed = {"ref_office": p.ref_office, "windows": windows, "at": now}
         await deps.emit("agent_removed", {**closed, "agent_id": p.agent_id}, to=user_room(p.agent_id))
         await deps.emit("windows_closed", closed, to=office_room(p.ref_office))

@@ -10,15 +10,12 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from auth.workspace_keys import authenticate_workspace
 from config import Settings
 from handlers.context import DEPS_KEY, Deps
+from handlers.http_auth import http_caller
 from models.errors import DesklineError, NotFound, Unauthorized
-from storage.workspaces import make_workspace_store
 
 PATH = "/api/turn"
-WORKSPACE_HEADER = "X-Workspace-Id"
-API_KEY_HEADER = "X-Api-Key"
 
 
 def add_routes(app: web.Application) -> None:
@@ -57,17 +54,11 @@ def ice_config(settings: Settings, user_id: str, now: datetime) -> dict[str, Any
 
 async def turn_user(request: web.Request, deps: Deps) -> str:
     """Return the TURN user: the signed-in user's id (Bearer JWT) or ``visitor-<workspace id>`` (workspace key)."""
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send Authorization: Bearer <access token>")
-        return (await deps.accounts.current_principal(token.strip(), deps.clock())).user_id
-    workspace_id, api_key = request.headers.get(WORKSPACE_HEADER), request.headers.get(API_KEY_HEADER)
-    if workspace_id and api_key:
-        workspace = await authenticate_workspace(make_workspace_store(deps.db), workspace_id, api_key)
-        return f"visitor-{workspace.id}"
-    raise Unauthorized(f"send Authorization: Bearer <access token>, or {WORKSPACE_HEADER} and {API_KEY_HEADER}")
+    caller = await http_caller(request, deps)
+    if caller.principal is not None:
+        return caller.principal.user_id
+    assert caller.workspace is not None
+    return f"visitor-{caller.workspace.id}"
 
 
 async def turn(request: web.Request) -> web.Response:

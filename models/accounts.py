@@ -7,18 +7,18 @@ from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
-from auth.passwords import is_common
+from auth.passwords import guessability_problem
 from auth.principal import Role
 from models.common import Document, Identifier, Limit, Name, Payload, Phone
 
 
-def _not_common(password: str) -> str:
-    if is_common(password):
-        raise ValueError("this password is one of the 1,000 most common ones; choose another")
+def _hard_to_guess(password: str) -> str:
+    if problem := guessability_problem(password):
+        raise ValueError(f"this password is too easy to guess: {problem}")
     return password
 
 
-Password = Annotated[str, StringConstraints(min_length=10, max_length=256), AfterValidator(_not_common)]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256), AfterValidator(_hard_to_guess)]
 AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 

@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# What a phone field takes before the default country is applied: E.164, ``00`` + international, or local ``0...``.
+PHONE_INPUT = re.compile(r"^(?:\+[1-9]\d{6,14}|00[1-9]\d{6,14}|0[1-9]\d{5,13})$")
+PHONE_SEPARATORS = re.compile(r"[\s().-]")
 
 
 class Payload(BaseModel):
@@ -30,15 +33,16 @@ class Document(BaseModel):
 
 
 def _check_phone(value: str) -> str:
-    compact = re.sub(r"[\s().-]", "", value)
-    if not E164.match(compact):
-        raise ValueError("phone must be in E.164 form, e.g. +4915112345678")
+    compact = PHONE_SEPARATORS.sub("", value)
+    if not PHONE_INPUT.match(compact):
+        raise ValueError("phone must be in E.164 form (+4915112345678) or local form (09121234567)")
     return compact
 
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# A phone number as typed: the account service turns it into E.164 with the configured default country.
 Phone = Annotated[str, AfterValidator(_check_phone)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 

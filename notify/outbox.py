@@ -1,4 +1,8 @@
-"""The outbox worker: claims due emails and SMS, sends them, retries with exponential backoff."""
+"""The outbox worker: claims due emails and SMS, sends them, retries with exponential backoff.
+
+A claim is a lease: until it expires no other worker takes the message. Every send is cut off at a deadline
+that is at most half the lease, so a worker never still sends a message that another worker has taken over.
+"""
 
 from __future__ import annotations
 
@@ -41,8 +45,11 @@ class OutboxWorker:
         backoff_max_seconds: float,
         max_attempts: int,
         lease_seconds: float,
+        send_timeout_seconds: float,
         batch_size: int,
     ) -> None:
+        if lease_seconds < 2 * send_timeout_seconds:
+            raise ValueError("the outbox lease must be at least twice the send deadline")
         self.store = store
         self.senders = senders
         self.clock = clock
@@ -51,6 +58,7 @@ class OutboxWorker:
         self.backoff_max_seconds = backoff_max_seconds
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease_seconds)
+        self.send_timeout = send_timeout_seconds
         self.batch_size = batch_size
         self.name = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self._wake = asyncio.Event()
@@ -115,7 +123,11 @@ class OutboxWorker:
 
     async def _deliver(self, message: OutboxMessage) -> None:
         try:
-            provider_id = await self.senders[message.channel].send(message)
+            async with asyncio.timeout(self.send_timeout):
+                provider_id = await self.senders[message.channel].send(message)
+        except TimeoutError:
+            await self._failed(message, f"send timed out after {self.send_timeout:g} s", False)
+            return
         except DeliveryError as exc:
             await self._failed(message, str(exc), exc.permanent)
             return

@@ -15,8 +15,6 @@ from models.notify import Channel, OutboxMessage
 
 log = logging.getLogger("deskline.notify")
 
-SEND_TIMEOUT_SECONDS = 30.0
-
 
 class DeliveryError(Exception):
     """A send that did not go through; ``permanent`` ones are not retried."""
@@ -70,7 +68,7 @@ class SmtpEmail:
                 password=s.smtp_password,
                 use_tls=implicit_tls,
                 start_tls=False if implicit_tls else s.smtp_starttls,
-                timeout=SEND_TIMEOUT_SECONDS,
+                timeout=s.notify_send_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"recipient refused: {exc}", permanent=True) from exc
@@ -87,16 +85,17 @@ class SmtpEmail:
 class TwilioSms:
     """SMS through Twilio's Messages REST API (or anything with its shape, e.g. a test double)."""
 
-    def __init__(self, base_url: str, account_sid: str, auth_token: str, sender: str) -> None:
+    def __init__(self, base_url: str, account_sid: str, auth_token: str, sender: str, timeout: float) -> None:
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._headers = {"Authorization": aiohttp.encode_basic_auth(account_sid, auth_token)}
         self._from = sender
+        self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, message: OutboxMessage) -> str | None:
         """POST the message; 429 and 5xx are retried, other 4xx are permanent."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         form = {"To": message.recipient, "From": self._from, "Body": message.text}
         try:
             async with self._session.post(self._url, data=form, headers=self._headers) as resp:
@@ -135,10 +134,12 @@ def make_senders(settings: Settings) -> tuple[dict[Channel, Sender], dict[Channe
     """Return the configured senders and, for each channel that is off, why."""
     senders: dict[Channel, Sender] = {}
     off: dict[Channel, str] = {}
-    if settings.smtp_host:
-        senders[Channel.EMAIL] = SmtpEmail(settings)
-    else:
+    if not settings.smtp_host:
         off[Channel.EMAIL] = "DESKLINE_SMTP_HOST is not set"
+    elif bool(settings.smtp_user) != bool(settings.smtp_password):
+        off[Channel.EMAIL] = "set both DESKLINE_SMTP_USER and DESKLINE_SMTP_PASSWORD, or neither"
+    else:
+        senders[Channel.EMAIL] = SmtpEmail(settings)
     provider = (settings.sms_provider or "").strip().lower()
     if provider == "log":
         senders[Channel.SMS] = LogSms()
@@ -152,6 +153,7 @@ def make_senders(settings: Settings) -> tuple[dict[Channel, Sender], dict[Channe
                 settings.sms_account_sid or "",
                 settings.sms_auth_token or "",
                 settings.sms_from or "",
+                settings.notify_send_timeout_seconds,
             )
     elif provider:
         off[Channel.SMS] = f"unknown DESKLINE_SMS_PROVIDER {provider!r} (use twilio or log)"

@@ -52,6 +52,7 @@ class NotifyService:
             backoff_max_seconds=settings.notify_backoff_max_seconds,
             max_attempts=settings.notify_max_attempts,
             lease_seconds=settings.notify_lease_seconds,
+            send_timeout_seconds=settings.notify_send_timeout_seconds,
             batch_size=settings.notify_batch_size,
         )
 

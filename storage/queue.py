@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service
-from storage.database import Database
+from storage.database import Database, new_id
 
 REF_PREFIX = "ref"
 
@@ -14,6 +14,41 @@ REF_PREFIX = "ref"
 def office_ref(sequence: int) -> str:
     """Return the short reference of the ``sequence``-th office: ref01, ref02, … ref100."""
     return f"{REF_PREFIX}{sequence:02d}"
+
+
+def seat_entry(
+    ref: str,
+    number_window: int,
+    agent_id: str,
+    by: str,
+    now: datetime,
+    replaced: str | None,
+    left: list[int],
+    new: bool,
+) -> AuditEntry:
+    """Return the audit entry of seating an agent: who sat at the window before, which windows the agent left."""
+    return AuditEntry(
+        id=new_id(),
+        ref_office=ref,
+        action="assign_agent",
+        by=by,
+        at=now,
+        previous={"agent_id": replaced, "agent_windows": left},
+        details={"agent_id": agent_id, "number_window": number_window, "new_window": new},
+    )
+
+
+def removal_entry(ref: str, agent_id: str, by: str, now: datetime, windows: list[int]) -> AuditEntry:
+    """Return the audit entry of taking an agent off the windows they sat at."""
+    return AuditEntry(
+        id=new_id(),
+        ref_office=ref,
+        action="delete_agent",
+        by=by,
+        at=now,
+        previous={"agent_windows": windows},
+        details={"agent_id": agent_id},
+    )
 
 
 class QueueStore(Protocol):
@@ -52,11 +87,17 @@ class QueueStore(Protocol):
     async def search_offices(self, query: str, limit: int) -> list[Office]:
         """Return live offices whose name contains ``query`` (any case) or whose reference starts with it."""
 
-    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
-        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
+    async def assign_agent(self, ref: str, number_window: int, agent_id: str, by: str, now: datetime) -> bool:
+        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new.
 
-    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
-        """Take the agent off every window of the office; return the windows they left."""
+        One step with its audit entry (``seat_entry``), whose previous values are the ones overwritten.
+        """
+
+    async def remove_agent(self, ref: str, agent_id: str, by: str, now: datetime) -> list[int]:
+        """Take the agent off every window of the office; return the windows they left.
+
+        One step with its audit entry (``removal_entry``), listing exactly those windows.
+        """
 
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
         """Atomically take the office's next number for this window and record the service.
@@ -76,9 +117,6 @@ class QueueStore(Protocol):
 
         Waiting numbers expire; the result lists them so their holders can be told.
         """
-
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
 
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""

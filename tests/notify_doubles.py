@@ -7,13 +7,14 @@ import base64
 import email
 import email.policy
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from auth.principal import Role
 from models.accounts import User
@@ -47,11 +48,35 @@ class MailCatcher(_Waitable):
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.fail_next = 0
+        self.step_delay = 0.0  # seconds each of MAIL, RCPT and DATA takes to answer
+        self.transactions = 0
+        self.credentials: tuple[str, str] | None = None
+        self.logins: list[tuple[str, str, bool]] = []  # (mechanism, login, accepted)
         self.port = free_port()
         self._server: asyncio.Server | None = None
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Count a transaction's start and take ``step_delay`` to answer."""
+        self.transactions += 1
+        await asyncio.sleep(self.step_delay)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Take one recipient after ``step_delay``."""
+        await asyncio.sleep(self.step_delay)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Accept (or, while ``fail_next`` lasts, temporarily refuse) one message."""
+        """Accept (or, while ``fail_next`` lasts, temporarily refuse) one message, after ``step_delay``."""
+        await asyncio.sleep(self.step_delay)
         if self.fail_next > 0:
             self.fail_next -= 1
             return "451 4.3.0 try again later"
@@ -61,10 +86,35 @@ class MailCatcher(_Waitable):
         await self._notify()
         return "250 OK"
 
-    async def start(self) -> MailCatcher:
-        """Listen on 127.0.0.1."""
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
+    ) -> AuthResult:
+        """Check a login against ``credentials`` and remember who tried."""
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        ok = (login, password) == self.credentials
+        self.logins.append((mechanism, login, ok))
+        return AuthResult(success=ok, handled=False)
+
+    def _smtp(self) -> SMTP:
+        if self.credentials is None:
+            return SMTP(self, hostname="catcher")
+        with warnings.catch_warnings():  # plain-text AUTH is what this local double wants
+            warnings.simplefilter("ignore")
+            return SMTP(
+                self,
+                hostname="catcher",
+                auth_required=True,
+                auth_require_tls=False,
+                authenticator=self._authenticate,
+            )
+
+    async def start(self, credentials: tuple[str, str] | None = None) -> MailCatcher:
+        """Listen on 127.0.0.1; with ``credentials``, every client must log in with them (SMTP AUTH)."""
+        self.credentials = credentials
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SMTP(self, hostname="catcher"), "127.0.0.1", self.port)
+        self._server = await loop.create_server(self._smtp, "127.0.0.1", self.port)
         return self
 
     async def stop(self) -> None:
@@ -102,6 +152,7 @@ class FakeSms(_Waitable):
         super().__init__()
         self.attempts: list[dict[str, str]] = []
         self.delivered: list[dict[str, str]] = []
+        self.abandoned: list[dict[str, str]] = []
         self.fail_next = 0
         self.fail_status = 503
         self.delay = 0.0
@@ -125,6 +176,10 @@ class FakeSms(_Waitable):
             return web.json_response({"message": "provider down"}, status=self.fail_status)
         if self.delay:
             await asyncio.sleep(self.delay)
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned.append(form)  # the sender hung up before the answer
+                await self._notify()
+                return web.json_response({"message": "client went away"}, status=499)
         self.delivered.append(form)
         await self._notify()
         return web.json_response({"sid": f"SM{len(self.delivered):030d}", "status": "queued"}, status=201)
@@ -148,10 +203,22 @@ class FakeSms(_Waitable):
         await self._wait(lambda: len(self.delivered) >= count, within)
         return list(self.delivered)
 
+    async def wait_delivered_matching(
+        self, match: Callable[[dict[str, str]], bool], within: float = 10
+    ) -> dict[str, str]:
+        """Return the first delivered message ``match`` accepts, once there is one."""
+        await self._wait(lambda: any(match(d) for d in self.delivered), within)
+        return next(d for d in self.delivered if match(d))
+
     async def wait_attempts(self, count: int, within: float = 10) -> list[dict[str, str]]:
         """Return every request received once there are at least ``count``."""
         await self._wait(lambda: len(self.attempts) >= count, within)
         return list(self.attempts)
+
+    async def wait_for_abandoned(self, count: int, within: float = 10) -> list[dict[str, str]]:
+        """Return the requests whose sender hung up before the answer, once there are at least ``count``."""
+        await self._wait(lambda: len(self.abandoned) >= count, within)
+        return list(self.abandoned)
 
     def settings(self) -> dict[str, Any]:
         """Settings that point a Deskline server at this provider."""

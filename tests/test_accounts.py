@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -229,3 +230,50 @@ async def test_signing_in_as_someone_else_drops_the_previous_users_rooms(server:
     await server.deps.emit("ping_user", {}, to=f"user:{info['user']['id']}")
     await asyncio.sleep(0.2)
     assert first.inbox.of("pool_changed") == [] and first.inbox.of("ping_user") == []
+
+
+FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1}
+
+
+async def test_register_login_and_create_user_take_local_phone_numbers(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", **FAST_ARGON)  # default country IR (+98)
+    anon = await server.client()
+    made = await anon.ok("register", {"phone": "0912 123-4567", "name": "Reza", "password": PASSWORD})
+    assert made["user"]["phone"] == "+989121234567"
+    stored = await server.deps.accounts.store.find_by_contact(None, "+989121234567")
+    assert stored is not None and stored.id == made["user"]["id"]
+    for typed in ("09121234567", "+98 912 123 4567", "0098 (912) 1234567"):
+        pair = await (await server.client()).ok("login", {"phone": typed, "password": PASSWORD})
+        assert pair["user"]["id"] == made["user"]["id"], typed
+    await (await server.client()).error(
+        "register", {"phone": "+989121234567", "name": "Twin", "password": PASSWORD}, "conflict"
+    )
+
+    admin, _ = await signed_in(server, Role.ADMIN)
+    agent = await admin.ok(
+        "create_user", {"phone": "0912-765-4321", "name": "Ali", "password": PASSWORD, "role": "agent"}
+    )
+    assert agent["phone"] == "+989127654321" and agent["role"] == "agent"
+    assert (await anon.ok("login", {"phone": "+989127654321", "password": PASSWORD}))["user"]["id"] == agent["id"]
+    for phone in ("0123", "912 123 4567", "0912123456789012", "+0912", "09121234567x"):
+        error = await admin.error(
+            "create_user", {"phone": phone, "name": "Bad", "password": PASSWORD, "role": "agent"}, "invalid_payload"
+        )
+        assert error["details"][0]["field"] == "phone", error
+    assert len(await server.deps.accounts.store.list_users(None, None, 100)) == 3
+
+    # The failure limit counts every spelling of a number against the one account.
+    for typed in ("09121234567", "+989121234567", "0912 123 4567", "09121234567", "+98 912 1234567"):
+        await anon.error("login", {"phone": typed, "password": "wrong password 1"}, "unauthorized")
+    await anon.error("login", {"phone": "+989121234567", "password": PASSWORD}, "rate_limited")
+    since = server.clock() - timedelta(minutes=5)
+    assert await server.deps.accounts.store.count_login_failures("account:+989121234567", since) == 5
+
+
+async def test_local_phone_numbers_are_read_in_the_configured_default_country(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", default_country="DE", **FAST_ARGON)
+    anon = await server.client()
+    made = await anon.ok("register", {"phone": "0151 1234 5678", "name": "Jana", "password": PASSWORD})
+    assert made["user"]["phone"] == "+4915112345678"
+    pair = await (await server.client()).ok("login", {"phone": "015112345678", "password": PASSWORD})
+    assert pair["user"]["id"] == made["user"]["id"]

@@ -182,6 +182,22 @@ async def test_killed_instance_users_go_offline_and_their_calls_end(cluster: Clu
     ]
 
 
+async def test_deactivation_on_one_instance_disconnects_the_users_sockets_on_both(cluster: Cluster) -> None:
+    _, admin_token = await cluster.user(Role.ADMIN, "Admin")
+    agent_id, agent_token = await cluster.user(Role.AGENT, "Ana")
+    admin = await cluster.client(cluster.a, admin_token)
+    here, there = await cluster.client(cluster.a, agent_token), await cluster.client(cluster.b, agent_token)
+    bystander = await cluster.client(cluster.b, (await cluster.user(Role.AGENT, "Bo"))[1])
+    await asyncio.sleep(HEARTBEAT)  # both instances have registered their sockets
+    await admin.ok("deactivate_user", {"user_id": agent_id})
+    for socket in (here, there):
+        assert await socket.inbox.wait_for("session_ended") == {"reason": "account changed by an administrator"}
+    for socket in (here, there):  # the server closes them (no reconnection in tests): wait() returns
+        await asyncio.wait_for(socket.sio.wait(), 5)
+    assert not here.sio.connected and not there.sio.connected
+    assert bystander.sio.connected and (await bystander.ok("me"))["name"] == "Bo"
+
+
 async def test_agent_reassigned_away_leaves_the_ticket_room_on_the_other_instance(cluster: Cluster) -> None:
     _, admin_token = await cluster.user(Role.ADMIN, "Ada")
     first_id, first_token = await cluster.user(Role.AGENT, "First")

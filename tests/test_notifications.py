@@ -8,13 +8,17 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from auth.principal import Role
+from config import Settings
 from models.common import to_jsonable, utc_now
 from models.notify import Channel, OutboxMessage, OutboxStatus
 from storage.database import new_id
 from storage.notify import make_notify_store
 from storage.sqlite.db import SqliteDatabase
+from tests.helpdesk_kit import admin_of, new_workspace
+from tests.helpdesk_kit import signed_in as helpdesk_signed_in
 from tests.helpers import ManualClock, RunningServer, ServerProcess, free_port
 from tests.notify_doubles import (
     FAST,
@@ -28,17 +32,20 @@ from tests.notify_doubles import (
     member,
     sms,
 )
+from tests.queue_helpers import staffed_office
 
 __all__ = ["mail", "sms"]  # fixtures
 
 
-async def wait_status(server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10) -> None:
-    """Wait until the outbox message reaches ``status``."""
+async def wait_status(
+    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
+) -> None:
+    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
     store = server.deps.notifier.store
     async with asyncio.timeout(within):
         while True:
             message = await store.get_message(message_id)
-            if message is not None and message.status == status:
+            if message is not None and message.status == status and message.attempts >= attempts:
                 return
             await asyncio.sleep(0.02)
 
@@ -391,3 +398,167 @@ async def test_two_processes_drain_one_outbox_once_even_across_a_restart(tmp_pat
     assert {m.status for m in messages} == {OutboxStatus.SENT}
     assert len(sms.attempts) == count + 3
     assert len({m.claimed_by for m in messages}) >= 2, "only one process ever drained"
+
+
+async def test_a_slow_send_is_cut_off_before_its_lease_ends_so_no_other_worker_sends_it_again(
+    start_server, settings_for, sms: FakeSms
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        "sqlite", **sms.settings(), **FAST, notify_send_timeout_seconds=0.3, notify_lease_seconds=1.0
+    )
+    one = await start_server(settings=settings)
+    two = await start_server(settings=settings.model_copy(update={"port": free_port()}))
+    sms.delay = 2.5  # the provider hangs far past the lease
+    queued = await one.deps.notifier.sms("+4915112345678", "slow provider", kind="sold")
+    two.deps.notifier.worker.wake()
+    await sms.wait_attempts(1)
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    given_up = await one.deps.notifier.store.get_message(queued.id)
+    assert given_up.attempts == 1 and "TimeoutError" in given_up.last_error
+    assert given_up.next_try_at - given_up.created_at >= timedelta(seconds=29), "retried without backoff"
+    await sms.wait_for_abandoned(1, within=5)  # past the lease, and the slow request ended
+    assert len(sms.attempts) == 1, "another worker sent the message while the first was still sending"
+    assert sms.delivered == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+async def test_a_lease_left_by_a_crashed_worker_is_taken_over_once_it_expires(
+    start_server, sms: FakeSms, backend: str
+) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(utc_now().replace(microsecond=0))  # MongoDB keeps milliseconds
+    server = await start_server(backend, clock=clock, **sms.settings(), **FAST)
+    store, worker = server.deps.notifier.store, server.deps.notifier.worker
+    lease = timedelta(seconds=server.settings.notify_lease_seconds)
+    now = clock()
+    crashed = outbox_sms("left behind", now).model_copy(
+        update={
+            "status": OutboxStatus.SENDING,
+            "claimed_by": "crashed-worker",
+            "claim_expires_at": now + lease,
+            "attempts": 1,
+        }
+    )
+    await store.enqueue(crashed)  # exactly what a worker that died mid-send leaves in the outbox
+
+    clock.advance(seconds=lease.total_seconds() - 1)
+    worker.wake()
+    await asyncio.sleep(0.3)
+    assert sms.attempts == [], "a live lease was taken over"
+    clock.advance(seconds=2)
+    worker.wake()
+    [delivered] = await sms.wait_delivered(1)
+    assert delivered["Body"] == "left behind"
+    await wait_status(server, crashed.id, OutboxStatus.SENT)
+    sent = await store.get_message(crashed.id)
+    assert sent.claimed_by == worker.name and sent.attempts == 2
+    assert not await store.mark_sent(crashed, "crashed-worker", clock(), "late"), "the crashed worker still holds it"
+    clock.advance(hours=1)
+    worker.wake()
+    await asyncio.sleep(0.3)
+    assert len(sms.attempts) == 1 and len(sms.delivered) == 1
+
+
+async def test_a_slow_smtp_conversation_is_cut_off_as_a_whole_before_its_lease_ends(
+    start_server, settings_for, mail: MailCatcher
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        "sqlite", **mail.settings(), **FAST, notify_send_timeout_seconds=0.3, notify_lease_seconds=0.6
+    )
+    one = await start_server(settings=settings)
+    two = await start_server(settings=settings.model_copy(update={"port": free_port()}))
+    mail.step_delay = 0.25  # each SMTP answer beats the 0.3 s deadline; the whole conversation (0.75 s) does not
+    queued = await one.deps.notifier.email("ada@example.com", "Slow server", "text", kind="sold")
+    two.deps.notifier.worker.wake()
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    given_up = await one.deps.notifier.store.get_message(queued.id)
+    assert given_up.attempts == 1 and "send timed out after 0.3 s" in given_up.last_error
+    await asyncio.sleep(1.2)  # twice the lease
+    assert mail.transactions == 1, "another worker sent the email while the first was still sending"
+    assert mail.messages == []
+
+
+def test_a_lease_shorter_than_two_send_deadlines_is_refused() -> None:
+    assert Settings(notify_lease_seconds=60, notify_send_timeout_seconds=30).notify_lease_seconds == 60
+    with pytest.raises(ValidationError, match="at least twice"):
+        Settings(notify_lease_seconds=59, notify_send_timeout_seconds=30)
+    with pytest.raises(ValidationError, match="at least twice"):
+        Settings(notify_lease_seconds=40)
+
+
+async def test_helpdesk_assignment_and_reply_reach_people_by_email(start_server, mail: MailCatcher) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", **mail.settings(), **FAST)
+    admin = await admin_of(server)
+    workspace, _ = await new_workspace(admin)
+    agent, agent_info = await helpdesk_signed_in(server, Role.AGENT, name="Agent Ann")
+    await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": agent_info["user"]["id"]})
+    category = await admin.ok("create_category", {"workspace_id": workspace["id"], "name": "Billing"})
+    client, client_info = await helpdesk_signed_in(server, Role.CLIENT, name="Cleo Client")
+
+    ticket = await client.ok(
+        "submit_ticket", {"category_id": category["id"], "title": "Charged twice", "body": "Please refund"}
+    )
+    assert ticket["assignee_id"] == agent_info["user"]["id"]
+    [assigned] = await mail.wait_count(1)
+    assert assigned["To"] == agent_info["email"] and assigned["Subject"] == "New ticket assigned to you"
+    assert "Charged twice" in body_of(assigned) and "Charged twice" in body_of(assigned, "html")
+
+    await agent.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": "Refunded today"})
+    reply = (await mail.wait_count(2))[1]
+    assert reply["To"] == client_info["email"] and reply["Subject"] == "New reply in your ticket"
+    assert "Charged twice" in body_of(reply)
+    assert mail.envelopes[1][1] == [client_info["email"]]
+
+
+async def test_a_queue_call_reaches_the_number_holder_by_sms(start_server, sms: FakeSms) -> None:  # type: ignore[no-untyped-def]
+    server = await start_server("sqlite", **sms.settings(), **FAST)
+    office = await staffed_office(server, agents=1)
+    holder, user = await member(server, phone="+989121234567")
+    await holder.ok(
+        "set_notification_prefs",
+        {"channels": {"sms": True, "email": False}, "kinds": {"queue.your_turn": {"sms": True}}},
+    )
+    taken = await holder.ok("take_number", {"ref_office": office.ref})
+    await office.agents[0].ok("increment_counter", {"ref_office": office.ref, "number_window": 1})
+    await holder.inbox.wait_for("your_turn")
+    expected = f"It is your turn: Number {taken['number']}: please go to window 1."
+    delivered = await sms.wait_delivered_matching(lambda d: d["Body"] == expected)
+    assert delivered["To"] == user.phone == "+989121234567" and delivered["From"] == SMS_FROM
+    queued = [m for m in await server.deps.notifier.store.list_outbox(None, 10) if m.kind == "queue.your_turn"]
+    assert [(m.channel, m.user_id) for m in queued] == [(Channel.SMS, user.id)]
+    await wait_status(server, queued[0].id, OutboxStatus.SENT)
+
+
+async def test_smtp_auth_logs_in_with_the_configured_user_and_password(start_server) -> None:  # type: ignore[no-untyped-def]
+    mail = await MailCatcher().start(credentials=("desk-mailer", "s3cret pass"))
+    try:
+        login = {"smtp_user": "desk-mailer", "smtp_password": "s3cret pass"}
+        good = await start_server("sqlite", **mail.settings(), **FAST, **login)
+        sent = await good.deps.notifier.email("ada@example.com", "Authenticated", "hello", kind="sold")
+        [message] = await mail.wait_count(1)
+        assert message["Subject"] == "Authenticated" and mail.envelopes[0][1] == ["ada@example.com"]
+        assert [(login, ok) for _, login, ok in mail.logins] == [("desk-mailer", True)]
+        await wait_status(good, sent.id, OutboxStatus.SENT)
+
+        wrong = await start_server("sqlite", **mail.settings(), **FAST, **{**login, "smtp_password": "guess"})
+        refused = await wrong.deps.notifier.email("ada@example.com", "Wrong password", "hello", kind="sold")
+        await wait_status(wrong, refused.id, OutboxStatus.FAILED)
+        assert "535" in (await wrong.deps.notifier.store.get_message(refused.id)).last_error
+        tried = mail.logins[1:]
+        assert tried and all(attempt[1:] == ("desk-mailer", False) for attempt in tried)
+
+        anonymous = await start_server("sqlite", **mail.settings(), **FAST)
+        unauthenticated = await anonymous.deps.notifier.email("ada@example.com", "No login", "hello", kind="sold")
+        await wait_status(anonymous, unauthenticated.id, OutboxStatus.FAILED)
+        assert "530" in (await anonymous.deps.notifier.store.get_message(unauthenticated.id)).last_error
+        assert len(mail.messages) == 1 and mail.logins[1:] == tried, "a login without credentials"
+    finally:
+        await mail.stop()
+
+
+async def test_smtp_user_without_password_turns_email_off_and_says_why(
+    start_server, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="deskline.notify")
+    server = await start_server("sqlite", smtp_host="127.0.0.1", smtp_user="desk-mailer")
+    assert "email=off(set both DESKLINE_SMTP_USER and DESKLINE_SMTP_PASSWORD, or neither)" in caplog.text
+    assert not server.deps.notifier.is_on(Channel.EMAIL)

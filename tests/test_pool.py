@@ -448,3 +448,25 @@ async def test_customer_without_an_account_gets_a_confirmation_email(start_serve
         assert "Dana &amp; Co" in html and "<li>Concert &lt;VIP&gt;1</li>" in html
     finally:
         await mail.stop()
+
+
+async def test_a_customer_whose_account_is_deactivated_still_gets_the_confirmation_email(start_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.notify_doubles import FAST, MailCatcher, body_of
+
+    mail = await MailCatcher().start()
+    try:
+        server = await start_server("sqlite", **mail.settings(), **FAST)
+        admin, [(agent, _)] = await staff(server, 1)
+        _, info = await signed_in(server, Role.CLIENT, name="Gone Customer")
+        await admin.ok("deactivate_user", {"user_id": info["user"]["id"]})
+        await load(admin, 1, prefix="Season pass")
+        [held] = (await agent.ok("fetch_tickets"))["tickets"]
+        buyer = {"name": "Gone", "email": info["email"]}
+        await agent.ok("sell_tickets", {"ticket_ids": [held["id"]], "customer": buyer})
+        [message] = await mail.wait_count(1)
+        assert message["To"] == info["email"] and message["Subject"] == "Purchase confirmed"
+        assert "1 ticket(s)" in body_of(message) and "- Season pass0" in body_of(message)
+        [queued] = await server.deps.notifier.store.list_outbox(None, 5)
+        assert queued.user_id == info["user"]["id"]
+    finally:
+        await mail.stop()

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from auth.passwords import guessability_problem
 from auth.principal import Role
 from models.notify import OutboxStatus
 from tests.helpers import Client, ManualClock, RunningServer
@@ -131,7 +132,7 @@ async def test_reset_link_opens_a_form_that_works_once(start_server, mail: MailC
         async with http.get(url) as page:
             assert page.status == 400
         async with http.post(url, data={"token": token, "new_password": "qwertyuiop"}) as page:
-            assert page.status == 400 and "most common" in await page.text()
+            assert page.status == 400 and "too easy to guess" in await page.text()
         async with http.post(url, data={"token": token, "new_password": NEW_PASSWORD}) as page:
             assert page.status == 200 and "password is changed" in await page.text()
         async with http.post(url, data={"token": token, "new_password": NEW_PASSWORD}) as page:
@@ -152,7 +153,7 @@ async def test_reset_requests_are_rate_limited_and_bad_input_refused(start_serve
     for bad in (
         {"token": token},
         {"token": token, "new_password": "short"},
-        {"token": token, "new_password": "Password123"},
+        {"token": token, "new_password": "QwertyUiop"},
         {"token": token, "new_password": "1234567890"},
         {"token": "short", "new_password": NEW_PASSWORD},
         {"token": token, "new_password": NEW_PASSWORD, "more": 1},
@@ -245,11 +246,20 @@ async def test_password_rules_and_argon2_parameters(start_server, settings_for) 
     settings = settings_for("sqlite", argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
     server = await start_server(settings=settings)
     anon = await server.client()
-    for common in ("qwertyuiop", "Password123", "1q2w3e4r5t", "  iloveyou123  ", "PASSWORD2020"):
+    guessable = (
+        "qwertyuiop",
+        "QWERTYUIOP",
+        "1q2w3e4r5t",
+        "  1234567890  ",
+        "Password123",
+        "Summer2024!",
+        "aaaaaaaaaaaa",
+    )
+    for weak in guessable:
         error = await anon.error(
-            "register", {"email": "x@example.com", "name": "X", "password": common}, "invalid_payload"
+            "register", {"email": "x@example.com", "name": "X", "password": weak}, "invalid_payload"
         )
-        assert "most common" in error["details"][0]["message"], error
+        assert "too easy to guess" in error["details"][0]["message"], error
     await anon.error("register", {"email": "x@example.com", "name": "X", "password": "short1"}, "invalid_payload")
     await anon.ok("register", {"email": "x@example.com", "name": "X", "password": PASSWORD})
     user = await server.deps.accounts.store.find_by_contact("x@example.com", None)
@@ -264,3 +274,28 @@ async def test_password_rules_and_argon2_parameters(start_server, settings_for) 
     rehashed = await stronger.deps.accounts.store.find_by_contact("x@example.com", None)
     assert "m=16384,t=2,p=1" in rehashed.password_hash, "the hash was not upgraded at login"
     await client.ok("login", {"email": "x@example.com", "password": PASSWORD})
+
+
+def test_guessable_passwords_are_named_and_strong_ones_pass() -> None:
+    for weak in ("password1234", "iloveyou12", "letmein2024!", "abcdefghij", "qwerty123456", "Michael1990"):
+        assert guessability_problem(weak), weak
+    assert "common" in (guessability_problem("qwertyuiop") or "")
+    for strong in ("correct horse battery", "a much better secret 42", "Tr0ub4dor&3", "x7#Kp2!vQ9mz"):
+        assert guessability_problem(strong) is None, strong
+    assert guessability_problem("aaaaaaaaaa" * 30) and guessability_problem("velvet otter harbour " * 12) is None
+
+
+async def test_recovery_requests_are_limited_per_address_across_targets(
+    start_server, mail: MailCatcher, sms: FakeSms
+) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock()
+    server = await start_server("sqlite", clock=clock, **mail.settings(), **sms.settings(), **FAST)
+    anon = await server.client()
+    for i in range(20):
+        await anon.ok("request_password_reset", {"email": f"someone{i}@example.com"})
+    error = await anon.error("request_password_reset", {"email": "fresh@example.com"}, "rate_limited")
+    assert error["details"] == {"retry_after_seconds": 3600}
+    await anon.error("request_login_code", {"phone": "+4915100000001"}, "rate_limited")  # one budget per address
+    clock.advance(hours=1, seconds=1)
+    await anon.ok("request_password_reset", {"email": "fresh@example.com"})
+    await anon.ok("request_login_code", {"phone": "+4915100000001"})

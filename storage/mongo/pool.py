@@ -12,8 +12,8 @@ processes: the loser of a slot gets a duplicate-key error and its ticket stays u
 
 Selling runs in a transaction: the ids are checked and all marked sold (and their slots
 freed) in one commit, or the transaction aborts and nothing changes. A sale racing another
-sale of the same tickets hits a write conflict, is retried by ``with_transaction`` and then
-sees them sold. A sale can therefore never be half-applied, not even if the process dies
+sale of the same tickets hits a write conflict, is retried by ``MongoDatabase.transaction``
+and then sees them sold. A sale can therefore never be half-applied, not even if the process dies
 half-way (an uncommitted transaction is rolled back by the server). Transactions need a
 replica set (a one-node replica set is enough) or secantusdb.
 """
@@ -45,7 +45,7 @@ class MongoPoolStore:
     """Pool tickets in MongoDB."""
 
     def __init__(self, db: MongoDatabase) -> None:
-        self._client = db.client
+        self._db = db
         self._tickets = db.db["pool_tickets"]
 
     async def init(self) -> None:
@@ -76,8 +76,7 @@ class MongoPoolStore:
             }
             for i, t in zip(ids, tickets, strict=True)
         ]
-        async with self._client.start_session() as session, await session.start_transaction():
-            await self._tickets.insert_many(docs, ordered=True, session=session)
+        await self._db.transaction(lambda session: self._tickets.insert_many(docs, ordered=True, session=session))
         return Loaded(ids=ids, counts=await self.counts())
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
@@ -139,8 +138,7 @@ class MongoPoolStore:
             if result.modified_count != len(ticket_ids):
                 raise Conflict("the tickets changed during the sale; nothing was sold")
 
-        async with self._client.start_session() as session:
-            await session.with_transaction(attempt)
+        await self._db.transaction(attempt)
         cursor = self._tickets.find({"_id": {"$in": ticket_ids}}).sort(_OLDEST)
         return Sold(tickets=[_ticket(d) async for d in cursor], counts=await self.counts())
 
@@ -162,22 +160,20 @@ class MongoPoolStore:
     async def release_held(self, agent_id: str) -> Released:
         """Return the agent's unsold tickets to the pool in one transaction (their slots freed)."""
         held = {"agent_id": agent_id, "status": _ASSIGNED}
-        released: list[str] = []
 
-        async def attempt(session: AsyncClientSession) -> None:
-            released.clear()
-            released.extend([d["_id"] async for d in self._tickets.find(held, {"_id": 1}, session=session)])
+        async def attempt(session: AsyncClientSession) -> list[str]:
+            ids = [d["_id"] async for d in self._tickets.find(held, {"_id": 1}, session=session)]
             await self._tickets.update_many(
-                {**held, "_id": {"$in": released}},
+                {**held, "_id": {"$in": ids}},
                 {
                     "$set": {"status": PoolStatus.UNASSIGNED.value, "agent_id": None},
                     "$unset": {"slot": "", "assigned_at": ""},
                 },
                 session=session,
             )
+            return ids
 
-        async with self._client.start_session() as session:
-            await session.with_transaction(attempt)
+        released = await self._db.transaction(attempt)
         return Released(ids=sorted(released), counts=await self.counts())
 
     async def counts(self) -> PoolCounts:

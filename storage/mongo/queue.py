@@ -1,27 +1,31 @@
-"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls live in queue_calls.py)."""
+"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls and seats have their own modules)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
 from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
-from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of, window_id
+from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of
+from storage.mongo.queue_seats import MongoQueueSeats, new_window
 from storage.mongo.queue_tracking import MongoQueueTracking
 from storage.queue import office_ref
 
 
-class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
+class MongoQueueStore(MongoQueueCalls, MongoQueueSeats, MongoQueueTracking):
     """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
 
     def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
         self._offices = db.db["queue_offices"]
         self._windows = db.db["queue_windows"]
         self._services = db.db["queue_services"]
@@ -92,26 +96,17 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         for _ in range(5):
             ref = await self._next_ref()
             try:
-                await self._offices.insert_one({"_id": ref, **doc})
-                break
-            except DuplicateKeyError:
+                await self._db.transaction(partial(self._insert_office, {"_id": ref, **doc}, windows))
+            except DuplicateKeyError:  # the reference is taken (the sequence lags the offices): take the next
                 continue
-        else:
-            raise Conflict("could not allocate an office reference; try again")
-        await self._windows.insert_many([self._new_window(ref, n) for n in range(1, windows + 1)])
-        return await self.get_office(ref)
+            return await self.get_office(ref)
+        raise Conflict("could not allocate an office reference; try again")
 
-    @staticmethod
-    def _new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
-        return {
-            "_id": window_id(ref, number),
-            "ref_office": ref,
-            "number_window": number,
-            "agent_id": agent_id,
-            "served": 0,
-            "no_shows": 0,
-            "current_number": None,
-        }
+    async def _insert_office(self, office: dict[str, Any], windows: int, session: AsyncClientSession) -> None:
+        """Insert the office and its windows inside the caller's transaction: both are stored or neither."""
+        await self._offices.insert_one(office, session=session)
+        windows_docs = [new_window(office["_id"], n) for n in range(1, windows + 1)]
+        await self._windows.insert_many(windows_docs, session=session)
 
     async def get_office(self, ref: str) -> Office:
         """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
@@ -122,38 +117,40 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         return await self._with_windows(await self._offices.find({"_id": {"$in": refs}, **LIVE}).to_list())
 
     async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
-        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise)."""
-        await self._live(ref)
-        if windows is not None:
-            have = await self._windows.count_documents({"ref_office": ref})
-            if windows < have:
-                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
-            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref})}
-            missing = [self._new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
-            for window in missing:
-                try:
-                    await self._windows.insert_one(window)
-                except DuplicateKeyError:  # created meanwhile by assign_agent: fine
-                    pass
+        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise); one transaction."""
         changes: dict[str, Any] = {}
         if name is not None:
             changes.update(name=name, name_lower=name.casefold())
         if address is not None:
             changes["address"] = address
-        if changes:
-            await self._offices.update_one({"_id": ref, **LIVE}, {"$set": changes})
+
+        async def attempt(session: AsyncClientSession) -> None:
+            await self._change_layout(ref, session, changes)
+            if windows is None:
+                return
+            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref}, session=session)}
+            if windows < len(existing):
+                have = len(existing)
+                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
+            missing = [new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
+            if missing:
+                await self._windows.insert_many(missing, session=session)
+
+        await self._db.transaction(attempt)
         return await self.get_office(ref)
 
     async def delete_office(self, ref: str, now: datetime) -> list[str]:
-        """Mark the office deleted, expire its waiting numbers and return their users."""
-        done = await self._offices.find_one_and_update({"_id": ref, **LIVE}, {"$set": {"deleted_at": now}})
-        if done is None:
-            await self._live(ref)  # raises the precise NotFound
-        waiting = await self._numbers.find({"ref_office": ref, "status": "waiting"}).to_list()
-        await self._numbers.update_many(
-            {"ref_office": ref, "status": "waiting"}, {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}}
-        )
-        return sorted({n["user_id"] for n in waiting})
+        """Mark the office deleted, expire its waiting numbers and return their users, in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> list[str]:
+            done = await self._offices.find_one_and_update(
+                {"_id": ref, **LIVE}, {"$set": {"deleted_at": now}}, session=session
+            )
+            if done is None:
+                await self._live(ref, session)  # raises the precise NotFound
+            return sorted({n.user_id for n in await self._expire_waiting(ref, session)})
+
+        return await self._db.transaction(attempt)
 
     async def offices_managed_by(self, manager_id: str) -> list[Office]:
         """Return the live offices of a manager, oldest first."""
@@ -180,55 +177,34 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
         )
         return await self._with_windows(await cursor.to_list())
 
-    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
-        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
-        await self._live(ref)
-        await self._windows.update_many(
-            {"ref_office": ref, "agent_id": agent_id, "number_window": {"$ne": number_window}},
-            {"$set": {"agent_id": None}},
-        )
-        fresh = self._new_window(ref, number_window)
-        on_insert = {k: v for k, v in fresh.items() if k not in ("_id", "agent_id")}
-        for _ in range(2):
-            try:
-                before = await self._windows.find_one_and_update(
-                    {"_id": fresh["_id"]},
-                    {"$set": {"agent_id": agent_id}, "$setOnInsert": on_insert},
-                    upsert=True,
-                    return_document=BEFORE,
-                )
-                return before is None
-            except DuplicateKeyError:  # the window was created concurrently: now it exists, update it
-                continue
-        raise Conflict("the window changed concurrently; try again")
-
-    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
-        """Take the agent off every window of the office; return the windows they left."""
-        await self._live(ref)
-        windows = [w["number_window"] async for w in self._windows.find({"ref_office": ref, "agent_id": agent_id})]
-        await self._windows.update_many({"ref_office": ref, "agent_id": agent_id}, {"$set": {"agent_id": None}})
-        return sorted(windows)
-
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
+
+        One transaction: the previous values logged are exactly the ones overwritten, and a press,
+        no-show or take racing the reset lands wholly before it (and is logged) or wholly after it.
+        """
+        return await self._db.transaction(lambda session: self._reset(ref, by, now, session))
+
+    async def _reset(self, ref: str, by: str, now: datetime, session: AsyncClientSession) -> Reset:
         before = await self._offices.find_one_and_update(
-            {"_id": ref, **LIVE}, {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}}, return_document=BEFORE
+            {"_id": ref, **LIVE},
+            {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}},
+            return_document=BEFORE,
+            session=session,
         )
-        office = before if before is not None else await self._live(ref)  # the second raises NotFound
-        windows = []
-        ids = [w["_id"] async for w in self._windows.find({"ref_office": ref}).sort("number_window", ASCENDING)]
-        for wid in ids:  # each window's previous counts come from its own atomic swap
-            prev = await self._windows.find_one_and_update(
-                {"_id": wid},
-                {"$set": {"served": 0, "no_shows": 0, "current_number": None}},
-                return_document=BEFORE,
-            )
-            if prev is not None:
-                windows.append(
-                    {"number_window": prev["number_window"], "served": prev["served"], "no_shows": prev["no_shows"]}
-                )
-        await self._services.update_many({"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}})
-        expired = await self._expire_waiting(ref, office["epoch"])
+        office = before if before is not None else await self._live(ref, session)  # the second raises NotFound
+        cursor = self._windows.find({"ref_office": ref}, session=session).sort("number_window", ASCENDING)
+        windows = [
+            {"number_window": w["number_window"], "served": w["served"], "no_shows": w["no_shows"]}
+            async for w in cursor
+        ]
+        await self._windows.update_many(
+            {"ref_office": ref}, {"$set": {"served": 0, "no_shows": 0, "current_number": None}}, session=session
+        )
+        await self._services.update_many(  # served, but for an unknown time: kept out of the averages
+            {"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}}, session=session
+        )
+        expired = await self._expire_waiting(ref, session)
         entry = AuditEntry(
             id=new_id(),
             ref_office=ref,
@@ -242,27 +218,19 @@ class MongoQueueStore(MongoQueueCalls, MongoQueueTracking):
                 "windows": windows,
             },
         )
-        await self.add_audit(entry)
+        await self._log(entry, session)
         return Reset(entry=entry, expired=expired)
 
-    async def _expire_waiting(self, ref: str, epoch: int) -> list[QueueNumber]:
-        """Expire the waiting numbers of epochs up to ``epoch``, each in its own atomic step; return those expired."""
-        waiting = {"ref_office": ref, "epoch": {"$lte": epoch}, "status": "waiting"}
-        expired = []
-        async for doc in self._numbers.find(waiting, {"_id": 1}).sort("number", ASCENDING):
-            won = await self._numbers.find_one_and_update(
-                {**waiting, "_id": doc["_id"]},
-                {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
-                return_document=AFTER,
-            )
-            if won is not None:  # not called meanwhile
-                expired.append(number_of(won))
-        return expired
-
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
-        doc = entry.model_dump()
-        await self._audit.insert_one({"_id": doc.pop("id"), **doc})
+    async def _expire_waiting(self, ref: str, session: AsyncClientSession) -> list[QueueNumber]:
+        """Expire the office's waiting numbers inside the caller's transaction; return them, by number."""
+        waiting = {"ref_office": ref, "status": "waiting"}
+        docs = await self._numbers.find(waiting, session=session).sort("number", ASCENDING).to_list()
+        await self._numbers.update_many(
+            {**waiting, "_id": {"$in": [d["_id"] for d in docs]}},
+            {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
+            session=session,
+        )
+        return [number_of({**d, "status": "expired"}) for d in docs]
 
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""

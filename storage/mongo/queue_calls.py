@@ -1,4 +1,8 @@
-"""Queue calls and virtual numbers on MongoDB: single-document atomic updates, no transactions."""
+"""Queue calls and virtual numbers on MongoDB.
+
+A press (``call_next``), a recall, a no-show and a take each run as one multi-document
+transaction; the rest are single-document atomic updates. Transactions need a replica set (one node is enough).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, Forbidden, NotFound
 from models.queue import Called, QueueNumber, Service
 from storage.database import new_id
+from storage.mongo.db import MongoDatabase
 
 AFTER = ReturnDocument.AFTER
 BEFORE = ReturnDocument.BEFORE
@@ -49,12 +55,16 @@ class MongoQueueCalls:
     _services: AsyncCollection[dict[str, Any]]
     _numbers: AsyncCollection[dict[str, Any]]
 
-    async def _live(self, ref: str) -> dict[str, Any]:
-        return check_live(await self._offices.find_one({"_id": ref}), ref)
+    _db: MongoDatabase
 
-    async def _check_agent(self, ref: str, number_window: int, agent_id: str) -> None:
-        await self._live(ref)
-        window = await self._windows.find_one({"_id": window_id(ref, number_window)})
+    async def _live(self, ref: str, session: AsyncClientSession | None = None) -> dict[str, Any]:
+        return check_live(await self._offices.find_one({"_id": ref}, session=session), ref)
+
+    async def _check_agent(
+        self, ref: str, number_window: int, agent_id: str, session: AsyncClientSession | None = None
+    ) -> None:
+        await self._live(ref, session)
+        window = await self._windows.find_one({"_id": window_id(ref, number_window)}, session=session)
         if window is None:
             raise NotFound(
                 f"office {ref} has no window {number_window}", {"ref_office": ref, "number_window": number_window}
@@ -62,97 +72,151 @@ class MongoQueueCalls:
         if window.get("agent_id") != agent_id:
             raise Forbidden(f"you are not the agent at window {number_window}", {"number_window": number_window})
 
+    async def _seat(
+        self, ref: str, number_window: int, agent_id: str, update: dict[str, Any], session: AsyncClientSession
+    ) -> None:
+        """Apply ``update`` to the window only if ``agent_id`` sits there, else raise why not.
+
+        A write inside the caller's transaction, not a read: a removal or reassignment committed
+        meanwhile makes it match nothing or conflict (and the transaction runs again), and one
+        still in flight waits for it, so the seat holds until the transaction commits.
+        """
+        wid = window_id(ref, number_window)
+        if await self._windows.find_one_and_update({"_id": wid, "agent_id": agent_id}, update, session=session):
+            return
+        await self._check_agent(ref, number_window, agent_id, session)
+        raise Forbidden(f"you are not the agent at window {number_window}", {"number_window": number_window})
+
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
-        """Atomically take the office's next number for this window and record the service."""
-        await self._check_agent(ref, number_window, agent_id)
-        office = await self._offices.find_one_and_update(
-            {"_id": ref, **LIVE}, {"$inc": {"counter": 1}}, return_document=AFTER
-        )
-        check_live(office, ref)
-        assert office is not None
-        number, epoch = office["counter"], office["epoch"]
-        serving = {"ref_office": ref, "number_window": number_window, "outcome": "serving", "number": {"$lt": number}}
-        closed = await self._services.find_one_and_update(
-            serving,
-            {"$set": {"outcome": "served", "ended_at": now}},
-            sort=[("number", DESCENDING)],
-            return_document=AFTER,
-        )
-        if closed is not None:  # a double press at one window can leave an older one open: close it too
-            await self._services.update_many(serving, {"$set": {"outcome": "served", "ended_at": now}})
-        service = Service(
-            id=new_id(),
-            ref_office=ref,
-            epoch=epoch,
-            number=number,
-            number_window=number_window,
-            agent_id=agent_id,
-            called_at=now,
-        )
-        doc = service.model_dump()
-        await self._services.insert_one({"_id": doc.pop("id"), **doc})
-        await self._windows.update_one(
-            {"_id": window_id(ref, number_window)}, {"$inc": {"served": 1}, "$max": {"current_number": number}}
-        )
-        return Called(service=service, closed=_service(closed) if closed else None)
+        """Take the office's next number for this window and record the service, in one transaction.
+
+        The seat check, the office counter, the window's counts and the service commit together,
+        so an agent removed (or a counter reset) at the same instant cannot get a number or lose one.
+        """
+
+        async def attempt(session: AsyncClientSession) -> Called:
+            office = await self._offices.find_one_and_update(
+                {"_id": ref, **LIVE}, {"$inc": {"counter": 1}}, return_document=AFTER, session=session
+            )
+            if office is None:
+                await self._live(ref, session)  # raises the precise NotFound
+            assert office is not None
+            number = office["counter"]
+            await self._seat(
+                ref, number_window, agent_id, {"$inc": {"served": 1}, "$set": {"current_number": number}}, session
+            )
+            serving = {"ref_office": ref, "number_window": number_window, "outcome": "serving"}
+            ended = {"$set": {"outcome": "served", "ended_at": now}}
+            closed = await self._services.find_one_and_update(
+                serving, ended, sort=[("number", DESCENDING)], return_document=AFTER, session=session
+            )
+            if closed is not None:  # an older service left open (data from before transactions): close it too
+                await self._services.update_many(serving, ended, session=session)
+            service = Service(
+                id=new_id(),
+                ref_office=ref,
+                epoch=office["epoch"],
+                number=number,
+                number_window=number_window,
+                agent_id=agent_id,
+                called_at=now,
+            )
+            doc = service.model_dump()
+            await self._services.insert_one({"_id": doc.pop("id"), **doc}, session=session)
+            return Called(service=service, closed=_service(closed) if closed else None)
+
+        return await self._db.transaction(attempt)
 
     async def recall(self, ref: str, number_window: int, agent_id: str) -> Service:
-        """Count one more announcement of the window's current number; ``Conflict`` if none."""
-        await self._check_agent(ref, number_window, agent_id)
-        doc = await self._services.find_one_and_update(
-            {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
-            {"$inc": {"recalls": 1}},
-            sort=[("number", DESCENDING)],
-            return_document=AFTER,
-        )
-        if doc is None:
-            raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
-        return _service(doc)
+        """Count one more announcement of the window's current number, in one transaction; ``Conflict`` if none.
+
+        The seat check is a write (the window's lifetime ``recalls`` count, which a no-op write
+        would not be), so an agent removed at the same instant announces nothing.
+        """
+
+        async def attempt(session: AsyncClientSession) -> Service:
+            await self._seat(ref, number_window, agent_id, {"$inc": {"recalls": 1}}, session)
+            doc = await self._services.find_one_and_update(
+                {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
+                {"$inc": {"recalls": 1}},
+                sort=[("number", DESCENDING)],
+                return_document=AFTER,
+                session=session,
+            )
+            if doc is None:
+                raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+            return _service(doc)
+
+        return await self._db.transaction(attempt)
 
     async def mark_no_show(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Service:
-        """End the window's current service as a no-show; ``Conflict`` if none."""
-        await self._check_agent(ref, number_window, agent_id)
-        doc = await self._services.find_one_and_update(
-            {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
-            {"$set": {"outcome": "no_show", "ended_at": now}},
-            sort=[("number", DESCENDING)],
-            return_document=AFTER,
-        )
-        if doc is None:
-            raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+        """End the window's current service as a no-show and move it from served to no-shows, in one transaction.
+
+        ``Conflict`` if the window serves no number.
+        """
         wid = window_id(ref, number_window)
-        await self._windows.update_one({"_id": wid, "served": {"$gt": 0}}, {"$inc": {"served": -1}})
-        await self._windows.update_one({"_id": wid}, {"$inc": {"no_shows": 1}})
-        await self._windows.update_one(
-            {"_id": wid, "current_number": doc["number"]}, {"$set": {"current_number": None}}
-        )
-        return _service(doc)
+
+        async def attempt(session: AsyncClientSession) -> Service:
+            await self._seat(ref, number_window, agent_id, {"$inc": {"no_shows": 1}}, session)
+            doc = await self._services.find_one_and_update(
+                {"ref_office": ref, "number_window": number_window, "outcome": "serving"},
+                {"$set": {"outcome": "no_show", "ended_at": now}},
+                sort=[("number", DESCENDING)],
+                return_document=AFTER,
+                session=session,
+            )
+            if doc is None:
+                raise Conflict(f"no number is being served at window {number_window}", {"number_window": number_window})
+            await self._windows.update_one(
+                {"_id": wid, "served": {"$gt": 0}}, {"$inc": {"served": -1}}, session=session
+            )
+            await self._windows.update_one(
+                {"_id": wid, "current_number": doc["number"]}, {"$set": {"current_number": None}}, session=session
+            )
+            return _service(doc)
+
+        return await self._db.transaction(attempt)
 
     async def take_number(self, ref: str, user_id: str, now: datetime) -> QueueNumber:
-        """Issue the user the office's next number; ``Conflict`` if they already wait there."""
-        office = await self._live(ref)
-        waiting = await self._numbers.find_one(
-            {"ref_office": ref, "epoch": office["epoch"], "user_id": user_id, "status": "waiting"}
-        )
-        if waiting is not None:
-            raise Conflict(f"you already hold number {waiting['number']} at {ref}", {"number": waiting["number"]})
-        updated = await self._offices.find_one_and_update(
-            {"_id": ref, **LIVE},
-            [{"$set": {"issued": {"$add": [{"$max": ["$issued", "$counter"]}, 1]}}}],
-            return_document=AFTER,
-        )
-        check_live(updated, ref)
-        assert updated is not None
-        number = QueueNumber(
-            id=new_id(), ref_office=ref, epoch=updated["epoch"], number=updated["issued"], user_id=user_id, taken_at=now
-        )
-        doc = number.model_dump()
-        doc["waiting_key"] = f"{ref}:{number.epoch}:{user_id}"
-        try:
-            await self._numbers.insert_one({"_id": doc.pop("id"), **doc})
-        except DuplicateKeyError as exc:
-            raise Conflict(f"you already hold a number at {ref}") from exc
-        return number
+        """Issue the user the office's next number, in one transaction; ``Conflict`` if they already wait there.
+
+        The office's issued count and the number commit together, so a reset or deletion at the
+        same instant either sees (and expires) the number or comes first (and the number is of the new epoch).
+        """
+
+        async def attempt(session: AsyncClientSession) -> QueueNumber:
+            office = await self._live(ref, session)
+            waiting = await self._numbers.find_one(
+                {"ref_office": ref, "epoch": office["epoch"], "user_id": user_id, "status": "waiting"},
+                session=session,
+            )
+            if waiting is not None:
+                raise Conflict(f"you already hold number {waiting['number']} at {ref}", {"number": waiting["number"]})
+            updated = await self._offices.find_one_and_update(
+                {"_id": ref, **LIVE},
+                [{"$set": {"issued": {"$add": [{"$max": ["$issued", "$counter"]}, 1]}}}],
+                return_document=AFTER,
+                session=session,
+            )
+            check_live(updated, ref)
+            assert updated is not None
+            number = QueueNumber(
+                id=new_id(),
+                ref_office=ref,
+                epoch=updated["epoch"],
+                number=updated["issued"],
+                user_id=user_id,
+                taken_at=now,
+            )
+            doc = number.model_dump()
+            doc["waiting_key"] = f"{ref}:{number.epoch}:{user_id}"
+            try:
+                await self._numbers.insert_one({"_id": doc.pop("id"), **doc}, session=session)
+            except DuplicateKeyError as exc:
+                raise Conflict(f"you already hold a number at {ref}") from exc
+            return number
+
+        return await self._db.transaction(attempt)
 
     async def latest_number(self, ref: str, epoch: int, user_id: str) -> QueueNumber | None:
         """Return the user's most recent number at the office in this epoch."""

@@ -11,7 +11,7 @@ import orjson
 from models.errors import Conflict
 from models.queue import AuditEntry, Office, Reset, Window
 from storage.database import new_id
-from storage.queue import office_ref
+from storage.queue import office_ref, removal_entry, seat_entry
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 from storage.sqlite.queue_calls import (
@@ -254,28 +254,35 @@ class SqliteQueueStore(SqliteQueueCalls, SqliteQueueTracking):
         )
         return await self._with_windows(rows)
 
-    async def assign_agent(self, ref: str, number_window: int, agent_id: str) -> bool:
-        """Seat ``agent_id`` at the window (leaving any other window of the office); True if the window is new."""
+    async def assign_agent(self, ref: str, number_window: int, agent_id: str, by: str, now: datetime) -> bool:
+        """Seat ``agent_id`` at the window (leaving any other window of the office) and log it; True if it is new."""
         async with self._db.transaction() as conn:
             await live_office(conn, ref)
-            await conn.execute(
-                "UPDATE queue_windows SET agent_id = NULL WHERE ref = ? AND agent_id = ? AND number != ?",
+            left = await tx_fetch_all(
+                conn,
+                "UPDATE queue_windows SET agent_id = NULL WHERE ref = ? AND agent_id = ? AND number != ? "
+                "RETURNING number",
                 (ref, agent_id, number_window),
             )
-            created = await tx_fetch_one(
-                conn,
-                "INSERT INTO queue_windows (ref, number, agent_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (ref, number) DO NOTHING RETURNING number",
-                (ref, number_window, agent_id),
+            before = await tx_fetch_one(
+                conn, "SELECT agent_id FROM queue_windows WHERE ref = ? AND number = ?", (ref, number_window)
             )
-            if created is None:
+            if before is None:
+                await conn.execute(
+                    "INSERT INTO queue_windows (ref, number, agent_id) VALUES (?, ?, ?)", (ref, number_window, agent_id)
+                )
+            else:
                 await conn.execute(
                     "UPDATE queue_windows SET agent_id = ? WHERE ref = ? AND number = ?", (agent_id, ref, number_window)
                 )
-        return created is not None
+            replaced = before["agent_id"] if before else None
+            left_numbers = sorted(r["number"] for r in left)
+            entry = seat_entry(ref, number_window, agent_id, by, now, replaced, left_numbers, before is None)
+            await self._insert_audit(conn, entry)
+        return before is None
 
-    async def remove_agent(self, ref: str, agent_id: str) -> list[int]:
-        """Take the agent off every window of the office; return the windows they left."""
+    async def remove_agent(self, ref: str, agent_id: str, by: str, now: datetime) -> list[int]:
+        """Take the agent off every window of the office and log it; return the windows they left."""
         async with self._db.transaction() as conn:
             await live_office(conn, ref)
             rows = await tx_fetch_all(
@@ -283,7 +290,9 @@ class SqliteQueueStore(SqliteQueueCalls, SqliteQueueTracking):
                 "UPDATE queue_windows SET agent_id = NULL WHERE ref = ? AND agent_id = ? RETURNING number",
                 (ref, agent_id),
             )
-        return sorted(r["number"] for r in rows)
+            windows = sorted(r["number"] for r in rows)
+            await self._insert_audit(conn, removal_entry(ref, agent_id, by, now, windows))
+        return windows
 
     async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
         """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
@@ -337,11 +346,6 @@ class SqliteQueueStore(SqliteQueueCalls, SqliteQueueTracking):
                 orjson.dumps(entry.details).decode(),
             ),
         )
-
-    async def add_audit(self, entry: AuditEntry) -> None:
-        """Append one audit entry."""
-        async with self._db.transaction() as conn:
-            await self._insert_audit(conn, entry)
 
     async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
         """Return the office's newest ``limit`` audit entries, newest first."""

@@ -61,7 +61,7 @@ async def test_unknown_and_deleted_offices_are_not_found(store: QueueStore) -> N
     ref = office.ref_office
     with pytest.raises(NotFound):
         await store.get_office("ref99")
-    await store.assign_agent(ref, 1, "a1")
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
     number = await store.take_number(ref, "u1", T0)
     assert await store.delete_office(ref, T0) == ["u1"]
     with pytest.raises(NotFound) as err:
@@ -73,7 +73,7 @@ async def test_unknown_and_deleted_offices_are_not_found(store: QueueStore) -> N
         store.call_next(ref, 1, "a1", T0),
         store.take_number(ref, "u2", T0),
         store.reset_counters(ref, "m1", T0),
-        store.assign_agent(ref, 1, "a2"),
+        store.assign_agent(ref, 1, "a2", "m1", T0),
         store.update_office(ref, "x", None, None),
         store.delete_office(ref, T0),
     ):
@@ -85,7 +85,7 @@ async def test_unknown_and_deleted_offices_are_not_found(store: QueueStore) -> N
 
 async def test_update_grows_windows_only(store: QueueStore) -> None:
     ref = (await store.create_office("Depot", None, 2, "m1", T0)).ref_office
-    assert await store.assign_agent(ref, 7, "a1") is True
+    assert await store.assign_agent(ref, 7, "a1", "m1", T0) is True
     grown = await store.update_office(ref, "Depot North", "2 North Rd", 4)
     assert [w.number_window for w in grown.windows] == [1, 2, 3, 4, 7]
     assert (grown.name, grown.address) == ("Depot North", "2 North Rd")
@@ -111,22 +111,47 @@ async def test_search_by_name_or_reference_prefix(store: QueueStore) -> None:
 
 async def test_assign_moves_agent_and_remove_frees_windows(store: QueueStore) -> None:
     ref = (await store.create_office("Clinic", None, 2, "m1", T0)).ref_office
-    assert await store.assign_agent(ref, 1, "a1") is False
-    assert await store.assign_agent(ref, 3, "a1") is True
+    assert await store.assign_agent(ref, 1, "a1", "m1", T0) is False
+    assert await store.assign_agent(ref, 3, "a1", "m1", T0) is True
     office = await store.get_office(ref)
     assert {w.number_window: w.agent_id for w in office.windows} == {1: None, 2: None, 3: "a1"}
-    assert await store.assign_agent(ref, 3, "a2") is False  # replaces a1 at window 3
-    assert await store.assign_agent(ref, 2, "a1") is False
+    assert await store.assign_agent(ref, 3, "a2", "m1", T0) is False  # replaces a1 at window 3
+    assert await store.assign_agent(ref, 2, "a1", "m1", T0) is False
     assert [o.ref_office for o in await store.offices_staffed_by("a1")] == [ref]
-    assert await store.remove_agent(ref, "a1") == [2]
-    assert await store.remove_agent(ref, "a1") == []
+    assert await store.remove_agent(ref, "a1", "m1", T0) == [2]
+    assert await store.remove_agent(ref, "a1", "m1", T0) == []
     assert (await store.get_office(ref)).open_windows == 1
+    logged = [(e.action, e.previous, e.details) for e in reversed(await store.audit(ref, 10))]
+    assert logged == [
+        (
+            "assign_agent",
+            {"agent_id": None, "agent_windows": []},
+            {"agent_id": "a1", "number_window": 1, "new_window": False},
+        ),
+        (
+            "assign_agent",
+            {"agent_id": None, "agent_windows": [1]},
+            {"agent_id": "a1", "number_window": 3, "new_window": True},
+        ),
+        (
+            "assign_agent",
+            {"agent_id": "a1", "agent_windows": []},
+            {"agent_id": "a2", "number_window": 3, "new_window": False},
+        ),
+        (
+            "assign_agent",
+            {"agent_id": None, "agent_windows": []},
+            {"agent_id": "a1", "number_window": 2, "new_window": False},
+        ),
+        ("delete_agent", {"agent_windows": [2]}, {"agent_id": "a1"}),
+        ("delete_agent", {"agent_windows": []}, {"agent_id": "a1"}),
+    ]
 
 
 async def test_calls_record_services_and_durations(store: QueueStore) -> None:
     ref = (await store.create_office("Bank", None, 2, "m1", T0)).ref_office
-    await store.assign_agent(ref, 1, "a1")
-    await store.assign_agent(ref, 2, "a2")
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
+    await store.assign_agent(ref, 2, "a2", "m1", T0)
     with pytest.raises(Forbidden):
         await store.call_next(ref, 2, "a1", T0)
     with pytest.raises(NotFound):
@@ -151,7 +176,7 @@ async def test_calls_record_services_and_durations(store: QueueStore) -> None:
 
 async def test_recall_and_no_show(store: QueueStore) -> None:
     ref = (await store.create_office("Embassy", None, 1, "m1", T0)).ref_office
-    await store.assign_agent(ref, 1, "a1")
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
     for attempt in (store.recall(ref, 1, "a1"), store.mark_no_show(ref, 1, "a1", T0)):
         with pytest.raises(Conflict):
             await attempt
@@ -172,7 +197,7 @@ async def test_recall_and_no_show(store: QueueStore) -> None:
 
 async def test_reset_logs_previous_values_and_starts_a_new_epoch(store: QueueStore) -> None:
     ref = (await store.create_office("Library", None, 2, "m1", T0)).ref_office
-    await store.assign_agent(ref, 1, "a1")
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
     await store.take_number(ref, "u1", T0)
     await store.take_number(ref, "u2", T0)
     await store.call_next(ref, 1, "a1", T0)
@@ -199,24 +224,23 @@ async def test_reset_logs_previous_values_and_starts_a_new_epoch(store: QueueSto
     assert (await store.find_number(ref, 0, waiting.number)).status == "expired"  # type: ignore[union-attr]
     assert (await store.call_next(ref, 1, "a1", T0)).service.number == 1  # numbers restart in the new epoch
     assert (await store.take_number(ref, "u3", T0)).number == 2
-    assert [a.action for a in await store.audit(ref, 10)] == ["reset_counters"]
+    assert [a.action for a in await store.audit(ref, 10)] == ["reset_counters", "assign_agent"]
 
 
 async def test_audit_is_newest_first(store: QueueStore) -> None:
-    from models.queue import AuditEntry
-    from storage.database import new_id
-
-    for minute in range(3):
-        await store.add_audit(
-            AuditEntry(id=new_id(), ref_office="ref01", action=f"a{minute}", by="m", at=T0 + timedelta(minutes=minute))
-        )
-    assert [e.action for e in await store.audit("ref01", 2)] == ["a2", "a1"]
-    assert await store.audit("ref02", 5) == []
+    ref = (await store.create_office("Tax office", None, 2, "m1", T0)).ref_office
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
+    await store.reset_counters(ref, "m1", T0 + timedelta(minutes=1))
+    await store.remove_agent(ref, "a1", "m2", T0 + timedelta(minutes=2))
+    newest = await store.audit(ref, 2)
+    assert [(e.action, e.by) for e in newest] == [("delete_agent", "m2"), ("reset_counters", "m1")]
+    assert [e.action for e in await store.audit(ref, 10)] == ["delete_agent", "reset_counters", "assign_agent"]
+    assert await store.audit("ref99", 5) == []
 
 
 async def test_numbers_waiting_called_and_soon(store: QueueStore) -> None:
     ref = (await store.create_office("Pharmacy", None, 1, "m1", T0)).ref_office
-    await store.assign_agent(ref, 1, "a1")
+    await store.assign_agent(ref, 1, "a1", "m1", T0)
     await store.call_next(ref, 1, "a1", T0)  # a paper ticket: the counter is ahead of the dispenser
     first = await store.take_number(ref, "u1", T0)
     assert first.number == 2
@@ -251,7 +275,7 @@ async def test_concurrent_calls_from_separate_connections(opened: Any) -> None:
     stores = [await new_store(opened) for _ in range(agents)]
     ref = (await stores[0].create_office("Busy", None, agents, "m1", T0)).ref_office
     for i in range(agents):
-        await stores[0].assign_agent(ref, i + 1, f"agent{i}")
+        await stores[0].assign_agent(ref, i + 1, f"agent{i}", "m1", T0)
 
     async def press(i: int) -> list[int]:
         return [(await stores[i].call_next(ref, i + 1, f"agent{i}", T0)).service.number for _ in range(presses)]
