@@ -79,7 +79,7 @@ class MongoHelpdeskStore:
         self._reads = db.db["hd_reads"]
         self._members = db.db[MEMBERS]
         self._attachments = db.db[RECORDS]
-        self._client = db.client
+        self._db = db
 
     async def init(self) -> None:
         """Create the helpdesk indexes if missing."""
@@ -153,8 +153,7 @@ class MongoHelpdeskStore:
             await self._tickets.insert_one(doc, session=session)
             return t
 
-        async with self._client.start_session() as session:
-            return await session.with_transaction(attempt)
+        return await self._db.transaction(attempt)
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
@@ -184,8 +183,7 @@ class MongoHelpdeskStore:
                 await add_member_load(self._members, changed.workspace_id, user_id, delta, session)
             return changed
 
-        async with self._client.start_session() as session:
-            return await session.with_transaction(attempt)
+        return await self._db.transaction(attempt)
 
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
@@ -232,8 +230,7 @@ class MongoHelpdeskStore:
             await link_all(self._attachments, m.attachments, m.author_id, "helpdesk", m.ticket_id, session)
             await self._messages.insert_one(_out(m), session=session)
 
-        async with self._client.start_session() as session:
-            await session.with_transaction(attempt)
+        await self._db.transaction(attempt)
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""
