@@ -15,7 +15,6 @@ from handlers.support import MESSAGE, SupportService, late_failure
 from models.clock import to_millis
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from models.helpdesk import (
-    ACTIVE,
     TRANSITIONS,
     Category,
     CategoryIdPayload,
@@ -105,7 +104,6 @@ async def setup(deps: Deps) -> EventRouter:
         category = await store.get_category(p.category_id)
         workspace = await workspaces.get(category.workspace_id)
         await files.check_owned(p.attachments, who.user_id, None)
-        assignee = await workspaces.claim_least_loaded(workspace.id, category.id) if workspace.auto_assign else None
         at = now()
         ticket = Ticket(
             id=new_id(),
@@ -115,17 +113,10 @@ async def setup(deps: Deps) -> EventRouter:
             title=p.title,
             body=p.body,
             attachments=p.attachments,
-            assignee_id=assignee.user_id if assignee else None,
             created_at=at,
             updated_at=at,
         )
-        try:
-            await store.create_ticket(ticket)
-        except BaseException:
-            if assignee:
-                await workspaces.add_load(workspace.id, assignee.user_id, -1)
-            raise
-        await files.link(p.attachments, who.user_id, None, "helpdesk", ticket.id)
+        ticket = await store.create_ticket(ticket, auto_assign=workspace.auto_assign)
         await enter_ticket(ctx, ticket)
         await access.push(ticket, "created")
         await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "New ticket assigned to you", ticket)
@@ -173,7 +164,6 @@ async def setup(deps: Deps) -> EventRouter:
             created_at=now(),
         )
         await store.add_message(message)
-        await files.link(p.attachments, who.user_id, None, "helpdesk", ticket.id)
         await access.push_message(ticket, message)
         recipient = ticket.assignee_id if who.role == Role.CLIENT else ticket.client_id
         await access.notify(recipient, who.user_id, "ticket_reply", "New reply in your ticket", ticket)
@@ -190,9 +180,6 @@ async def setup(deps: Deps) -> EventRouter:
         changed = await store.set_status(ticket.id, ticket.status, p.status, now())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
-        was, became = ticket.status in ACTIVE, p.status in ACTIVE
-        if changed.assignee_id and was != became:
-            await workspaces.add_load(changed.workspace_id, changed.assignee_id, 1 if became else -1)
         await access.push(changed, "status")
         recipient = changed.assignee_id if who.role == Role.CLIENT else changed.client_id
         await access.notify(recipient, who.user_id, "ticket_status", f"Ticket {p.status}", changed)
@@ -214,10 +201,6 @@ async def setup(deps: Deps) -> EventRouter:
         changed = await store.set_assignee(ticket.id, ticket.assignee_id, p.assignee_id, now())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
-        if changed.status in ACTIVE:
-            await workspaces.add_load(changed.workspace_id, p.assignee_id, 1)
-            if ticket.assignee_id:
-                await workspaces.add_load(changed.workspace_id, ticket.assignee_id, -1)
         await access.push(changed, "assignee", ticket.assignee_id)
         if ticket.assignee_id:
             await access.recheck(ticket.assignee_id, [changed])

@@ -1,4 +1,9 @@
-"""Helpdesk repository: categories, tickets (compare-and-set changes), messages, read markers."""
+"""Helpdesk repository: categories, tickets (compare-and-set changes), messages, read markers.
+
+Invariant: a workspace member's ``load`` is the number of tickets assigned to them whose status is
+in ``ACTIVE`` (open, pending). Every ticket write that changes that number moves the load in the same
+database transaction.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +37,14 @@ class HelpdeskStore(Protocol):
     async def delete_category(self, category_id: str) -> None:
         """Delete a category no ticket uses; ``NotFound``, or ``Conflict`` while tickets use it."""
 
-    async def create_ticket(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket."""
+    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
+        """Store a new ticket, in one transaction with the load it adds and the attachments it links.
+
+        With ``auto_assign`` (and no assignee given) the category's least-loaded agent gets the ticket
+        and 1 more load; a given assignee of an active ticket gets 1 more load. The client's uploads named
+        in ``attachments`` are linked to it; ``Conflict`` (nothing written) if one is no longer an unlinked
+        upload of theirs. Returns the ticket as stored (with its assignee).
+        """
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
@@ -44,15 +55,26 @@ class HelpdeskStore(Protocol):
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status``; None if its status was not ``expected``."""
+        """Move the ticket from ``expected`` to ``status``; None if its status was not ``expected``.
+
+        When the ticket enters or leaves an active status (``ACTIVE``) its assignee's load moves by 1 in
+        the same transaction.
+        """
 
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if it was still ``expected``'s; else None."""
+        """Give the ticket to ``assignee_id`` if it was still ``expected``'s; else None.
+
+        If the ticket is active, 1 load moves from ``expected`` to ``assignee_id`` in the same transaction.
+        """
 
     async def add_message(self, message: TicketMessage) -> None:
-        """Store a message and touch its ticket's ``updated_at``."""
+        """Store a message, touch its ticket's ``updated_at`` and link the author's attachments, in one transaction.
+
+        ``NotFound`` if the ticket is unknown; ``Conflict`` (nothing written) if it is closed or an attachment
+        is no longer an unlinked upload of the author.
+        """
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""

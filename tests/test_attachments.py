@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -84,6 +85,43 @@ async def test_upload_and_stream_back_then_share_through_a_ticket(any_server: Ru
     assert error["details"] == {"attachment_id": other_upload[1]["id"]}
     view = await d.client.ok("get_ticket", {"ticket_id": ticket["id"]})
     assert len(view["messages"]) == 1
+
+
+async def test_one_upload_named_twice_at_once_goes_to_one_and_the_other_is_refused(any_server: RunningServer) -> None:
+    d = await desk(any_server)
+    headers = bearer({"access_token": d.tokens["client"]})
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing))
+    second_tab = await any_server.client(token=d.tokens["client"])
+
+    def reply(body: str, attachment_id: str) -> dict[str, Any]:
+        return {"ticket_id": ticket["id"], "body": body, "attachments": [attachment_id]}
+
+    for n in range(3):
+        _, up = await upload(any_server, headers, b"log", "text/plain", "log.txt")
+        acks = await asyncio.gather(
+            *(c.call("send_ticket_message", reply(f"r{n}", up["id"])) for c in (d.client, second_tab))
+        )
+        assert sorted(a["ok"] for a in acks) == [False, True], acks
+        refused = next(a["error"] for a in acks if not a["ok"])
+        assert (refused["code"], refused["details"]) == ("conflict", {"attachment_id": up["id"]})
+
+    _, up = await upload(any_server, headers, b"log", "text/plain", "log.txt")
+    before = await d.admin.ok("list_workspace_members", {"workspace_id": d.workspace["id"]})
+    new_ticket, message = await asyncio.gather(
+        d.client.call("submit_ticket", ticket_payload(d.tech, "race", attachments=[up["id"]])),
+        second_tab.call("send_ticket_message", reply("r3", up["id"])),
+    )
+    assert sorted([new_ticket["ok"], message["ok"]]) == [False, True], (new_ticket, message)
+    titles = [t["title"] for t in (await d.client.ok("list_tickets", {}))["tickets"]]
+    assert titles == (["race", "Refund"] if new_ticket["ok"] else ["Refund"])
+    if not new_ticket["ok"]:  # refused as a whole: no ticket, and no agent counted for it
+        assert await d.admin.ok("list_workspace_members", {"workspace_id": d.workspace["id"]}) == before
+    view = await d.client.ok("get_ticket", {"ticket_id": ticket["id"]})
+    expected = ["r0", "r1", "r2"] + ([] if new_ticket["ok"] else ["r3"])
+    assert [m["body"] for m in view["messages"]] == expected
+    assert len({m["attachments"][0] for m in view["messages"]}) == len(expected)
+    await asyncio.sleep(0.2)
+    assert [m["message"]["body"] for m in d.billing_agent.inbox.of("ticket_message")] == expected
 
 
 async def stored_files(server: RunningServer) -> list[str]:

@@ -196,3 +196,40 @@ async def test_deactivation_on_one_instance_disconnects_the_users_sockets_on_bot
         await asyncio.wait_for(socket.sio.wait(), 5)
     assert not here.sio.connected and not there.sio.connected
     assert bystander.sio.connected and (await bystander.ok("me"))["name"] == "Bo"
+
+
+async def test_agent_reassigned_away_leaves_the_ticket_room_on_the_other_instance(cluster: Cluster) -> None:
+    _, admin_token = await cluster.user(Role.ADMIN, "Ada")
+    first_id, first_token = await cluster.user(Role.AGENT, "First")
+    second_id, second_token = await cluster.user(Role.AGENT, "Second")
+    _, client_token = await cluster.user(name="Cleo")
+    admin, client = await cluster.client(cluster.a, admin_token), await cluster.client(cluster.a, client_token)
+    workspace = (await admin.ok("create_workspace", {"name": "Acme", "auto_assign": False}))["workspace"]
+    ws = {"workspace_id": workspace["id"]}
+    billing = await admin.ok("create_category", {**ws, "name": "Billing"})
+    tech = await admin.ok("create_category", {**ws, "name": "Tech"})
+    await admin.ok("add_workspace_member", {**ws, "user_id": first_id, "categories": [billing["id"]]})
+    await admin.ok("add_workspace_member", {**ws, "user_id": second_id})
+    ticket = await client.ok("submit_ticket", {"category_id": tech["id"], "title": "Crash", "body": "It crashed"})
+    tid = {"ticket_id": ticket["id"]}
+    await admin.ok("reassign_ticket", {**tid, "assignee_id": first_id})
+    first, second = await cluster.client(cluster.b, first_token), await cluster.client(cluster.b, second_token)
+    for agent in (first, second):
+        await agent.ok("get_ticket", tid)  # both join ticket:<id> on instance B
+    await client.ok("typing", {**tid, "typing": True})  # relayed only to the ticket room
+    for agent in (first, second):
+        await agent.inbox.wait_for("typing", lambda t: t["typing"] is True)
+
+    await admin.ok("reassign_ticket", {**tid, "assignee_id": second_id})  # on A; First serves only Billing
+    await first.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["assignee_id"] == second_id)
+    await client.ok("typing", {**tid, "typing": False})
+    await client.ok("send_ticket_message", {**tid, "body": "still broken"})
+    await second.ok("set_ticket_status", {**tid, "status": "pending"})
+    await second.inbox.wait_for("typing", lambda t: t["typing"] is False)
+    await second.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == "still broken")
+    await second.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["status"] == "pending")
+    await asyncio.sleep(0.5)
+    assert [t["typing"] for t in first.inbox.of("typing")] == [True]
+    assert first.inbox.of("ticket_message") == []
+    assert [u["change"] for u in first.inbox.of("ticket_updated")] == ["assignee"]
+    await first.error("get_ticket", tid, "not_found")

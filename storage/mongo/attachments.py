@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 
 from models.attachments import AttachmentRecord, TicketKind
-from models.errors import NotFound
+from models.errors import Conflict, NotFound
 from storage.attachments import CHUNK
 from storage.mongo.db import MongoDatabase
+
+RECORDS = "attachment_records"
 
 
 class MongoAttachmentStore:
@@ -18,7 +23,7 @@ class MongoAttachmentStore:
 
     def __init__(self, db: MongoDatabase) -> None:
         self._bucket = AsyncGridFSBucket(db.db, bucket_name="attachments", chunk_size_bytes=4 * CHUNK)
-        self._records = db.db["attachment_records"]
+        self._records = db.db[RECORDS]
 
     async def init(self) -> None:
         """Create the record index if missing (GridFS makes its own)."""
@@ -74,10 +79,41 @@ class MongoAttachmentStore:
         self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
     ) -> int:
         """Attach the uploader's unlinked attachments to a ticket with one conditional ``update_many``."""
-        if not ids:
-            return 0
-        result = await self._records.update_many(
-            {"_id": {"$in": ids}, "ticket_id": None, "uploader_id": uploader_id, "workspace_id": workspace_id},
-            {"$set": {"ticket_kind": kind, "ticket_id": ticket_id}},
-        )
-        return result.modified_count
+        return await link_records(self._records, ids, uploader_id, workspace_id, kind, ticket_id)
+
+
+async def link_records(
+    records: AsyncCollection[dict[str, Any]],
+    ids: list[str],
+    uploader_id: str | None,
+    workspace_id: str | None,
+    kind: TicketKind,
+    ticket_id: str,
+    session: AsyncClientSession | None = None,
+) -> int:
+    """Attach the uploader's still-unlinked attachments to a ticket; return how many were."""
+    if not ids:
+        return 0
+    result = await records.update_many(
+        {"_id": {"$in": ids}, "ticket_id": None, "uploader_id": uploader_id, "workspace_id": workspace_id},
+        {"$set": {"ticket_kind": kind, "ticket_id": ticket_id}},
+        session=session,
+    )
+    return result.modified_count
+
+
+async def link_all(
+    records: AsyncCollection[dict[str, Any]],
+    ids: list[str],
+    uploader_id: str,
+    kind: TicketKind,
+    ticket_id: str,
+    session: AsyncClientSession,
+) -> None:
+    """Within ``session``'s transaction: link every one of the user's uploads, or raise ``Conflict`` (aborting it).
+
+    The error names the first id that is not (any more) an unlinked upload of theirs.
+    """
+    for attachment_id in ids:
+        if not await link_records(records, [attachment_id], uploader_id, None, kind, ticket_id, session):
+            raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -1,16 +1,27 @@
-"""Signed-in helpdesk on MongoDB."""
+"""Signed-in helpdesk on MongoDB.
+
+A ticket change and the load it moves (``workspace_members.load``: how many open or pending tickets
+a member holds), or a message and the attachments it links, are written in one multi-document
+transaction (``with_transaction``): a failure or a cancelled request aborts both, so a load is
+never off by one. A concurrent change of the same ticket or member is a write conflict, and
+``with_transaction`` retries the whole transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
+from storage.mongo.workspaces import MEMBERS, add_member_load, claim_member
 
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -59,13 +70,16 @@ def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str,
 
 
 class MongoHelpdeskStore:
-    """The helpdesk in MongoDB; ticket changes are conditional ``find_one_and_update`` calls."""
+    """The helpdesk in MongoDB; ticket changes are conditional updates inside transactions."""
 
     def __init__(self, db: MongoDatabase) -> None:
         self._categories = db.db["hd_categories"]
         self._tickets = db.db["hd_tickets"]
         self._messages = db.db["hd_messages"]
         self._reads = db.db["hd_reads"]
+        self._members = db.db[MEMBERS]
+        self._attachments = db.db[RECORDS]
+        self._db = db
 
     async def init(self) -> None:
         """Create the helpdesk indexes if missing."""
@@ -123,12 +137,23 @@ class MongoHelpdeskStore:
             raise Conflict("tickets are filed under this category", {"category_id": category_id})
         await self._categories.delete_one({"_id": category_id})
 
-    async def create_ticket(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket."""
-        doc = _out(ticket)
-        doc["status"] = ticket.status.value
-        await self._tickets.insert_one(doc)
-        return ticket
+    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
+        """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> Ticket:
+            t = ticket
+            if auto_assign and t.assignee_id is None:
+                picked = await claim_member(self._members, t.workspace_id, t.category_id, session)
+                t = t.model_copy(update={"assignee_id": picked.user_id if picked else None})
+            elif t.assignee_id and t.status in ACTIVE:
+                await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
+            await link_all(self._attachments, t.attachments, t.client_id, "helpdesk", t.id, session)
+            doc = _out(t)
+            doc["status"] = t.status.value
+            await self._tickets.insert_one(doc, session=session)
+            return t
+
+        return await self._db.transaction(attempt)
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
@@ -142,30 +167,70 @@ class MongoHelpdeskStore:
         cursor = self._tickets.find(_filter(query, after)).sort(NEWEST).limit(limit)
         return [Ticket.model_validate(_in(doc)) async for doc in cursor]
 
-    async def _change(self, match: dict[str, Any], changes: dict[str, Any]) -> Ticket | None:
-        doc = await self._tickets.find_one_and_update(match, {"$set": changes}, return_document=ReturnDocument.AFTER)
-        return Ticket.model_validate(_in(doc)) if doc else None
+    async def _change(
+        self, match: dict[str, Any], changes: dict[str, Any], move: Callable[[Ticket], Iterable[tuple[str, int]]]
+    ) -> Ticket | None:
+        """Apply a conditional ticket update and the load changes ``move`` asks of it, in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> Ticket | None:
+            doc = await self._tickets.find_one_and_update(
+                match, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+            )
+            if doc is None:
+                return None
+            changed = Ticket.model_validate(_in(doc))
+            for user_id, delta in move(changed):
+                await add_member_load(self._members, changed.workspace_id, user_id, delta, session)
+            return changed
+
+        return await self._db.transaction(attempt)
 
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status`` with one conditional update."""
-        return await self._change(
-            {"_id": ticket_id, "status": expected.value}, {"status": status.value, "updated_at": now}
-        )
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
+
+        def move(changed: Ticket) -> list[tuple[str, int]]:
+            was, became = expected in ACTIVE, status in ACTIVE
+            return [(changed.assignee_id, 1 if became else -1)] if changed.assignee_id and was != became else []
+
+        match = {"_id": ticket_id, "status": expected.value}
+        return await self._change(match, {"status": status.value, "updated_at": now}, move)
 
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if it was still ``expected``'s, with one conditional update."""
-        return await self._change(
-            {"_id": ticket_id, "assignee_id": expected}, {"assignee_id": assignee_id, "updated_at": now}
-        )
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
+
+        def move(changed: Ticket) -> list[tuple[str, int]]:
+            if changed.status not in ACTIVE or expected == assignee_id:
+                return []
+            return [(assignee_id, 1), *([(expected, -1)] if expected else [])]
+
+        match = {"_id": ticket_id, "assignee_id": expected}
+        return await self._change(match, {"assignee_id": assignee_id, "updated_at": now}, move)
 
     async def add_message(self, message: TicketMessage) -> None:
-        """Store a message, then touch its ticket."""
-        await self._messages.insert_one(_out(message))
-        await self._tickets.update_one({"_id": message.ticket_id}, {"$set": {"updated_at": message.created_at}})
+        """Touch the ticket, store the message and link the author's attachments, in one transaction.
+
+        ``NotFound``, or ``Conflict`` if the ticket is closed or an attachment is taken: nothing is written.
+        """
+        m = message
+
+        async def attempt(session: AsyncClientSession) -> None:
+            touched = await self._tickets.update_one(
+                {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
+                {"$set": {"updated_at": m.created_at}},
+                session=session,
+            )
+            if not touched.matched_count:
+                if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
+                    raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
+                raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
+            await link_all(self._attachments, m.attachments, m.author_id, "helpdesk", m.ticket_id, session)
+            await self._messages.insert_one(_out(m), session=session)
+
+        await self._db.transaction(attempt)
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""

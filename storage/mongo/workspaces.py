@@ -6,11 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 
 from models.errors import NotFound
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
+
+MEMBERS = "workspace_members"
+Members = AsyncCollection[dict[str, Any]]
 
 
 def _record(doc: dict[str, Any]) -> WorkspaceRecord:
@@ -34,7 +39,7 @@ class MongoWorkspaceStore:
 
     def __init__(self, db: MongoDatabase) -> None:
         self._workspaces = db.db["workspaces"]
-        self._members = db.db["workspace_members"]
+        self._members = db.db[MEMBERS]
 
     async def init(self) -> None:
         """Create the workspace indexes if missing."""
@@ -137,23 +142,38 @@ class MongoWorkspaceStore:
 
     async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
         """Pick and increment the least-loaded agent of the category (see ``claim_least``)."""
-        doc = await claim_least(
-            self._members,
-            {
-                "workspace_id": workspace_id,
-                "role": "agent",
-                "$or": [{"categories": {"$size": 0}}, {"categories": category_id}],
-            },
-            "load",
-            [("load", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)],
-        )
-        return _member(doc) if doc else None
+        return await claim_member(self._members, workspace_id, category_id)
 
     async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
         """Add ``delta`` to a member's load, never going below 0."""
-        member_id = _member_id(workspace_id, user_id)
-        if delta >= 0:
-            await self._members.update_one({"_id": member_id}, {"$inc": {"load": delta}})
-            return
-        for _ in range(-delta):
-            await self._members.update_one({"_id": member_id, "load": {"$gt": 0}}, {"$inc": {"load": -1}})
+        await add_member_load(self._members, workspace_id, user_id, delta)
+
+
+async def claim_member(
+    members: Members, workspace_id: str, category_id: str, session: AsyncClientSession | None = None
+) -> Member | None:
+    """Add 1 to the load of the category's least-loaded agent and return it (within ``session``'s transaction)."""
+    doc = await claim_least(
+        members,
+        {
+            "workspace_id": workspace_id,
+            "role": "agent",
+            "$or": [{"categories": {"$size": 0}}, {"categories": category_id}],
+        },
+        "load",
+        [("load", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)],
+        session=session,
+    )
+    return _member(doc) if doc else None
+
+
+async def add_member_load(
+    members: Members, workspace_id: str, user_id: str, delta: int, session: AsyncClientSession | None = None
+) -> None:
+    """Add ``delta`` to a member's load, never going below 0 (within ``session``'s transaction)."""
+    member_id = _member_id(workspace_id, user_id)
+    if delta >= 0:
+        await members.update_one({"_id": member_id}, {"$inc": {"load": delta}}, session=session)
+        return
+    for _ in range(-delta):
+        await members.update_one({"_id": member_id, "load": {"$gt": 0}}, {"$inc": {"load": -1}}, session=session)

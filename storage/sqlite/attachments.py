@@ -8,8 +8,10 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
+
 from models.attachments import AttachmentRecord, TicketKind
-from models.errors import NotFound
+from models.errors import Conflict, NotFound
 from storage.attachments import CHUNK
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase
@@ -109,10 +111,36 @@ class SqliteAttachmentStore:
         self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
     ) -> int:
         """Attach the uploader's unlinked attachments to a ticket in one conditional UPDATE."""
-        if not ids:
-            return 0
-        return await self._db.execute(
-            f"UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id IN ({', '.join('?' * len(ids))}) "
-            "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
-            (kind, ticket_id, *ids, uploader_id, workspace_id),
-        )
+        async with self._db.transaction() as conn:
+            return await tx_link(conn, ids, uploader_id, workspace_id, kind, ticket_id)
+
+
+async def tx_link(
+    conn: aiosqlite.Connection,
+    ids: list[str],
+    uploader_id: str | None,
+    workspace_id: str | None,
+    kind: TicketKind,
+    ticket_id: str,
+) -> int:
+    """Inside an open transaction: attach the uploader's still-unlinked attachments; return how many were."""
+    if not ids:
+        return 0
+    cursor = await conn.execute(
+        f"UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id IN ({', '.join('?' * len(ids))}) "
+        "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
+        (kind, ticket_id, *ids, uploader_id, workspace_id),
+    )
+    return cursor.rowcount
+
+
+async def tx_link_all(
+    conn: aiosqlite.Connection, ids: list[str], uploader_id: str, kind: TicketKind, ticket_id: str
+) -> None:
+    """Inside an open transaction: link every one of the user's uploads, or raise ``Conflict`` (rolling it back).
+
+    The error names the first id that is not (any more) an unlinked upload of theirs.
+    """
+    for attachment_id in ids:
+        if not await tx_link(conn, [attachment_id], uploader_id, None, kind, ticket_id):
+            raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,13 +64,24 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run the block inside one write transaction; commit on success, roll back on error."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                await self._abandon()  # cancelled while BEGIN was queued: it still runs, so undo it
+                raise
             try:
                 yield self._conn
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+
+    async def _abandon(self) -> None:
+        """Roll back a transaction that may or may not have begun (statements run in order on one thread)."""
+        try:
+            await self._conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # BEGIN failed (busy): there is nothing to roll back
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Return every row of a read query."""

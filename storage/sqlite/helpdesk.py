@@ -1,4 +1,9 @@
-"""Signed-in helpdesk on SQLite."""
+"""Signed-in helpdesk on SQLite.
+
+A ticket change and the load it moves (``workspace_members.load``: how many open or pending tickets
+a member holds), or a message and the attachments it links, are written in one ``BEGIN IMMEDIATE``
+transaction: a failure or a cancelled request rolls back both, so a load is never off by one.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import Conflict, NotFound
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
+from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.workspaces import SCHEMA as MEMBERS_SCHEMA
+from storage.sqlite.workspaces import tx_add_load, tx_claim_least_loaded
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hd_categories (
@@ -134,8 +143,9 @@ class SqliteHelpdeskStore:
         self._db = db
 
     async def init(self) -> None:
-        """Create the helpdesk tables if missing."""
-        await self._db.create_schema(SCHEMA)
+        """Create the helpdesk tables, and those of the member loads and uploads it writes, if missing."""
+        for script in (MEMBERS_SCHEMA, ATTACHMENTS_SCHEMA, SCHEMA):
+            await self._db.create_schema(script)
 
     async def create_category(self, category: Category) -> Category:
         """Store a category; ``Conflict`` if the workspace has one of that name."""
@@ -190,26 +200,33 @@ class SqliteHelpdeskStore:
             await self.get_category(category_id)
             raise Conflict("tickets are filed under this category", {"category_id": category_id})
 
-    async def create_ticket(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket."""
+    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
+        """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
         t = ticket
-        await self._db.execute(
-            f"INSERT INTO hd_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                t.id,
-                t.workspace_id,
-                t.category_id,
-                t.client_id,
-                t.title,
-                t.body,
-                json.dumps(t.attachments),
-                t.status.value,
-                t.assignee_id,
-                iso(t.created_at),
-                iso(t.updated_at),
-            ),
-        )
-        return ticket
+        async with self._db.transaction() as conn:
+            if auto_assign and t.assignee_id is None:
+                picked = await tx_claim_least_loaded(conn, t.workspace_id, t.category_id)
+                t = t.model_copy(update={"assignee_id": picked.user_id if picked else None})
+            elif t.assignee_id and t.status in ACTIVE:
+                await tx_add_load(conn, t.workspace_id, t.assignee_id, 1)
+            await tx_link_all(conn, t.attachments, t.client_id, "helpdesk", t.id)
+            await conn.execute(
+                f"INSERT INTO hd_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t.id,
+                    t.workspace_id,
+                    t.category_id,
+                    t.client_id,
+                    t.title,
+                    t.body,
+                    json.dumps(t.attachments),
+                    t.status.value,
+                    t.assignee_id,
+                    iso(t.created_at),
+                    iso(t.updated_at),
+                ),
+            )
+        return t
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
@@ -227,40 +244,64 @@ class SqliteHelpdeskStore:
         )
         return [_ticket(r) for r in rows]
 
-    async def _change(self, ticket_id: str, sets: str, condition: str, params: tuple[Any, ...]) -> Ticket | None:
-        row = await self._db.fetch_one(
-            f"UPDATE hd_tickets SET {sets} WHERE id = ? AND {condition} RETURNING {_TICKET}", (*params,)
-        )
-        return _ticket(row) if row else None
-
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status`` in one conditional UPDATE."""
-        return await self._change(
-            ticket_id, "status = ?, updated_at = ?", "status = ?", (status.value, iso(now), ticket_id, expected.value)
-        )
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(
+                conn,
+                f"UPDATE hd_tickets SET status = ?, updated_at = ? WHERE id = ? AND status = ? RETURNING {_TICKET}",
+                (status.value, iso(now), ticket_id, expected.value),
+            )
+            if row is None:
+                return None
+            changed = _ticket(row)
+            was, became = expected in ACTIVE, status in ACTIVE
+            if changed.assignee_id and was != became:
+                await tx_add_load(conn, changed.workspace_id, changed.assignee_id, 1 if became else -1)
+        return changed
 
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if it was still ``expected``'s, in one conditional UPDATE."""
-        return await self._change(
-            ticket_id,
-            "assignee_id = ?, updated_at = ?",
-            "assignee_id IS ?",
-            (assignee_id, iso(now), ticket_id, expected),
-        )
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(
+                conn,
+                f"UPDATE hd_tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND assignee_id IS ? "
+                f"RETURNING {_TICKET}",
+                (assignee_id, iso(now), ticket_id, expected),
+            )
+            if row is None:
+                return None
+            changed = _ticket(row)
+            if changed.status in ACTIVE and expected != assignee_id:
+                await tx_add_load(conn, changed.workspace_id, assignee_id, 1)
+                if expected:
+                    await tx_add_load(conn, changed.workspace_id, expected, -1)
+        return changed
 
     async def add_message(self, message: TicketMessage) -> None:
-        """Store a message and touch its ticket, in one transaction."""
+        """Touch the ticket, store the message and link the author's attachments, in one transaction.
+
+        ``NotFound``, or ``Conflict`` if the ticket is closed or an attachment is taken: nothing is written.
+        """
         m = message
         async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE hd_tickets SET updated_at = ? WHERE id = ? AND status != ?",
+                (iso(m.created_at), m.ticket_id, TicketStatus.CLOSED.value),
+            )
+            if not cursor.rowcount:
+                if await tx_fetch_one(conn, "SELECT 1 FROM hd_tickets WHERE id = ?", (m.ticket_id,)) is None:
+                    raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
+                raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
+            await tx_link_all(conn, m.attachments, m.author_id, "helpdesk", m.ticket_id)
             await conn.execute(
                 f"INSERT INTO hd_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (m.id, m.ticket_id, m.author_id, m.author_role, m.body, json.dumps(m.attachments), iso(m.created_at)),
             )
-            await conn.execute("UPDATE hd_tickets SET updated_at = ? WHERE id = ?", (iso(m.created_at), m.ticket_id))
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import random
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
+from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict, NotFound
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import ACTIVE, TRANSITIONS, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.workspaces import Member
 from storage import open_database
+from storage.attachments import AttachmentStore, make_attachment_store
 from storage.database import Database, new_id
 from storage.helpdesk import HelpdeskStore, make_helpdesk_store
+from storage.workspaces import WorkspaceStore, make_workspace_store
+from tests.test_helpdesk_load import DRIVER_SOCKET
 
 NOW = to_millis(utc_now())
 
@@ -148,3 +157,166 @@ async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> N
     assert (await store.set_read(mark(sent[0]))).message_id == sent[1].id
     assert (await store.set_read(mark(sent[2]))).message_id == sent[2].id
     assert [(r.user_id, r.message_id) for r in await store.list_reads(t.id)] == [("bob", sent[2].id)]
+
+
+@dataclass
+class Loads:
+    """A helpdesk store with the member and upload stores it writes to, and a workspace of three members."""
+
+    helpdesk: HelpdeskStore
+    members: WorkspaceStore
+    uploads: AttachmentStore
+    ws: str
+
+    async def of(self) -> dict[str, int]:
+        """Every member's stored load."""
+        return {m.user_id: m.load for m in await self.members.list_members(self.ws)}
+
+    async def drift(self) -> dict[str, tuple[int, int]]:
+        """{member: (stored load, active tickets assigned)} for each member whose numbers differ."""
+        tickets = await self.helpdesk.list_tickets(TicketQuery(workspace_ids=[self.ws]), None, 1000)
+        active = Counter(t.assignee_id for t in tickets if t.assignee_id and t.status in ACTIVE)
+        return {u: (load, active[u]) for u, load in (await self.of()).items() if load != active[u]}
+
+    async def upload(self, owner: str) -> str:
+        """Store the record of a fresh upload of ``owner``; return its id."""
+        record = AttachmentRecord(
+            id=new_id(), name="a.txt", size=1, content_type="text/plain", uploader_id=owner, created_at=NOW
+        )
+        await self.uploads.add(record)
+        return record.id
+
+
+@pytest.fixture
+async def loads(settings_for, backend: str) -> AsyncIterator[Loads]:  # type: ignore[no-untyped-def]
+    settings = settings_for(backend)
+    database: Database = await open_database(settings)
+    made = Loads(
+        make_helpdesk_store(database), make_workspace_store(database), make_attachment_store(database, settings), "w1"
+    )
+    for part in (made.members, made.uploads, made.helpdesk):
+        await part.init()
+    for n, (user, role) in enumerate((("a1", "agent"), ("a2", "agent"), ("m", "manager"))):
+        at = NOW + timedelta(seconds=n)
+        await made.members.put_member(Member(workspace_id="w1", user_id=user, role=role, created_at=at))  # type: ignore[arg-type]
+    yield made
+    await database.close()
+
+
+async def test_every_ticket_change_moves_the_load_with_it(loads: Loads) -> None:
+    hd, later = loads.helpdesk, NOW + timedelta(minutes=1)
+    t1, t2, t3 = [await hd.create_ticket(ticket("w1", "c", "alice", i), auto_assign=True) for i in range(3)]
+    assert [t.assignee_id for t in (t1, t2, t3)] == ["a1", "a2", "a1"]
+    assert (await hd.get_ticket(t3.id)).assignee_id == "a1"
+    free = await hd.create_ticket(ticket("w1", "c", "alice", 3))
+    await hd.create_ticket(ticket("w1", "c", "alice", 4, assignee="m"))
+    await hd.create_ticket(ticket("w1", "c", "alice", 5, assignee="m", status="resolved"))
+    assert await loads.of() == {"a1": 2, "a2": 1, "m": 1}
+
+    steps = [
+        (hd.set_status(t1.id, TicketStatus.OPEN, TicketStatus.PENDING, later), {"a1": 2}),
+        (hd.set_status(t1.id, TicketStatus.PENDING, TicketStatus.RESOLVED, later), {"a1": 1}),
+        (hd.set_status(t1.id, TicketStatus.PENDING, TicketStatus.OPEN, later), {"a1": 1}),  # stale: refused
+        (hd.set_status(t1.id, TicketStatus.RESOLVED, TicketStatus.OPEN, later), {"a1": 2}),
+        (hd.set_status(t3.id, TicketStatus.OPEN, TicketStatus.CLOSED, later), {"a1": 1}),
+        (hd.set_assignee(t3.id, "a1", "a2", later), {"a1": 1, "a2": 1}),  # closed: the load stays put
+        (hd.set_assignee(t2.id, "a2", "m", later), {"a2": 0, "m": 2}),
+        (hd.set_assignee(t2.id, "a2", "a1", later), {"a1": 1, "m": 2}),  # stale: refused
+        (hd.set_assignee(free.id, None, "a2", later), {"a2": 1}),
+    ]
+    for step, expected in steps:
+        await step
+        assert {u: (await loads.of())[u] for u in expected} == expected
+        assert await loads.drift() == {}
+
+
+async def test_concurrent_changes_keep_every_load_exact(loads: Loads, backend: str) -> None:
+    hd, rng = loads.helpdesk, random.Random(7)
+    width = 4 if backend == "mongo" else 16  # secantusdb: few concurrent writers
+    made = await asyncio.gather(*(hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True) for i in range(width)))
+    assert sorted(Counter(t.assignee_id for t in made).values()) == [width // 2, width // 2]
+    changed = 0
+    for _ in range(6):
+        current = {t.id: t for t in await hd.list_tickets(TicketQuery(workspace_ids=["w1"]), None, 100)}
+        moves = []
+        for t in rng.sample(list(current.values()), width // 2):  # two racing changes per ticket
+            staff = rng.sample(["a1", "a2", "m"], 2)
+            if TRANSITIONS[t.status]:
+                moves.append(hd.set_status(t.id, t.status, rng.choice(sorted(TRANSITIONS[t.status])), NOW))
+            else:
+                moves.append(hd.set_assignee(t.id, t.assignee_id, staff[0], NOW))
+            moves.append(hd.set_assignee(t.id, t.assignee_id, staff[1], NOW))
+        results = await asyncio.gather(*moves)
+        changed += sum(r is not None for r in results)
+    assert changed >= 6
+    assert await loads.drift() == {}
+
+
+@pytest.mark.filterwarnings(DRIVER_SOCKET)
+async def test_cancelled_changes_leave_no_load_off(loads: Loads, backend: str) -> None:
+    hd, rng = loads.helpdesk, random.Random(11)
+    width = 4 if backend == "mongo" else 8
+    ticket_ids = [(await hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True)).id for i in range(width)]
+    cancelled = 0
+    for round_ in range(12):
+        current = await asyncio.gather(*(hd.get_ticket(i) for i in ticket_ids))
+        calls = [hd.create_ticket(ticket("w1", "c", "x", 100 + round_), auto_assign=True)]
+        for t in rng.sample(current, width - 1):
+            if TRANSITIONS[t.status] and rng.random() < 0.5:
+                calls.append(hd.set_status(t.id, t.status, rng.choice(sorted(TRANSITIONS[t.status])), NOW))
+            else:
+                calls.append(hd.set_assignee(t.id, t.assignee_id, rng.choice(["a1", "a2", "m"]), NOW))
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        await asyncio.sleep(rng.uniform(0, 0.01 if backend == "sqlite" else 0.05))
+        cancelled += sum(task.cancel() for task in tasks)
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Ticket) and result.id not in ticket_ids and result.client_id == "x":
+                ticket_ids.append(result.id)
+    gc.collect()  # any socket the driver dropped is reported now, under this test's filter
+    assert cancelled
+    assert await loads.drift() == {}
+    assert (await hd.create_ticket(ticket("w1", "c", "x", 999), auto_assign=True)).assignee_id  # still usable
+    assert await loads.drift() == {}
+
+
+async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loads) -> None:
+    hd = loads.helpdesk
+    t = await hd.create_ticket(ticket("w1", "c", "alice", 0), auto_assign=True)
+    shared = await loads.upload("alice")
+
+    def message(*attachments: str) -> TicketMessage:
+        return TicketMessage(
+            id=new_id(),
+            ticket_id=t.id,
+            author_id="alice",
+            author_role="client",
+            body="see file",
+            attachments=list(attachments),
+            created_at=NOW,
+        )
+
+    both = await asyncio.gather(*(hd.add_message(message(shared)) for _ in range(2)), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
+    assert [m.attachments for m in await hd.list_messages(t.id, 10)] == [[shared]]
+    assert (await loads.uploads.get(shared)).ticket_id == t.id
+
+    fresh, others = await loads.upload("alice"), await loads.upload("bob")
+    for refused in (message(fresh, shared), message(others)):
+        with pytest.raises(Conflict):
+            await hd.add_message(refused)
+    assert (await loads.uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
+    taken = ticket("w1", "c", "alice", 1).model_copy(update={"attachments": [fresh, shared]})
+    with pytest.raises(Conflict):
+        await hd.create_ticket(taken, auto_assign=True)
+    with pytest.raises(NotFound):
+        await hd.get_ticket(taken.id)
+    assert await loads.of() == {"a1": 1, "a2": 0, "m": 0} and await loads.drift() == {}  # the claim rolled back
+    assert (await loads.uploads.get(fresh)).ticket_id is None
+    assert len(await hd.list_messages(t.id, 10)) == 1
+
+    await hd.set_status(t.id, TicketStatus.OPEN, TicketStatus.CLOSED, NOW)
+    with pytest.raises(Conflict):
+        await hd.add_message(message(fresh))
+    with pytest.raises(NotFound):
+        await hd.add_message(message().model_copy(update={"ticket_id": "missing"}))
+    assert len(await hd.list_messages(t.id, 10)) == 1 and (await loads.uploads.get(fresh)).ticket_id is None
