@@ -56,8 +56,18 @@ class Settings(BaseSettings):
     public_base_url: str = Field("http://localhost:8000", description="URL users reach the server at (reset links)")
     notify_poll_seconds: float = Field(1.0, gt=0, description="how often the outbox worker looks for due messages")
     notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry delay of an email or SMS; doubles")
-    notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
-    notify_max_attempts: int = Field(8, gt=0, description="delivery attempts before a message is marked failed")
+    notify_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="longest retry delay, also while the mail server or SMS provider is unavailable"
+    )
+    notify_max_attempts: int = Field(
+        8, gt=0, description="tries failed by the message itself (e.g. 4xx to its recipient) before it is failed"
+    )
+    notify_max_age_hours: float = Field(
+        72.0,
+        gt=0,
+        description="an email or SMS still undelivered this long after it was queued (e.g. the mail server or "
+        "SMS provider down or misconfigured: those tries do not count as attempts) is marked failed",
+    )
     notify_send_timeout_seconds: float = Field(
         30.0, gt=0, description="deadline of one whole email or SMS send, from connecting to the provider's answer"
     )

@@ -77,7 +77,8 @@ class OutboxEntry(Document):
     user_id: str | None = None
     kind: str
     status: OutboxStatus = OutboxStatus.PENDING
-    attempts: int = 0
+    attempts: int = Field(0, description="tries that count towards NOTIFY_MAX_ATTEMPTS")
+    deferrals: int = Field(0, description="tries that found the channel unavailable (not counted in attempts)")
     next_try_at: datetime
     last_error: str | None = None
     claimed_by: str | None = Field(None, description="the worker that holds, sent or gave up on it")

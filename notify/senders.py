@@ -19,11 +19,17 @@ log = logging.getLogger("deskline.notify")
 
 
 class DeliveryError(Exception):
-    """A send that did not go through; ``permanent`` ones are not retried."""
+    """A send that did not go through.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    ``permanent``: the message itself was refused; it is not retried. ``unavailable``: the channel is down or
+    misconfigured (no connection, TLS, login, provider outage); the try does not count towards the message's
+    attempts. Neither: this message failed for now (a 4xx about its recipient or content); retried, and counted.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, unavailable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unavailable = unavailable and not permanent
 
 
 class Sender(Protocol):
@@ -55,7 +61,8 @@ class SmtpEmail:
             try:
                 self._tls = await asyncio.to_thread(ssl.create_default_context, cafile=ca_file)
             except (OSError, ValueError) as exc:
-                raise DeliveryError(f"DESKLINE_SMTP_CA_FILE {ca_file}: {exc.__class__.__name__}: {exc}") from exc
+                message = f"DESKLINE_SMTP_CA_FILE {ca_file}: {exc.__class__.__name__}: {exc}"
+                raise DeliveryError(message, unavailable=True) from exc
         return self._tls
 
     def build(self, message: OutboxMessage) -> EmailMessage:
@@ -100,27 +107,48 @@ class SmtpEmail:
 SMTP_CONFIG_CODES = frozenset({530, 534, 535, 538})
 
 
-def _permanent_code(code: int) -> bool:
-    return 500 <= code < 600 and code not in SMTP_CONFIG_CODES
+def _message_failure(code: int, detail: str) -> DeliveryError:
+    """Return the error of a reply about this message (to RCPT or DATA): 5xx permanent, 4xx counted."""
+    if code in SMTP_CONFIG_CODES:
+        return DeliveryError(detail, unavailable=True)
+    return DeliveryError(detail, permanent=500 <= code < 600)
 
 
 def smtp_failure(exc: BaseException) -> DeliveryError:
-    """Return the delivery error for a failed SMTP send: permanent only when the server refused this message.
+    """Return the delivery error for a failed SMTP send: about this message only after RCPT or DATA.
 
-    A recipient refused with 5xx (550, 553, ...) or a message refused after DATA with 5xx is permanent.
-    Everything before that concerns every message alike and is retried: connection refused, TLS handshake
-    or certificate errors, an unreadable CA file, the greeting, EHLO, STARTTLS, AUTH (535 wrong password,
-    534, 538) and MAIL FROM (530 authentication required, our From address refused), plus every 4xx.
+    A reply to RCPT (this recipient) or after DATA (this message) is about the message: 5xx (550, 553, ...) is
+    permanent, 4xx (450 mailbox busy, ...) is retried and counts towards the attempts. Everything before that
+    fails every message alike, so the channel is unavailable (retried without counting): connection refused,
+    a dropped connection, TLS handshake or certificate errors, an unreadable CA file, the greeting, EHLO,
+    STARTTLS, AUTH (535 wrong password, 534, 538) and MAIL FROM (530 authentication required, our From address
+    refused, 4xx); so are 530, 534, 535 and 538 whenever they come.
     """
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        codes = [r.code for r in exc.recipients]
-        detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-        return DeliveryError(f"recipient refused: {detail}", permanent=bool(codes) and all(map(_permanent_code, codes)))
+        detail = "recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        failures = [_message_failure(r.code, detail) for r in exc.recipients]
+        if any(f.unavailable for f in failures):
+            return DeliveryError(detail, unavailable=True)
+        return DeliveryError(detail, permanent=bool(failures) and all(f.permanent for f in failures))
     if isinstance(exc, aiosmtplib.SMTPDataError):
-        return DeliveryError(f"smtp {exc.code}: {exc.message}", permanent=_permanent_code(exc.code))
+        return _message_failure(exc.code, f"smtp {exc.code}: {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(f"smtp {exc.code}: {exc.message}")
-    return DeliveryError(f"smtp: {exc.__class__.__name__}: {exc}")
+        return DeliveryError(f"smtp {exc.code}: {exc.message}", unavailable=True)
+    return DeliveryError(f"smtp: {exc.__class__.__name__}: {exc}", unavailable=True)
+
+
+# HTTP answers of the SMS provider that fail every message alike: credentials, account, URL, rate limit.
+SMS_UNAVAILABLE_STATUSES = frozenset({401, 403, 404, 408, 429})
+
+
+def sms_failure(status: int, text: str) -> DeliveryError:
+    """Return the delivery error for an SMS provider's HTTP error answer.
+
+    5xx and 401, 403, 404, 408, 429 (wrong credentials or URL, suspended account, rate limit) mean the channel
+    is unavailable; any other 4xx (400: a bad number or body) refuses this message for good.
+    """
+    unavailable = status >= 500 or status in SMS_UNAVAILABLE_STATUSES
+    return DeliveryError(f"sms provider {status}: {text[:200]}", permanent=not unavailable, unavailable=unavailable)
 
 
 class TwilioSms:
@@ -134,7 +162,7 @@ class TwilioSms:
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, message: OutboxMessage) -> str | None:
-        """POST the message; 429 and 5xx are retried, other 4xx are permanent."""
+        """POST the message; see ``sms_failure`` for what is retried; no answer means the channel is unavailable."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         form = {"To": message.recipient, "From": self._from, "Body": message.text}
@@ -142,14 +170,13 @@ class TwilioSms:
             async with self._session.post(self._url, data=form, headers=self._headers) as resp:
                 text = await resp.text()
                 if resp.status >= 400:
-                    permanent = resp.status < 500 and resp.status != 429
-                    raise DeliveryError(f"sms provider {resp.status}: {text[:200]}", permanent=permanent)
+                    raise sms_failure(resp.status, text)
                 try:
                     body = await resp.json(content_type=None)
                 except ValueError:
                     body = {}
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"sms provider: {exc.__class__.__name__}: {exc}") from exc
+            raise DeliveryError(f"sms provider: {exc.__class__.__name__}: {exc}", unavailable=True) from exc
         return str(body.get("sid")) if isinstance(body, dict) and body.get("sid") else None
 
     async def close(self) -> None:

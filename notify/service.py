@@ -51,6 +51,7 @@ class NotifyService:
             backoff_seconds=settings.notify_backoff_seconds,
             backoff_max_seconds=settings.notify_backoff_max_seconds,
             max_attempts=settings.notify_max_attempts,
+            max_age_seconds=settings.notify_max_age_hours * 3600,
             lease_seconds=settings.notify_lease_seconds,
             send_timeout_seconds=settings.notify_send_timeout_seconds,
             batch_size=settings.notify_batch_size,

@@ -55,8 +55,13 @@ class NotifyStore(Protocol):
     async def mark_sent(self, message: OutboxMessage, worker: str, now: datetime, provider_id: str | None) -> bool:
         """Record a delivery (and who made it) if ``worker`` still holds the claim; sensitive content is erased."""
 
-    async def mark_retry(self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str) -> bool:
-        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it."""
+    async def mark_retry(
+        self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str, *, deferred: bool = False
+    ) -> bool:
+        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it.
+
+        ``deferred``: the channel was unavailable, so this try moves from ``attempts`` to ``deferrals``.
+        """
 
     async def mark_failed(self, message: OutboxMessage, worker: str, error: str) -> bool:
         """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""

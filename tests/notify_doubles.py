@@ -187,14 +187,14 @@ class MailCatcher(_Waitable):
 
 
 async def wait_status(
-    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, attempts: int = 0
+    server: RunningServer, message_id: str, status: OutboxStatus, within: float = 10, tries: int = 0
 ) -> None:
-    """Wait until the outbox message reaches ``status`` (after at least ``attempts`` tries)."""
+    """Wait until the outbox message reaches ``status`` after at least ``tries`` tries (attempts + deferrals)."""
     store = server.deps.notifier.store
     async with asyncio.timeout(within):
         while True:
             message = await store.get_message(message_id)
-            if message is not None and message.status == status and message.attempts >= attempts:
+            if message is not None and message.status == status and message.attempts + message.deferrals >= tries:
                 return
             await asyncio.sleep(0.02)
 

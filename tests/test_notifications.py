@@ -213,7 +213,9 @@ async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: Fa
     await sms.wait_attempts(1)
     await wait_status(server, queued.id, OutboxStatus.PENDING)
     first = await server.deps.notifier.store.get_message(queued.id)
-    assert first.attempts == 1 and first.next_try_at == start + timedelta(seconds=30) and "503" in first.last_error
+    assert (first.attempts, first.deferrals) == (0, 1), "a provider outage is not the message's attempt"
+    assert first.next_try_at == start + timedelta(seconds=30)
+    assert first.last_error.startswith("channel unavailable: sms provider 503")
     await asyncio.sleep(0.3)
     assert len(sms.attempts) == 1, "retried before its backoff ran out"
 
@@ -221,7 +223,7 @@ async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: Fa
     await sms.wait_attempts(2)
     await wait_status(server, queued.id, OutboxStatus.PENDING)
     second = await server.deps.notifier.store.get_message(queued.id)
-    assert second.attempts == 2 and second.next_try_at == clock() + timedelta(seconds=60)
+    assert (second.attempts, second.deferrals) == (0, 2) and second.next_try_at == clock() + timedelta(seconds=60)
     clock.advance(seconds=59)
     await asyncio.sleep(0.3)
     assert len(sms.attempts) == 2
@@ -230,7 +232,7 @@ async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: Fa
     assert delivered == {"To": "+4915112345678", "From": "+15550001111", "Body": "Almost there: 2 ahead of you"}
     await wait_status(server, queued.id, OutboxStatus.SENT)
     sent = await server.deps.notifier.store.get_message(queued.id)
-    assert sent.attempts == 3 and sent.provider_id.startswith("SM") and sent.last_error is None
+    assert (sent.attempts, sent.deferrals) == (1, 2) and sent.provider_id.startswith("SM") and sent.last_error is None
     await asyncio.sleep(0.3)
     assert len(sms.delivered) == 1 and len(sms.attempts) == 3
     assert client.inbox.of("notification") == [], "in-app was switched off"
@@ -400,9 +402,9 @@ async def test_a_slow_send_is_cut_off_before_its_lease_ends_so_no_other_worker_s
     queued = await one.deps.notifier.sms("+4915112345678", "slow provider", kind="sold")
     two.deps.notifier.worker.wake()
     await sms.wait_attempts(1)
-    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, tries=1)
     given_up = await one.deps.notifier.store.get_message(queued.id)
-    assert given_up.attempts == 1 and "TimeoutError" in given_up.last_error
+    assert (given_up.attempts, given_up.deferrals) == (0, 1) and "TimeoutError" in given_up.last_error
     assert given_up.next_try_at - given_up.created_at >= timedelta(seconds=29), "retried without backoff"
     await sms.wait_for_abandoned(1, within=5)  # past the lease, and the slow request ended
     assert len(sms.attempts) == 1, "another worker sent the message while the first was still sending"
@@ -457,9 +459,10 @@ async def test_a_slow_smtp_conversation_is_cut_off_as_a_whole_before_its_lease_e
     mail.step_delay = 0.25  # each SMTP answer beats the 0.3 s deadline; the whole conversation (0.75 s) does not
     queued = await one.deps.notifier.email("ada@example.com", "Slow server", "text", kind="sold")
     two.deps.notifier.worker.wake()
-    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, attempts=1)
+    await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, tries=1)
     given_up = await one.deps.notifier.store.get_message(queued.id)
-    assert given_up.attempts == 1 and "send timed out after 0.3 s" in given_up.last_error
+    assert (given_up.attempts, given_up.deferrals) == (0, 1)
+    assert "channel unavailable: send timed out after 0.3 s" in given_up.last_error
     await asyncio.sleep(1.2)  # twice the lease
     assert mail.transactions == 1, "another worker sent the email while the first was still sending"
     assert mail.messages == []

@@ -25,12 +25,16 @@ async def outbox_entry(server: RunningServer, message_id: str) -> OutboxMessage:
     return message
 
 
-async def retried_later(server: RunningServer, message_id: str, clock: ManualClock, attempts: int = 1) -> str:
-    """Wait until the message is pending again after ``attempts`` tries, due in the first backoff; return its error."""
-    await wait_status(server, message_id, OutboxStatus.PENDING, attempts=attempts)
+async def retried_later(server: RunningServer, message_id: str, clock: ManualClock, *, counted: bool = False) -> str:
+    """Wait until the message is pending again after its first try, due in the first backoff; return its error.
+
+    ``counted``: the failure was about the message (an attempt); else the channel was unavailable (a deferral).
+    """
+    await wait_status(server, message_id, OutboxStatus.PENDING, tries=1)
     message = await outbox_entry(server, message_id)
-    assert message.attempts == attempts and message.next_try_at == clock() + timedelta(seconds=30)
-    assert message.last_error
+    assert (message.attempts, message.deferrals) == ((1, 0) if counted else (0, 1))
+    assert message.next_try_at == clock() + timedelta(seconds=30)
+    assert message.last_error and message.last_error.startswith("channel unavailable: ") != counted
     return message.last_error
 
 
@@ -77,7 +81,8 @@ async def test_an_untrusted_certificate_is_refused_and_the_mail_waits_for_a_fixe
         second = await start_server(settings=fixed, clock=clock)
         clock.advance(seconds=30)
         await wait_status(second, queued.id, OutboxStatus.SENT)
-        assert (await outbox_entry(second, queued.id)).attempts == 2
+        delivered = await outbox_entry(second, queued.id)
+        assert (delivered.attempts, delivered.deferrals) == (1, 1)
         assert [m["Subject"] for m in mail.messages] == ["Trust me"] and mail.encrypted == [True]
     finally:
         await mail.stop()
@@ -149,7 +154,8 @@ async def test_a_wrong_password_or_no_login_keeps_mail_until_the_config_is_fixed
         await mail.wait_count(2)
         for message_id in (refused.id, unauthenticated.id):
             await wait_status(server, message_id, OutboxStatus.SENT)
-            assert (await outbox_entry(server, message_id)).attempts == 2
+            delivered = await outbox_entry(server, message_id)
+            assert (delivered.attempts, delivered.deferrals) == (1, 1)
         assert sorted(m["Subject"] for m in mail.messages) == ["No login", "Wrong password"]
         assert [ok for _, _, ok in mail.logins[len(tried) :]] == [True, True]
     finally:
@@ -199,11 +205,11 @@ async def test_a_refused_recipient_fails_for_good_unless_it_is_temporary(start_s
         await wait_status(server, message_id, OutboxStatus.FAILED)
         failed = await outbox_entry(server, message_id)
         assert failed.attempts == 1 and code in failed.last_error
-    assert "450" in await retried_later(server, busy.id, clock)
+    assert "450" in await retried_later(server, busy.id, clock, counted=True)
     await wait_status(server, fine.id, OutboxStatus.SENT)
 
     clock.advance(hours=2)
-    await wait_status(server, busy.id, OutboxStatus.PENDING, attempts=2)
+    await wait_status(server, busy.id, OutboxStatus.PENDING, tries=2)
     await asyncio.sleep(0.2)
     for message_id in (gone.id, moved.id):
         assert (await outbox_entry(server, message_id)).attempts == 1, "a permanent refusal was retried"

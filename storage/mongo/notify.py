@@ -146,8 +146,11 @@ class MongoNotifyStore:
         result = await self._outbox.update_one(_held(message, worker), {"$set": sets})
         return result.modified_count == 1
 
-    async def mark_retry(self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str) -> bool:
-        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it."""
+    async def mark_retry(
+        self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str, *, deferred: bool = False
+    ) -> bool:
+        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it (``deferred``:
+        the channel was unavailable, so the try moves from ``attempts`` to ``deferrals``)."""
         sets = {
             "status": OutboxStatus.PENDING.value,
             "next_try_at": next_try_at,
@@ -155,7 +158,10 @@ class MongoNotifyStore:
             "claimed_by": None,
             "claim_expires_at": None,
         }
-        result = await self._outbox.update_one(_held(message, worker), {"$set": sets})
+        update: dict[str, Any] = {"$set": sets}
+        if deferred:
+            update["$inc"] = {"attempts": -1, "deferrals": 1}
+        result = await self._outbox.update_one(_held(message, worker), update)
         return result.modified_count == 1
 
     async def mark_failed(self, message: OutboxMessage, worker: str, error: str) -> bool:

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     sensitive INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    deferrals INTEGER NOT NULL DEFAULT 0,
     next_try_at TEXT NOT NULL,
     last_error TEXT,
     claimed_by TEXT,
@@ -94,6 +95,10 @@ class SqliteNotifyStore:
     async def init(self) -> None:
         """Create the notification tables if missing."""
         await self._db.create_schema(SCHEMA)
+        async with self._db.transaction() as conn:  # write-locked: two processes do not both add the column
+            columns = {row["name"] for row in await tx_fetch_all(conn, "PRAGMA table_info(outbox)")}
+            if "deferrals" not in columns:  # an outbox made before deferrals were counted apart
+                await conn.execute("ALTER TABLE outbox ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0")
 
     async def add_notification(self, notification: Notification) -> None:
         """Store one in-app notification."""
@@ -206,11 +211,15 @@ class SqliteNotifyStore:
         )
         return changed == 1
 
-    async def mark_retry(self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str) -> bool:
-        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it."""
+    async def mark_retry(
+        self, message: OutboxMessage, worker: str, next_try_at: datetime, error: str, *, deferred: bool = False
+    ) -> bool:
+        """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it (``deferred``:
+        the channel was unavailable, so the try moves from ``attempts`` to ``deferrals``)."""
+        refund = ", attempts = attempts - 1, deferrals = deferrals + 1" if deferred else ""
         changed = await self._db.execute(
             "UPDATE outbox SET status = 'pending', next_try_at = ?, last_error = ?, claimed_by = NULL,"
-            f" claim_expires_at = NULL WHERE {_HELD}",
+            f" claim_expires_at = NULL{refund} WHERE {_HELD}",
             (iso(next_try_at), error, message.id, worker),
         )
         return changed == 1
