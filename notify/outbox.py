@@ -196,7 +196,7 @@ class OutboxWorker:
             error = f"channel unavailable: {error}"
         reason = self._give_up_reason(message, error, permanent, unavailable)
         if reason is not None:
-            await self.store.mark_failed(message, self.name, reason[:500])
+            await self.store.mark_failed(message, self.name, reason[:500], deferred=unavailable)
             log.warning(
                 "event=outbox_failed id=%s channel=%s attempts=%d deferrals=%d error=%s",
                 message.id,

@@ -63,8 +63,11 @@ class NotifyStore(Protocol):
         ``deferred``: the channel was unavailable, so this try moves from ``attempts`` to ``deferrals``.
         """
 
-    async def mark_failed(self, message: OutboxMessage, worker: str, error: str) -> bool:
-        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""
+    async def mark_failed(self, message: OutboxMessage, worker: str, error: str, *, deferred: bool = False) -> bool:
+        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased.
+
+        ``deferred``: this last try found the channel unavailable, so it counts as a deferral, not an attempt.
+        """
 
     async def get_message(self, message_id: str) -> OutboxMessage | None:
         """Return one outbox message, if any."""

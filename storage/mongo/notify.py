@@ -29,6 +29,14 @@ def _held(message: OutboxMessage, worker: str) -> dict[str, Any]:
     return {"_id": message.id, "claimed_by": worker, "status": OutboxStatus.SENDING.value}
 
 
+def _update(sets: dict[str, Any], deferred: bool) -> dict[str, Any]:
+    """Return the update that sets ``sets`` and, for a try that found the channel unavailable, moves it from
+    ``attempts`` to ``deferrals``."""
+    if deferred:
+        return {"$set": sets, "$inc": {"attempts": -1, "deferrals": 1}}
+    return {"$set": sets}
+
+
 def _from_doc(model: Any, doc: dict[str, Any]) -> Any:
     return model.model_validate({**doc, "id": doc["_id"]})
 
@@ -158,21 +166,19 @@ class MongoNotifyStore:
             "claimed_by": None,
             "claim_expires_at": None,
         }
-        update: dict[str, Any] = {"$set": sets}
-        if deferred:
-            update["$inc"] = {"attempts": -1, "deferrals": 1}
-        result = await self._outbox.update_one(_held(message, worker), update)
+        result = await self._outbox.update_one(_held(message, worker), _update(sets, deferred))
         return result.modified_count == 1
 
-    async def mark_failed(self, message: OutboxMessage, worker: str, error: str) -> bool:
-        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""
+    async def mark_failed(self, message: OutboxMessage, worker: str, error: str, *, deferred: bool = False) -> bool:
+        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased (``deferred``:
+        the last try found the channel unavailable and counts as a deferral)."""
         sets = {
             "status": OutboxStatus.FAILED.value,
             "last_error": error,
             "claim_expires_at": None,
             **(_ERASE if message.sensitive else {}),
         }
-        result = await self._outbox.update_one(_held(message, worker), {"$set": sets})
+        result = await self._outbox.update_one(_held(message, worker), _update(sets, deferred))
         return result.modified_count == 1
 
     async def get_message(self, message_id: str) -> OutboxMessage | None:

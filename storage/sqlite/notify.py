@@ -62,6 +62,7 @@ _OUT_FIELDS = tuple(OutboxMessage.model_fields)
 _STAMPS = ("next_try_at", "claim_expires_at", "created_at", "sent_at", "read_at")
 _DUE = "((status = 'pending' AND next_try_at <= ?) OR (status = 'sending' AND claim_expires_at <= ?))"
 _HELD = "id = ? AND claimed_by = ? AND status = 'sending'"
+_REFUND = ", attempts = attempts - 1, deferrals = deferrals + 1"  # the try found the channel unavailable
 
 
 def _note(row: Any) -> Notification:
@@ -216,7 +217,7 @@ class SqliteNotifyStore:
     ) -> bool:
         """Put a claimed message back in line for ``next_try_at`` if ``worker`` still holds it (``deferred``:
         the channel was unavailable, so the try moves from ``attempts`` to ``deferrals``)."""
-        refund = ", attempts = attempts - 1, deferrals = deferrals + 1" if deferred else ""
+        refund = _REFUND if deferred else ""
         changed = await self._db.execute(
             "UPDATE outbox SET status = 'pending', next_try_at = ?, last_error = ?, claimed_by = NULL,"
             f" claim_expires_at = NULL{refund} WHERE {_HELD}",
@@ -224,11 +225,14 @@ class SqliteNotifyStore:
         )
         return changed == 1
 
-    async def mark_failed(self, message: OutboxMessage, worker: str, error: str) -> bool:
-        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased."""
+    async def mark_failed(self, message: OutboxMessage, worker: str, error: str, *, deferred: bool = False) -> bool:
+        """Give up on a claimed message if ``worker`` still holds it; sensitive content is erased (``deferred``:
+        the last try found the channel unavailable and counts as a deferral)."""
         erase = ", text = '', html = NULL" if message.sensitive else ""
+        refund = _REFUND if deferred else ""
         changed = await self._db.execute(
-            f"UPDATE outbox SET status = 'failed', last_error = ?, claim_expires_at = NULL{erase} WHERE {_HELD}",
+            f"UPDATE outbox SET status = 'failed', last_error = ?, claim_expires_at = NULL{erase}{refund}"
+            f" WHERE {_HELD}",
             (error, message.id, worker),
         )
         return changed == 1

@@ -12,6 +12,8 @@ from models.notify import Channel, Notification, NotificationPrefs, OutboxMessag
 from storage import open_database
 from storage.database import Database, new_id
 from storage.notify import NotifyStore, make_notify_store
+from storage.sqlite.convert import iso
+from storage.sqlite.db import SqliteDatabase
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 WORKERS = {"sqlite": 6, "mongo": 4}
@@ -181,3 +183,60 @@ async def test_concurrent_claimers_each_message_once(settings_for, backend: str)
     assert len(counts) == MESSAGES[backend]
     assert set(counts.values()) == {1}, "a message was claimed twice"
     assert sum(1 for got in results if got) >= 2, "the race never happened"
+
+
+async def test_a_deferred_try_moves_from_attempts_to_deferrals(store: NotifyStore) -> None:
+    """A try that found the channel unavailable is a deferral: retried or failed, it leaves the attempts alone."""
+    waiting, given_up = message(), message(sensitive=True)
+    await store.enqueue(waiting)
+    await store.enqueue(given_up)
+    claimed = {m.id: m for m in await store.claim_due([Channel.SMS], "w1", T0, T0 + timedelta(minutes=1), 10)}
+    assert {m.attempts for m in claimed.values()} == {1}
+    retry_at = T0 + timedelta(seconds=30)
+    assert await store.mark_retry(claimed[waiting.id], "w1", retry_at, "channel unavailable: 503", deferred=True)
+    assert not await store.mark_retry(claimed[waiting.id], "w1", retry_at, "twice", deferred=True), "no longer held"
+    deferred = await store.get_message(waiting.id)
+    assert deferred is not None and (deferred.attempts, deferred.deferrals) == (0, 1)
+    assert deferred.status == OutboxStatus.PENDING and deferred.next_try_at == retry_at
+
+    [again] = await store.claim_due([Channel.SMS], "w2", retry_at, retry_at + timedelta(minutes=1), 10)
+    assert again.id == waiting.id and (again.attempts, again.deferrals) == (1, 1)
+    assert await store.mark_retry(again, "w2", retry_at + timedelta(minutes=1), "450 busy")
+    counted = await store.get_message(waiting.id)
+    assert counted is not None and (counted.attempts, counted.deferrals) == (1, 1), "a counted try stays counted"
+
+    assert await store.mark_failed(claimed[given_up.id], "w1", "not delivered within 72 h", deferred=True)
+    failed = await store.get_message(given_up.id)
+    assert failed is not None and failed.status == OutboxStatus.FAILED and (failed.attempts, failed.deferrals) == (0, 1)
+    assert failed.last_error == "not delivered within 72 h" and failed.text == ""
+
+
+OLD_OUTBOX = """CREATE TABLE outbox (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, recipient TEXT NOT NULL, user_id TEXT, kind TEXT NOT NULL,
+    subject TEXT NOT NULL, text TEXT NOT NULL, html TEXT, sensitive INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_try_at TEXT NOT NULL, last_error TEXT, claimed_by TEXT,
+    claim_expires_at TEXT, created_at TEXT NOT NULL, sent_at TEXT, provider_id TEXT
+)"""
+
+
+async def test_an_outbox_made_before_deferrals_gets_the_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An SQLite outbox from before ``deferrals`` existed keeps its messages and gains the column at start."""
+    db = await SqliteDatabase.open(tmp_path / "old.db")
+    try:
+        await db.execute(OLD_OUTBOX)
+        await db.execute(
+            "INSERT INTO outbox (id, channel, recipient, kind, subject, text, sensitive, status, attempts,"
+            " next_try_at, created_at) VALUES ('m1', 'sms', '+15550002222', 'sold', '', 'hi', 0, 'pending', 2, ?, ?)",
+            (iso(T0), iso(T0)),
+        )
+        store = make_notify_store(db)
+        await store.init()
+        await store.init()  # a second start finds the column there
+        old = await store.get_message("m1")
+        assert old is not None and (old.attempts, old.deferrals) == (2, 0) and old.text == "hi"
+        [claimed] = await store.claim_due([Channel.SMS], "w1", T0, T0 + timedelta(minutes=1), 10)
+        assert await store.mark_retry(claimed, "w1", T0, "channel unavailable", deferred=True)
+        retried = await store.get_message("m1")
+        assert retried is not None and (retried.attempts, retried.deferrals) == (2, 1)
+    finally:
+        await db.close()
