@@ -144,6 +144,7 @@ class OutboxWorker:
         if available:
             if self._down.pop(channel, None) is not None:
                 log.info("event=outbox_channel_up channel=%s worker=%s", channel, self.name)
+                self._wake.set()  # its backlog goes now, not at the next poll
             return
         if channel not in self._down:
             log.warning("event=outbox_channel_down channel=%s worker=%s", channel, self.name)

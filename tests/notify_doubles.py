@@ -214,6 +214,7 @@ class FakeSms(_Waitable):
         self.attempts: list[dict[str, str]] = []
         self.delivered: list[dict[str, str]] = []
         self.abandoned: list[dict[str, str]] = []
+        self.unauthorized = 0  # requests refused with 401 (wrong account id or token)
         self.fail_next = 0
         self.fail_status = 503
         self.delay = 0.0
@@ -228,6 +229,8 @@ class FakeSms(_Waitable):
     async def _messages(self, request: web.Request) -> web.Response:
         expected = "Basic " + base64.b64encode(f"{SMS_SID}:{SMS_TOKEN}".encode()).decode()
         if request.match_info["sid"] != SMS_SID or request.headers.get("Authorization") != expected:
+            self.unauthorized += 1
+            await self._notify()
             return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.attempts.append(form)
