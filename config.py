@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65536, gt=0, description="argon2id memory per hash, in KiB")
     argon2_parallelism: int = Field(4, gt=0, description="argon2id lanes")
     public_base_url: str = Field("http://localhost:8000", description="URL users reach the server at (reset links)")
-    notify_poll_seconds: float = Field(1.0, gt=0, description="how often the outbox worker looks for due messages")
+    notify_poll_seconds: float = Field(
+        1.0, gt=0, description="how often the outbox worker looks for due messages (and probes a channel that was down)"
+    )
     notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry delay of an email or SMS; doubles")
     notify_backoff_max_seconds: float = Field(
         3600.0, gt=0, description="longest retry delay, also while the mail server or SMS provider is unavailable"
