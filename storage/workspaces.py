@@ -53,12 +53,6 @@ class WorkspaceStore(Protocol):
     async def memberships(self, user_id: str) -> list[Member]:
         """Return every membership of a user."""
 
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Atomically pick the agent serving ``category_id`` with the lowest load and add 1 to it."""
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0 (no-op if not a member)."""
-
 
 def make_workspace_store(db: Database) -> WorkspaceStore:
     """Return the workspace store of the database's backend."""

@@ -21,7 +21,7 @@ from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
-from storage.mongo.workspaces import MEMBERS, add_member_load, claim_member
+from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
 
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -144,7 +144,7 @@ class MongoHelpdeskStore:
             t = ticket
             if auto_assign and t.assignee_id is None:
                 picked = await claim_member(self._members, t.workspace_id, t.category_id, session)
-                t = t.model_copy(update={"assignee_id": picked.user_id if picked else None})
+                t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:
                 await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
             await link_all(self._attachments, t.attachments, t.client_id, "helpdesk", t.id, session)

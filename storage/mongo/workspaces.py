@@ -6,16 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
 
 from models.errors import NotFound
 from models.workspaces import Member, Workspace, WorkspaceRecord
-from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
-
-MEMBERS = "workspace_members"
-Members = AsyncCollection[dict[str, Any]]
+from storage.mongo.helpdesk_loads import MEMBERS, member_id
 
 
 def _record(doc: dict[str, Any]) -> WorkspaceRecord:
@@ -28,10 +23,6 @@ def _public(doc: dict[str, Any]) -> Workspace:
 
 def _member(doc: dict[str, Any]) -> Member:
     return Member.model_validate(doc)
-
-
-def _member_id(workspace_id: str, user_id: str) -> str:
-    return f"{workspace_id}:{user_id}"
 
 
 class MongoWorkspaceStore:
@@ -104,7 +95,7 @@ class MongoWorkspaceStore:
     async def put_member(self, member: Member) -> Member:
         """Add a member, or update its role and categories (its load is kept)."""
         doc = await self._members.find_one_and_update(
-            {"_id": _member_id(member.workspace_id, member.user_id)},
+            {"_id": member_id(member.workspace_id, member.user_id)},
             {
                 "$set": {"role": member.role, "categories": member.categories},
                 "$setOnInsert": {
@@ -121,13 +112,13 @@ class MongoWorkspaceStore:
 
     async def remove_member(self, workspace_id: str, user_id: str) -> None:
         """Remove a member; ``NotFound`` if it is not one."""
-        result = await self._members.delete_one({"_id": _member_id(workspace_id, user_id)})
+        result = await self._members.delete_one({"_id": member_id(workspace_id, user_id)})
         if not result.deleted_count:
             raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
-        doc = await self._members.find_one({"_id": _member_id(workspace_id, user_id)})
+        doc = await self._members.find_one({"_id": member_id(workspace_id, user_id)})
         return _member(doc) if doc else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
@@ -139,41 +130,3 @@ class MongoWorkspaceStore:
         """Return every membership of a user."""
         cursor = self._members.find({"user_id": user_id}).sort([("created_at", 1)])
         return [_member(doc) async for doc in cursor]
-
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Pick and increment the least-loaded agent of the category (see ``claim_least``)."""
-        return await claim_member(self._members, workspace_id, category_id)
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0."""
-        await add_member_load(self._members, workspace_id, user_id, delta)
-
-
-async def claim_member(
-    members: Members, workspace_id: str, category_id: str, session: AsyncClientSession | None = None
-) -> Member | None:
-    """Add 1 to the load of the category's least-loaded agent and return it (within ``session``'s transaction)."""
-    doc = await claim_least(
-        members,
-        {
-            "workspace_id": workspace_id,
-            "role": "agent",
-            "$or": [{"categories": {"$size": 0}}, {"categories": category_id}],
-        },
-        "load",
-        [("load", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)],
-        session=session,
-    )
-    return _member(doc) if doc else None
-
-
-async def add_member_load(
-    members: Members, workspace_id: str, user_id: str, delta: int, session: AsyncClientSession | None = None
-) -> None:
-    """Add ``delta`` to a member's load, never going below 0 (within ``session``'s transaction)."""
-    member_id = _member_id(workspace_id, user_id)
-    if delta >= 0:
-        await members.update_one({"_id": member_id}, {"$inc": {"load": delta}}, session=session)
-        return
-    for _ in range(-delta):
-        await members.update_one({"_id": member_id, "load": {"$gt": 0}}, {"$inc": {"load": -1}}, session=session)

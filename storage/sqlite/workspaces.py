@@ -6,12 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from models.errors import NotFound
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -195,37 +193,3 @@ class SqliteWorkspaceStore:
             f"SELECT {_MEMBER} FROM workspace_members WHERE user_id = ? ORDER BY created_at", (user_id,)
         )
         return [_member(r) for r in rows]
-
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Pick and increment the least-loaded agent of the category in one UPDATE ... RETURNING."""
-        async with self._db.transaction() as conn:
-            return await tx_claim_least_loaded(conn, workspace_id, category_id)
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0."""
-        async with self._db.transaction() as conn:
-            await tx_add_load(conn, workspace_id, user_id, delta)
-
-
-async def tx_claim_least_loaded(conn: aiosqlite.Connection, workspace_id: str, category_id: str) -> Member | None:
-    """Inside an open transaction: add 1 to the load of the category's least-loaded agent and return it."""
-    row = await tx_fetch_one(
-        conn,
-        f"""UPDATE workspace_members SET load = load + 1
-        WHERE rowid = (
-            SELECT rowid FROM workspace_members
-            WHERE workspace_id = ? AND role = 'agent'
-              AND (categories = '[]' OR EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?))
-            ORDER BY load, created_at, user_id LIMIT 1
-        ) RETURNING {_MEMBER}""",
-        (workspace_id, category_id),
-    )
-    return _member(row) if row else None
-
-
-async def tx_add_load(conn: aiosqlite.Connection, workspace_id: str, user_id: str, delta: int) -> None:
-    """Inside an open transaction: add ``delta`` to a member's load, never going below 0."""
-    await conn.execute(
-        "UPDATE workspace_members SET load = MAX(load + ?, 0) WHERE workspace_id = ? AND user_id = ?",
-        (delta, workspace_id, user_id),
-    )
