@@ -148,7 +148,10 @@ class SqliteHelpdeskStore:
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction.
+
+        ``Conflict`` (nothing written) if the ticket is active and ``assignee_id`` is not a member any more.
+        """
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
@@ -160,7 +163,8 @@ class SqliteHelpdeskStore:
                 return None
             changed = ticket_of(row)
             if changed.status in ACTIVE and expected != assignee_id:
-                await tx_add_load(conn, changed.workspace_id, assignee_id, 1)
+                if not await tx_add_load(conn, changed.workspace_id, assignee_id, 1):
+                    raise Conflict("the assignee is no longer a member of the workspace", {"assignee_id": assignee_id})
                 if expected:
                     await tx_add_load(conn, changed.workspace_id, expected, -1)
         return changed

@@ -1,4 +1,9 @@
-"""Workspaces and their members on SQLite."""
+"""Workspaces and their members on SQLite.
+
+Adding, removing or deleting members also writes the helpdesk tickets they hold (see
+``storage.sqlite.helpdesk_loads``) in the same ``BEGIN IMMEDIATE`` transaction, so each member's
+``load`` stays the number of active tickets assigned to them.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import NotFound
+from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
+from storage.sqlite.helpdesk_rows import SCHEMA as HELPDESK_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -74,8 +82,9 @@ class SqliteWorkspaceStore:
         self._db = db
 
     async def init(self) -> None:
-        """Create the workspace tables if missing."""
-        await self._db.create_schema(SCHEMA)
+        """Create the workspace tables, and the helpdesk tables whose tickets members hold, if missing."""
+        for script in (SCHEMA, HELPDESK_SCHEMA):
+            await self._db.create_schema(script)
 
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
@@ -145,32 +154,44 @@ class SqliteWorkspaceStore:
             raise NotFound("no such workspace", {"workspace_id": workspace_id})
         return await self.get(workspace_id)
 
-    async def delete(self, workspace_id: str) -> None:
-        """Delete a workspace and its members in one transaction; ``NotFound`` if unknown."""
+    async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
+        """Delete a workspace and its members, and unassign their active tickets, in one transaction.
+
+        Returns the tickets unassigned; ``NotFound`` (nothing written) if the workspace is unknown.
+        """
         async with self._db.transaction() as conn:
             cursor = await conn.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
             if not cursor.rowcount:
                 raise NotFound("no such workspace", {"workspace_id": workspace_id})
             await conn.execute("DELETE FROM workspace_members WHERE workspace_id = ?", (workspace_id,))
+            return await tx_release_workspace(conn, workspace_id, now)
 
     async def put_member(self, member: Member) -> Member:
-        """Add a member, or update its role and categories (its load is kept)."""
-        await self._db.execute(
-            f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, 0, ?) "
-            "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, categories = excluded.categories",
-            (member.workspace_id, member.user_id, member.role, json.dumps(member.categories), iso(member.created_at)),
-        )
-        stored = await self.get_member(member.workspace_id, member.user_id)
-        assert stored is not None
-        return stored
+        """Add a member with its load counted from the tickets it holds, or update its role and categories."""
+        m = member
+        async with self._db.transaction() as conn:
+            load = await tx_active_count(conn, m.workspace_id, m.user_id)
+            row = await tx_fetch_one(
+                conn,
+                f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, "
+                f"categories = excluded.categories RETURNING {_MEMBER}",
+                (m.workspace_id, m.user_id, m.role, json.dumps(m.categories), load, iso(m.created_at)),
+            )
+        return _member(row)
 
-    async def remove_member(self, workspace_id: str, user_id: str) -> None:
-        """Remove a member; ``NotFound`` if it is not one."""
-        changed = await self._db.execute(
-            "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
-        )
-        if not changed:
-            raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+    async def remove_member(self, workspace_id: str, user_id: str, now: datetime) -> list[Handover]:
+        """Remove a member and hand on their active tickets in one transaction; return those tickets.
+
+        ``NotFound`` (nothing written) if the user is not a member.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
+            )
+            if not cursor.rowcount:
+                raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+            return await tx_release_member(conn, workspace_id, user_id, now)
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""

@@ -112,7 +112,8 @@ async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
     assert [t.title for t in first + rest] == ["t4", "t3", "t2", "t1", "t0"]
 
 
-async def test_compare_and_set_changes(store: HelpdeskStore) -> None:
+async def test_compare_and_set_changes(loads: Loads) -> None:
+    store = loads.helpdesk
     t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
     later = NOW + timedelta(minutes=1)
     moved = await asyncio.gather(
@@ -121,11 +122,15 @@ async def test_compare_and_set_changes(store: HelpdeskStore) -> None:
     assert sum(m is not None for m in moved) == 1
     assert (await store.get_ticket(t.id)).status == TicketStatus.PENDING
     assert await store.set_status(t.id, TicketStatus.OPEN, TicketStatus.CLOSED, later) is None
-    claims = await asyncio.gather(*(store.set_assignee(t.id, None, f"a{i}", later) for i in range(3)))
+    claims = await asyncio.gather(*(store.set_assignee(t.id, None, user, later) for user in ("a1", "a2", "m")))
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1 and (await store.get_ticket(t.id)).assignee_id == winners[0].assignee_id
-    again = await store.set_assignee(t.id, winners[0].assignee_id, "b", later)
-    assert again is not None and again.assignee_id == "b" and again.updated_at == later
+    heir = next(u for u in ("a1", "a2") if u != winners[0].assignee_id)
+    again = await store.set_assignee(t.id, winners[0].assignee_id, heir, later)
+    assert again is not None and again.assignee_id == heir and again.updated_at == later
+    with pytest.raises(Conflict):  # an active ticket only goes to a member of its workspace
+        await store.set_assignee(t.id, heir, "stranger", later)
+    assert (await store.get_ticket(t.id)).assignee_id == heir and await loads.drift() == {}
     with pytest.raises(NotFound):
         await store.get_ticket("missing")
 

@@ -73,10 +73,10 @@ async def test_create_find_list_update_delete(store: WorkspaceStore) -> None:
     assert (await authenticate_workspace(store, first.id, new_key)).id == first.id
 
     await store.put_member(member(first.id, "u1"))
-    await store.delete(first.id)
+    assert await store.delete(first.id, later) == []
     assert await store.find(first.id) is None
     assert await store.list_members(first.id) == []
-    for call in (store.delete(first.id), store.get(first.id), store.update(first.id, "x", None, None, later)):
+    for call in (store.delete(first.id, later), store.get(first.id), store.update(first.id, "x", None, None, later)):
         with pytest.raises(NotFound):
             await call
 
@@ -88,7 +88,7 @@ async def test_members_are_upserted_and_removed(store: WorkspaceStore) -> None:
     again = await store.put_member(member(ws.id, "u1", ["c2"], role="manager"))
     assert (again.role, again.categories, again.load) == ("manager", ["c2"], 0)
     assert [m.workspace_id for m in await store.memberships("u1")] == [ws.id]
-    await store.remove_member(ws.id, "u1")
+    assert await store.remove_member(ws.id, "u1", ws.created_at) == []
     assert await store.get_member(ws.id, "u1") is None
     with pytest.raises(NotFound):
-        await store.remove_member(ws.id, "u1")
+        await store.remove_member(ws.id, "u1", ws.created_at)
