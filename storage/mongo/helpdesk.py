@@ -147,7 +147,7 @@ class MongoHelpdeskStore:
                 t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:
                 await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
-            await link_all(self._attachments, t.attachments, t.client_id, "helpdesk", t.id, session)
+            await link_all(self._attachments, t.attachments, t.client_id, None, "helpdesk", t.id, session)
             doc = _out(t)
             doc["status"] = t.status.value
             await self._tickets.insert_one(doc, session=session)
@@ -239,7 +239,7 @@ class MongoHelpdeskStore:
                 if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await link_all(self._attachments, m.attachments, m.author_id, "helpdesk", m.ticket_id, session)
+            await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
             await self._messages.insert_one(_out(m), session=session)
 
         await self._db.transaction(attempt)

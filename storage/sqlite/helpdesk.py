@@ -107,7 +107,7 @@ class SqliteHelpdeskStore:
                 t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:
                 await tx_add_load(conn, t.workspace_id, t.assignee_id, 1)
-            await tx_link_all(conn, t.attachments, t.client_id, "helpdesk", t.id)
+            await tx_link_all(conn, t.attachments, t.client_id, None, "helpdesk", t.id)
             await conn.execute(f"INSERT INTO hd_tickets ({TICKET}) VALUES ({', '.join('?' * 11)})", ticket_values(t))
         return t
 
@@ -184,7 +184,7 @@ class SqliteHelpdeskStore:
                 if await tx_fetch_one(conn, "SELECT 1 FROM hd_tickets WHERE id = ?", (m.ticket_id,)) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await tx_link_all(conn, m.attachments, m.author_id, "helpdesk", m.ticket_id)
+            await tx_link_all(conn, m.attachments, m.author_id, None, "helpdesk", m.ticket_id)
             await conn.execute(
                 f"INSERT INTO hd_messages ({MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (m.id, m.ticket_id, m.author_id, m.author_role, m.body, json.dumps(m.attachments), iso(m.created_at)),
