@@ -20,7 +20,7 @@ from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
 from handlers.http_auth import http_caller
-from models.attachments import AttachmentRecord, TicketKind
+from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
 from models.workspaces import Workspace
@@ -80,14 +80,6 @@ class AttachmentRules:
                 raise NotFound("no such attachment of yours", {"attachment_id": attachment_id})
             if record.ticket_id is not None:
                 raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})
-
-    async def link(
-        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
-    ) -> None:
-        """Bind checked uploads to the ticket they were referenced from."""
-        linked = await self.store.link(ids, uploader_id, workspace_id, kind, ticket_id)
-        if linked != len(ids):
-            log.warning("event=link_attachments ticket=%s linked=%s of=%s", ticket_id, linked, len(ids))
 
     async def may_download(self, who: Uploader, record: AttachmentRecord) -> bool:
         """Return whether the caller may download the attachment."""

@@ -270,8 +270,7 @@ async def setup(deps: Deps) -> EventRouter:
             product=ticket.product,
             workspace_id=ws.id,
         )
-        await store.add_message(message)
-        await files.link(p.attachments, None, ws.id, "support", ticket.id)
+        await store.add_message(message)  # links the attachments in the same transaction, or refuses them all
         room = support_ticket_room(ticket.id, tag_of(p))
         await ctx.enter(room)
         await ctx.emit(MESSAGE, envelope(message, "success", "send_message"), to=room)

@@ -92,9 +92,11 @@ async def setup(deps: Deps) -> EventRouter:
     async def delete_workspace(ctx: EventContext, p: WorkspaceIdPayload) -> dict[str, Any]:
         old = await store.find(p.workspace_id)
         members = await store.list_members(p.workspace_id)
-        await store.delete(p.workspace_id)
+        unassigned = await store.delete(p.workspace_id, now())
         if old is not None:
             await revoke_key_rooms(deps, p.workspace_id, old.key_hash, "deleted")
+        for handover in unassigned:
+            await access.push(handover.ticket, "assignee", handover.previous)
         for member in members:
             await access.recheck_workspace(member.user_id, p.workspace_id)
         log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
@@ -129,9 +131,19 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("remove_workspace_member", MemberPayload, roles=(Role.ADMIN,))
     async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
-        await store.remove_member(p.workspace_id, p.user_id)
+        who = ctx.require()
+        handed_on = await store.remove_member(p.workspace_id, p.user_id, now())
+        tickets = [handover.ticket for handover in handed_on]
+        for ticket in tickets:
+            await access.push(ticket, "assignee", p.user_id)
+            await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "Ticket assigned to you", ticket)
         await access.recheck_workspace(p.user_id, p.workspace_id)
-        return {"workspace_id": p.workspace_id, "user_id": p.user_id, "removed": True}
+        return {
+            "workspace_id": p.workspace_id,
+            "user_id": p.user_id,
+            "removed": True,
+            "tickets": [{"ticket_id": t.id, "assignee_id": t.assignee_id} for t in tickets],
+        }
 
     @router.on("list_workspace_members", WorkspaceIdPayload, roles=(Role.ADMIN, Role.MANAGER))
     async def list_workspace_members(ctx: EventContext, p: WorkspaceIdPayload) -> list[Member]:

@@ -89,6 +89,14 @@ class ReadMarker(Document):
 
 
 @dataclass(frozen=True)
+class Handover:
+    """A ticket that changed hands because its assignee left the workspace: as it is now, and who held it."""
+
+    ticket: Ticket
+    previous: str
+
+
+@dataclass(frozen=True)
 class TicketQuery:
     """Which tickets a caller may list, and the filters they asked for."""
 

@@ -6,14 +6,18 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 from config import Settings
-from models.attachments import AttachmentRecord, TicketKind
+from models.attachments import AttachmentRecord
 from storage.database import Database
 
 CHUNK = 64 * 1024
 
 
 class AttachmentStore(Protocol):
-    """Domain operations on attachments; raises ``NotFound``."""
+    """Domain operations on attachments; raises ``NotFound``.
+
+    Linking an upload to a ticket or message is written by the helpdesk and support stores, in the
+    same transaction as the ticket or message (``tx_link_all`` on SQLite, ``link_all`` on MongoDB).
+    """
 
     async def init(self) -> None:
         """Create folders, tables or indexes if missing."""
@@ -32,11 +36,6 @@ class AttachmentStore(Protocol):
 
     def read(self, attachment_id: str) -> AsyncIterator[bytes]:
         """Yield the attachment's bytes in chunks."""
-
-    async def link(
-        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
-    ) -> int:
-        """Attach the uploader's still-unlinked attachments to a ticket; return how many were linked."""
 
 
 def make_attachment_store(db: Database, settings: Settings) -> AttachmentStore:

@@ -66,7 +66,8 @@ class HelpdeskStore(Protocol):
     ) -> Ticket | None:
         """Give the ticket to ``assignee_id`` if it was still ``expected``'s; else None.
 
-        If the ticket is active, 1 load moves from ``expected`` to ``assignee_id`` in the same transaction.
+        If the ticket is active, 1 load moves from ``expected`` to ``assignee_id`` in the same transaction;
+        ``Conflict`` (nothing written) if ``assignee_id`` is then not a member of the workspace any more.
         """
 
     async def add_message(self, message: TicketMessage) -> None:

@@ -56,7 +56,11 @@ class SupportStore(Protocol):
         """Return how many open tickets of the same manager were created before ``ticket``."""
 
     async def add_message(self, message: SupportMessage) -> None:
-        """Store one message."""
+        """Store a message and link the attachments it names, in one transaction.
+
+        The attachments must be unlinked uploads of the message's workspace key; ``Conflict`` (nothing
+        written, naming the first that is not) otherwise.
+        """
 
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
         """Return one message of the ticket, or None."""

@@ -1,10 +1,16 @@
-"""Workspace repository: workspaces (with hashed API keys) and their staff members."""
+"""Workspace repository: workspaces (with hashed API keys) and their staff members.
+
+A member's ``load`` is the number of active (open, pending) helpdesk tickets assigned to them in
+the workspace. Adding, removing and deleting members write the tickets they hold in the same
+database transaction, so that stays true.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
 
+from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.database import Database
 
@@ -35,14 +41,24 @@ class WorkspaceStore(Protocol):
     async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
         """Replace the workspace's API key hash (the old key stops working); ``NotFound`` if unknown."""
 
-    async def delete(self, workspace_id: str) -> None:
-        """Delete a workspace and its members; ``NotFound`` if unknown."""
+    async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
+        """Delete a workspace and its members, and unassign their active helpdesk tickets, in one transaction.
+
+        Returns the tickets unassigned (oldest first); ``NotFound`` (nothing written) if unknown. The
+        workspace's tickets, messages, categories, topics and line managers are kept.
+        """
 
     async def put_member(self, member: Member) -> Member:
-        """Add a member, or update its role and categories (its load is kept)."""
+        """Add a member (its load counted from the active tickets it already holds), or update its role and
+        categories (its load is kept)."""
 
-    async def remove_member(self, workspace_id: str, user_id: str) -> None:
-        """Remove a member; ``NotFound`` if it is not one."""
+    async def remove_member(self, workspace_id: str, user_id: str, now: datetime) -> list[Handover]:
+        """Remove a member and hand on their active helpdesk tickets of the workspace, in one transaction.
+
+        With the workspace's ``auto_assign`` on, each ticket goes to the least-loaded agent serving its
+        category (who gets 1 more load); otherwise, or if no agent serves it, it becomes unassigned.
+        Returns those tickets as changed (oldest first); ``NotFound`` (nothing written) if not a member.
+        """
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
@@ -52,12 +68,6 @@ class WorkspaceStore(Protocol):
 
     async def memberships(self, user_id: str) -> list[Member]:
         """Return every membership of a user."""
-
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Atomically pick the agent serving ``category_id`` with the lowest load and add 1 to it."""
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0 (no-op if not a member)."""
 
 
 def make_workspace_store(db: Database) -> WorkspaceStore:

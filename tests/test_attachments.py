@@ -201,3 +201,45 @@ async def test_workspace_key_uploads_travel_with_dowell_messages(any_server: Run
     assert (await download(any_server, body["id"], bearer(agent_info)))[0] == 404
     await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": agent_info["user"]["id"]})
     assert (await download(any_server, body["id"], bearer(agent_info)))[1] == b"receipt"
+
+
+async def test_one_upload_in_two_dowell_messages_at_once_goes_to_one_only(any_server: RunningServer) -> None:
+    admin = await admin_of(any_server)
+    workspace, key = await new_workspace(admin)
+    by_key = {"X-Workspace-Id": workspace["id"], "X-Api-Key": key}
+    first, second, watcher = [await any_server.client() for _ in range(3)]
+    await first.ok(
+        "create_line_manager", keyed(workspace, key, user_id="m", positions_in_a_line=1, average_serving_time=1)
+    )
+    ticket = await first.ok("create_ticket", keyed(workspace, key, user_id="u", product="p"))
+    await watcher.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket["_id"]))
+    said = {"ticket_id": ticket["_id"], "product": "p", "user_id": "u"}
+
+    stored = []
+    for n in range(3):
+        _, up = await upload(any_server, by_key, b"receipt", "application/pdf", "r.pdf")
+        senders = (first, second)
+        acks = await asyncio.gather(
+            *(
+                c.call(
+                    "ticket_message_event",
+                    keyed(workspace, key, **said, message_data=f"m{n}{i}", attachments=[up["id"]]),
+                )
+                for i, c in enumerate(senders)
+            )
+        )
+        assert sorted(a["ok"] for a in acks) == [False, True], acks
+        loser = next(c for c, a in zip(senders, acks, strict=True) if not a["ok"])
+        refused = next(a["error"] for a in acks if not a["ok"])
+        assert (refused["code"], refused["details"]) == ("conflict", {"attachment_id": up["id"]})
+        assert loser.inbox.of("ticket_message_response")[-1] == {
+            "data": "this attachment is already part of a ticket",
+            "status": "failure",
+            "operation": "send_message",
+        }
+        stored.append(next(a["data"] for a in acks if a["ok"]))
+    history = await first.ok("get_ticket_messages", keyed(workspace, key, ticket_id=ticket["_id"]))
+    assert history == stored and all(len(m["attachments"]) == 1 for m in history)
+    await asyncio.sleep(0.2)
+    pushed = [m["data"] for m in watcher.inbox.of("ticket_message_response") if m["operation"] == "send_message"]
+    assert pushed == stored  # the refused messages were never pushed

@@ -423,4 +423,6 @@ async def test_agents_who_lose_a_ticket_leave_its_room(any_server: RunningServer
         await c.error("get_ticket", {"ticket_id": tech["id"]}, "not_found")
     bodies = [m["message"]["body"] for m in d.any_agent.inbox.of("ticket_message")]
     assert "billing after" not in bodies  # removed from the workspace: out of a room they only saw as a member
-    assert "after" in bodies  # still the assignee of the tech ticket, so still told
+    assert "after" not in bodies  # and their open tech ticket was unassigned with the removal, so out of it too
+    unassigned = await d.any_agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["assignee_id"] is None)
+    assert (unassigned["change"], unassigned["ticket"]["id"]) == ("assignee", tech["id"])

@@ -12,6 +12,8 @@ from auth.principal import Role
 from server import SIO_KEY
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in, stored_text
 from tests.helpers import Client, RunningServer
+from tests.test_helpdesk import desk, loads, ticket_payload
+from tests.test_helpdesk_load import load_drift
 
 
 async def test_create_returns_key_once_and_stores_only_its_hash(any_server: RunningServer) -> None:
@@ -196,3 +198,51 @@ async def test_api_keys_never_reach_the_logs(server: RunningServer, caplog: pyte
     await anon.error("create_topic", keyed(workspace, key, name=""), "invalid_payload")
     assert caplog.records
     assert key not in caplog.text
+
+
+async def test_a_removed_members_tickets_go_on_and_coming_back_starts_from_what_they_hold(
+    any_server: RunningServer,
+) -> None:
+    d = await desk(any_server)  # auto_assign on: billing tickets go to billing_agent first (added first)
+    ws = {"workspace_id": d.workspace["id"]}
+    first, tech, second = [
+        await d.client.ok("submit_ticket", ticket_payload(category, title))
+        for category, title in ((d.billing, "B1"), (d.tech, "T"), (d.billing, "B2"))
+    ]
+    holders = [d.ids["billing_agent"], d.ids["any_agent"], d.ids["billing_agent"]]
+    assert [t["assignee_id"] for t in (first, tech, second)] == holders
+    await d.manager.ok("get_ticket", {"ticket_id": first["id"]})  # in ticket:<id> only
+
+    moved = lambda u: u["change"] == "assignee"  # noqa: E731
+    removed = await d.admin.ok("remove_workspace_member", {**ws, "user_id": d.ids["billing_agent"]})
+    heir = d.ids["any_agent"]  # the least-loaded agent serving billing
+    assert removed["tickets"] == [{"ticket_id": t["id"], "assignee_id": heir} for t in (first, second)]
+    for who in (d.any_agent, d.billing_agent):  # the new assignee's and the former one's user:<id>
+        for t in (first, second):
+            push = await who.inbox.wait_for("ticket_updated", lambda u, t=t: moved(u) and u["ticket"]["id"] == t["id"])
+            assert push["ticket"]["assignee_id"] == heir
+    await d.manager.inbox.wait_for("ticket_updated", lambda u: moved(u) and u["ticket"]["id"] == first["id"])
+    assert await d.any_agent.inbox.wait_for("notification", lambda n: n["kind"] == "ticket_assigned")
+    assert await loads(d) == {d.ids["manager"]: 0, heir: 3}
+    assert await load_drift(any_server, d.workspace["id"]) == {}
+
+    back = await d.admin.ok(
+        "add_workspace_member", {**ws, "user_id": d.ids["billing_agent"], "categories": [d.billing["id"]]}
+    )
+    assert back["load"] == 0 and await load_drift(any_server, d.workspace["id"]) == {}
+    fresh = await d.client.ok("submit_ticket", ticket_payload(d.billing, "B3"))
+    assert fresh["assignee_id"] == d.ids["billing_agent"]  # the least loaded again, as their load says
+    assert await load_drift(any_server, d.workspace["id"]) == {}
+
+
+async def test_deleting_a_workspace_unassigns_its_active_tickets_and_says_so(any_server: RunningServer) -> None:
+    d = await desk(any_server)
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.tech))
+    assert ticket["assignee_id"] == d.ids["any_agent"]
+    await d.admin.ok("delete_workspace", {"workspace_id": d.workspace["id"]})
+    for who in (d.client, d.any_agent):
+        push = await who.inbox.wait_for("ticket_updated", lambda u: u["change"] == "assignee")
+        assert push["ticket"]["id"] == ticket["id"] and push["ticket"]["assignee_id"] is None
+    kept = await d.client.ok("get_ticket", {"ticket_id": ticket["id"]})
+    assert (kept["ticket"]["status"], kept["ticket"]["assignee_id"]) == ("open", None)
+    await d.any_agent.error("get_ticket", {"ticket_id": ticket["id"]}, "not_found")

@@ -75,12 +75,6 @@ class MongoAttachmentStore:
         finally:
             await stream.close()
 
-    async def link(
-        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
-    ) -> int:
-        """Attach the uploader's unlinked attachments to a ticket with one conditional ``update_many``."""
-        return await link_records(self._records, ids, uploader_id, workspace_id, kind, ticket_id)
-
 
 async def link_records(
     records: AsyncCollection[dict[str, Any]],
@@ -105,15 +99,17 @@ async def link_records(
 async def link_all(
     records: AsyncCollection[dict[str, Any]],
     ids: list[str],
-    uploader_id: str,
+    uploader_id: str | None,
+    workspace_id: str | None,
     kind: TicketKind,
     ticket_id: str,
     session: AsyncClientSession,
 ) -> None:
-    """Within ``session``'s transaction: link every one of the user's uploads, or raise ``Conflict`` (aborting it).
+    """Within ``session``'s transaction: link every one of the uploader's uploads (a user's, or a workspace key's),
+    or raise ``Conflict`` (aborting it).
 
     The error names the first id that is not (any more) an unlinked upload of theirs.
     """
     for attachment_id in ids:
-        if not await link_records(records, [attachment_id], uploader_id, None, kind, ticket_id, session):
+        if not await link_records(records, [attachment_id], uploader_id, workspace_id, kind, ticket_id, session):
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -21,7 +21,7 @@ from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
-from storage.mongo.workspaces import MEMBERS, add_member_load, claim_member
+from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
 
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -144,10 +144,10 @@ class MongoHelpdeskStore:
             t = ticket
             if auto_assign and t.assignee_id is None:
                 picked = await claim_member(self._members, t.workspace_id, t.category_id, session)
-                t = t.model_copy(update={"assignee_id": picked.user_id if picked else None})
+                t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:
                 await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
-            await link_all(self._attachments, t.attachments, t.client_id, "helpdesk", t.id, session)
+            await link_all(self._attachments, t.attachments, t.client_id, None, "helpdesk", t.id, session)
             doc = _out(t)
             doc["status"] = t.status.value
             await self._tickets.insert_one(doc, session=session)
@@ -168,9 +168,16 @@ class MongoHelpdeskStore:
         return [Ticket.model_validate(_in(doc)) async for doc in cursor]
 
     async def _change(
-        self, match: dict[str, Any], changes: dict[str, Any], move: Callable[[Ticket], Iterable[tuple[str, int]]]
+        self,
+        match: dict[str, Any],
+        changes: dict[str, Any],
+        move: Callable[[Ticket], Iterable[tuple[str, int]]],
+        heir: str | None = None,
     ) -> Ticket | None:
-        """Apply a conditional ticket update and the load changes ``move`` asks of it, in one transaction."""
+        """Apply a conditional ticket update and the load changes ``move`` asks of it, in one transaction.
+
+        ``Conflict`` (nothing written) if ``heir``'s load is to move and they are not a member any more.
+        """
 
         async def attempt(session: AsyncClientSession) -> Ticket | None:
             doc = await self._tickets.find_one_and_update(
@@ -180,7 +187,9 @@ class MongoHelpdeskStore:
                 return None
             changed = Ticket.model_validate(_in(doc))
             for user_id, delta in move(changed):
-                await add_member_load(self._members, changed.workspace_id, user_id, delta, session)
+                counted = await add_member_load(self._members, changed.workspace_id, user_id, delta, session)
+                if user_id == heir and not counted:
+                    raise Conflict("the assignee is no longer a member of the workspace", {"assignee_id": heir})
             return changed
 
         return await self._db.transaction(attempt)
@@ -200,7 +209,10 @@ class MongoHelpdeskStore:
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction.
+
+        ``Conflict`` (nothing written) if the ticket is active and ``assignee_id`` is not a member any more.
+        """
 
         def move(changed: Ticket) -> list[tuple[str, int]]:
             if changed.status not in ACTIVE or expected == assignee_id:
@@ -208,7 +220,7 @@ class MongoHelpdeskStore:
             return [(assignee_id, 1), *([(expected, -1)] if expected else [])]
 
         match = {"_id": ticket_id, "assignee_id": expected}
-        return await self._change(match, {"assignee_id": assignee_id, "updated_at": now}, move)
+        return await self._change(match, {"assignee_id": assignee_id, "updated_at": now}, move, heir=assignee_id)
 
     async def add_message(self, message: TicketMessage) -> None:
         """Touch the ticket, store the message and link the author's attachments, in one transaction.
@@ -227,7 +239,7 @@ class MongoHelpdeskStore:
                 if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await link_all(self._attachments, m.attachments, m.author_id, "helpdesk", m.ticket_id, session)
+            await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
             await self._messages.insert_one(_out(m), session=session)
 
         await self._db.transaction(attempt)

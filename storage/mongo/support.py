@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
 
@@ -26,7 +27,8 @@ class MongoSupportStore:
     """Support tickets in MongoDB; a ticket and its manager's count change together in one transaction."""
 
     def __init__(self, db: MongoDatabase) -> None:
-        self._client = db.client
+        self._db = db
+        self._attachments = db.db[RECORDS]
         self._topics = db.db["support_topics"]
         self._managers = db.db["support_line_managers"]
         self._tickets = db.db["support_tickets"]
@@ -100,8 +102,7 @@ class MongoSupportStore:
             await self._tickets.insert_one(_doc(ticket), session=session)
             return ticket
 
-        async with self._client.start_session() as session:
-            return await session.with_transaction(attempt)
+        return await self._db.transaction(attempt)
 
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
@@ -135,8 +136,7 @@ class MongoSupportStore:
             await self._managers.update_one(manager, {"$inc": {"ticket_count": -1 if closed else 1}}, session=session)
             return doc
 
-        async with self._client.start_session() as session:
-            doc = await session.with_transaction(attempt)
+        doc = await self._db.transaction(attempt)
         return SupportTicket.model_validate(doc) if doc else None
 
     async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
@@ -162,8 +162,14 @@ class MongoSupportStore:
         )
 
     async def add_message(self, message: SupportMessage) -> None:
-        """Store one message."""
-        await self._messages.insert_one(_doc(message))
+        """Link the workspace key's attachments and store the message, in one transaction."""
+        m = message
+
+        async def attempt(session: AsyncClientSession) -> None:
+            await link_all(self._attachments, m.attachments, None, m.workspace_id, "support", m.ticket_id, session)
+            await self._messages.insert_one(_doc(m), session=session)
+
+        await self._db.transaction(attempt)
 
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
         """Return one message of the ticket, or None."""

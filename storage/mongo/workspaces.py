@@ -1,4 +1,9 @@
-"""Workspaces and their members on MongoDB."""
+"""Workspaces and their members on MongoDB.
+
+Adding, removing or deleting members also writes the helpdesk tickets they hold (see
+``storage.mongo.helpdesk_loads``) in the same multi-document transaction, so each member's
+``load`` stays the number of active tickets assigned to them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,19 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
 
 from models.errors import NotFound
+from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
-from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
-
-MEMBERS = "workspace_members"
-Members = AsyncCollection[dict[str, Any]]
+from storage.mongo.helpdesk_loads import (
+    MEMBERS,
+    TICKETS,
+    active_count,
+    member_id,
+    release_member,
+    release_workspace,
+)
 
 
 def _record(doc: dict[str, Any]) -> WorkspaceRecord:
@@ -30,16 +39,14 @@ def _member(doc: dict[str, Any]) -> Member:
     return Member.model_validate(doc)
 
 
-def _member_id(workspace_id: str, user_id: str) -> str:
-    return f"{workspace_id}:{user_id}"
-
-
 class MongoWorkspaceStore:
-    """Workspaces in MongoDB; member loads change by conditional ``find_one_and_update``."""
+    """Workspaces in MongoDB; member changes and the tickets they move commit in one transaction."""
 
     def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
         self._workspaces = db.db["workspaces"]
         self._members = db.db[MEMBERS]
+        self._tickets = db.db[TICKETS]
 
     async def init(self) -> None:
         """Create the workspace indexes if missing."""
@@ -94,40 +101,63 @@ class MongoWorkspaceStore:
         """Replace the workspace's API key hash; ``NotFound`` if unknown."""
         return await self._set(workspace_id, {"key_hash": key_hash, "key_hint": key_hint, "updated_at": now})
 
-    async def delete(self, workspace_id: str) -> None:
-        """Delete a workspace, then its members; ``NotFound`` if unknown."""
-        result = await self._workspaces.delete_one({"_id": workspace_id})
-        if not result.deleted_count:
-            raise NotFound("no such workspace", {"workspace_id": workspace_id})
-        await self._members.delete_many({"workspace_id": workspace_id})
+    async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
+        """Delete a workspace and its members, and unassign their active tickets, in one transaction.
+
+        Returns the tickets unassigned; ``NotFound`` (nothing written) if the workspace is unknown.
+        """
+
+        async def attempt(session: AsyncClientSession) -> list[Handover]:
+            result = await self._workspaces.delete_one({"_id": workspace_id}, session=session)
+            if not result.deleted_count:
+                raise NotFound("no such workspace", {"workspace_id": workspace_id})
+            await self._members.delete_many({"workspace_id": workspace_id}, session=session)
+            return await release_workspace(self._tickets, workspace_id, now, session)
+
+        return await self._db.transaction(attempt)
 
     async def put_member(self, member: Member) -> Member:
-        """Add a member, or update its role and categories (its load is kept)."""
-        doc = await self._members.find_one_and_update(
-            {"_id": _member_id(member.workspace_id, member.user_id)},
-            {
-                "$set": {"role": member.role, "categories": member.categories},
-                "$setOnInsert": {
-                    "workspace_id": member.workspace_id,
-                    "user_id": member.user_id,
-                    "load": 0,
-                    "created_at": member.created_at,
-                },
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        return _member(doc)
+        """Add a member with its load counted from the tickets it holds, or update its role and categories."""
+        m = member
 
-    async def remove_member(self, workspace_id: str, user_id: str) -> None:
-        """Remove a member; ``NotFound`` if it is not one."""
-        result = await self._members.delete_one({"_id": _member_id(workspace_id, user_id)})
-        if not result.deleted_count:
-            raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+        async def attempt(session: AsyncClientSession) -> dict[str, Any]:
+            load = await active_count(self._tickets, m.workspace_id, m.user_id, session)
+            doc = await self._members.find_one_and_update(
+                {"_id": member_id(m.workspace_id, m.user_id)},
+                {
+                    "$set": {"role": m.role, "categories": m.categories},
+                    "$setOnInsert": {
+                        "workspace_id": m.workspace_id,
+                        "user_id": m.user_id,
+                        "load": load,
+                        "created_at": m.created_at,
+                    },
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            return dict(doc)
+
+        return _member(await self._db.transaction(attempt))
+
+    async def remove_member(self, workspace_id: str, user_id: str, now: datetime) -> list[Handover]:
+        """Remove a member and hand on their active tickets in one transaction; return those tickets.
+
+        ``NotFound`` (nothing written) if the user is not a member.
+        """
+
+        async def attempt(session: AsyncClientSession) -> list[Handover]:
+            result = await self._members.delete_one({"_id": member_id(workspace_id, user_id)}, session=session)
+            if not result.deleted_count:
+                raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+            return await release_member(self._db.db, workspace_id, user_id, now, session)
+
+        return await self._db.transaction(attempt)
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
-        doc = await self._members.find_one({"_id": _member_id(workspace_id, user_id)})
+        doc = await self._members.find_one({"_id": member_id(workspace_id, user_id)})
         return _member(doc) if doc else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
@@ -139,41 +169,3 @@ class MongoWorkspaceStore:
         """Return every membership of a user."""
         cursor = self._members.find({"user_id": user_id}).sort([("created_at", 1)])
         return [_member(doc) async for doc in cursor]
-
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Pick and increment the least-loaded agent of the category (see ``claim_least``)."""
-        return await claim_member(self._members, workspace_id, category_id)
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0."""
-        await add_member_load(self._members, workspace_id, user_id, delta)
-
-
-async def claim_member(
-    members: Members, workspace_id: str, category_id: str, session: AsyncClientSession | None = None
-) -> Member | None:
-    """Add 1 to the load of the category's least-loaded agent and return it (within ``session``'s transaction)."""
-    doc = await claim_least(
-        members,
-        {
-            "workspace_id": workspace_id,
-            "role": "agent",
-            "$or": [{"categories": {"$size": 0}}, {"categories": category_id}],
-        },
-        "load",
-        [("load", ASCENDING), ("created_at", ASCENDING), ("user_id", ASCENDING)],
-        session=session,
-    )
-    return _member(doc) if doc else None
-
-
-async def add_member_load(
-    members: Members, workspace_id: str, user_id: str, delta: int, session: AsyncClientSession | None = None
-) -> None:
-    """Add ``delta`` to a member's load, never going below 0 (within ``session``'s transaction)."""
-    member_id = _member_id(workspace_id, user_id)
-    if delta >= 0:
-        await members.update_one({"_id": member_id}, {"$inc": {"load": delta}}, session=session)
-        return
-    for _ in range(-delta):
-        await members.update_one({"_id": member_id, "load": {"$gt": 0}}, {"$inc": {"load": -1}}, session=session)

@@ -107,13 +107,6 @@ class SqliteAttachmentStore:
         finally:
             await asyncio.to_thread(handle.close)
 
-    async def link(
-        self, ids: list[str], uploader_id: str | None, workspace_id: str | None, kind: TicketKind, ticket_id: str
-    ) -> int:
-        """Attach the uploader's unlinked attachments to a ticket in one conditional UPDATE."""
-        async with self._db.transaction() as conn:
-            return await tx_link(conn, ids, uploader_id, workspace_id, kind, ticket_id)
-
 
 async def tx_link(
     conn: aiosqlite.Connection,
@@ -135,12 +128,18 @@ async def tx_link(
 
 
 async def tx_link_all(
-    conn: aiosqlite.Connection, ids: list[str], uploader_id: str, kind: TicketKind, ticket_id: str
+    conn: aiosqlite.Connection,
+    ids: list[str],
+    uploader_id: str | None,
+    workspace_id: str | None,
+    kind: TicketKind,
+    ticket_id: str,
 ) -> None:
-    """Inside an open transaction: link every one of the user's uploads, or raise ``Conflict`` (rolling it back).
+    """Inside an open transaction: link every one of the uploader's uploads (a user's, or a workspace key's), or
+    raise ``Conflict`` (rolling it back).
 
     The error names the first id that is not (any more) an unlinked upload of theirs.
     """
     for attachment_id in ids:
-        if not await tx_link(conn, [attachment_id], uploader_id, None, kind, ticket_id):
+        if not await tx_link(conn, [attachment_id], uploader_id, workspace_id, kind, ticket_id):
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -10,130 +10,28 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
 from storage.sqlite.attachments import tx_link_all
-from storage.sqlite.convert import from_iso, iso
+from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.helpdesk_loads import tx_add_load, tx_claim_least_loaded
+from storage.sqlite.helpdesk_rows import (
+    CATEGORY,
+    MESSAGE,
+    READ,
+    SCHEMA,
+    TICKET,
+    category_of,
+    marker_of,
+    message_of,
+    ticket_of,
+    ticket_values,
+    ticket_where,
+)
 from storage.sqlite.workspaces import SCHEMA as MEMBERS_SCHEMA
-from storage.sqlite.workspaces import tx_add_load, tx_claim_least_loaded
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS hd_categories (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    name TEXT NOT NULL COLLATE NOCASE,
-    description TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (workspace_id, name)
-);
-CREATE TABLE IF NOT EXISTS hd_tickets (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    category_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    status TEXT NOT NULL,
-    assignee_id TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_tickets_created ON hd_tickets (created_at, id);
-CREATE INDEX IF NOT EXISTS hd_tickets_workspace ON hd_tickets (workspace_id, status, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_client ON hd_tickets (client_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_assignee ON hd_tickets (assignee_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_category ON hd_tickets (category_id);
-CREATE TABLE IF NOT EXISTS hd_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    ticket_id TEXT NOT NULL,
-    author_id TEXT NOT NULL,
-    author_role TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_messages_ticket ON hd_messages (ticket_id, seq);
-CREATE TABLE IF NOT EXISTS hd_reads (
-    ticket_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    message_at TEXT NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (ticket_id, user_id)
-)
-"""
-
-_CATEGORY = "id, workspace_id, name, description, created_at, updated_at"
-_TICKET = (
-    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at"
-)
-_MESSAGE = "id, ticket_id, author_id, author_role, body, attachments, created_at"
-_READ = "ticket_id, user_id, message_id, message_at, at"
-
-
-def _load(row: Any, model: type[Any], dates: tuple[str, ...], lists: tuple[str, ...] = ()) -> Any:
-    values = dict(row)
-    for name in dates:
-        values[name] = from_iso(values[name])
-    for name in lists:
-        values[name] = json.loads(values[name])
-    return model.model_validate(values)
-
-
-def _category(row: Any) -> Category:
-    return _load(row, Category, ("created_at", "updated_at"))  # type: ignore[no-any-return]
-
-
-def _ticket(row: Any) -> Ticket:
-    return _load(row, Ticket, ("created_at", "updated_at"), ("attachments",))  # type: ignore[no-any-return]
-
-
-def _message(row: Any) -> TicketMessage:
-    return _load(row, TicketMessage, ("created_at",), ("attachments",))  # type: ignore[no-any-return]
-
-
-def _where(query: TicketQuery, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
-    """Return the WHERE clause (and its parameters) of a ticket listing."""
-    clauses: list[str] = []
-    params: list[Any] = []
-
-    def add(clause: str, *values: Any) -> None:
-        clauses.append(clause)
-        params.extend(values)
-
-    if query.client_id is not None:
-        add("client_id = ?", query.client_id)
-    if query.workspace_ids is not None:
-        add(f"workspace_id IN ({', '.join('?' * len(query.workspace_ids)) or 'NULL'})", *query.workspace_ids)
-    if query.agent_id is not None:
-        scopes, values = [], []
-        for workspace_id, categories in query.agent_scopes.items():
-            if categories:
-                scopes.append(f"(workspace_id = ? AND category_id IN ({', '.join('?' * len(categories))}))")
-                values += [workspace_id, *categories]
-            else:
-                scopes.append("workspace_id = ?")
-                values.append(workspace_id)
-        open_in_scope = f"(status = 'open' AND ({' OR '.join(scopes)}))" if scopes else "0"
-        add(f"(assignee_id = ? OR {open_in_scope})", query.agent_id, *values)
-    for column in ("status", "category_id", "assignee_id"):
-        value = getattr(query, column)
-        if value is not None:
-            add(f"{column} = ?", str(value))
-    if query.created_from is not None:
-        add("created_at >= ?", iso(query.created_from))
-    if query.created_to is not None:
-        add("created_at < ?", iso(query.created_to))
-    if after is not None:
-        add("(created_at, id) < (?, ?)", iso(after[0]), after[1])
-    return " AND ".join(clauses) or "1 = 1", params
 
 
 class SqliteHelpdeskStore:
@@ -152,7 +50,7 @@ class SqliteHelpdeskStore:
         c = category
         try:
             await self._db.execute(
-                f"INSERT INTO hd_categories ({_CATEGORY}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO hd_categories ({CATEGORY}) VALUES (?, ?, ?, ?, ?, ?)",
                 (c.id, c.workspace_id, c.name, c.description, iso(c.created_at), iso(c.updated_at)),
             )
         except sqlite3.IntegrityError as exc:
@@ -161,17 +59,17 @@ class SqliteHelpdeskStore:
 
     async def get_category(self, category_id: str) -> Category:
         """Return one category; ``NotFound`` if unknown."""
-        row = await self._db.fetch_one(f"SELECT {_CATEGORY} FROM hd_categories WHERE id = ?", (category_id,))
+        row = await self._db.fetch_one(f"SELECT {CATEGORY} FROM hd_categories WHERE id = ?", (category_id,))
         if row is None:
             raise NotFound("no such category", {"category_id": category_id})
-        return _category(row)
+        return category_of(row)
 
     async def list_categories(self, workspace_id: str) -> list[Category]:
         """Return the workspace's categories by name."""
         rows = await self._db.fetch_all(
-            f"SELECT {_CATEGORY} FROM hd_categories WHERE workspace_id = ? ORDER BY name, id", (workspace_id,)
+            f"SELECT {CATEGORY} FROM hd_categories WHERE workspace_id = ? ORDER BY name, id", (workspace_id,)
         )
-        return [_category(r) for r in rows]
+        return [category_of(r) for r in rows]
 
     async def update_category(
         self, category_id: str, name: str | None, description: str | None, now: datetime
@@ -206,43 +104,28 @@ class SqliteHelpdeskStore:
         async with self._db.transaction() as conn:
             if auto_assign and t.assignee_id is None:
                 picked = await tx_claim_least_loaded(conn, t.workspace_id, t.category_id)
-                t = t.model_copy(update={"assignee_id": picked.user_id if picked else None})
+                t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:
                 await tx_add_load(conn, t.workspace_id, t.assignee_id, 1)
-            await tx_link_all(conn, t.attachments, t.client_id, "helpdesk", t.id)
-            await conn.execute(
-                f"INSERT INTO hd_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    t.id,
-                    t.workspace_id,
-                    t.category_id,
-                    t.client_id,
-                    t.title,
-                    t.body,
-                    json.dumps(t.attachments),
-                    t.status.value,
-                    t.assignee_id,
-                    iso(t.created_at),
-                    iso(t.updated_at),
-                ),
-            )
+            await tx_link_all(conn, t.attachments, t.client_id, None, "helpdesk", t.id)
+            await conn.execute(f"INSERT INTO hd_tickets ({TICKET}) VALUES ({', '.join('?' * 11)})", ticket_values(t))
         return t
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
-        row = await self._db.fetch_one(f"SELECT {_TICKET} FROM hd_tickets WHERE id = ?", (ticket_id,))
+        row = await self._db.fetch_one(f"SELECT {TICKET} FROM hd_tickets WHERE id = ?", (ticket_id,))
         if row is None:
             raise NotFound("no such ticket", {"ticket_id": ticket_id})
-        return _ticket(row)
+        return ticket_of(row)
 
     async def list_tickets(self, query: TicketQuery, after: tuple[datetime, str] | None, limit: int) -> list[Ticket]:
         """Return up to ``limit`` tickets matching ``query``, newest first, after a cursor position."""
-        where, params = _where(query, after)
+        where, params = ticket_where(query, after)
         rows = await self._db.fetch_all(
-            f"SELECT {_TICKET} FROM hd_tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            f"SELECT {TICKET} FROM hd_tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_ticket(r) for r in rows]
+        return [ticket_of(r) for r in rows]
 
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
@@ -251,12 +134,12 @@ class SqliteHelpdeskStore:
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
-                f"UPDATE hd_tickets SET status = ?, updated_at = ? WHERE id = ? AND status = ? RETURNING {_TICKET}",
+                f"UPDATE hd_tickets SET status = ?, updated_at = ? WHERE id = ? AND status = ? RETURNING {TICKET}",
                 (status.value, iso(now), ticket_id, expected.value),
             )
             if row is None:
                 return None
-            changed = _ticket(row)
+            changed = ticket_of(row)
             was, became = expected in ACTIVE, status in ACTIVE
             if changed.assignee_id and was != became:
                 await tx_add_load(conn, changed.workspace_id, changed.assignee_id, 1 if became else -1)
@@ -265,19 +148,23 @@ class SqliteHelpdeskStore:
     async def set_assignee(
         self, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
     ) -> Ticket | None:
-        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction."""
+        """Give the ticket to ``assignee_id`` if still ``expected``'s, moving its load too, in one transaction.
+
+        ``Conflict`` (nothing written) if the ticket is active and ``assignee_id`` is not a member any more.
+        """
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
                 f"UPDATE hd_tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND assignee_id IS ? "
-                f"RETURNING {_TICKET}",
+                f"RETURNING {TICKET}",
                 (assignee_id, iso(now), ticket_id, expected),
             )
             if row is None:
                 return None
-            changed = _ticket(row)
+            changed = ticket_of(row)
             if changed.status in ACTIVE and expected != assignee_id:
-                await tx_add_load(conn, changed.workspace_id, assignee_id, 1)
+                if not await tx_add_load(conn, changed.workspace_id, assignee_id, 1):
+                    raise Conflict("the assignee is no longer a member of the workspace", {"assignee_id": assignee_id})
                 if expected:
                     await tx_add_load(conn, changed.workspace_id, expected, -1)
         return changed
@@ -297,41 +184,41 @@ class SqliteHelpdeskStore:
                 if await tx_fetch_one(conn, "SELECT 1 FROM hd_tickets WHERE id = ?", (m.ticket_id,)) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await tx_link_all(conn, m.attachments, m.author_id, "helpdesk", m.ticket_id)
+            await tx_link_all(conn, m.attachments, m.author_id, None, "helpdesk", m.ticket_id)
             await conn.execute(
-                f"INSERT INTO hd_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO hd_messages ({MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (m.id, m.ticket_id, m.author_id, m.author_role, m.body, json.dumps(m.attachments), iso(m.created_at)),
             )
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_MESSAGE} FROM hd_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
+            f"SELECT {MESSAGE} FROM hd_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
         )
-        return _message(row) if row else None
+        return message_of(row) if row else None
 
     async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
         """Return the ticket's newest ``limit`` messages, oldest first."""
         rows = await self._db.fetch_all(
-            f"SELECT {_MESSAGE} FROM hd_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
+            f"SELECT {MESSAGE} FROM hd_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
         )
-        return [_message(r) for r in reversed(rows)]
+        return [message_of(r) for r in reversed(rows)]
 
     async def set_read(self, marker: ReadMarker) -> ReadMarker:
         """Move the read marker forward only, in one conditional upsert."""
         m = marker
         await self._db.execute(
-            f"INSERT INTO hd_reads ({_READ}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id, user_id) DO UPDATE SET "
+            f"INSERT INTO hd_reads ({READ}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id, user_id) DO UPDATE SET "
             "message_id = excluded.message_id, message_at = excluded.message_at, at = excluded.at "
             "WHERE (excluded.message_at, excluded.message_id) > (hd_reads.message_at, hd_reads.message_id)",
             (m.ticket_id, m.user_id, m.message_id, iso(m.message_at), iso(m.at)),
         )
         row = await self._db.fetch_one(
-            f"SELECT {_READ} FROM hd_reads WHERE ticket_id = ? AND user_id = ?", (m.ticket_id, m.user_id)
+            f"SELECT {READ} FROM hd_reads WHERE ticket_id = ? AND user_id = ?", (m.ticket_id, m.user_id)
         )
-        return _load(row, ReadMarker, ("message_at", "at"))  # type: ignore[no-any-return]
+        return marker_of(row)
 
     async def list_reads(self, ticket_id: str) -> list[ReadMarker]:
         """Return every user's read marker of the ticket."""
-        rows = await self._db.fetch_all(f"SELECT {_READ} FROM hd_reads WHERE ticket_id = ? ORDER BY at", (ticket_id,))
-        return [_load(r, ReadMarker, ("message_at", "at")) for r in rows]
+        rows = await self._db.fetch_all(f"SELECT {READ} FROM hd_reads WHERE ticket_id = ? ORDER BY at", (ticket_id,))
+        return [marker_of(r) for r in rows]

@@ -9,6 +9,8 @@ from typing import Any
 
 from models.errors import Conflict
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
+from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 
@@ -97,8 +99,9 @@ class SqliteSupportStore:
         self._db = db
 
     async def init(self) -> None:
-        """Create the support tables if missing."""
-        await self._db.create_schema(SCHEMA)
+        """Create the support tables, and that of the uploads messages link, if missing."""
+        for script in (ATTACHMENTS_SCHEMA, SCHEMA):
+            await self._db.create_schema(script)
 
     async def create_topic(self, topic: Topic) -> Topic:
         """Store a topic; ``Conflict`` if the workspace has one of that name."""
@@ -242,22 +245,25 @@ class SqliteSupportStore:
         return int(row["n"]) if row else 0
 
     async def add_message(self, message: SupportMessage) -> None:
-        """Store one message."""
-        await self._db.execute(
-            f"INSERT INTO support_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.id,
-                message.ticket_id,
-                message.workspace_id,
-                message.product,
-                message.author,
-                message.message_data,
-                message.reply_to,
-                json.dumps(message.attachments),
-                int(message.is_read),
-                iso(message.created_at),
-            ),
-        )
+        """Link the workspace key's attachments and store the message, in one transaction."""
+        m = message
+        async with self._db.transaction() as conn:
+            await tx_link_all(conn, m.attachments, None, m.workspace_id, "support", m.ticket_id)
+            await conn.execute(
+                f"INSERT INTO support_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    m.id,
+                    m.ticket_id,
+                    m.workspace_id,
+                    m.product,
+                    m.author,
+                    m.message_data,
+                    m.reply_to,
+                    json.dumps(m.attachments),
+                    int(m.is_read),
+                    iso(m.created_at),
+                ),
+            )
 
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
         """Return one message of the ticket, or None."""

@@ -1,4 +1,9 @@
-"""Workspaces and their members on SQLite."""
+"""Workspaces and their members on SQLite.
+
+Adding, removing or deleting members also writes the helpdesk tickets they hold (see
+``storage.sqlite.helpdesk_loads``) in the same ``BEGIN IMMEDIATE`` transaction, so each member's
+``load`` stays the number of active tickets assigned to them.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from models.errors import NotFound
+from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
+from storage.sqlite.helpdesk_rows import SCHEMA as HELPDESK_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -76,8 +82,9 @@ class SqliteWorkspaceStore:
         self._db = db
 
     async def init(self) -> None:
-        """Create the workspace tables if missing."""
-        await self._db.create_schema(SCHEMA)
+        """Create the workspace tables, and the helpdesk tables whose tickets members hold, if missing."""
+        for script in (SCHEMA, HELPDESK_SCHEMA):
+            await self._db.create_schema(script)
 
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
@@ -147,32 +154,44 @@ class SqliteWorkspaceStore:
             raise NotFound("no such workspace", {"workspace_id": workspace_id})
         return await self.get(workspace_id)
 
-    async def delete(self, workspace_id: str) -> None:
-        """Delete a workspace and its members in one transaction; ``NotFound`` if unknown."""
+    async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
+        """Delete a workspace and its members, and unassign their active tickets, in one transaction.
+
+        Returns the tickets unassigned; ``NotFound`` (nothing written) if the workspace is unknown.
+        """
         async with self._db.transaction() as conn:
             cursor = await conn.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
             if not cursor.rowcount:
                 raise NotFound("no such workspace", {"workspace_id": workspace_id})
             await conn.execute("DELETE FROM workspace_members WHERE workspace_id = ?", (workspace_id,))
+            return await tx_release_workspace(conn, workspace_id, now)
 
     async def put_member(self, member: Member) -> Member:
-        """Add a member, or update its role and categories (its load is kept)."""
-        await self._db.execute(
-            f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, 0, ?) "
-            "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, categories = excluded.categories",
-            (member.workspace_id, member.user_id, member.role, json.dumps(member.categories), iso(member.created_at)),
-        )
-        stored = await self.get_member(member.workspace_id, member.user_id)
-        assert stored is not None
-        return stored
+        """Add a member with its load counted from the tickets it holds, or update its role and categories."""
+        m = member
+        async with self._db.transaction() as conn:
+            load = await tx_active_count(conn, m.workspace_id, m.user_id)
+            row = await tx_fetch_one(
+                conn,
+                f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, "
+                f"categories = excluded.categories RETURNING {_MEMBER}",
+                (m.workspace_id, m.user_id, m.role, json.dumps(m.categories), load, iso(m.created_at)),
+            )
+        return _member(row)
 
-    async def remove_member(self, workspace_id: str, user_id: str) -> None:
-        """Remove a member; ``NotFound`` if it is not one."""
-        changed = await self._db.execute(
-            "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
-        )
-        if not changed:
-            raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+    async def remove_member(self, workspace_id: str, user_id: str, now: datetime) -> list[Handover]:
+        """Remove a member and hand on their active tickets in one transaction; return those tickets.
+
+        ``NotFound`` (nothing written) if the user is not a member.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
+            )
+            if not cursor.rowcount:
+                raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
+            return await tx_release_member(conn, workspace_id, user_id, now)
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
@@ -195,37 +214,3 @@ class SqliteWorkspaceStore:
             f"SELECT {_MEMBER} FROM workspace_members WHERE user_id = ? ORDER BY created_at", (user_id,)
         )
         return [_member(r) for r in rows]
-
-    async def claim_least_loaded(self, workspace_id: str, category_id: str) -> Member | None:
-        """Pick and increment the least-loaded agent of the category in one UPDATE ... RETURNING."""
-        async with self._db.transaction() as conn:
-            return await tx_claim_least_loaded(conn, workspace_id, category_id)
-
-    async def add_load(self, workspace_id: str, user_id: str, delta: int) -> None:
-        """Add ``delta`` to a member's load, never going below 0."""
-        async with self._db.transaction() as conn:
-            await tx_add_load(conn, workspace_id, user_id, delta)
-
-
-async def tx_claim_least_loaded(conn: aiosqlite.Connection, workspace_id: str, category_id: str) -> Member | None:
-    """Inside an open transaction: add 1 to the load of the category's least-loaded agent and return it."""
-    row = await tx_fetch_one(
-        conn,
-        f"""UPDATE workspace_members SET load = load + 1
-        WHERE rowid = (
-            SELECT rowid FROM workspace_members
-            WHERE workspace_id = ? AND role = 'agent'
-              AND (categories = '[]' OR EXISTS (SELECT 1 FROM json_each(categories) WHERE value = ?))
-            ORDER BY load, created_at, user_id LIMIT 1
-        ) RETURNING {_MEMBER}""",
-        (workspace_id, category_id),
-    )
-    return _member(row) if row else None
-
-
-async def tx_add_load(conn: aiosqlite.Connection, workspace_id: str, user_id: str, delta: int) -> None:
-    """Inside an open transaction: add ``delta`` to a member's load, never going below 0."""
-    await conn.execute(
-        "UPDATE workspace_members SET load = MAX(load + ?, 0) WHERE workspace_id = ? AND user_id = ?",
-        (delta, workspace_id, user_id),
-    )

@@ -112,7 +112,8 @@ async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
     assert [t.title for t in first + rest] == ["t4", "t3", "t2", "t1", "t0"]
 
 
-async def test_compare_and_set_changes(store: HelpdeskStore) -> None:
+async def test_compare_and_set_changes(loads: Loads) -> None:
+    store = loads.helpdesk
     t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
     later = NOW + timedelta(minutes=1)
     moved = await asyncio.gather(
@@ -121,11 +122,15 @@ async def test_compare_and_set_changes(store: HelpdeskStore) -> None:
     assert sum(m is not None for m in moved) == 1
     assert (await store.get_ticket(t.id)).status == TicketStatus.PENDING
     assert await store.set_status(t.id, TicketStatus.OPEN, TicketStatus.CLOSED, later) is None
-    claims = await asyncio.gather(*(store.set_assignee(t.id, None, f"a{i}", later) for i in range(3)))
+    claims = await asyncio.gather(*(store.set_assignee(t.id, None, user, later) for user in ("a1", "a2", "m")))
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1 and (await store.get_ticket(t.id)).assignee_id == winners[0].assignee_id
-    again = await store.set_assignee(t.id, winners[0].assignee_id, "b", later)
-    assert again is not None and again.assignee_id == "b" and again.updated_at == later
+    heir = next(u for u in ("a1", "a2") if u != winners[0].assignee_id)
+    again = await store.set_assignee(t.id, winners[0].assignee_id, heir, later)
+    assert again is not None and again.assignee_id == heir and again.updated_at == later
+    with pytest.raises(Conflict):  # an active ticket only goes to a member of its workspace
+        await store.set_assignee(t.id, heir, "stranger", later)
+    assert (await store.get_ticket(t.id)).assignee_id == heir and await loads.drift() == {}
     with pytest.raises(NotFound):
         await store.get_ticket("missing")
 
@@ -320,3 +325,33 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
     with pytest.raises(NotFound):
         await hd.add_message(message().model_copy(update={"ticket_id": "missing"}))
     assert len(await hd.list_messages(t.id, 10)) == 1 and (await loads.uploads.get(fresh)).ticket_id is None
+
+
+async def test_auto_assign_picks_the_least_loaded_agent_serving_the_category(loads: Loads, backend: str) -> None:
+    hd, members = loads.helpdesk, loads.members
+    staff = [("everything", "agent", []), ("billing", "agent", ["billing"]), ("sales", "agent", ["sales"])]
+    for n, (user, role, categories) in enumerate([*staff, ("boss", "manager", [])]):
+        at = NOW + timedelta(seconds=n)
+        person = Member(workspace_id="w2", user_id=user, role=role, categories=categories, created_at=at)  # type: ignore[arg-type]
+        await members.put_member(person)
+    width = 4  # concurrent writers (secantusdb takes few)
+    made = await asyncio.gather(
+        *(hd.create_ticket(ticket("w2", "billing", "x", i), auto_assign=True) for i in range(width))
+    )
+    assert sorted(t.assignee_id or "" for t in made) == ["billing", "billing", "everything", "everything"]
+    assert {m.user_id: m.load for m in await members.list_members("w2")} == {
+        "everything": 2,
+        "billing": 2,
+        "sales": 0,
+        "boss": 0,
+    }
+    assert (await hd.create_ticket(ticket("w3", "billing", "x", 9), auto_assign=True)).assignee_id is None
+
+
+async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
+    await loads.helpdesk.create_ticket(ticket("w1", "c", "x", 0, assignee="a1"))
+    again = await loads.members.put_member(
+        Member(workspace_id="w1", user_id="a1", role="manager", categories=["c"], created_at=NOW)  # type: ignore[arg-type]
+    )
+    assert (again.role, again.categories, again.load) == ("manager", ["c"], 1)
+    assert await loads.drift() == {}

@@ -10,11 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
 from models.support import LineManager, SupportMessage, Topic
 from storage import open_database
+from storage.attachments import make_attachment_store
 from storage.database import Database, new_id
 from storage.support import SupportStore, make_support_store
 
@@ -161,3 +163,53 @@ async def test_messages_unread_and_read(store: SupportStore) -> None:
     assert await store.mark_read("t1", "cust") == 2
     assert await store.mark_read("t1", "cust") == 0
     assert await store.count_unread("t1", "cust") == 0 and await store.count_unread("t1", "lm") == 1
+
+
+async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
+    store: SupportStore,
+    db: Database,
+    settings_for,
+    backend: str,  # type: ignore[no-untyped-def]
+) -> None:
+    uploads = make_attachment_store(db, settings_for(backend))
+    await uploads.init()
+    now = to_millis(utc_now())
+
+    async def upload(workspace_id: str | None = WS, uploader_id: str | None = None) -> str:
+        record = AttachmentRecord(
+            id=new_id(),
+            name="r.pdf",
+            size=1,
+            content_type="application/pdf",
+            created_at=now,
+            uploader_id=uploader_id,
+            workspace_id=workspace_id,
+        )
+        await uploads.add(record)
+        return record.id
+
+    def message(*attachments: str) -> SupportMessage:
+        return SupportMessage(
+            id=new_id(),
+            ticket_id="t1",
+            message_data="see file",
+            author="cust",
+            attachments=list(attachments),
+            created_at=now,
+            product="p",
+            workspace_id=WS,
+        )
+
+    shared = await upload()
+    both = await asyncio.gather(*(store.add_message(message(shared)) for _ in range(2)), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
+    assert [m.attachments for m in await store.list_messages("t1")] == [[shared]]
+    linked = await uploads.get(shared)
+    assert (linked.ticket_kind, linked.ticket_id) == ("support", "t1")
+
+    fresh = await upload()
+    for refused in (message(fresh, shared), message(await upload("ws2")), message(await upload(None, "user"))):
+        with pytest.raises(Conflict):
+            await store.add_message(refused)
+    assert (await uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
+    assert len(await store.list_messages("t1")) == 1

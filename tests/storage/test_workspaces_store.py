@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -74,40 +73,22 @@ async def test_create_find_list_update_delete(store: WorkspaceStore) -> None:
     assert (await authenticate_workspace(store, first.id, new_key)).id == first.id
 
     await store.put_member(member(first.id, "u1"))
-    await store.delete(first.id)
+    assert await store.delete(first.id, later) == []
     assert await store.find(first.id) is None
     assert await store.list_members(first.id) == []
-    for call in (store.delete(first.id), store.get(first.id), store.update(first.id, "x", None, None, later)):
+    for call in (store.delete(first.id, later), store.get(first.id), store.update(first.id, "x", None, None, later)):
         with pytest.raises(NotFound):
             await call
 
 
-async def test_members_are_upserted_and_keep_their_load(store: WorkspaceStore) -> None:
+async def test_members_are_upserted_and_removed(store: WorkspaceStore) -> None:
     ws, _ = record("ws")
     await store.create(ws)
     await store.put_member(member(ws.id, "u1", ["c1"]))
-    await store.add_load(ws.id, "u1", 2)
     again = await store.put_member(member(ws.id, "u1", ["c2"], role="manager"))
-    assert (again.role, again.categories, again.load) == ("manager", ["c2"], 2)
-    await store.add_load(ws.id, "u1", -5)
-    assert (await store.get_member(ws.id, "u1")).load == 0  # type: ignore[union-attr]
+    assert (again.role, again.categories, again.load) == ("manager", ["c2"], 0)
     assert [m.workspace_id for m in await store.memberships("u1")] == [ws.id]
-    await store.remove_member(ws.id, "u1")
+    assert await store.remove_member(ws.id, "u1", ws.created_at) == []
     assert await store.get_member(ws.id, "u1") is None
     with pytest.raises(NotFound):
-        await store.remove_member(ws.id, "u1")
-
-
-async def test_claim_least_loaded_respects_categories_and_balances(store: WorkspaceStore) -> None:
-    ws, _ = record("ws")
-    await store.create(ws)
-    await store.put_member(member(ws.id, "everything"))
-    await store.put_member(member(ws.id, "billing", ["billing"]))
-    await store.put_member(member(ws.id, "sales", ["sales"]))
-    await store.put_member(member(ws.id, "boss", [], role="manager"))
-    claims = await asyncio.gather(*(store.claim_least_loaded(ws.id, "billing") for _ in range(5)))
-    names = sorted(m.user_id for m in claims if m)
-    assert names == ["billing", "billing", "everything", "everything", "everything"]  # ties: first added
-    loads = {m.user_id: m.load for m in await store.list_members(ws.id)}
-    assert loads["sales"] == 0 and loads["boss"] == 0 and loads["billing"] + loads["everything"] == 5
-    assert await store.claim_least_loaded("other", "billing") is None
+        await store.remove_member(ws.id, "u1", ws.created_at)

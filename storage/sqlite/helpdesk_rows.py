@@ -1,0 +1,149 @@
+"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery
+from storage.sqlite.convert import from_iso, iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hd_categories (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    description TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (workspace_id, name)
+);
+CREATE TABLE IF NOT EXISTS hd_tickets (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    category_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    status TEXT NOT NULL,
+    assignee_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hd_tickets_created ON hd_tickets (created_at, id);
+CREATE INDEX IF NOT EXISTS hd_tickets_workspace ON hd_tickets (workspace_id, status, created_at);
+CREATE INDEX IF NOT EXISTS hd_tickets_client ON hd_tickets (client_id, created_at);
+CREATE INDEX IF NOT EXISTS hd_tickets_assignee ON hd_tickets (assignee_id, created_at);
+CREATE INDEX IF NOT EXISTS hd_tickets_category ON hd_tickets (category_id);
+CREATE TABLE IF NOT EXISTS hd_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ticket_id TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    author_role TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hd_messages_ticket ON hd_messages (ticket_id, seq);
+CREATE TABLE IF NOT EXISTS hd_reads (
+    ticket_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    message_at TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, user_id)
+)
+"""
+
+CATEGORY = "id, workspace_id, name, description, created_at, updated_at"
+TICKET = (
+    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at"
+)
+MESSAGE = "id, ticket_id, author_id, author_role, body, attachments, created_at"
+READ = "ticket_id, user_id, message_id, message_at, at"
+
+
+def _load(row: Any, model: type[Any], dates: tuple[str, ...], lists: tuple[str, ...] = ()) -> Any:
+    values = dict(row)
+    for name in dates:
+        values[name] = from_iso(values[name])
+    for name in lists:
+        values[name] = json.loads(values[name])
+    return model.model_validate(values)
+
+
+def category_of(row: Any) -> Category:
+    """Return the category stored in ``row``."""
+    return _load(row, Category, ("created_at", "updated_at"))  # type: ignore[no-any-return]
+
+
+def ticket_of(row: Any) -> Ticket:
+    """Return the ticket stored in ``row``."""
+    return _load(row, Ticket, ("created_at", "updated_at"), ("attachments",))  # type: ignore[no-any-return]
+
+
+def message_of(row: Any) -> TicketMessage:
+    """Return the message stored in ``row``."""
+    return _load(row, TicketMessage, ("created_at",), ("attachments",))  # type: ignore[no-any-return]
+
+
+def marker_of(row: Any) -> ReadMarker:
+    """Return the read marker stored in ``row``."""
+    return _load(row, ReadMarker, ("message_at", "at"))  # type: ignore[no-any-return]
+
+
+def ticket_values(t: Ticket) -> tuple[Any, ...]:
+    """Return the ticket's values in ``TICKET`` column order."""
+    return (
+        t.id,
+        t.workspace_id,
+        t.category_id,
+        t.client_id,
+        t.title,
+        t.body,
+        json.dumps(t.attachments),
+        t.status.value,
+        t.assignee_id,
+        iso(t.created_at),
+        iso(t.updated_at),
+    )
+
+
+def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
+    """Return the WHERE clause (and its parameters) of a ticket listing."""
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def add(clause: str, *values: Any) -> None:
+        clauses.append(clause)
+        params.extend(values)
+
+    if query.client_id is not None:
+        add("client_id = ?", query.client_id)
+    if query.workspace_ids is not None:
+        add(f"workspace_id IN ({', '.join('?' * len(query.workspace_ids)) or 'NULL'})", *query.workspace_ids)
+    if query.agent_id is not None:
+        scopes, values = [], []
+        for workspace_id, categories in query.agent_scopes.items():
+            if categories:
+                scopes.append(f"(workspace_id = ? AND category_id IN ({', '.join('?' * len(categories))}))")
+                values += [workspace_id, *categories]
+            else:
+                scopes.append("workspace_id = ?")
+                values.append(workspace_id)
+        open_in_scope = f"(status = 'open' AND ({' OR '.join(scopes)}))" if scopes else "0"
+        add(f"(assignee_id = ? OR {open_in_scope})", query.agent_id, *values)
+    for column in ("status", "category_id", "assignee_id"):
+        value = getattr(query, column)
+        if value is not None:
+            add(f"{column} = ?", str(value))
+    if query.created_from is not None:
+        add("created_at >= ?", iso(query.created_from))
+    if query.created_to is not None:
+        add("created_at < ?", iso(query.created_to))
+    if after is not None:
+        add("(created_at, id) < (?, ?)", iso(after[0]), after[1])
+    return " AND ".join(clauses) or "1 = 1", params
