@@ -58,7 +58,8 @@ class HelpdeskStore(Protocol):
         """Move the ticket from ``expected`` to ``status``; None if its status was not ``expected``.
 
         When the ticket enters or leaves an active status (``ACTIVE``) its assignee's load moves by 1 in
-        the same transaction.
+        the same transaction; a ticket made active again whose assignee has left the workspace becomes
+        unassigned instead (nobody's load changes).
         """
 
     async def set_assignee(

@@ -176,7 +176,8 @@ class MongoHelpdeskStore:
     ) -> Ticket | None:
         """Apply a conditional ticket update and the load changes ``move`` asks of it, in one transaction.
 
-        ``Conflict`` (nothing written) if ``heir``'s load is to move and they are not a member any more.
+        ``Conflict`` (nothing written) if ``heir``'s load is to move and they are not a member any more; any
+        other non-member gaining load (a ticket made active again after its assignee left) loses the ticket.
         """
 
         async def attempt(session: AsyncClientSession) -> Ticket | None:
@@ -190,6 +191,14 @@ class MongoHelpdeskStore:
                 counted = await add_member_load(self._members, changed.workspace_id, user_id, delta, session)
                 if user_id == heir and not counted:
                     raise Conflict("the assignee is no longer a member of the workspace", {"assignee_id": heir})
+                if delta > 0 and not counted:  # made active again after its assignee left: nobody's now
+                    doc = await self._tickets.find_one_and_update(
+                        {"_id": changed.id},
+                        {"$set": {"assignee_id": None}},
+                        return_document=ReturnDocument.AFTER,
+                        session=session,
+                    )
+                    changed = Ticket.model_validate(_in(doc))
             return changed
 
         return await self._db.transaction(attempt)
@@ -197,7 +206,10 @@ class MongoHelpdeskStore:
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction.
+
+        A ticket made active again whose assignee is no longer a member becomes unassigned in the same step.
+        """
 
         def move(changed: Ticket) -> list[tuple[str, int]]:
             was, became = expected in ACTIVE, status in ACTIVE

@@ -130,7 +130,10 @@ class SqliteHelpdeskStore:
     async def set_status(
         self, ticket_id: str, expected: TicketStatus, status: TicketStatus, now: datetime
     ) -> Ticket | None:
-        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction."""
+        """Move the ticket from ``expected`` to ``status``, and its assignee's load with it, in one transaction.
+
+        A ticket made active again whose assignee is no longer a member becomes unassigned in the same step.
+        """
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
@@ -142,7 +145,12 @@ class SqliteHelpdeskStore:
             changed = ticket_of(row)
             was, became = expected in ACTIVE, status in ACTIVE
             if changed.assignee_id and was != became:
-                await tx_add_load(conn, changed.workspace_id, changed.assignee_id, 1 if became else -1)
+                counted = await tx_add_load(conn, changed.workspace_id, changed.assignee_id, 1 if became else -1)
+                if became and not counted:  # reopened after its assignee left the workspace: nobody's now
+                    row = await tx_fetch_one(
+                        conn, f"UPDATE hd_tickets SET assignee_id = NULL WHERE id = ? RETURNING {TICKET}", (ticket_id,)
+                    )
+                    changed = ticket_of(row)
         return changed
 
     async def set_assignee(

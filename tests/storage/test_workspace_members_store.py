@@ -124,6 +124,11 @@ async def test_a_removed_members_active_tickets_go_to_the_least_loaded_agent(des
     for kept in (resolved, closed):  # not active: their record keeps who held them
         assert (await desk.helpdesk.get_ticket(kept.id)).assignee_id == "a1"
 
+    reopened = await desk.helpdesk.set_status(closed.id, TicketStatus.CLOSED, TicketStatus.OPEN, LATER)
+    assert reopened is not None and reopened.assignee_id is None  # a1 has left: the reopened ticket is nobody's
+    assert (await desk.helpdesk.get_ticket(closed.id)).assignee_id is None
+    assert await desk.loads() == {"a2": 2, "biller": 1, "boss": 0} and await desk.drift() == {}
+
     assert (await desk.add("a1")).load == 0  # back with nothing active
     await desk.helpdesk.set_status(resolved.id, TicketStatus.RESOLVED, TicketStatus.OPEN, LATER)
     assert (await desk.loads())["a1"] == 1 and await desk.drift() == {}
@@ -147,12 +152,14 @@ async def test_re_adding_a_member_counts_the_active_tickets_they_hold(manual_des
     desk = manual_desk
     resolved = [await desk.ticket("tech", "a1", "resolved", offset=n) for n in range(2)]
     await desk.workspaces.remove_member(desk.ws, "a1", LATER)
-    for t in resolved:  # reopened while a1 is away: theirs again, but nobody's load
-        await desk.helpdesk.set_status(t.id, TicketStatus.RESOLVED, TicketStatus.OPEN, LATER)
-    assert (await desk.holders())["a1"] == 2
-    assert (await desk.add("a1")).load == 2
+    for t in resolved:  # reopened while a1 is away: nobody's now, so nobody's load
+        reopened = await desk.helpdesk.set_status(t.id, TicketStatus.RESOLVED, TicketStatus.OPEN, LATER)
+        assert reopened is not None and reopened.assignee_id is None
+    await desk.ticket("tech", "a1", offset=5)  # an active ticket held by a non-member (data from before the rule)
+    assert (await desk.holders())["a1"] == 1
+    assert (await desk.add("a1")).load == 1
     updated = await desk.add("a1", "manager", ["tech"])  # an update keeps the load
-    assert (updated.role, updated.load) == ("manager", 2) and await desk.drift() == {}
+    assert (updated.role, updated.load) == ("manager", 1) and await desk.drift() == {}
 
 
 async def test_a_ticket_cannot_be_handed_to_someone_who_left(desk: Desk) -> None:
