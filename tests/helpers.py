@@ -200,6 +200,7 @@ class ServerProcess:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.2)
+        self.kill()  # never leave a half-started server behind
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
@@ -218,6 +219,16 @@ class ServerProcess:
                 self.proc.kill()
                 return self.proc.wait(5)
         return self.proc.returncode if self.proc else None
+
+
+async def start_all(*servers: ServerProcess) -> None:
+    """Start the servers at once (as a deployment does); if one fails, stop the others and raise."""
+    outcomes = await asyncio.gather(*(server.start() for server in servers), return_exceptions=True)
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failed:
+        for server in servers:
+            server.stop()
+        raise failed[0]
 
 
 class ManualClock:

@@ -30,7 +30,7 @@ from models.accounts import NewUser
 from models.common import utc_now
 from storage import open_database
 from storage.accounts import make_account_store
-from tests.helpers import Client, ServerProcess, connect_client, free_port
+from tests.helpers import Client, ServerProcess, connect_client, free_port, start_all
 
 SECRET = "pool-load-secret-" + "z" * 40
 BUYER = {"name": "Bo", "email": "bo@example.com"}
@@ -194,7 +194,7 @@ async def run_two_process_load(
     clients: list[Client] = []
     report, owners, stop = LoadReport(), {}, asyncio.Event()
     try:
-        await asyncio.gather(*(s.start() for s in servers))
+        await start_all(*servers)
         admin = await connect_client(servers[0].url, admin_token)
         auditor = await connect_client(servers[1].url, admin_token)
         clients += [admin, auditor]

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import ServerProcess, connect_client, free_port
+from tests.helpers import ServerProcess, connect_client, free_port, start_all
 
 MESSAGE = {"type": "chat", "side": "client", "author": "ana", "message_type": "text"}
 
@@ -30,7 +30,7 @@ async def cluster(tmp_path: Path, redis_url: str, backend: str, request: pytest.
         env["DESKLINE_MONGO_URL"] = request.getfixturevalue("mongo_url")
         env["DESKLINE_MONGO_DB"] = f"cluster_{uuid.uuid4().hex[:10]}"
     nodes = [ServerProcess(env, free_port()), ServerProcess(env, free_port())]
-    await asyncio.gather(*(node.start() for node in nodes))
+    await start_all(*nodes)
     clients: list[Any] = []
 
     async def client(node: int, **kwargs: Any) -> Any:

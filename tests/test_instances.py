@@ -20,7 +20,7 @@ from config import Settings
 from models.common import utc_now
 from storage import open_database
 from storage.accounts import make_account_store
-from tests.helpers import Client, ServerProcess, connect_client, free_port
+from tests.helpers import Client, ServerProcess, connect_client, free_port, start_all
 from tests.test_calls import ANSWER, OFFER, candidate
 
 SECRET = "instances-secret-" + "y" * 40
@@ -79,7 +79,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str
         env["DESKLINE_MONGO_URL"] = request.getfixturevalue("mongo_url")
         env["DESKLINE_MONGO_DB"] = f"t_{uuid.uuid4().hex[:12]}"
     both = Cluster(env)
-    await asyncio.gather(both.a.start(), both.b.start())
+    await start_all(both.a, both.b)
     yield both
     for client in both.clients:
         await client.close()

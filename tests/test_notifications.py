@@ -19,7 +19,7 @@ from storage.notify import make_notify_store
 from storage.sqlite.db import SqliteDatabase
 from tests.helpdesk_kit import admin_of, new_workspace
 from tests.helpdesk_kit import signed_in as helpdesk_signed_in
-from tests.helpers import ManualClock, RunningServer, ServerProcess, free_port
+from tests.helpers import ManualClock, RunningServer, ServerProcess, free_port, start_all
 from tests.notify_doubles import (
     FAST,
     SMS_FROM,
@@ -364,7 +364,7 @@ async def test_two_processes_drain_one_outbox_once_even_across_a_restart(tmp_pat
     }
     a, b = ServerProcess(env, free_port()), ServerProcess(env, free_port())
     restarted = ServerProcess(env, free_port())
-    await asyncio.gather(a.start(), b.start())
+    await start_all(a, b)
     db = await SqliteDatabase.open(data / "deskline.db")
     try:
         store = make_notify_store(db)

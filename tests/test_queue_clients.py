@@ -12,7 +12,7 @@ from typing import Any
 
 from auth.principal import Role
 from tests.conftest import signed_in
-from tests.helpers import ROOT, Client, ManualClock, RunningServer, ServerProcess, connect_client, free_port
+from tests.helpers import ROOT, Client, ManualClock, RunningServer, ServerProcess, connect_client, free_port, start_all
 from tests.notify_doubles import FAST, MailCatcher, mail
 from tests.queue_helpers import staffed_office
 
@@ -267,7 +267,7 @@ async def test_tracking_and_counting_across_two_processes(tmp_path: Path, redis_
     first, second = ServerProcess(env, free_port()), ServerProcess(env, free_port())
     clients: list[Client] = []
     try:
-        await asyncio.gather(first.start(), second.start())
+        await start_all(first, second)
         admin = await _login(first.url, admin_email)
         clients.append(admin)
         emails: dict[str, list[tuple[str, str]]] = {}

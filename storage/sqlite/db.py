@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -12,6 +13,26 @@ from typing import Any, Literal
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+async def _enable_wal(conn: aiosqlite.Connection) -> None:
+    """Switch the file to WAL (kept in the file), even while other processes open it at the same moment.
+
+    Connections switching a new file at once deadlock (each holds a shared lock and wants an exclusive
+    one), so every one but the first fails with "database is locked" after its busy timeout. Hence a
+    short timeout and a retry after a random pause, until BUSY_TIMEOUT_MS has passed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
+    await conn.execute("PRAGMA busy_timeout=20")
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or loop.time() > deadline:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.05))
 
 
 class SqliteDatabase:
@@ -34,8 +55,8 @@ class SqliteDatabase:
         """Open (creating if needed) the database file at ``path``."""
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
+        await _enable_wal(conn)
         await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         return cls(conn, path)

@@ -36,3 +36,14 @@ async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(setti
     assert all(c == 2 for c in counts.values()), counts
     assert set(committed) <= set(counts) and {100 + s for s in range(6)} <= set(counts)
     await db.close()
+
+
+async def test_processes_opening_a_new_file_at_once_all_get_it_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two instances starting together on one new file once failed with "database is locked"."""
+    for attempt in range(10):
+        path = tmp_path / f"fresh-{attempt}.db"
+        opened = await asyncio.wait_for(asyncio.gather(*(SqliteDatabase.open(path) for _ in range(4))), 10)
+        for db in opened:
+            row = await db.fetch_one("PRAGMA journal_mode")
+            assert row is not None and row["journal_mode"] == "wal"
+            await db.close()
