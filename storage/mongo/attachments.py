@@ -76,26 +76,6 @@ class MongoAttachmentStore:
             await stream.close()
 
 
-async def link_records(
-    records: AsyncCollection[dict[str, Any]],
-    ids: list[str],
-    uploader_id: str | None,
-    workspace_id: str | None,
-    kind: TicketKind,
-    ticket_id: str,
-    session: AsyncClientSession | None = None,
-) -> int:
-    """Attach the uploader's still-unlinked attachments to a ticket; return how many were."""
-    if not ids:
-        return 0
-    result = await records.update_many(
-        {"_id": {"$in": ids}, "ticket_id": None, "uploader_id": uploader_id, "workspace_id": workspace_id},
-        {"$set": {"ticket_kind": kind, "ticket_id": ticket_id}},
-        session=session,
-    )
-    return result.modified_count
-
-
 async def link_all(
     records: AsyncCollection[dict[str, Any]],
     ids: list[str],
@@ -110,6 +90,10 @@ async def link_all(
 
     The error names the first id that is not (any more) an unlinked upload of theirs.
     """
+    owner = {"ticket_id": None, "uploader_id": uploader_id, "workspace_id": workspace_id}
     for attachment_id in ids:
-        if not await link_records(records, [attachment_id], uploader_id, workspace_id, kind, ticket_id, session):
+        result = await records.update_one(
+            {"_id": attachment_id, **owner}, {"$set": {"ticket_kind": kind, "ticket_id": ticket_id}}, session=session
+        )
+        if not result.modified_count:
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

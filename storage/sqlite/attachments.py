@@ -108,25 +108,6 @@ class SqliteAttachmentStore:
             await asyncio.to_thread(handle.close)
 
 
-async def tx_link(
-    conn: aiosqlite.Connection,
-    ids: list[str],
-    uploader_id: str | None,
-    workspace_id: str | None,
-    kind: TicketKind,
-    ticket_id: str,
-) -> int:
-    """Inside an open transaction: attach the uploader's still-unlinked attachments; return how many were."""
-    if not ids:
-        return 0
-    cursor = await conn.execute(
-        f"UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id IN ({', '.join('?' * len(ids))}) "
-        "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
-        (kind, ticket_id, *ids, uploader_id, workspace_id),
-    )
-    return cursor.rowcount
-
-
 async def tx_link_all(
     conn: aiosqlite.Connection,
     ids: list[str],
@@ -141,5 +122,10 @@ async def tx_link_all(
     The error names the first id that is not (any more) an unlinked upload of theirs.
     """
     for attachment_id in ids:
-        if not await tx_link(conn, [attachment_id], uploader_id, workspace_id, kind, ticket_id):
+        cursor = await conn.execute(
+            "UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id = ? "
+            "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
+            (kind, ticket_id, attachment_id, uploader_id, workspace_id),
+        )
+        if not cursor.rowcount:
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})
