@@ -68,8 +68,10 @@ async def setup(deps: Deps) -> EventRouter:
             callee = await deps.accounts.store.get_user(p.to_user)
             if not callee.active:
                 raise NotFound("no such user", {"user_id": p.to_user})
-            if await store.busy([p.to_user]):
-                raise busy(p.to_user)
+            engaged = await store.busy([who.user_id, p.to_user])
+            for party in (who.user_id, p.to_user):  # no hold: a caller in a call cannot place another
+                if party in engaged:
+                    raise busy(party)
             return await ring(ctx, [p.to_user], p.media, p.sdp)
 
     @router.on("call_agents", CallAgentsPayload)
@@ -82,10 +84,12 @@ async def setup(deps: Deps) -> EventRouter:
                 members = {m.user_id for m in await workspaces.list_members(workspace.id) if m.role == Role.AGENT}
             elif who is None:
                 raise Unauthorized("sign in, or name the workspace with workspace_id and api_key")
+            if who is not None and await store.busy([who.user_id]):
+                raise busy(who.user_id)
             online = await deps.presence.available(Role.AGENT)
             agents = [a for a in online if (members is None or a in members) and (who is None or a != who.user_id)]
-            busy = await store.busy(agents)
-            agents = [a for a in agents if a not in busy]
+            engaged = await store.busy(agents)
+            agents = [a for a in agents if a not in engaged]
             if not agents:
                 raise NotFound("no agent is available right now")
             return await ring(ctx, agents, p.media, p.sdp, p.name)

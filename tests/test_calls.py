@@ -185,7 +185,7 @@ async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server)
     clock = ManualClock()
     srv = await start_server("sqlite", clock=clock)  # default settings: the sweep ends calls past their deadline
     assert srv.settings.call_ring_seconds == 45
-    caller, _ = await signed_in(srv)
+    caller, caller_info = await signed_in(srv)
     callee, bob = await signed_in(srv)
     unanswered, answered = await ring(caller, bob["user"]["id"]), await ring(caller, bob["user"]["id"])
     deadline, placed = (datetime.fromisoformat(unanswered[k]) for k in ("ring_deadline", "created_at"))
@@ -194,21 +194,25 @@ async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server)
     await srv.deps.calls.sweep()  # what the periodic sweep of any instance does
     assert (await callee.ok("call_answer", {"call_id": answered["id"], "sdp": ANSWER}))["state"] == "active"
     clock.advance(seconds=2)
-    other, cy = await signed_in(srv)  # bob is busy now
-    late = await ring(caller, cy["user"]["id"])
+    other, cy = await signed_in(srv)
+    invite = {"to_user": cy["user"]["id"], "media": "audio", "sdp": OFFER}
+    refused = await caller.error("call_invite", invite, "conflict")  # no hold: in a call, no second call
+    assert refused["details"] == {"user_id": caller_info["user"]["id"], "reason": "busy"}
+    dan, _ = await signed_in(srv)
+    late = await ring(dan, cy["user"]["id"])
     clock.advance(seconds=46)
     await other.error("call_answer", {"call_id": late["id"], "sdp": ANSWER}, "conflict")  # past its deadline
-    assert caller.inbox.of("call_missed") == []
+    assert caller.inbox.of("call_missed") == [] and dan.inbox.of("call_missed") == []
     await srv.deps.calls.sweep()
-    missed = await caller.inbox.wait_count("call_missed", 2)
-    assert sorted(m["call_id"] for m in missed) == sorted([unanswered["id"], late["id"]])
+    assert await caller.inbox.wait_for("call_missed") == {"call_id": unanswered["id"]}
+    assert await dan.inbox.wait_for("call_missed") == {"call_id": late["id"]}
     assert await callee.inbox.wait_for("call_missed") == {"call_id": unanswered["id"]}
     assert await other.inbox.wait_for("call_missed") == {"call_id": late["id"]}
     assert (await _stored(srv, unanswered["id"])).end_reason == "missed"
     assert (await _stored(srv, answered["id"])).state == "active"
     await srv.deps.calls.sweep()
     await asyncio.sleep(0.1)
-    assert len(caller.inbox.of("call_missed")) == 2 and len(callee.inbox.of("call_missed")) == 1
+    assert len(caller.inbox.of("call_missed")) == 1 and len(callee.inbox.of("call_missed")) == 1
     assert callee.inbox.of("call_ended") == []
 
 
@@ -243,8 +247,13 @@ async def test_a_user_in_an_active_call_is_busy(server: RunningServer) -> None:
     assert visitor_call["invited"] == [free_info["user"]["id"]]  # the busy agent is not rung
     assert (await free.inbox.wait_for("call_incoming"))["call_id"] == visitor_call["id"]
     await other.ok("call_hangup", {"call_id": visitor_call["id"]})
+    offer = {"media": "audio", "sdp": OFFER}
+    for place, payload in (("call_invite", {**offer, "to_user": free_info["user"]["id"]}), ("call_agents", offer)):
+        error = await caller.error(place, payload, "conflict")  # in a call: no second one (there is no hold)
+        assert error["details"] == {"user_id": ana["user"]["id"], "reason": "busy"}
     await asyncio.sleep(0.1)
     assert len(bob.inbox.of("call_incoming")) == 2  # the first call and the ringing one, nothing while busy
+    assert len(free.inbox.of("call_incoming")) == 1  # only the visitor's call
     await caller.ok("call_hangup", {"call_id": call["id"]})
     assert (await ring(other, bob_id))["state"] == "ringing"
 
