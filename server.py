@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -201,14 +202,40 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2) from exc
         return
     loop_factory = _uvloop_factory()
+    app = create_app(settings)
+    app.on_startup.append(_stop_on_first_signal)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=lambda text: log.info("event=listening host=%s port=%s", settings.host, settings.port),
         access_log=None,
+        handle_signals=False,  # _stop_on_first_signal: a repeated signal must not cut the cleanup short
         loop=loop_factory() if loop_factory else None,
     )
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _stop_on_first_signal(app: web.Application) -> None:
+    """Stop gracefully on the first SIGINT/SIGTERM and ignore repeats, so the cleanup always finishes.
+
+    (aiohttp's own handlers stay armed while it cleans up: a second signal, as ``timeout`` or an impatient
+    supervisor sends, aborted the cleanup and left the database open, or killed the process.) SIGKILL
+    still ends a stop that hangs.
+    """
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        for each in STOP_SIGNALS:
+            loop.remove_signal_handler(each)
+            signal.signal(each, signal.SIG_IGN)
+        log.info("event=stopping signal=%s", sig.name)
+        raise web.GracefulExit()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
 
 
 def _uvloop_factory():  # type: ignore[no-untyped-def]

@@ -121,6 +121,21 @@ async def test_signal_shuts_down_cleanly(tmp_path: Path, sig: signal.Signals) ->
     assert not (tmp_path / "jwt_secret").exists() or (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
 
 
+async def test_repeated_signals_while_stopping_do_not_cut_the_cleanup_short(tmp_path: Path) -> None:
+    """`timeout`, supervisors and impatient operators send SIGTERM more than once (once aborted the cleanup)."""
+    proc = await ServerProcess({"DESKLINE_DATA_DIR": str(tmp_path)}, free_port()).start()
+    assert proc.proc is not None
+    for sig in [signal.SIGTERM, signal.SIGINT] * 40:  # 80 signals over about 0.2 s, during the whole stop
+        if proc.proc.poll() is not None:
+            break
+        proc.proc.send_signal(sig)
+        await asyncio.sleep(0.0025)
+    assert await asyncio.to_thread(proc.proc.wait, 20) == 0
+    log = proc.log.read_text()
+    assert "Traceback" not in log, log
+    assert log.count("event=stopping") == 1 and "event=stopped" in log
+
+
 async def test_generated_jwt_secret_is_kept_across_restarts(tmp_path: Path) -> None:
     env = {"DESKLINE_DATA_DIR": str(tmp_path)}
     first = await ServerProcess(env, free_port()).start()
