@@ -146,9 +146,6 @@ class QueueStore(Protocol):
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
         """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
 
-    async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
-        """Return the service of a called number, if it was called."""
-
     async def recent_durations(self, ref: str, limit: int) -> list[float]:
         """Return the durations in seconds of the office's ``limit`` most recently completed services."""
 

@@ -263,11 +263,6 @@ class MongoQueueCalls:
                 claimed.append(number_of(won))
         return claimed
 
-    async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
-        """Return the service of a called number, if it was called."""
-        doc = await self._services.find_one({"ref_office": ref, "epoch": epoch, "number": number})
-        return _service(doc) if doc else None
-
     async def recent_durations(self, ref: str, limit: int) -> list[float]:
         """Return the durations in seconds of the office's ``limit`` most recently completed services."""
         cursor = (

@@ -229,13 +229,6 @@ class SqliteQueueCalls:
             )
         return sorted((number_of(r) for r in rows), key=lambda n: n.number)
 
-    async def find_service(self, ref: str, epoch: int, number: int) -> Service | None:
-        """Return the service of a called number, if it was called."""
-        row = await self._db.fetch_one(
-            f"SELECT {_SERVICE} FROM queue_services WHERE ref = ? AND epoch = ? AND number = ?", (ref, epoch, number)
-        )
-        return _service(row) if row else None
-
     async def recent_durations(self, ref: str, limit: int) -> list[float]:
         """Return the durations in seconds of the office's ``limit`` most recently completed services."""
         rows = await self._db.fetch_all(
