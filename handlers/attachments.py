@@ -87,8 +87,8 @@ class AttachmentRules:
             return record.workspace_id == who.workspace.id
         principal = who.principal
         assert principal is not None
-        if principal.role == Role.ADMIN or record.uploader_id == principal.user_id:
-            return True
+        if principal.role == Role.ADMIN or (record.uploader_id == principal.user_id and record.ticket_id is None):
+            return True  # once linked, an upload follows its ticket: a staff uploader loses it with membership
         if record.ticket_kind == "helpdesk" and record.ticket_id:
             access = HelpdeskAccess(self.deps, make_helpdesk_store(self.deps.db), make_workspace_store(self.deps.db))
             try:

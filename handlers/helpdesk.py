@@ -10,7 +10,7 @@ from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.helpdesk_access import STAFF, HelpdeskAccess
-from handlers.rooms import presence_room, ticket_room, workspace_room
+from handlers.rooms import presence_room, ticket_room, workspace_admins_room, workspace_room, workspace_staff_room
 from handlers.support import MESSAGE, SupportService, late_failure
 from models.clock import to_millis
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
@@ -93,9 +93,18 @@ async def setup(deps: Deps) -> EventRouter:
     async def subscribe_workspace(ctx: EventContext, p: WorkspaceRefPayload) -> dict[str, Any]:
         who = ctx.require()
         await workspaces.get(p.workspace_id)
-        if who.role != Role.ADMIN and await workspaces.get_member(p.workspace_id, who.user_id) is None:
+        if who.role == Role.ADMIN:
+            await ctx.enter(workspace_admins_room(p.workspace_id))
+            return {"workspace_id": p.workspace_id}
+        if await workspaces.get_member(p.workspace_id, who.user_id) is None:
             raise Forbidden("you are not a member of this workspace")
-        await ctx.enter(workspace_room(p.workspace_id))
+        rooms = [workspace_room(p.workspace_id), workspace_staff_room(p.workspace_id, who.user_id)]
+        for room in rooms:
+            await ctx.enter(room)
+        if await workspaces.get_member(p.workspace_id, who.user_id) is None:  # removed meanwhile, maybe evicted
+            for room in rooms:  # before we entered: check again once in
+                await ctx.leave(room)
+            raise Forbidden("you are not a member of this workspace")
         return {"workspace_id": p.workspace_id}
 
     @router.on("submit_ticket", SubmitTicketPayload, roles=(Role.CLIENT,))
@@ -132,8 +141,14 @@ async def setup(deps: Deps) -> EventRouter:
 
     @router.on("get_ticket", TicketIdPayload, signed_in=True)
     async def get_ticket(ctx: EventContext, p: TicketIdPayload) -> dict[str, Any]:
-        ticket = await access.ticket(ctx.require(), p.ticket_id)
+        who = ctx.require()
+        ticket = await access.ticket(who, p.ticket_id)
         presence = await enter_ticket(ctx, ticket)
+        try:  # after entering too: a removal or reassignment meanwhile may have evicted before we entered
+            ticket = await access.ticket(who, p.ticket_id)
+        except NotFound:
+            await ctx.leave(ticket_room(p.ticket_id))
+            raise
         messages = await store.list_messages(ticket.id, HISTORY)
         return {
             "ticket": ticket,

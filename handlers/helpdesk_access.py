@@ -6,10 +6,11 @@ from typing import Any
 
 from auth.principal import Principal, Role
 from handlers.context import Deps
-from handlers.rooms import ticket_room, user_room, workspace_room
+from handlers.rooms import ticket_room, user_room, workspace_admins_room, workspace_room, workspace_staff_room
 from models.common import to_jsonable
 from models.errors import Forbidden, NotFound
 from models.helpdesk import ListTicketsPayload, Ticket, TicketMessage, TicketQuery
+from models.workspaces import Member
 from storage.helpdesk import HelpdeskStore
 from storage.workspaces import WorkspaceStore
 
@@ -17,9 +18,18 @@ STAFF = (Role.AGENT, Role.MANAGER, Role.ADMIN)
 PAGE = 100
 
 
+def member_sees(role: Role | str, member: Member, ticket: Ticket) -> bool:
+    """Return whether a workspace member acting as ``role`` may see the ticket (membership is checked first)."""
+    if member.workspace_id != ticket.workspace_id:
+        return False
+    if role == Role.MANAGER or ticket.assignee_id == member.user_id:
+        return True
+    return not member.categories or ticket.category_id in member.categories
+
+
 class HelpdeskAccess:
-    """Visibility rules: admins see all, managers their workspaces, agents their tickets and
-    categories, clients their own tickets."""
+    """Visibility rules: admins see all; staff only while members (managers their workspaces, agents their
+    tickets and categories); a client exactly the tickets they opened (ownership, not membership)."""
 
     def __init__(self, deps: Deps, store: HelpdeskStore, workspaces: WorkspaceStore) -> None:
         self.deps = deps
@@ -44,12 +54,8 @@ class HelpdeskAccess:
             return True
         if who.role == Role.CLIENT:
             return ticket.client_id == who.user_id
-        if ticket.assignee_id == who.user_id:
-            return True
         member = await self.workspaces.get_member(ticket.workspace_id, who.user_id)
-        if member is None:
-            return False
-        return who.role == Role.MANAGER or not member.categories or ticket.category_id in member.categories
+        return member is not None and member_sees(who.role, member, ticket)
 
     async def ticket(self, who: Principal, ticket_id: str) -> Ticket:
         """Return the ticket if the caller may see it; ``NotFound`` otherwise (existence is not leaked)."""
@@ -82,21 +88,33 @@ class HelpdeskAccess:
             return TicketQuery(workspace_ids=list(scopes), **filters)
         return TicketQuery(agent_id=who.user_id, agent_scopes=scopes, workspace_ids=only, **filters)
 
-    async def push(self, ticket: Ticket, change: str, *also: str | None) -> None:
-        """Push ``ticket_updated`` to the ticket's room, its client and assignee (and ``also`` users)."""
+    async def audience(self, ticket: Ticket, *also: str | None, subscribers: bool = False) -> list[str]:
+        """Return rooms reaching only who may see the ticket now: its room, its client, the assignee and
+        ``also`` users while members who see it; with ``subscribers``, the workspace's subscribed admins and
+        the subscribed members who see it."""
+        members = {m.user_id: m for m in await self.workspaces.list_members(ticket.workspace_id)}
+
+        def sees(user_id: str) -> bool:
+            member = members.get(user_id)
+            return member is not None and member_sees(member.role, member, ticket)
+
         rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
-        rooms += [user_room(u) for u in (ticket.assignee_id, *also) if u]
-        if change == "created":
-            rooms.append(workspace_room(ticket.workspace_id))
+        rooms += [user_room(u) for u in (ticket.assignee_id, *also) if u and sees(u)]
+        if subscribers:
+            rooms.append(workspace_admins_room(ticket.workspace_id))
+            rooms += [workspace_staff_room(ticket.workspace_id, u) for u in members if sees(u)]
+        return list(dict.fromkeys(rooms))
+
+    async def push(self, ticket: Ticket, change: str, *also: str | None) -> None:
+        """Push ``ticket_updated`` to who may see the ticket (``created`` also to the allowed subscribers)."""
+        rooms = await self.audience(ticket, *also, subscribers=change == "created")
         data = {"ticket": ticket, "change": change}
-        await self.deps.sio.emit("ticket_updated", to_jsonable(data), to=list(dict.fromkeys(rooms)))
+        await self.deps.sio.emit("ticket_updated", to_jsonable(data), to=rooms)
 
     async def push_message(self, ticket: Ticket, message: TicketMessage) -> None:
-        """Push ``ticket_message`` to the ticket's room, its client and its assignee."""
-        rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
-        rooms += [user_room(ticket.assignee_id)] if ticket.assignee_id else []
+        """Push ``ticket_message`` to the ticket's room, its client and its assignee while they may see it."""
         data = {"ticket_id": ticket.id, "message": message}
-        await self.deps.sio.emit("ticket_message", to_jsonable(data), to=list(dict.fromkeys(rooms)))
+        await self.deps.sio.emit("ticket_message", to_jsonable(data), to=await self.audience(ticket))
 
     async def sockets_of(self, user_id: str) -> list[str]:
         """Return the user's signed-in socket ids: every instance's (presence), else this instance's."""
@@ -131,7 +149,19 @@ class HelpdeskAccess:
                 break
             after = (page[-1].created_at, page[-1].id)
 
+    async def evict(self, user_id: str, workspace_id: str) -> None:
+        """Take a former member's sockets, on every instance, out of the workspace's rooms and its tickets' rooms."""
+        for sid in await self.sockets_of(user_id):  # a socket of another instance: sent to it over Redis
+            await self.deps.sio.leave_room(sid, workspace_staff_room(workspace_id, user_id))
+            await self.deps.sio.leave_room(sid, workspace_room(workspace_id))
+        await self.recheck_workspace(user_id, workspace_id)
+
     async def notify(self, user_id: str | None, actor: str, kind: str, title: str, ticket: Ticket) -> None:
-        """Notify ``user_id`` about the ticket unless they did it themselves."""
-        if user_id and user_id != actor:
-            await self.deps.notifier.notify(user_id, kind, title, ticket.title, {"ticket_id": ticket.id})
+        """Notify ``user_id`` about the ticket unless they did it themselves or may no longer see it."""
+        if not user_id or user_id == actor:
+            return
+        if user_id != ticket.client_id:
+            member = await self.workspaces.get_member(ticket.workspace_id, user_id)
+            if member is None or not member_sees(member.role, member, ticket):
+                return
+        await self.deps.notifier.notify(user_id, kind, title, ticket.title, {"ticket_id": ticket.id})

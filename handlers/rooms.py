@@ -14,8 +14,18 @@ def ticket_room(ticket_id: str) -> str:
 
 
 def workspace_room(workspace_id: str) -> str:
-    """Room of a workspace's signed-in staff."""
+    """Room of a workspace's signed-in staff; nothing carrying ticket content is pushed to it."""
     return f"workspace:{workspace_id}"
+
+
+def workspace_staff_room(workspace_id: str, user_id: str) -> str:
+    """Room of one member's sockets subscribed to a workspace (``subscribe_workspace``)."""
+    return f"workspace:{workspace_id}:staff:{user_id}"
+
+
+def workspace_admins_room(workspace_id: str) -> str:
+    """Room of the admin sockets subscribed to a workspace (admins may see all of its tickets)."""
+    return f"workspace:{workspace_id}:admins"
 
 
 def office_room(ref_office: str) -> str:

@@ -11,6 +11,7 @@ from auth.workspace_keys import new_api_key
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
+from handlers.rooms import workspace_admins_room
 from handlers.support import revoke_key_rooms
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
@@ -95,10 +96,11 @@ async def setup(deps: Deps) -> EventRouter:
         unassigned = await store.delete(p.workspace_id, now())
         if old is not None:
             await revoke_key_rooms(deps, p.workspace_id, old.key_hash, "deleted")
+        for member in members:  # out of its rooms first, so the pushes below reach nobody who left
+            await access.evict(member.user_id, p.workspace_id)
+        await deps.sio.close_room(workspace_admins_room(p.workspace_id))  # on every instance
         for handover in unassigned:
-            await access.push(handover.ticket, "assignee", handover.previous)
-        for member in members:
-            await access.recheck_workspace(member.user_id, p.workspace_id)
+            await access.push(handover.ticket, "assignee")
         log.info("event=delete_workspace workspace=%s user=%s", p.workspace_id, ctx.require().user_id)
         return {"workspace_id": p.workspace_id, "deleted": True}
 
@@ -133,11 +135,11 @@ async def setup(deps: Deps) -> EventRouter:
     async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
         who = ctx.require()
         handed_on = await store.remove_member(p.workspace_id, p.user_id, now())
+        await access.evict(p.user_id, p.workspace_id)  # out of its rooms first, so the pushes below miss them
         tickets = [handover.ticket for handover in handed_on]
         for ticket in tickets:
-            await access.push(ticket, "assignee", p.user_id)
+            await access.push(ticket, "assignee")
             await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "Ticket assigned to you", ticket)
-        await access.recheck_workspace(p.user_id, p.workspace_id)
         return {
             "workspace_id": p.workspace_id,
             "user_id": p.user_id,

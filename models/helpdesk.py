@@ -98,7 +98,11 @@ class Handover:
 
 @dataclass(frozen=True)
 class TicketQuery:
-    """Which tickets a caller may list, and the filters they asked for."""
+    """Which tickets a caller may list, and the filters they asked for.
+
+    With ``agent_id``: only tickets of the workspaces in ``agent_scopes`` (the agent's memberships, each
+    with its categories, empty meaning all), assigned to the agent or open in their categories.
+    """
 
     client_id: str | None = None
     workspace_ids: list[str] | None = None

@@ -48,10 +48,11 @@ def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str,
             {"workspace_id": ws, **({"category_id": {"$in": cats}} if cats else {})}
             for ws, cats in query.agent_scopes.items()
         ]
-        either: list[dict[str, Any]] = [{"assignee_id": query.agent_id}]
-        if scopes:
-            either.append({"status": TicketStatus.OPEN.value, "$or": scopes})
-        parts.append({"$or": either})
+        if scopes:  # assigned tickets count only while still a member of their workspace
+            mine = {"assignee_id": query.agent_id, "workspace_id": {"$in": list(query.agent_scopes)}}
+            parts.append({"$or": [mine, {"status": TicketStatus.OPEN.value, "$or": scopes}]})
+        else:
+            parts.append({"_id": {"$in": []}})  # a member of nothing sees nothing
     for name in ("status", "category_id", "assignee_id"):
         value = getattr(query, name)
         if value is not None:

@@ -125,7 +125,10 @@ def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tupl
         add("client_id = ?", query.client_id)
     if query.workspace_ids is not None:
         add(f"workspace_id IN ({', '.join('?' * len(query.workspace_ids)) or 'NULL'})", *query.workspace_ids)
-    if query.agent_id is not None:
+    if query.agent_id is not None and not query.agent_scopes:
+        add("0")  # a member of nothing sees nothing, not even the tickets still assigned to them
+    elif query.agent_id is not None:
+        member_of = list(query.agent_scopes)
         scopes, values = [], []
         for workspace_id, categories in query.agent_scopes.items():
             if categories:
@@ -134,8 +137,8 @@ def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tupl
             else:
                 scopes.append("workspace_id = ?")
                 values.append(workspace_id)
-        open_in_scope = f"(status = 'open' AND ({' OR '.join(scopes)}))" if scopes else "0"
-        add(f"(assignee_id = ? OR {open_in_scope})", query.agent_id, *values)
+        mine = f"(assignee_id = ? AND workspace_id IN ({', '.join('?' * len(member_of))}))"
+        add(f"({mine} OR (status = 'open' AND ({' OR '.join(scopes)})))", query.agent_id, *member_of, *values)
     for column in ("status", "category_id", "assignee_id"):
         value = getattr(query, column)
         if value is not None:
