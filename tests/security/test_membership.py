@@ -1,0 +1,133 @@
+"""Attack replays: staff lose every helpdesk ticket with their membership, and pushes reach only who may see."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.helpers import RunningServer
+from tests.test_attachments import bearer, download, upload
+from tests.test_helpdesk import Desk, desk, ticket_payload
+
+QUIET = 0.3  # long enough for a push that was sent to arrive
+
+
+async def assigned_then_finished(d: Desk) -> dict[str, Any]:
+    """Give billing_agent a resolved and a closed ticket with uploads of the client and the agent."""
+    server = d.server
+    _, from_client = await upload(server, bearer({"access_token": d.tokens["client"]}), b"client log", "text/plain")
+    resolved = await d.client.ok("submit_ticket", ticket_payload(d.billing, "R", attachments=[from_client["id"]]))
+    closed = await d.client.ok("submit_ticket", ticket_payload(d.billing, "C"))
+    for ticket in (resolved, closed):
+        await d.manager.ok("reassign_ticket", {"ticket_id": ticket["id"], "assignee_id": d.ids["billing_agent"]})
+    _, from_agent = await upload(
+        server, bearer({"access_token": d.tokens["billing_agent"]}), b"agent fix", "text/plain"
+    )
+    message = await d.billing_agent.ok(
+        "send_ticket_message", {"ticket_id": resolved["id"], "body": "fixed", "attachments": [from_agent["id"]]}
+    )
+    for ticket, status in ((resolved, "resolved"), (closed, "resolved"), (closed, "closed")):
+        await d.billing_agent.ok("set_ticket_status", {"ticket_id": ticket["id"], "status": status})
+    return {"resolved": resolved, "closed": closed, "message": message, "files": [from_client["id"], from_agent["id"]]}
+
+
+async def lose_membership(d: Desk, how: str) -> None:
+    """Remove billing_agent from the workspace, or delete the workspace."""
+    ws = {"workspace_id": d.workspace["id"]}
+    if how == "removed":
+        await d.admin.ok("remove_workspace_member", {**ws, "user_id": d.ids["billing_agent"]})
+    else:
+        await d.admin.ok("delete_workspace", ws)
+
+
+@pytest.mark.parametrize("how", ["removed", "deleted"])
+async def test_former_staff_lose_their_finished_tickets_on_every_path(any_server: RunningServer, how: str) -> None:
+    d = await desk(any_server, auto_assign=False)
+    held = await assigned_then_finished(d)
+    agent, me = d.billing_agent, d.ids["billing_agent"]
+    assert {t["id"] for t in (await agent.ok("list_tickets", {"assignee_id": me}))["tickets"]} == {
+        held["resolved"]["id"],
+        held["closed"]["id"],
+    }
+    await lose_membership(d, how)
+
+    for ticket in (held["resolved"], held["closed"]):
+        tid = {"ticket_id": ticket["id"]}
+        await agent.error("get_ticket", tid, "not_found")
+        await agent.error("send_ticket_message", {**tid, "body": "still here"}, "not_found")
+        await agent.error("set_ticket_status", {**tid, "status": "open"}, "not_found")
+        await agent.error("typing", {**tid, "typing": True}, "not_found")
+        await agent.error("mark_read", {**tid, "message_id": held["message"]["id"]}, "not_found")
+        await agent.error("reassign_ticket", {**tid, "assignee_id": me}, "not_found")
+    for filters in ({}, {"assignee_id": me}, {"status": "resolved"}, {"status": "closed"}):
+        assert (await agent.ok("list_tickets", filters))["tickets"] == []
+    assert (await agent.ok("list_tickets", {"workspace_id": d.workspace["id"]}))["tickets"] == []
+    agent_auth = bearer({"access_token": d.tokens["billing_agent"]})
+    for file_id in held["files"]:  # the client's upload in the ticket, and the agent's own in their reply
+        assert (await download(any_server, file_id, agent_auth))[0] == 404
+
+    # the client keeps their own tickets (ownership, not membership), and both files with them
+    view = await d.client.ok("get_ticket", {"ticket_id": held["resolved"]["id"]})
+    assert [m["id"] for m in view["messages"]] == [held["message"]["id"]]
+    client_auth = bearer({"access_token": d.tokens["client"]})
+    assert [(await download(any_server, f, client_auth))[1] for f in held["files"]] == [b"client log", b"agent fix"]
+    assert len((await d.client.ok("list_tickets", {}))["tickets"]) == 2
+    if how == "removed":  # the remaining members still see them
+        await d.manager.ok("get_ticket", {"ticket_id": held["closed"]["id"]})
+        assert (await download(any_server, held["files"][1], bearer({"access_token": d.tokens["manager"]})))[0] == 200
+
+
+async def test_a_removed_assignee_hears_nothing_more_of_their_finished_tickets(any_server: RunningServer) -> None:
+    d = await desk(any_server, auto_assign=False)
+    held = await assigned_then_finished(d)
+    only_user_room = await any_server.client(token=d.tokens["billing_agent"])  # never opened a ticket
+    await lose_membership(d, "removed")
+    tid = {"ticket_id": held["resolved"]["id"]}
+    reply = await d.client.ok("send_ticket_message", {**tid, "body": "it broke again"})
+    await d.client.ok("set_ticket_status", {**tid, "status": "closed"})
+    await d.manager.ok("get_ticket", tid)
+    await d.client.ok("typing", {**tid, "typing": True})
+    await d.manager.inbox.wait_for("typing")  # a current member still hears the ticket
+    await asyncio.sleep(QUIET)
+    for socket in (d.billing_agent, only_user_room):
+        assert not any(m["message"]["id"] == reply["id"] for m in socket.inbox.of("ticket_message"))
+        assert not any(
+            u["ticket"]["id"] == tid["ticket_id"] and u["ticket"]["status"] == "closed"
+            for u in socket.inbox.of("ticket_updated")
+        )
+        assert not any(n["kind"] in ("ticket_reply", "ticket_status") for n in socket.inbox.of("notification"))
+        assert socket.inbox.of("typing") == []
+
+
+async def test_created_pushes_reach_only_the_subscribers_who_may_see_the_category(any_server: RunningServer) -> None:
+    d = await desk(any_server, auto_assign=False)
+    ws = {"workspace_id": d.workspace["id"]}
+    for who in (d.admin, d.manager, d.billing_agent, d.any_agent):
+        await who.ok("subscribe_workspace", ws)
+    tech = await d.client.ok("submit_ticket", ticket_payload(d.tech, "Crash", body="secret tech details"))
+    is_tech = lambda u: u["ticket"]["id"] == tech["id"]  # noqa: E731
+    for who in (d.admin, d.manager, d.any_agent):
+        assert (await who.inbox.wait_for("ticket_updated", is_tech))["change"] == "created"
+    billing = await d.client.ok("submit_ticket", ticket_payload(d.billing, "Refund"))
+    await d.billing_agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["id"] == billing["id"])
+    await asyncio.sleep(QUIET)
+    assert not any(is_tech(u) for u in d.billing_agent.inbox.of("ticket_updated"))  # Billing only: no Tech ticket
+
+
+async def test_a_removed_members_subscription_ends_with_the_membership(any_server: RunningServer) -> None:
+    d = await desk(any_server, auto_assign=False)
+    ws = {"workspace_id": d.workspace["id"]}
+    for who in (d.billing_agent, d.any_agent):
+        await who.ok("subscribe_workspace", ws)
+    await d.admin.ok("remove_workspace_member", {**ws, "user_id": d.ids["any_agent"]})
+    await d.any_agent.error("subscribe_workspace", ws, "forbidden")
+    await d.admin.ok("add_workspace_member", {**ws, "user_id": d.ids["any_agent"]})  # back, but not subscribed
+    first = await d.client.ok("submit_ticket", ticket_payload(d.billing, "First"))
+    await d.billing_agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["id"] == first["id"])
+    await asyncio.sleep(QUIET)
+    assert not any(u["ticket"]["id"] == first["id"] for u in d.any_agent.inbox.of("ticket_updated"))
+    await d.any_agent.ok("subscribe_workspace", ws)
+    second = await d.client.ok("submit_ticket", ticket_payload(d.billing, "Second"))
+    await d.any_agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["id"] == second["id"])
