@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -355,3 +356,24 @@ async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
     )
     assert (again.role, again.categories, again.load) == ("manager", ["c"], 1)
     assert await loads.drift() == {}
+
+
+async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member_of(store: HelpdeskStore) -> None:
+    for t in (
+        ticket("w1", "c1", "alice", 0, assignee="agent", status="resolved"),
+        ticket("w1", "c1", "alice", 1, assignee="agent", status="closed"),
+        ticket("w1", "c1", "alice", 2, assignee="agent"),
+        ticket("w2", "c9", "bob", 3, assignee="agent", status="closed"),
+    ):
+        await store.create_ticket(t)
+
+    async def ids(**fields: Any) -> list[str]:
+        return [t.title for t in await store.list_tickets(TicketQuery(agent_id="agent", **fields), None, 50)]
+
+    assert await ids(agent_scopes={"w1": [], "w2": []}) == ["t3", "t2", "t1", "t0"]
+    assert await ids(agent_scopes={"w2": ["c9"]}) == ["t3"]  # assigned to them in w1, but w1 is no longer theirs
+    assert await ids(agent_scopes={"w2": []}, workspace_ids=["w1"]) == []
+    assert await ids(agent_scopes={"w2": []}, status=TicketStatus.RESOLVED) == []
+    assert await ids(agent_scopes={"w2": []}, assignee_id="agent") == ["t3"]
+    assert await ids(agent_scopes={}) == []  # a member of nothing: not even what is still assigned to them
+    assert await ids(agent_scopes={}, assignee_id="agent") == []
