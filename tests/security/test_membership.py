@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 
+from auth.principal import Role
+from tests import test_instances
 from tests.helpers import RunningServer
 from tests.test_attachments import bearer, download, upload
 from tests.test_helpdesk import Desk, desk, ticket_payload
+from tests.test_instances import HEARTBEAT, Cluster
 
 QUIET = 0.3  # long enough for a push that was sent to arrive
+cluster = test_instances.cluster  # the two-process fixture, found by name
 
 
 async def assigned_then_finished(d: Desk) -> dict[str, Any]:
@@ -131,3 +135,45 @@ async def test_a_removed_members_subscription_ends_with_the_membership(any_serve
     await d.any_agent.ok("subscribe_workspace", ws)
     second = await d.client.ok("submit_ticket", ticket_payload(d.billing, "Second"))
     await d.any_agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["id"] == second["id"])
+
+
+@pytest.mark.parametrize("cluster", ["sqlite", "mongo"], indirect=True)
+async def test_a_removal_on_one_instance_evicts_the_members_sockets_on_the_other(cluster: Cluster) -> None:
+    _, admin_token = await cluster.user(Role.ADMIN, "Ada")
+    agent_id, agent_token = await cluster.user(Role.AGENT, "Agnes")
+    peer_id, peer_token = await cluster.user(Role.AGENT, "Pat")
+    _, client_token = await cluster.user(name="Cleo")
+    admin, client = await cluster.client(cluster.a, admin_token), await cluster.client(cluster.a, client_token)
+    workspace = (await admin.ok("create_workspace", {"name": "Acme", "auto_assign": False}))["workspace"]
+    ws = {"workspace_id": workspace["id"]}
+    tech = await admin.ok("create_category", {**ws, "name": "Tech"})
+    for user_id in (agent_id, peer_id):
+        await admin.ok("add_workspace_member", {**ws, "user_id": user_id})
+    agent, peer = await cluster.client(cluster.b, agent_token), await cluster.client(cluster.b, peer_token)
+
+    async def submit(title: str) -> dict[str, Any]:
+        return await client.ok("submit_ticket", {"category_id": tech["id"], "title": title, "body": "secret"})
+
+    def about(ticket: dict[str, Any]) -> Any:
+        return lambda u: u["ticket"]["id"] == ticket["id"]
+
+    for who in (agent, peer):
+        await who.ok("subscribe_workspace", ws)
+    first = await submit("First")
+    for who in (agent, peer):
+        await who.inbox.wait_for("ticket_updated", about(first))
+        await who.ok("get_ticket", {"ticket_id": first["id"]})
+    await asyncio.sleep(HEARTBEAT)  # both instances have registered their sockets
+
+    await admin.ok("remove_workspace_member", {**ws, "user_id": agent_id})  # on A; the agent's socket is on B
+    await admin.ok("add_workspace_member", {**ws, "user_id": agent_id})  # back, yet the old socket stays out
+    second = await submit("Second")
+    await client.ok("send_ticket_message", {"ticket_id": first["id"], "body": "anyone?"})
+    await peer.inbox.wait_for("ticket_updated", about(second))
+    await peer.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == "anyone?")
+    await asyncio.sleep(QUIET)
+    assert not any(about(second)(u) for u in agent.inbox.of("ticket_updated"))  # out of the subscription rooms
+    assert agent.inbox.of("ticket_message") == []  # and out of the ticket's room
+    await agent.ok("subscribe_workspace", ws)  # a current member may subscribe again
+    third = await submit("Third")
+    await agent.inbox.wait_for("ticket_updated", about(third))
