@@ -216,9 +216,9 @@ async def setup(deps: Deps) -> EventRouter:
         changed = await store.set_assignee(ticket.id, ticket.assignee_id, p.assignee_id, now())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
-        await access.push(changed, "assignee", ticket.assignee_id)
-        if ticket.assignee_id:
+        if ticket.assignee_id:  # out of the ticket's room first if they may no longer see it: no push then
             await access.recheck(ticket.assignee_id, [changed])
+        await access.push(changed, "assignee", ticket.assignee_id)
         await access.notify(p.assignee_id, who.user_id, "ticket_assigned", "Ticket assigned to you", changed)
         return changed
 

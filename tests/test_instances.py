@@ -221,7 +221,6 @@ async def test_agent_reassigned_away_leaves_the_ticket_room_on_the_other_instanc
         await agent.inbox.wait_for("typing", lambda t: t["typing"] is True)
 
     await admin.ok("reassign_ticket", {**tid, "assignee_id": second_id})  # on A; First serves only Billing
-    await first.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["assignee_id"] == second_id)
     await client.ok("typing", {**tid, "typing": False})
     await client.ok("send_ticket_message", {**tid, "body": "still broken"})
     await second.ok("set_ticket_status", {**tid, "status": "pending"})
@@ -231,5 +230,5 @@ async def test_agent_reassigned_away_leaves_the_ticket_room_on_the_other_instanc
     await asyncio.sleep(0.5)
     assert [t["typing"] for t in first.inbox.of("typing")] == [True]
     assert first.inbox.of("ticket_message") == []
-    assert [u["change"] for u in first.inbox.of("ticket_updated")] == ["assignee"]
+    assert first.inbox.of("ticket_updated") == []  # out of the room before the reassignment was pushed
     await first.error("get_ticket", tid, "not_found")

@@ -177,3 +177,16 @@ async def test_a_removal_on_one_instance_evicts_the_members_sockets_on_the_other
     await agent.ok("subscribe_workspace", ws)  # a current member may subscribe again
     third = await submit("Third")
     await agent.inbox.wait_for("ticket_updated", about(third))
+
+
+async def test_an_agent_reassigned_out_of_sight_gets_no_more_of_the_ticket(any_server: RunningServer) -> None:
+    d = await desk(any_server, auto_assign=False)
+    tech = await d.client.ok("submit_ticket", ticket_payload(d.tech, "Crash"))
+    tid = {"ticket_id": tech["id"]}
+    await d.manager.ok("reassign_ticket", {**tid, "assignee_id": d.ids["billing_agent"]})
+    await d.billing_agent.ok("get_ticket", tid)  # in ticket:<id> and user:<id>; Billing only, so seen as assignee
+    await d.manager.ok("reassign_ticket", {**tid, "assignee_id": d.ids["any_agent"]})
+    await d.client.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["assignee_id"] == d.ids["any_agent"])
+    await asyncio.sleep(QUIET)
+    assert not any(u["ticket"]["assignee_id"] == d.ids["any_agent"] for u in d.billing_agent.inbox.of("ticket_updated"))
+    await d.billing_agent.error("get_ticket", tid, "not_found")
