@@ -178,6 +178,16 @@ async def test_a_removal_on_one_instance_evicts_the_members_sockets_on_the_other
     third = await submit("Third")
     await agent.inbox.wait_for("ticket_updated", about(third))
 
+    for who in (agent, peer):
+        await who.ok("get_ticket", {"ticket_id": third["id"]})
+    await admin.ok("delete_workspace", ws)  # on A: every member's sockets on B leave its tickets' rooms
+    await client.ok("send_ticket_message", {"ticket_id": third["id"], "body": "hello?"})
+    await client.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == "hello?")
+    await asyncio.sleep(QUIET)
+    for who in (agent, peer):
+        assert not any(m["message"]["body"] == "hello?" for m in who.inbox.of("ticket_message"))
+        await who.error("get_ticket", {"ticket_id": third["id"]}, "not_found")
+
 
 async def test_an_agent_reassigned_out_of_sight_gets_no_more_of_the_ticket(any_server: RunningServer) -> None:
     d = await desk(any_server, auto_assign=False)
