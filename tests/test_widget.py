@@ -9,14 +9,14 @@ from typing import Any
 import aiohttp
 
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
-from tests.helpdesk_kit import admin_of, keyed, new_workspace
+from tests.helpdesk_kit import admin_of, keyed
 
 # The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
 PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>A shop</title>
 <h1>A shop that embeds Deskline</h1>
-<script src="{server}/widget.js" async data-workspace-id="{workspace}" data-api-key="{key}"
+<script src="{server}/widget.js" async data-workspace-id="{workspace}" data-widget-token="{token}"
         data-product="shop" data-title="Shop help" data-socketio-src="/socket.io.min.js"></script>
 <script type="module">
   const phase = new URLSearchParams(location.search).get("phase") || "first";
@@ -71,15 +71,20 @@ async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_rel
 ) -> None:
     pages = PageServer({"socket.io.min.js": await asyncio.to_thread(socket_io_bundle)})
     server = await start_server("sqlite", cors_origins=pages.origin)
-    workspace, key = await new_workspace(await admin_of(server), products=["shop"])
-    agent = await server.client()  # an agent's Dowell frontend, keyed like the widget
+    admin = await admin_of(server)
+    created = await admin.ok("create_workspace", {"name": "Acme", "products": ["shop"]})
+    workspace, key, token = created["workspace"], created["api_key"], created["widget_token"]
+    only_the_shop = {"workspace_id": workspace["id"], "allowed_origins": [pages.origin]}
+    await admin.ok("update_widget_settings", only_the_shop)  # the browser's Origin is checked on connect
+    agent = await server.client()  # an agent's Dowell frontend: the back-office API key stays here
     await agent.ok(
         "create_line_manager",
         keyed(workspace, key, user_id="lm-ana", positions_in_a_line=1, average_serving_time=4, ticket_count=0),
     )
     await agent.ok("create_topic", keyed(workspace, key, name="orders"))
     await agent.ok("get_all_topics", keyed(workspace, key))  # joins the workspace room: new tickets arrive live
-    pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], key=key)
+    pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], token=token)
+    assert key not in pages.files["shop.html"]
 
     async with pages, headless_chromium(f"{pages.origin}/shop.html", tmp_path / "profile"):
         sent = await pages.next_result()
