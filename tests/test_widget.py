@@ -8,8 +8,9 @@ from typing import Any
 
 import aiohttp
 
+from auth.principal import Role
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
-from tests.helpdesk_kit import admin_of, keyed
+from tests.helpdesk_kit import admin_of, keyed, signed_in
 
 # The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
 PAGE = """<!doctype html>
@@ -126,3 +127,31 @@ async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_rel
         assert (await agent.inbox.wait_for("new_ticket", lambda m: m["data"]["_id"] == again["ticket"]))["data"][
             "user_id"
         ] == ticket["user_id"]
+
+
+async def test_widget_settings_are_for_admins_and_member_managers_only(server: Any) -> None:
+    admin = await admin_of(server)
+    created = await admin.ok("create_workspace", {"name": "Acme"})
+    ws = {"workspace_id": created["workspace"]["id"]}
+    manager, info = await signed_in(server, Role.MANAGER)
+    agent, agent_info = await signed_in(server, Role.AGENT)
+    await manager.error("get_widget_settings", ws, "forbidden")  # not a member yet
+    await agent.error("get_widget_settings", ws, "forbidden")
+    await admin.ok("add_workspace_member", {**ws, "user_id": info["user"]["id"]})
+    await admin.ok("add_workspace_member", {**ws, "user_id": agent_info["user"]["id"]})
+    await agent.error("rotate_widget_token", ws, "forbidden")  # agents are members but not in charge of it
+    settings = await manager.ok("get_widget_settings", ws)
+    assert settings == {
+        **ws,
+        "widget_token": created["widget_token"],
+        "allowed_origins": [],
+        "identity_verification": False,
+    }
+    rotated = await manager.ok("rotate_widget_token", ws)
+    assert rotated["widget_token"] != created["widget_token"]
+    await admin.error("get_widget_settings", {"workspace_id": "missing"}, "not_found")
+    anonymous = await server.client()
+    await anonymous.error("get_widget_settings", ws, "unauthorized")
+    key_rotated = await admin.ok("rotate_workspace_key", ws)
+    assert (await admin.ok("get_widget_settings", ws))["widget_token"] == rotated["widget_token"]
+    assert key_rotated["api_key"] != created["api_key"]
