@@ -40,6 +40,7 @@ DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     support.setup,
     helpdesk.setup,
     attachments.setup,
+    widget.setup,
     queue.setup,
     pool.setup,
     presence.setup,

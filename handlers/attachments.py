@@ -1,8 +1,8 @@
 """Attachments over HTTP: ``POST /api/attachments`` (multipart) and ``GET /api/attachments/<id>``.
 
 Callers authenticate with ``Authorization: Bearer <access JWT>`` or with the workspace key headers
-``X-Workspace-Id`` + ``X-Api-Key``. An upload belongs to its uploader until a ticket or message
-references it; from then on whoever may see that ticket may download it.
+``X-Workspace-Id`` + ``X-Api-Key``, or as a widget visitor (``handlers.widget_auth``). An upload belongs
+to its uploader until a ticket or message references it; from then on whoever may see that ticket may download it.
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
 from handlers.http_auth import http_caller
+from handlers.widget_auth import visitor_may_download, widget_request
 from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
+from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.attachments import CHUNK, AttachmentStore, make_attachment_store
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store
+from storage.support import make_support_store
+from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
 log = logging.getLogger("deskline.attachments")
@@ -53,10 +57,13 @@ class Uploader:
 
     principal: Principal | None = None
     workspace: Workspace | None = None
+    visitor: Visitor | None = None
 
     @property
     def owner(self) -> tuple[str | None, str | None]:
         """The (uploader_id, workspace_id) an upload by this caller is stored under."""
+        if self.visitor is not None:
+            return self.visitor.id, self.visitor.workspace_id
         return (
             (self.principal.user_id, None) if self.principal else (None, self.workspace.id if self.workspace else None)
         )
@@ -83,6 +90,8 @@ class AttachmentRules:
 
     async def may_download(self, who: Uploader, record: AttachmentRecord) -> bool:
         """Return whether the caller may download the attachment."""
+        if who.visitor is not None:
+            return await visitor_may_download(make_support_store(self.deps.db), who.visitor, record)
         if who.workspace is not None:
             return record.workspace_id == who.workspace.id
         principal = who.principal
@@ -104,7 +113,10 @@ class AttachmentRules:
 
 
 async def authenticate(request: web.Request, deps: Deps) -> Uploader:
-    """Return the caller from a Bearer JWT or the workspace key headers; raise ``Unauthorized``."""
+    """Return the caller from a Bearer JWT, the workspace key headers or the widget headers; raise ``Unauthorized``."""
+    visitor = await widget_request(request, make_workspace_store(deps.db), make_visitor_store(deps.db))
+    if visitor is not None:
+        return Uploader(visitor=visitor)
     caller = await http_caller(request, deps)
     return Uploader(principal=caller.principal, workspace=caller.workspace)
 

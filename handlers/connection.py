@@ -9,6 +9,7 @@ import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from handlers.context import Deps, sign_in_socket
+from handlers.widget import connect_widget, is_widget_auth
 from models.errors import DesklineError
 
 log = logging.getLogger("deskline.connection")
@@ -32,6 +33,10 @@ def setup(deps: Deps) -> None:
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         session = await sio.get_session(sid)
         session["address"] = client_address(environ)
+        if is_widget_auth(auth):  # a visitor's widget: never a signed-in principal
+            await connect_widget(deps, sid, session, environ, auth)
+            await deps.session_changed(sid, session)
+            return
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
             if not isinstance(token, str) or not token:

@@ -7,7 +7,10 @@ from aiohttp.typedefs import Handler
 
 API_PREFIX = "/api/"
 ALLOWED_METHODS = "GET, POST, OPTIONS"
-ALLOWED_HEADERS = "Authorization, Content-Type, X-Workspace-Id, X-Api-Key"
+ALLOWED_HEADERS = (
+    "Authorization, Content-Type, X-Workspace-Id, X-Api-Key, X-Widget-Token, X-Visitor-Secret, X-Identifier, "
+    "X-Identifier-Hash"
+)
 PREFLIGHT_MAX_AGE = "600"
 
 

@@ -62,14 +62,29 @@ def support_ticket_room(ticket_id: str, key_tag: str) -> str:
     return f"support:ticket:{ticket_id}:{key_tag}"
 
 
+def widget_workspace_room(workspace_id: str, token_tag: str) -> str:
+    """Room of every widget socket of a workspace connected with one widget token (``token_tag`` names it)."""
+    return f"widget:workspace:{workspace_id}:{token_tag}"
+
+
+def widget_identity_room(workspace_id: str, identity_tag: str) -> str:
+    """Room of the widget sockets whose visitor was verified with one identity secret."""
+    return f"widget:identity:{workspace_id}:{identity_tag}"
+
+
+def widget_visitor_room(workspace_id: str, visitor_id: str, token_tag: str) -> str:
+    """Room of one widget visitor's sockets (connected with one widget token): only they enter it."""
+    return f"widget:visitor:{workspace_id}:{visitor_id}:{token_tag}"
+
+
 def pool_admins_room() -> str:
     """Room of the admin sockets watching the pull-assignment pool's live counts."""
     return "pool:admins"
 
 
 def is_public_room(room: str) -> bool:
-    """Return whether anonymous sockets may be in ``room`` (public chat, workspace-key support, office trackers)."""
-    if room.startswith(("chat:", "support:")):
+    """Return whether anonymous sockets may be in ``room`` (public chat, key support, widget, office trackers)."""
+    if room.startswith(("chat:", "support:", "widget:")):
         return True
     return room.startswith("office:") and room.count(":") == 1
 

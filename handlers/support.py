@@ -15,6 +15,7 @@ from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.rooms import support_ticket_room, support_workspace_room
+from handlers.widget_push import WIDGET_MESSAGE, WIDGET_TICKET_CLOSED, push_to_visitor
 from models.clock import to_millis
 from models.common import to_jsonable
 from models.errors import Conflict, DesklineError, ErrorCode, NotFound
@@ -224,6 +225,8 @@ async def setup(deps: Deps) -> EventRouter:
         ticket = await service.ticket(ws, p.ticket_id, p.product)
         if ticket.is_closed or await store.close_ticket(ws.id, ticket.id, now()) is None:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
+        closed = {"ticket_id": ticket.id}
+        await push_to_visitor(deps, workspaces, ws.id, ticket.user_id, WIDGET_TICKET_CLOSED, closed)
         return await reply(ctx, TICKET, "close_ticket", "Ticket Closed")
 
     @compat("reopen_ticket", TicketRefPayload, TICKET, "reopen_ticket")
@@ -274,6 +277,7 @@ async def setup(deps: Deps) -> EventRouter:
         room = support_ticket_room(ticket.id, tag_of(p))
         await ctx.enter(room)
         await ctx.emit(MESSAGE, envelope(message, "success", "send_message"), to=room)
+        await push_to_visitor(deps, workspaces, ws.id, ticket.user_id, WIDGET_MESSAGE, message)
         return message
 
     @compat("get_ticket_messages", TicketRefPayload, MESSAGE, "get_ticket_messages")

@@ -7,12 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from auth.principal import Role
+from auth.widget_tokens import new_widget_token
 from auth.workspace_keys import new_api_key
+from handlers import widget_settings
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
 from handlers.rooms import workspace_admins_room
 from handlers.support import revoke_key_rooms
+from handlers.widget_settings import revoke_widget_token
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
 from models.workspaces import (
@@ -59,10 +62,11 @@ async def setup(deps: Deps) -> EventRouter:
             key_hint=hint,
             created_at=now,
             updated_at=now,
+            widget_token=new_widget_token(),
         )
         workspace = await store.create(record)
         log.info("event=create_workspace workspace=%s user=%s", workspace.id, ctx.require().user_id)
-        return WorkspaceWithKey(workspace=workspace, api_key=key)
+        return WorkspaceWithKey(workspace=workspace, api_key=key, widget_token=record.widget_token)
 
     @router.on("rotate_workspace_key", WorkspaceIdPayload, roles=(Role.ADMIN,))
     async def rotate_workspace_key(ctx: EventContext, p: WorkspaceIdPayload) -> WorkspaceWithKey:
@@ -96,6 +100,7 @@ async def setup(deps: Deps) -> EventRouter:
         unassigned = await store.delete(p.workspace_id, now())
         if old is not None:
             await revoke_key_rooms(deps, p.workspace_id, old.key_hash, "deleted")
+            await revoke_widget_token(deps, old, "deleted")
         for member in members:  # out of its rooms first, so the pushes below reach nobody who left
             await access.evict(member.user_id, p.workspace_id)
         await deps.sio.close_room(workspace_admins_room(p.workspace_id))  # on every instance
@@ -155,4 +160,5 @@ async def setup(deps: Deps) -> EventRouter:
             raise Forbidden("you are not a member of this workspace")
         return await store.list_members(p.workspace_id)
 
+    widget_settings.register(router, deps, store)
     return router

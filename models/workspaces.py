@@ -31,16 +31,24 @@ class Workspace(Document):
 
 
 class WorkspaceRecord(Workspace):
-    """A stored workspace with the SHA-256 of its API key; stays inside the server."""
+    """A stored workspace with the SHA-256 of its API key and its widget secrets; stays inside the server.
+
+    ``widget_token`` is None only on rows written before widgets had tokens, until ``init`` gives them one.
+    ``identity_secret`` is None while identity verification is off (``rotate_identity_secret`` turns it on).
+    """
 
     key_hash: str
+    widget_token: str | None = None
+    widget_origins: list[str] = Field(default_factory=list)
+    identity_secret: str | None = None
 
 
 class WorkspaceWithKey(Document):
-    """The answer to create/rotate: the only time the plain API key is ever shown."""
+    """The answer to create/rotate: the only time the plain API key is ever shown (plus the public widget token)."""
 
     workspace: Workspace
     api_key: str
+    widget_token: str | None = None
 
 
 class Member(Document):

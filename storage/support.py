@@ -40,6 +40,9 @@ class SupportStore(Protocol):
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
 
+    async def list_user_tickets(self, workspace_id: str, user_id: str) -> list[SupportTicket]:
+        """Return the tickets one user (a widget visitor) opened in the workspace, in creation order."""
+
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
 
@@ -55,11 +58,12 @@ class SupportStore(Protocol):
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""
 
-    async def add_message(self, message: SupportMessage) -> None:
+    async def add_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
         """Store a message and link the attachments it names, in one transaction.
 
-        The attachments must be unlinked uploads of the message's workspace key; ``Conflict`` (nothing
-        written, naming the first that is not) otherwise.
+        The attachments must be unlinked uploads of the message's workspace key (or, with ``uploader_id``,
+        of that widget visitor in the workspace); ``Conflict`` (nothing written, naming the first that is
+        not) otherwise.
         """
 
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:

@@ -19,7 +19,7 @@ class WorkspaceStore(Protocol):
     """Domain operations on workspaces; raises ``NotFound``."""
 
     async def init(self) -> None:
-        """Create tables or indexes if missing."""
+        """Create tables or indexes if missing; give a widget token to every workspace made before them."""
 
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
@@ -40,6 +40,19 @@ class WorkspaceStore(Protocol):
 
     async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
         """Replace the workspace's API key hash (the old key stops working); ``NotFound`` if unknown."""
+
+    async def find_by_widget_token(self, widget_token: str) -> WorkspaceRecord | None:
+        """Return the workspace whose current widget token this is, or None (tokens are unique)."""
+
+    async def set_widget_token(self, workspace_id: str, widget_token: str, now: datetime | None) -> WorkspaceRecord:
+        """Replace the widget token (the old one stops working); with ``now`` None only give a token to a
+        workspace that has none. ``NotFound`` if unknown."""
+
+    async def set_widget_origins(self, workspace_id: str, origins: list[str], now: datetime) -> WorkspaceRecord:
+        """Replace the site origins allowed to embed the widget (empty: any); ``NotFound`` if unknown."""
+
+    async def set_identity_secret(self, workspace_id: str, secret: str, now: datetime) -> WorkspaceRecord:
+        """Replace the identity-verification secret (turning verification on); ``NotFound`` if unknown."""
 
     async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
         """Delete a workspace and its members, and unassign their active helpdesk tickets, in one transaction.

@@ -8,15 +8,16 @@ from typing import Any
 
 import aiohttp
 
+from auth.principal import Role
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
-from tests.helpdesk_kit import admin_of, keyed, new_workspace
+from tests.helpdesk_kit import admin_of, keyed, signed_in
 
 # The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
 PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>A shop</title>
 <h1>A shop that embeds Deskline</h1>
-<script src="{server}/widget.js" async data-workspace-id="{workspace}" data-api-key="{key}"
+<script src="{server}/widget.js" async data-workspace-id="{workspace}" data-widget-token="{token}"
         data-product="shop" data-title="Shop help" data-socketio-src="/socket.io.min.js"></script>
 <script type="module">
   const phase = new URLSearchParams(location.search).get("phase") || "first";
@@ -71,15 +72,20 @@ async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_rel
 ) -> None:
     pages = PageServer({"socket.io.min.js": await asyncio.to_thread(socket_io_bundle)})
     server = await start_server("sqlite", cors_origins=pages.origin)
-    workspace, key = await new_workspace(await admin_of(server), products=["shop"])
-    agent = await server.client()  # an agent's Dowell frontend, keyed like the widget
+    admin = await admin_of(server)
+    created = await admin.ok("create_workspace", {"name": "Acme", "products": ["shop"]})
+    workspace, key, token = created["workspace"], created["api_key"], created["widget_token"]
+    only_the_shop = {"workspace_id": workspace["id"], "allowed_origins": [pages.origin]}
+    await admin.ok("update_widget_settings", only_the_shop)  # the browser's Origin is checked on connect
+    agent = await server.client()  # an agent's Dowell frontend: the back-office API key stays here
     await agent.ok(
         "create_line_manager",
         keyed(workspace, key, user_id="lm-ana", positions_in_a_line=1, average_serving_time=4, ticket_count=0),
     )
     await agent.ok("create_topic", keyed(workspace, key, name="orders"))
     await agent.ok("get_all_topics", keyed(workspace, key))  # joins the workspace room: new tickets arrive live
-    pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], key=key)
+    pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], token=token)
+    assert key not in pages.files["shop.html"]
 
     async with pages, headless_chromium(f"{pages.origin}/shop.html", tmp_path / "profile"):
         sent = await pages.next_result()
@@ -121,3 +127,31 @@ async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_rel
         assert (await agent.inbox.wait_for("new_ticket", lambda m: m["data"]["_id"] == again["ticket"]))["data"][
             "user_id"
         ] == ticket["user_id"]
+
+
+async def test_widget_settings_are_for_admins_and_member_managers_only(server: Any) -> None:
+    admin = await admin_of(server)
+    created = await admin.ok("create_workspace", {"name": "Acme"})
+    ws = {"workspace_id": created["workspace"]["id"]}
+    manager, info = await signed_in(server, Role.MANAGER)
+    agent, agent_info = await signed_in(server, Role.AGENT)
+    await manager.error("get_widget_settings", ws, "forbidden")  # not a member yet
+    await agent.error("get_widget_settings", ws, "forbidden")
+    await admin.ok("add_workspace_member", {**ws, "user_id": info["user"]["id"]})
+    await admin.ok("add_workspace_member", {**ws, "user_id": agent_info["user"]["id"]})
+    await agent.error("rotate_widget_token", ws, "forbidden")  # agents are members but not in charge of it
+    settings = await manager.ok("get_widget_settings", ws)
+    assert settings == {
+        **ws,
+        "widget_token": created["widget_token"],
+        "allowed_origins": [],
+        "identity_verification": False,
+    }
+    rotated = await manager.ok("rotate_widget_token", ws)
+    assert rotated["widget_token"] != created["widget_token"]
+    await admin.error("get_widget_settings", {"workspace_id": "missing"}, "not_found")
+    anonymous = await server.client()
+    await anonymous.error("get_widget_settings", ws, "unauthorized")
+    key_rotated = await admin.ok("rotate_workspace_key", ws)
+    assert (await admin.ok("get_widget_settings", ws))["widget_token"] == rotated["widget_token"]
+    assert key_rotated["api_key"] != created["api_key"]

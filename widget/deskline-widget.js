@@ -2,14 +2,17 @@
  * Deskline support widget: a chat bubble a product site drops in with one tag.
  *
  *   <script src="https://desk.example.com/widget.js" async
- *           data-workspace-id="..." data-api-key="..." data-product="shop"></script>
+ *           data-widget-token="wt_..." data-workspace-id="..." data-product="shop"></script>
  *
- * Optional attributes: data-server (default: where this script came from), data-title,
- * data-socketio-src (socket.io-client's browser bundle when the page has no `io` yet).
- * Visitors open a ticket with their first message (Dowell `create_ticket`), chat in it
- * (`ticket_message_event`), see agents' replies live and find the conversation again after
- * a reload (the ticket id is kept in localStorage). `window.DesklineWidget` opens, closes
- * and starts it by hand: `DesklineWidget.start({workspaceId, apiKey, product, server})`.
+ * The widget token is public: it can only open a conversation. Never put the workspace's API key
+ * in a page. Optional attributes: data-identifier + data-identifier-hash (the visitor's id signed
+ * by the site's back end, for the same history on every device), data-server (default: where this
+ * script came from), data-title, data-socketio-src (socket.io-client's browser bundle when the page
+ * has no `io` yet). Visitors open a ticket with their first message (`widget_open`), chat in it
+ * (`widget_send`), see agents' replies live (`widget_message`) and find the conversation again
+ * after a reload: the visitor secret the server issues once is kept in localStorage.
+ * `window.DesklineWidget` opens, closes and starts it by hand:
+ * `DesklineWidget.start({widgetToken, workspaceId, product, server})`.
  */
 (function () {
   "use strict";
@@ -48,11 +51,6 @@
       tag.onerror = () => reject(new Error(`could not load ${src}`));
       document.head.appendChild(tag);
     });
-  }
-
-  function randomId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return `${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
   }
 
   function stored(key, make) {
@@ -107,17 +105,29 @@
 
   function createWidget(config) {
     const keys = {
-      visitor: `deskline:${config.workspaceId}:visitor`,
-      ticket: `deskline:${config.workspaceId}:${config.product}:ticket`,
+      secret: `deskline:${config.workspaceId || config.widgetToken}:visitor-secret`,
+      ticket: `deskline:${config.workspaceId || config.widgetToken}:${config.product}:ticket`,
     };
-    const visitorId = stored(keys.visitor, () => `visitor-${randomId()}`);
     const ui = render(config.title || "Support");
     const shown = new Set();
     let ticketId = stored(keys.ticket);
+    let visitorId = null;
     let socket = null;
 
-    const keyed = (fields) => ({ workspace_id: config.workspaceId, api_key: config.apiKey, ...fields });
     const setStatus = (text) => { ui.status.textContent = text; };
+
+    /** What the socket connects with: the public token, never an API key, and this visitor's credentials. */
+    function credentials() {
+      const auth = { widget_token: config.widgetToken };
+      if (config.identifier && config.identifierHash) {
+        auth.identifier = config.identifier;
+        auth.identifier_hash = config.identifierHash;
+      } else {
+        const secret = stored(keys.secret);
+        if (secret) auth.visitor_secret = secret;
+      }
+      return auth;
+    }
 
     function show(message) {
       if (!message || shown.has(message._id)) return;
@@ -129,8 +139,8 @@
       ui.messages.scrollTop = ui.messages.scrollHeight;
     }
 
-    async function call(event, fields) {
-      const ack = await socket.timeout(ACK_MS).emitWithAck(event, keyed(fields));
+    async function call(event, payload) {
+      const ack = await socket.timeout(ACK_MS).emitWithAck(event, payload || {});
       if (!ack.ok) {
         const error = new Error(ack.error.message);
         error.code = ack.error.code;
@@ -145,44 +155,49 @@
       setStatus(note);
     }
 
-    /** Join the ticket's room again and show what was said while we were away. */
+    /** Find this visitor's open conversation again and show what was said while we were away. */
     async function resume() {
-      if (!ticketId) {
-        setStatus("Ask us anything: your first message opens a ticket.");
-        return;
-      }
       try {
-        const history = await call("get_ticket_messages", { ticket_id: ticketId, product: config.product });
-        history.forEach(show);
+        const tickets = await call("widget_conversations");
+        const open = tickets.filter((t) => !t.is_closed && t.product === config.product);
+        const ticket = open.find((t) => t._id === ticketId) || open[open.length - 1];
+        if (tickets.length) visitorId = tickets[0].user_id;
+        if (!ticket) {
+          if (ticketId) forgetTicket("Ask us anything: your first message opens a ticket.");
+          else setStatus("Ask us anything: your first message opens a ticket.");
+          return;
+        }
+        ticketId = ticket._id;
+        remember(keys.ticket, ticketId);
+        (await call("widget_messages", { ticket_id: ticketId })).forEach(show);
         await showWaitingTime();
       } catch (err) {
-        if (err.code === "not_found" || err.code === "conflict") forgetTicket("Send a message to start a new conversation.");
-        else setStatus(`Could not load the conversation: ${err.message}`);
+        setStatus(`Could not load the conversation: ${err.message}`);
       }
     }
 
     async function showWaitingTime() {
       try {
-        const wait = await call("waiting_time_response", { ticket_id: ticketId, product: config.product });
+        const wait = await call("widget_waiting_time", { ticket_id: ticketId });
         const minutes = Math.ceil(wait.waiting_time);
         setStatus(wait.tickets_ahead ? `${wait.tickets_ahead} ahead of you, about ${minutes} min.` : "An agent will answer you shortly.");
       } catch (err) {
-        if (err.code === "conflict") forgetTicket("This conversation was closed. Send a message to start a new one.");
+        if (err.code === "conflict" || err.code === "not_found") forgetTicket("This conversation was closed. Send a message to start a new one.");
       }
     }
 
     async function send(text) {
       if (!ticketId) {
-        const ticket = await call("create_ticket", { user_id: visitorId, product: config.product });
-        ticketId = ticket._id;
+        const opened = await call("widget_open", { product: config.product });
+        if (opened.visitor_secret) remember(keys.secret, opened.visitor_secret); // shown once: keep it
+        visitorId = opened.visitor_id;
+        ticketId = opened.ticket._id;
         remember(keys.ticket, ticketId);
       }
       try {
-        show(await call("ticket_message_event", {
-          ticket_id: ticketId, product: config.product, message_data: text, user_id: visitorId,
-        }));
+        show(await call("widget_send", { ticket_id: ticketId, message_data: text }));
       } catch (err) {
-        if (err.code !== "conflict") throw err;
+        if (err.code !== "conflict" && err.code !== "not_found") throw err;
         forgetTicket("This conversation was closed. Send a message to start a new one.");
         return send(text);
       }
@@ -192,14 +207,19 @@
     async function connect() {
       if (socket) return;
       if (!window.io) await loadScript(config.socketIoSrc || SOCKET_IO_CDN);
-      socket = window.io(config.server, { transports: ["websocket", "polling"] });
-      socket.on("ticket_message_response", (response) => {
-        if (response.operation === "send_message" && response.status === "success" && response.data.ticket_id === ticketId) {
-          show(response.data);
-        }
+      socket = window.io(config.server, { transports: ["websocket", "polling"], auth: (cb) => cb(credentials()) });
+      socket.on("widget_message", (message) => {
+        if (message.ticket_id === ticketId) show(message);
       });
-      socket.on("connect", () => { resume(); }); // also after every reconnect: rooms are per connection
-      socket.on("connect_error", () => setStatus("Connecting…"));
+      socket.on("widget_ticket_closed", (closed) => {
+        if (closed.ticket_id === ticketId) forgetTicket("This conversation was closed. Send a message to start a new one.");
+      });
+      socket.on("widget_token_revoked", () => {
+        socket.disconnect();
+        setStatus("Support chat was reconfigured: reload the page.");
+      });
+      socket.on("connect", () => { resume(); }); // also after every reconnect
+      socket.on("connect_error", (err) => setStatus(err.data && err.data.code ? `Support chat is unavailable (${err.data.code}).` : "Connecting…"));
       socket.on("disconnect", () => setStatus("Reconnecting…"));
       setStatus("Connecting…");
     }
@@ -227,14 +247,16 @@
       });
     });
 
-    return { open, close, element: ui.host, visitorId, get ticketId() { return ticketId; } };
+    return { open, close, element: ui.host, get visitorId() { return visitorId; }, get ticketId() { return ticketId; } };
   }
 
   function configFromScript(tag) {
-    if (!tag || !tag.dataset.workspaceId) return null;
+    if (!tag || !tag.dataset.widgetToken) return null;
     return {
+      widgetToken: tag.dataset.widgetToken,
       workspaceId: tag.dataset.workspaceId,
-      apiKey: tag.dataset.apiKey,
+      identifier: tag.dataset.identifier,
+      identifierHash: tag.dataset.identifierHash,
       product: tag.dataset.product || "support",
       title: tag.dataset.title,
       server: tag.dataset.server || new URL(tag.src, location.href).origin,
@@ -243,7 +265,7 @@
   }
 
   const api = {
-    /** Start the widget with {workspaceId, apiKey, product, server, title?, socketIoSrc?}; return it. */
+    /** Start the widget with {widgetToken, workspaceId?, product, server, identifier?, identifierHash?, title?}. */
     start(config) {
       if (api.instance) return api.instance;
       const begin = () => { api.instance = createWidget(config); };

@@ -40,6 +40,7 @@ class MongoSupportStore:
         await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
         await self._tickets.create_index([("workspace_id", ASCENDING), ("product", ASCENDING), *BY_TIME])
+        await self._tickets.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING), *BY_TIME])
         await self._tickets.create_index(
             [("workspace_id", ASCENDING), ("line_manager", ASCENDING), ("is_closed", ASCENDING), *BY_TIME]
         )
@@ -109,6 +110,11 @@ class MongoSupportStore:
         cursor = self._tickets.find({"workspace_id": workspace_id, "product": product}).sort(BY_TIME)
         return [SupportTicket.model_validate(doc) async for doc in cursor]
 
+    async def list_user_tickets(self, workspace_id: str, user_id: str) -> list[SupportTicket]:
+        """Return the tickets one user (a widget visitor) opened in the workspace, in creation order."""
+        cursor = self._tickets.find({"workspace_id": workspace_id, "user_id": user_id}).sort(BY_TIME)
+        return [SupportTicket.model_validate(doc) async for doc in cursor]
+
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
         doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id})
@@ -161,12 +167,13 @@ class MongoSupportStore:
             }
         )
 
-    async def add_message(self, message: SupportMessage) -> None:
-        """Link the workspace key's attachments and store the message, in one transaction."""
+    async def add_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
+        """Link the uploader's (default: the workspace key's) attachments and store the message, in one transaction."""
         m = message
 
         async def attempt(session: AsyncClientSession) -> None:
-            await link_all(self._attachments, m.attachments, None, m.workspace_id, "support", m.ticket_id, session)
+            ids, ws = m.attachments, m.workspace_id
+            await link_all(self._attachments, ids, uploader_id, ws, "support", m.ticket_id, session)
             await self._messages.insert_one(_doc(m), session=session)
 
         await self._db.transaction(attempt)

@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from auth.widget_tokens import new_widget_token
 from models.errors import NotFound
 from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
@@ -32,7 +33,7 @@ def _record(doc: dict[str, Any]) -> WorkspaceRecord:
 
 
 def _public(doc: dict[str, Any]) -> Workspace:
-    return Workspace(id=doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "key_hash")})
+    return Workspace.model_validate({**doc, "id": doc["_id"]})
 
 
 def _member(doc: dict[str, Any]) -> Member:
@@ -53,6 +54,11 @@ class MongoWorkspaceStore:
         await self._workspaces.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._members.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._members.create_index("user_id")
+        await self._workspaces.create_index(
+            "widget_token", unique=True, partialFilterExpression={"widget_token": {"$type": "string"}}
+        )
+        async for doc in self._workspaces.find({"widget_token": None}, {"_id": 1}):
+            await self.set_widget_token(doc["_id"], new_widget_token(), None)  # a workspace made before widget tokens
 
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
@@ -100,6 +106,38 @@ class MongoWorkspaceStore:
     async def set_key(self, workspace_id: str, key_hash: str, key_hint: str, now: datetime) -> Workspace:
         """Replace the workspace's API key hash; ``NotFound`` if unknown."""
         return await self._set(workspace_id, {"key_hash": key_hash, "key_hint": key_hint, "updated_at": now})
+
+    async def find_by_widget_token(self, widget_token: str) -> WorkspaceRecord | None:
+        """Return the workspace whose current widget token this is, or None."""
+        doc = await self._workspaces.find_one({"widget_token": widget_token})
+        return _record(doc) if doc else None
+
+    async def set_widget_token(self, workspace_id: str, widget_token: str, now: datetime | None) -> WorkspaceRecord:
+        """Replace the widget token (``now`` None: only give one to a workspace that has none); ``NotFound``."""
+        if now is None:
+            query = {"_id": workspace_id, "widget_token": None}
+            await self._workspaces.update_one(query, {"$set": {"widget_token": widget_token}})
+        else:
+            await self._workspaces.update_one(
+                {"_id": workspace_id}, {"$set": {"widget_token": widget_token, "updated_at": now}}
+            )
+        return await self._found(workspace_id)
+
+    async def set_widget_origins(self, workspace_id: str, origins: list[str], now: datetime) -> WorkspaceRecord:
+        """Replace the allowed widget origins; ``NotFound`` if unknown."""
+        await self._set(workspace_id, {"widget_origins": origins, "updated_at": now})
+        return await self._found(workspace_id)
+
+    async def set_identity_secret(self, workspace_id: str, secret: str, now: datetime) -> WorkspaceRecord:
+        """Replace the identity-verification secret; ``NotFound`` if unknown."""
+        await self._set(workspace_id, {"identity_secret": secret, "updated_at": now})
+        return await self._found(workspace_id)
+
+    async def _found(self, workspace_id: str) -> WorkspaceRecord:
+        record = await self.find(workspace_id)
+        if record is None:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return record
 
     async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
         """Delete a workspace and its members, and unassign their active tickets, in one transaction.

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS support_tickets (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS support_tickets_product ON support_tickets (workspace_id, product, created_at, id);
+CREATE INDEX IF NOT EXISTS support_tickets_user ON support_tickets (workspace_id, user_id, created_at, id);
 CREATE INDEX IF NOT EXISTS support_tickets_manager
     ON support_tickets (workspace_id, line_manager, is_closed, created_at, id);
 CREATE TABLE IF NOT EXISTS support_messages (
@@ -197,6 +198,14 @@ class SqliteSupportStore:
         )
         return [_ticket(r) for r in rows]
 
+    async def list_user_tickets(self, workspace_id: str, user_id: str) -> list[SupportTicket]:
+        """Return the tickets one user (a widget visitor) opened in the workspace, in creation order."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_TICKET} FROM support_tickets WHERE workspace_id = ? AND user_id = ? ORDER BY created_at, id",
+            (workspace_id, user_id),
+        )
+        return [_ticket(r) for r in rows]
+
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
         row = await self._db.fetch_one(
@@ -244,11 +253,11 @@ class SqliteSupportStore:
         )
         return int(row["n"]) if row else 0
 
-    async def add_message(self, message: SupportMessage) -> None:
-        """Link the workspace key's attachments and store the message, in one transaction."""
+    async def add_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
+        """Link the uploader's (default: the workspace key's) attachments and store the message, in one transaction."""
         m = message
         async with self._db.transaction() as conn:
-            await tx_link_all(conn, m.attachments, None, m.workspace_id, "support", m.ticket_id)
+            await tx_link_all(conn, m.attachments, uploader_id, m.workspace_id, "support", m.ticket_id)
             await conn.execute(
                 f"INSERT INTO support_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (

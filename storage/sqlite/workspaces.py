@@ -11,11 +11,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+from auth.widget_tokens import new_widget_token
 from models.errors import NotFound
 from models.helpdesk import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
 from storage.sqlite.helpdesk_rows import SCHEMA as HELPDESK_SCHEMA
 
@@ -28,7 +29,10 @@ CREATE TABLE IF NOT EXISTS workspaces (
     key_hash TEXT NOT NULL,
     key_hint TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    widget_token TEXT,
+    widget_origins TEXT NOT NULL DEFAULT '[]',
+    identity_secret TEXT
 );
 CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, id);
 CREATE TABLE IF NOT EXISTS workspace_members (
@@ -43,7 +47,16 @@ CREATE TABLE IF NOT EXISTS workspace_members (
 CREATE INDEX IF NOT EXISTS workspace_members_user ON workspace_members (user_id)
 """
 
-_WS = "id, name, products, auto_assign, key_hash, key_hint, created_at, updated_at"
+_WS = (
+    "id, name, products, auto_assign, key_hash, key_hint, created_at, updated_at, "
+    "widget_token, widget_origins, identity_secret"
+)
+# Columns a database made before widget tokens lacks (added by ``init``).
+_WIDGET_COLUMNS = {
+    "widget_token": "TEXT",
+    "widget_origins": "TEXT NOT NULL DEFAULT '[]'",
+    "identity_secret": "TEXT",
+}
 _MEMBER = "workspace_id, user_id, role, categories, load, created_at"
 
 
@@ -57,6 +70,9 @@ def _record(row: Any) -> WorkspaceRecord:
         key_hint=row["key_hint"],
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
+        widget_token=row["widget_token"],
+        widget_origins=json.loads(row["widget_origins"]),
+        identity_secret=row["identity_secret"],
     )
 
 
@@ -85,11 +101,19 @@ class SqliteWorkspaceStore:
         """Create the workspace tables, and the helpdesk tables whose tickets members hold, if missing."""
         for script in (SCHEMA, HELPDESK_SCHEMA):
             await self._db.create_schema(script)
+        async with self._db.transaction() as conn:  # write-locked: two processes do not both add a column
+            columns = {row["name"] for row in await tx_fetch_all(conn, "PRAGMA table_info(workspaces)")}
+            for name, kind in _WIDGET_COLUMNS.items():
+                if name not in columns:  # a table made before widget tokens
+                    await conn.execute(f"ALTER TABLE workspaces ADD COLUMN {name} {kind}")
+            await conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS workspaces_widget_token ON workspaces (widget_token)")
+        for row in await self._db.fetch_all("SELECT id FROM workspaces WHERE widget_token IS NULL"):
+            await self.set_widget_token(row["id"], new_widget_token(), None)
 
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
         await self._db.execute(
-            f"INSERT INTO workspaces ({_WS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO workspaces ({_WS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.name,
@@ -99,6 +123,9 @@ class SqliteWorkspaceStore:
                 record.key_hint,
                 iso(record.created_at),
                 iso(record.updated_at),
+                record.widget_token,
+                json.dumps(record.widget_origins),
+                record.identity_secret,
             ),
         )
         return _public(record)
@@ -153,6 +180,41 @@ class SqliteWorkspaceStore:
         if not changed:
             raise NotFound("no such workspace", {"workspace_id": workspace_id})
         return await self.get(workspace_id)
+
+    async def find_by_widget_token(self, widget_token: str) -> WorkspaceRecord | None:
+        """Return the workspace whose current widget token this is, or None."""
+        row = await self._db.fetch_one(f"SELECT {_WS} FROM workspaces WHERE widget_token = ?", (widget_token,))
+        return _record(row) if row else None
+
+    async def set_widget_token(self, workspace_id: str, widget_token: str, now: datetime | None) -> WorkspaceRecord:
+        """Replace the widget token (``now`` None: only give one to a workspace that has none); ``NotFound``."""
+        if now is None:
+            sql, params = "UPDATE workspaces SET widget_token = ? WHERE id = ? AND widget_token IS NULL", ()
+        else:
+            sql, params = "UPDATE workspaces SET widget_token = ?, updated_at = ? WHERE id = ?", (iso(now),)
+        await self._db.execute(sql, (widget_token, *params, workspace_id))
+        return await self._found(workspace_id)
+
+    async def set_widget_origins(self, workspace_id: str, origins: list[str], now: datetime) -> WorkspaceRecord:
+        """Replace the allowed widget origins; ``NotFound`` if unknown."""
+        await self._db.execute(
+            "UPDATE workspaces SET widget_origins = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(origins), iso(now), workspace_id),
+        )
+        return await self._found(workspace_id)
+
+    async def set_identity_secret(self, workspace_id: str, secret: str, now: datetime) -> WorkspaceRecord:
+        """Replace the identity-verification secret; ``NotFound`` if unknown."""
+        await self._db.execute(
+            "UPDATE workspaces SET identity_secret = ?, updated_at = ? WHERE id = ?", (secret, iso(now), workspace_id)
+        )
+        return await self._found(workspace_id)
+
+    async def _found(self, workspace_id: str) -> WorkspaceRecord:
+        record = await self.find(workspace_id)
+        if record is None:
+            raise NotFound("no such workspace", {"workspace_id": workspace_id})
+        return record
 
     async def delete(self, workspace_id: str, now: datetime) -> list[Handover]:
         """Delete a workspace and its members, and unassign their active tickets, in one transaction.

@@ -1,0 +1,39 @@
+"""Widget visitor repository: the anonymous or verified people who chat through a workspace's widget."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from models.widget import VisitorRecord
+from storage.database import Database
+
+
+class VisitorStore(Protocol):
+    """Domain operations on widget visitors (secrets stored only as hashes)."""
+
+    async def init(self) -> None:
+        """Create tables or indexes if missing."""
+
+    async def add(self, record: VisitorRecord) -> VisitorRecord:
+        """Store a visitor; if the workspace already has one with the same (non-empty) identifier, store
+        nothing and return that one (unique index: two devices of one customer get one visitor)."""
+
+    async def get(self, workspace_id: str, visitor_id: str) -> VisitorRecord | None:
+        """Return one visitor of the workspace, or None."""
+
+    async def find_by_secret(self, workspace_id: str, secret_hash: str) -> VisitorRecord | None:
+        """Return the workspace's visitor holding the secret with this hash, or None."""
+
+    async def find_by_identifier(self, workspace_id: str, identifier: str) -> VisitorRecord | None:
+        """Return the workspace's visitor with this verified identifier, or None."""
+
+
+def make_visitor_store(db: Database) -> VisitorStore:
+    """Return the visitor store of the database's backend."""
+    if db.kind == "mongo":
+        from storage.mongo.visitors import MongoVisitorStore
+
+        return MongoVisitorStore(db)  # type: ignore[arg-type]
+    from storage.sqlite.visitors import SqliteVisitorStore
+
+    return SqliteVisitorStore(db)  # type: ignore[arg-type]
