@@ -118,9 +118,11 @@ async def build_deps(
         access_ttl=timedelta(minutes=settings.access_token_minutes),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
+    passwords = Passwords.from_settings(settings)
+    await passwords.dummy_hash()  # made now, so the first login of an unknown contact is not the slower one
     accounts = AccountService(
         store,
-        Passwords.from_settings(settings),
+        passwords,
         tokens,
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
