@@ -22,7 +22,7 @@ from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
-from handlers.cors import cors_middleware
+from handlers.cors import cors_middleware, warn_about_wildcard
 from models.common import utc_now
 from notify.service import NotifyService
 from storage import open_database
@@ -39,6 +39,7 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
+    warn_about_wildcard(settings)
     middlewares = [cors_middleware(settings.cors_list())]
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
@@ -51,6 +52,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         client_manager=client_manager,
         json=codec,
         cors_allowed_origins=settings.cors_list(),
+        cors_credentials=settings.cors_credentials(),
         max_http_buffer_size=settings.max_payload_bytes * 4,
     )
     sio.attach(app, socketio_path="socket.io")
