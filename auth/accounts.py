@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from auth.login_limits import account_key, login_limits
+from auth.login_limits import account_key, known_key, login_limits
 from auth.passwords import Passwords
 from auth.phones import normalize_phone
 from auth.principal import Principal, Role
@@ -84,8 +84,9 @@ class AccountService:
         await self.store.release_login([limit.key for limit in limits], now)
         if not user.active:
             raise Forbidden("this account is deactivated")
-        if address:
+        if address:  # from now on a known-good address, whose typos so far are forgiven
             await self.store.remember_address(user.id, address, now)
+            await self.store.clear_login_failures(known_key(user.id, address))
         if self.passwords.needs_rehash(user.password_hash):
             await self.store.set_password_hash(user.id, await self.passwords.hash(password))
         return await self.issue(user, now)

@@ -21,12 +21,17 @@ def account_key(contact: str) -> str:
     return f"account:{contact}"
 
 
+def known_key(user_id: str, address: str) -> str:
+    """Return the counter key of an account at one of its known-good addresses."""
+    return f"known:{user_id}|{address}"
+
+
 def login_limits(
     contact: str, user_id: str | None, address: str, known: bool, max_failures: int, window: timedelta
 ) -> list[LoginLimit]:
     """Return the limits an attempt on ``contact`` from ``address`` is reserved on."""
     if known and user_id is not None:
-        return [LoginLimit(f"known:{user_id}|{address}", max_failures, window)]
+        return [LoginLimit(known_key(user_id, address), max_failures, window)]
     limits = [LoginLimit(account_key(contact), max_failures, window, backoff=True)]
     if address:
         limits.append(LoginLimit(f"address:{address}", max_failures, window))

@@ -277,3 +277,16 @@ async def test_local_phone_numbers_are_read_in_the_configured_default_country(st
     assert made["user"]["phone"] == "+4915112345678"
     pair = await (await server.client()).ok("login", {"phone": "015112345678", "password": PASSWORD})
     assert pair["user"]["id"] == made["user"]["id"]
+
+
+async def test_a_good_login_forgives_earlier_typos_at_a_known_address(server: RunningServer) -> None:
+    await register(server)
+    client = await server.client()
+    await client.ok("login", {"email": "ana@example.com", "password": PASSWORD})  # this address is known now
+    for _ in range(2):
+        for _ in range(4):
+            await client.error("login", {"email": "ana@example.com", "password": "wrong password"}, "unauthorized")
+        await client.ok("login", {"email": "ana@example.com", "password": PASSWORD})
+    for _ in range(5):
+        await client.error("login", {"email": "ana@example.com", "password": "wrong password"}, "unauthorized")
+    await client.error("login", {"email": "ana@example.com", "password": PASSWORD}, "rate_limited")
