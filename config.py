@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,11 +25,21 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(None, description="HS256 secret; unset means one is generated and kept in DATA_DIR")
     access_token_minutes: int = Field(15, description="lifetime of an access JWT")
     refresh_token_days: int = Field(30, description="lifetime of a refresh token")
-    cors_origins: str = Field("*", description="comma-separated allowed origins, or *")
+    env: Literal["development", "production"] = Field(
+        "production", description="development or production; production warns at start about CORS_ORIGINS=*"
+    )
+    cors_origins: str = Field(
+        "*", description="comma-separated allowed origins (these may send credentials), or * (any, never credentials)"
+    )
     max_payload_bytes: int = Field(1024 * 1024, description="largest event payload accepted")
     history_limit: int = Field(200, description="chat messages replayed to a joiner")
     login_max_failures: int = Field(5, description="failed logins allowed per account and per address in the window")
     login_failure_window_seconds: int = Field(300, description="window of the failed-login limit")
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For gives the client address; "
+        "empty: the peer address is the client's",
+    )
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
     smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
@@ -95,6 +107,15 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(86400, gt=0, description="lifetime of the TURN credentials GET /api/turn hands out")
     stun_uris: str = Field("", description="comma-separated STUN URIs added to the ICE server list")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        """Refuse a trusted proxy that is not an IP address or CIDR network."""
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return value
+
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Settings:
         """Refuse an outbox lease that a send could outlive (another worker would send the message again)."""
@@ -111,6 +132,10 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path:
         """Return the embedded database file."""
         return self.data_dir / "deskline.db"
+
+    def cors_credentials(self) -> bool:
+        """Return whether cross-origin requests may carry credentials: only from listed origins, never with *."""
+        return self.cors_list() != "*"
 
     def cors_list(self) -> list[str] | str:
         """Return the allowed origins in the shape python-socketio takes."""

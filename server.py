@@ -22,7 +22,7 @@ from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
-from handlers.cors import cors_middleware
+from handlers.cors import cors_middleware, warn_about_wildcard
 from models.common import utc_now
 from notify.service import NotifyService
 from storage import open_database
@@ -39,6 +39,7 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
+    warn_about_wildcard(settings)
     middlewares = [cors_middleware(settings.cors_list())]
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
@@ -51,6 +52,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         client_manager=client_manager,
         json=codec,
         cors_allowed_origins=settings.cors_list(),
+        cors_credentials=settings.cors_credentials(),
         max_http_buffer_size=settings.max_payload_bytes * 4,
     )
     sio.attach(app, socketio_path="socket.io")
@@ -118,9 +120,11 @@ async def build_deps(
         access_ttl=timedelta(minutes=settings.access_token_minutes),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
+    passwords = Passwords.from_settings(settings)
+    await passwords.dummy_hash()  # made now, so the first login of an unknown contact is not the slower one
     accounts = AccountService(
         store,
-        Passwords.from_settings(settings),
+        passwords,
         tokens,
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from auth.login_limits import account_key, known_key, login_limits
 from auth.passwords import Passwords
 from auth.phones import normalize_phone
 from auth.principal import Principal, Role
@@ -61,24 +62,31 @@ class AccountService:
     async def login(
         self, email: str | None, phone: str | None, password: str, address: str, now: datetime
     ) -> TokenPair:
-        """Check credentials (phone in E.164 or local form) under the failure limit and return tokens."""
+        """Check credentials (phone in E.164 or local form) under the login limits and return tokens.
+
+        The attempt is reserved on its counters before the (slow) hash is verified, so concurrent
+        guesses cannot all pass the check; a good password gives it back. An unknown contact is
+        verified against a dummy hash, so it takes as long as a known one.
+        """
         phone = self.phone(phone)
-        account_key = f"account:{email or phone}"
-        keys = [account_key] + ([f"address:{address}"] if address else [])
-        since = now - self.failure_window
-        for key in keys:
-            if await self.store.count_login_failures(key, since) >= self.max_failures:
-                raise RateLimited(
-                    "too many failed logins; try again later",
-                    {"retry_after_seconds": int(self.failure_window.total_seconds())},
-                )
+        contact = str(email or phone)
         user = await self.store.find_by_contact(email, phone)
-        if user is None or not await self.passwords.verify(user.password_hash, password):
-            await self.store.record_login_failure(keys, now)
+        known = bool(address) and await self.store.is_known_address(user.id if user else "", address)
+        limits = login_limits(
+            contact, user.id if user else None, address, known, self.max_failures, self.failure_window
+        )
+        wait = await self.store.reserve_login(limits, now)
+        if wait is not None:
+            raise RateLimited("too many failed logins; try again later", {"retry_after_seconds": wait})
+        password_hash = user.password_hash if user else await self.passwords.dummy_hash()
+        if not await self.passwords.verify(password_hash, password) or user is None:
             raise Unauthorized(BAD_LOGIN)
+        await self.store.release_login([limit.key for limit in limits], now)
         if not user.active:
             raise Forbidden("this account is deactivated")
-        await self.store.clear_login_failures(account_key)
+        if address:  # from now on a known-good address, whose typos so far are forgiven
+            await self.store.remember_address(user.id, address, now)
+            await self.store.clear_login_failures(known_key(user.id, address))
         if self.passwords.needs_rehash(user.password_hash):
             await self.store.set_password_hash(user.id, await self.passwords.hash(password))
         return await self.issue(user, now)
@@ -88,7 +96,7 @@ class AccountService:
         await self.store.set_password_hash(user.id, await self.passwords.hash(password))
         for contact in (user.email, user.phone):
             if contact:
-                await self.store.clear_login_failures(f"account:{contact}")
+                await self.store.clear_login_failures(account_key(contact))
 
     async def refresh(self, refresh_token: str, now: datetime) -> TokenPair:
         """Trade a live refresh token for a new pair (the old one stops working)."""

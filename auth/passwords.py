@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,6 +25,7 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Passwords:
@@ -46,6 +48,12 @@ class Passwords:
             return await asyncio.to_thread(self._hasher.verify, password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    async def dummy_hash(self) -> str:
+        """Return a hash of a random password, made once with the current parameters (for unknown logins)."""
+        if self._dummy is None:
+            self._dummy = await self.hash(secrets.token_urlsafe(32))
+        return self._dummy
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Return whether ``password_hash`` was made with other parameters than the current ones."""

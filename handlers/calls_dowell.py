@@ -30,17 +30,19 @@ def register(router: EventRouter, service: CallService) -> None:
     async def call_user(ctx: EventContext, p: CallUserPayload) -> dict[str, Any]:
         async with service.serial(ctx.sid):
             who = ctx.principal
-            sender = p.from_ if p.from_ is not None else ctx.sid
+            # the caller is who the server knows, never what the payload says: a signed-in user by
+            # its account (verified), anyone else by its socket id with the name it typed (unverified)
+            sender, name = (who.user_id, who.name) if who else (ctx.sid, p.name)
             call = service.new_call(
                 CallProtocol.DOWELL,
                 ctx.sid,
                 [p.userToCall],
                 who.user_id if who else None,
-                caller_name=p.name,
+                caller_name=name,
                 caller_ref=sender,
             )
             await service.place(call)
-            pushed = {"signal": p.signalData, "from": sender, "name": p.name}
+            pushed = {"signal": p.signalData, "from": sender, "name": name, "verified": who is not None}
             await deps.emit("callUser", pushed, to=peer_rooms(p.userToCall), skip_sid=ctx.sid)
             return {"call_id": call.id}
 

@@ -8,6 +8,7 @@ from typing import Any
 import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from auth.addresses import TrustedProxies, parse_proxies, request_address
 from handlers.context import Deps, sign_in_socket
 from handlers.widget import connect_widget, is_widget_auth
 from models.errors import DesklineError
@@ -17,22 +18,23 @@ log = logging.getLogger("deskline.connection")
 WELCOME = {"data": "Welcome to Dowell Chat", "count": 0}
 
 
-def client_address(environ: dict[str, Any]) -> str:
-    """Return the peer address of the connecting client."""
+def client_address(environ: dict[str, Any], proxies: TrustedProxies) -> str:
+    """Return the address of the connecting client (behind a trusted proxy: the one it forwarded for)."""
     request = environ.get("aiohttp.request")
-    if request is not None and request.remote:
-        return str(request.remote)
-    return str(environ.get("REMOTE_ADDR", ""))
+    if request is not None:
+        return request_address(request, proxies)
+    return proxies.client(str(environ.get("REMOTE_ADDR", "")), [])
 
 
 def setup(deps: Deps) -> None:
     """Register connect and disconnect."""
     sio: socketio.AsyncServer = deps.sio
+    proxies = TrustedProxies(parse_proxies(deps.settings.trusted_proxies))
 
     @sio.on("connect")
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         session = await sio.get_session(sid)
-        session["address"] = client_address(environ)
+        session["address"] = client_address(environ, proxies)
         if is_widget_auth(auth):  # a visitor's widget: never a signed-in principal
             await connect_widget(deps, sid, session, environ, auth)
             await deps.session_changed(sid, session)

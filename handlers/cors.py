@@ -1,9 +1,19 @@
-"""CORS for the HTTP API (``/api/...``): the same allowed origins as the Socket.IO endpoint."""
+"""CORS for the HTTP API (``/api/...``): the same allowed origins as the Socket.IO endpoint.
+
+The API never says ``Access-Control-Allow-Credentials`` (it takes bearer tokens and workspace keys in
+headers, not cookies); the Socket.IO endpoint says it only for a listed origin, never with ``*``.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+
+from config import Settings
+
+log = logging.getLogger("deskline.cors")
 
 API_PREFIX = "/api/"
 ALLOWED_METHODS = "GET, POST, OPTIONS"
@@ -48,3 +58,13 @@ def cors_middleware(allowed: list[str] | str) -> web.middleware:  # type: ignore
         return response
 
     return api_cors
+
+
+def warn_about_wildcard(settings: Settings) -> None:
+    """Log a warning when any origin is allowed outside development."""
+    if settings.cors_list() == "*" and settings.env != "development":
+        log.warning(
+            "event=cors_wildcard env=%s message=DESKLINE_CORS_ORIGINS is * so any web page may call this server "
+            "(without credentials); list your frontends' origins",
+            settings.env,
+        )

@@ -1,4 +1,4 @@
-"""Account repository: users, refresh tokens and failed-login records."""
+"""Account repository: users, refresh tokens, login-attempt counters and known-good addresses."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Protocol
 
 from auth.principal import Role
 from models.accounts import NewUser, User, UserRecord
+from models.logins import LoginCounter, LoginLimit
 from storage.database import Database
 
 
@@ -48,14 +49,23 @@ class AccountStore(Protocol):
     async def revoke_all_refresh_tokens(self, user_id: str) -> int:
         """Revoke every token of the user; return how many."""
 
-    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
-        """Remember a failed login under each key (account, address)."""
+    async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
+        """Take one attempt on every limit's counter atomically; else return the seconds to wait (nothing taken)."""
 
-    async def count_login_failures(self, key: str, since: datetime) -> int:
-        """Return the failures under ``key`` since ``since``."""
+    async def release_login(self, keys: list[str], reserved_at: datetime) -> None:
+        """Give back an attempt reserved at ``reserved_at`` (a good password) on counters still in that window."""
+
+    async def login_counter(self, key: str) -> LoginCounter | None:
+        """Return the stored counter of ``key``, if any."""
 
     async def clear_login_failures(self, key: str) -> None:
-        """Forget the failures under ``key`` (after a good login)."""
+        """Forget the attempts counted under ``key``."""
+
+    async def remember_address(self, user_id: str, address: str, now: datetime) -> None:
+        """Record that ``user_id`` signed in from ``address`` (a known-good address from now on)."""
+
+    async def is_known_address(self, user_id: str, address: str) -> bool:
+        """Return whether ``user_id`` has signed in from ``address`` before."""
 
 
 def make_account_store(db: Database) -> AccountStore:

@@ -33,7 +33,8 @@ async def quiet(*clients: Client, events: tuple[str, ...] = ("callUser", "callAc
 async def test_call_by_socket_id_answer_and_end(any_server: RunningServer) -> None:
     caller, callee, bystander = [await any_server.client() for _ in range(3)]
     placed = await caller.ok("callUser", call_user(callee.sid, caller, "Ana"))
-    assert await callee.inbox.wait_for("callUser") == {"signal": OFFER_SIGNAL, "from": caller.sid, "name": "Ana"}
+    pushed = await callee.inbox.wait_for("callUser")
+    assert pushed == {"signal": OFFER_SIGNAL, "from": caller.sid, "name": "Ana", "verified": False}
     assert (await callee.ok("answerCall", {"signal": ANSWER_SIGNAL, "to": caller.sid}))["call_id"] == placed["call_id"]
     assert await caller.inbox.wait_for("callAccepted") == ANSWER_SIGNAL
     assert await caller.ok("endCall") == {"ended": [placed["call_id"]]}
@@ -48,7 +49,8 @@ async def test_call_by_socket_id_answer_and_end(any_server: RunningServer) -> No
 async def test_old_clients_without_acks_and_default_from(server: RunningServer) -> None:
     caller, callee = await server.client(), await server.client()
     await caller.emit("callUser", {"userToCall": callee.sid, "signalData": "offer-text", "extra": True})
-    assert await callee.inbox.wait_for("callUser") == {"signal": "offer-text", "from": caller.sid, "name": ""}
+    pushed = await callee.inbox.wait_for("callUser")
+    assert pushed == {"signal": "offer-text", "from": caller.sid, "name": "", "verified": False}
     await callee.emit("answerCall", {"signal": "answer-text", "to": caller.sid})
     assert await caller.inbox.wait_for("callAccepted") == "answer-text"
     await callee.emit("endCall")
@@ -151,3 +153,14 @@ async def test_user_busy_in_a_deskline_call_gets_only_an_error_ack_on_answer_cal
     assert await caller.inbox.wait_for("callAccepted") == ANSWER_SIGNAL
     busy = await ana.error("call_invite", {"to_user": bob_id, "media": "audio", "sdp": OFFER}, "conflict")
     assert busy["details"] == {"user_id": bob_id, "reason": "busy"}  # an active Dowell call counts too
+
+
+async def test_signed_in_caller_is_named_by_its_account_and_answered_by_user_id(any_server: RunningServer) -> None:
+    caller, cy = await signed_in(any_server, name="Cy")
+    callee = await any_server.client()
+    placed = await caller.ok("callUser", call_user(callee.sid, caller, "Cy"))
+    pushed = await callee.inbox.wait_for("callUser")
+    assert pushed == {"signal": OFFER_SIGNAL, "from": cy["user"]["id"], "name": "Cy", "verified": True}
+    answered = await callee.ok("answerCall", {"signal": ANSWER_SIGNAL, "to": pushed["from"]})
+    assert answered["call_id"] == placed["call_id"]
+    assert await caller.inbox.wait_for("callAccepted") == ANSWER_SIGNAL

@@ -127,7 +127,8 @@ async def test_dowell_call_from_one_instance_to_another(cluster: Cluster) -> Non
     bystander = await cluster.client(cluster.b)
     signal = {"type": "offer", "sdp": OFFER}
     await caller.emit("callUser", {"userToCall": callee.sid, "signalData": signal, "from": caller.sid, "name": "Ana"})
-    assert await callee.inbox.wait_for("callUser") == {"signal": signal, "from": caller.sid, "name": "Ana"}
+    pushed = await callee.inbox.wait_for("callUser")
+    assert pushed == {"signal": signal, "from": caller.sid, "name": "Ana", "verified": False}
     await callee.emit("answerCall", {"signal": {"type": "answer", "sdp": ANSWER}, "to": caller.sid})
     assert await caller.inbox.wait_for("callAccepted") == {"type": "answer", "sdp": ANSWER}
     await caller.emit("endCall")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from auth.principal import Role
 from models.accounts import NewUser, User, UserRecord
 from models.errors import Conflict, NotFound
+from models.logins import LoginCounter, LoginLimit, first_wait, reserved
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
 
 _STRING = {"$type": "string"}
+# A counter made ahead of its first reservation: its window has long passed, so it counts as empty.
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _record(doc: dict[str, Any]) -> UserRecord:
@@ -31,7 +35,9 @@ class MongoAccountStore:
     def __init__(self, db: MongoDatabase) -> None:
         self._users = db.db["users"]
         self._tokens = db.db["refresh_tokens"]
-        self._failures = db.db["login_failures"]
+        self._db = db
+        self._limits = db.db["login_limits"]
+        self._known = db.db["login_known_addresses"]
 
     async def init(self) -> None:
         """Create the account indexes if missing."""
@@ -39,7 +45,7 @@ class MongoAccountStore:
         await self._users.create_index("phone", unique=True, partialFilterExpression={"phone": _STRING})
         await self._users.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._tokens.create_index("user_id")
-        await self._failures.create_index([("key", ASCENDING), ("at", ASCENDING)])
+        await self._known.create_index([("user_id", ASCENDING), ("address", ASCENDING)], unique=True)
 
     async def create_user(self, new: NewUser, now: datetime) -> User:
         """Store a user; ``Conflict`` when the email or phone is taken."""
@@ -128,14 +134,63 @@ class MongoAccountStore:
         result = await self._tokens.update_many({"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}})
         return result.modified_count
 
-    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
-        """Remember a failed login under each key (account, address)."""
-        await self._failures.insert_many([{"key": k, "at": now} for k in keys])
+    async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
+        """Take one attempt on every limit's counter in one transaction; else return the seconds to wait.
 
-    async def count_login_failures(self, key: str, since: datetime) -> int:
-        """Return the failures under ``key`` since ``since``."""
-        return await self._failures.count_documents({"key": key, "at": {"$gt": since}})
+        The counters exist before the transaction, so two concurrent reservations write the same
+        documents: one of them hits a write conflict and runs again, seeing the other's attempt.
+        """
+        keys = [limit.key for limit in limits]
+        for key in keys:
+            try:
+                await self._limits.update_one(
+                    {"_id": key}, {"$setOnInsert": {"count": 0, "window_start": _NEVER, "last_at": _NEVER}}, upsert=True
+                )
+            except DuplicateKeyError:
+                pass  # made by a concurrent attempt
+
+        async def attempt(session: AsyncClientSession) -> int | None:
+            found = self._limits.find({"_id": {"$in": keys}}, session=session)
+            counters = {doc["_id"]: _counter(doc) async for doc in found}
+            wait = first_wait(counters, limits, now)
+            if wait is not None:
+                return wait
+            for limit in limits:
+                taken = reserved(counters.get(limit.key), limit, now)
+                fields = {"count": taken.count, "window_start": taken.window_start, "last_at": taken.last_at}
+                await self._limits.update_one({"_id": limit.key}, {"$set": fields}, session=session)
+            return None
+
+        return await self._db.transaction(attempt)
+
+    async def release_login(self, keys: list[str], reserved_at: datetime) -> None:
+        """Give back an attempt reserved at ``reserved_at`` (a good password) on counters still in that window."""
+        await self._limits.update_many(
+            {"_id": {"$in": keys}, "count": {"$gt": 0}, "window_start": {"$lte": reserved_at}}, {"$inc": {"count": -1}}
+        )
+
+    async def login_counter(self, key: str) -> LoginCounter | None:
+        """Return the stored counter of ``key``, if any."""
+        doc = await self._limits.find_one({"_id": key})
+        return _counter(doc) if doc else None
 
     async def clear_login_failures(self, key: str) -> None:
-        """Forget the failures under ``key`` (after a good login)."""
-        await self._failures.delete_many({"key": key})
+        """Forget the attempts counted under ``key``."""
+        await self._limits.delete_one({"_id": key})
+
+    async def remember_address(self, user_id: str, address: str, now: datetime) -> None:
+        """Record that ``user_id`` signed in from ``address`` (a known-good address from now on)."""
+        try:
+            await self._known.update_one(
+                {"user_id": user_id, "address": address}, {"$set": {"last_at": now}}, upsert=True
+            )
+        except DuplicateKeyError:
+            pass  # a concurrent login recorded it
+
+    async def is_known_address(self, user_id: str, address: str) -> bool:
+        """Return whether ``user_id`` has signed in from ``address`` before."""
+        return await self._known.find_one({"user_id": user_id, "address": address}, {"_id": 1}) is not None
+
+
+def _counter(doc: dict[str, Any]) -> LoginCounter:
+    return LoginCounter(int(doc["count"]), doc["window_start"], doc["last_at"])

@@ -9,9 +9,10 @@ from typing import Any
 from auth.principal import Role
 from models.accounts import NewUser, User, UserRecord
 from models.errors import Conflict, NotFound
+from models.logins import LoginCounter, LoginLimit, first_wait, reserved
 from storage.database import new_id
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.db import SqliteDatabase, tx_fetch_all
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -32,11 +33,18 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
-CREATE TABLE IF NOT EXISTS login_failures (
-    key TEXT NOT NULL,
-    at TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS login_limits (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    window_start TEXT NOT NULL,
+    last_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at)
+CREATE TABLE IF NOT EXISTS login_known_addresses (
+    user_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, address)
+)
 """
 
 _USER_COLUMNS = "id, email, phone, name, role, active, password_hash, created_at"
@@ -166,18 +174,65 @@ class SqliteAccountStore:
             "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
         )
 
-    async def record_login_failure(self, keys: list[str], now: datetime) -> None:
-        """Remember a failed login under each key (account, address)."""
+    async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
+        """Take one attempt on every limit's counter in one transaction; else return the seconds to wait."""
+        keys = [limit.key for limit in limits]
         async with self._db.transaction() as conn:
-            await conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)", [(k, iso(now)) for k in keys])
+            rows = await tx_fetch_all(
+                conn, f"SELECT {_COUNTER_COLUMNS} FROM login_limits WHERE key IN ({_marks(keys)})", keys
+            )
+            counters = {row["key"]: _counter(row) for row in rows}
+            wait = first_wait(counters, limits, now)
+            if wait is not None:
+                return wait
+            for limit in limits:
+                taken = reserved(counters.get(limit.key), limit, now)
+                await conn.execute(
+                    f"INSERT INTO login_limits ({_COUNTER_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                    " SET count = excluded.count, window_start = excluded.window_start, last_at = excluded.last_at",
+                    (limit.key, taken.count, iso(taken.window_start), iso(taken.last_at)),
+                )
+        return None
 
-    async def count_login_failures(self, key: str, since: datetime) -> int:
-        """Return the failures under ``key`` since ``since``."""
-        row = await self._db.fetch_one(
-            "SELECT COUNT(*) AS n FROM login_failures WHERE key = ? AND at > ?", (key, iso(since))
+    async def release_login(self, keys: list[str], reserved_at: datetime) -> None:
+        """Give back an attempt reserved at ``reserved_at`` (a good password) on counters still in that window."""
+        await self._db.execute(
+            f"UPDATE login_limits SET count = count - 1 WHERE key IN ({_marks(keys)}) AND count > 0"
+            " AND window_start <= ?",
+            (*keys, iso(reserved_at)),
         )
-        return int(row["n"]) if row else 0
+
+    async def login_counter(self, key: str) -> LoginCounter | None:
+        """Return the stored counter of ``key``, if any."""
+        row = await self._db.fetch_one(f"SELECT {_COUNTER_COLUMNS} FROM login_limits WHERE key = ?", (key,))
+        return _counter(row) if row else None
 
     async def clear_login_failures(self, key: str) -> None:
-        """Forget the failures under ``key`` (after a good login)."""
-        await self._db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        """Forget the attempts counted under ``key``."""
+        await self._db.execute("DELETE FROM login_limits WHERE key = ?", (key,))
+
+    async def remember_address(self, user_id: str, address: str, now: datetime) -> None:
+        """Record that ``user_id`` signed in from ``address`` (a known-good address from now on)."""
+        await self._db.execute(
+            "INSERT INTO login_known_addresses (user_id, address, last_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, address) DO UPDATE SET last_at = excluded.last_at",
+            (user_id, address, iso(now)),
+        )
+
+    async def is_known_address(self, user_id: str, address: str) -> bool:
+        """Return whether ``user_id`` has signed in from ``address`` before."""
+        row = await self._db.fetch_one(
+            "SELECT 1 FROM login_known_addresses WHERE user_id = ? AND address = ?", (user_id, address)
+        )
+        return row is not None
+
+
+_COUNTER_COLUMNS = "key, count, window_start, last_at"
+
+
+def _marks(values: list[str]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _counter(row: Any) -> LoginCounter:
+    return LoginCounter(int(row["count"]), from_iso(row["window_start"]), from_iso(row["last_at"]))  # type: ignore[arg-type]

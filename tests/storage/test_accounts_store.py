@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from auth.principal import Role
 from models.accounts import NewUser
 from models.errors import Conflict, NotFound
+from models.logins import LoginLimit
+from storage import open_database
 from storage.accounts import AccountStore, make_account_store
 from storage.database import Database
 
@@ -87,11 +90,53 @@ async def test_refresh_tokens_rotate_once(store: AccountStore) -> None:
     assert await store.revoke_all_refresh_tokens(user.id) == 2  # the rotated-in one and the expired one
 
 
-async def test_login_failures_count_in_window(store: AccountStore) -> None:
-    await store.record_login_failure(["account:a", "address:1"], NOW)
-    await store.record_login_failure(["account:a"], NOW + timedelta(minutes=3))
-    assert await store.count_login_failures("account:a", NOW - timedelta(seconds=1)) == 2
-    assert await store.count_login_failures("account:a", NOW + timedelta(minutes=1)) == 1
-    assert await store.count_login_failures("address:1", NOW - timedelta(seconds=1)) == 1
+async def test_login_reservations_count_in_a_window_and_release(store: AccountStore) -> None:
+    window = timedelta(minutes=5)
+    limits = [LoginLimit("account:a", 2, window), LoginLimit("address:1", 3, window)]
+    assert await store.reserve_login(limits, NOW) is None
+    assert await store.reserve_login(limits, NOW + timedelta(minutes=1)) is None
+    assert await store.reserve_login(limits, NOW + timedelta(minutes=2)) == 180  # account full until NOW + 5 min
+    assert (await store.login_counter("address:1")).count == 2  # type: ignore[union-attr]  # the refusal took nothing
+    await store.release_login(["account:a", "address:1"], NOW + timedelta(minutes=1))
+    counter = await store.login_counter("account:a")
+    assert counter is not None and counter.count == 1 and counter.window_start == NOW
+    assert await store.reserve_login(limits, NOW + timedelta(minutes=5)) is None  # a new window
+    assert (await store.login_counter("account:a")).count == 1  # type: ignore[union-attr]
+    await store.release_login(["account:a"], NOW)  # reserved in a past window: nothing to give back
+    assert (await store.login_counter("account:a")).count == 1  # type: ignore[union-attr]
     await store.clear_login_failures("account:a")
-    assert await store.count_login_failures("account:a", NOW - timedelta(days=1)) == 0
+    assert await store.login_counter("account:a") is None
+
+
+async def test_login_backoff_spaces_attempts_past_the_limit(store: AccountStore) -> None:
+    limit = [LoginLimit("account:b", 1, timedelta(minutes=5), backoff=True)]
+    assert await store.reserve_login(limit, NOW) is None
+    assert await store.reserve_login(limit, NOW) == 1
+    assert await store.reserve_login(limit, NOW + timedelta(seconds=1)) is None
+    assert await store.reserve_login(limit, NOW + timedelta(seconds=2)) == 1  # now 2 s after the last one
+    assert await store.reserve_login(limit, NOW + timedelta(seconds=3)) is None
+
+
+async def test_known_addresses(store: AccountStore) -> None:
+    assert await store.is_known_address("u1", "10.0.0.1") is False
+    await store.remember_address("u1", "10.0.0.1", NOW)
+    await store.remember_address("u1", "10.0.0.1", NOW + timedelta(days=1))
+    assert await store.is_known_address("u1", "10.0.0.1") is True
+    assert await store.is_known_address("u1", "10.0.0.2") is False
+    assert await store.is_known_address("u2", "10.0.0.1") is False
+
+
+async def test_concurrent_reservations_never_pass_the_limit(backend: str, settings_for: Any) -> None:
+    settings = settings_for(backend)
+    dbs = [await open_database(settings) for _ in range(4)]  # separate connections, as separate processes
+    try:
+        stores = [make_account_store(db) for db in dbs]
+        await stores[0].init()
+        limits = [LoginLimit("account:c", 5, timedelta(minutes=5)), LoginLimit("address:9", 5, timedelta(minutes=5))]
+        results = await asyncio.gather(*(stores[i % 4].reserve_login(limits, NOW) for i in range(40)))
+        assert sum(r is None for r in results) == 5
+        assert all(r == 300 for r in results if r is not None)
+        assert (await stores[1].login_counter("address:9")).count == 5  # type: ignore[union-attr]
+    finally:
+        for db in dbs:
+            await db.close()
