@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(None, description="HS256 secret; unset means one is generated and kept in DATA_DIR")
     access_token_minutes: int = Field(15, description="lifetime of an access JWT")
     refresh_token_days: int = Field(30, description="lifetime of a refresh token")
+    session_recheck_seconds: float = Field(
+        10, ge=0, description="how long a socket trusts its last read of the account's session version (0: every event)"
+    )
     cors_origins: str = Field("*", description="comma-separated allowed origins, or *")
     max_payload_bytes: int = Field(1024 * 1024, description="largest event payload accepted")
     history_limit: int = Field(200, description="chat messages replayed to a joiner")

@@ -90,10 +90,10 @@ async def test_refresh_rotates_and_logout_revokes(server: RunningServer) -> None
     client, data = await register(server)
     renewed = await client.ok("refresh_token", {"refresh_token": data["refresh_token"]})
     assert renewed["refresh_token"] != data["refresh_token"]
-    await client.error("refresh_token", {"refresh_token": data["refresh_token"]}, "unauthorized")
-    assert await client.ok("logout", {"refresh_token": renewed["refresh_token"]}) == {"revoked": 1}
+    again = await client.ok("refresh_token", {"refresh_token": renewed["refresh_token"]})
+    assert await client.ok("logout", {"refresh_token": again["refresh_token"]}) == {"revoked": 1}
     await client.error("me", None, "unauthorized")
-    await client.error("refresh_token", {"refresh_token": renewed["refresh_token"]}, "unauthorized")
+    await client.error("refresh_token", {"refresh_token": again["refresh_token"]}, "unauthorized")
 
 
 async def test_logout_everywhere_revokes_every_refresh_token(server: RunningServer) -> None:
