@@ -84,18 +84,29 @@ async def setup(deps: Deps) -> EventRouter:
     async def update_user(ctx: EventContext, p: UpdateUserPayload) -> User:
         user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
-            await end_sessions(deps, user.id)
+            await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
             await deps.account_changed(user)
         return user
 
     @router.on("deactivate_user", UserIdPayload, roles=(Role.ADMIN,))
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
         user = await accounts.store.update_user(p.user_id, None, None, False)
-        await end_sessions(deps, user.id)
+        await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
         await deps.account_changed(user)
         return user
 
     return router
+
+
+async def end_sessions_from(ctx: EventContext, user_id: str, reason: str) -> tuple[int, bool]:
+    """End the user's sessions from an event; a caller signed in as that user is signed out and gets its ack.
+
+    Return the refresh tokens revoked and whether the caller was signed out.
+    """
+    mine = ctx.principal is not None and ctx.principal.user_id == user_id
+    if mine:
+        await ctx.sign_out()  # before the push and the disconnects, which spare this socket
+    return await end_sessions(ctx.deps, user_id, reason, skip_sid=ctx.sid), mine
 
 
 async def end_sessions(deps: Deps, user_id: str, reason: str = ADMIN_CHANGED, *, skip_sid: str | None = None) -> int:

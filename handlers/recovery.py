@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from auth.recovery import CODE_TTL, RESET_TTL, RecoveryService
-from handlers.accounts import end_sessions
+from handlers.accounts import end_sessions, end_sessions_from
 from handlers.context import DEPS_KEY, Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from models.accounts import TokenPair
@@ -37,17 +37,12 @@ def recovery_service(deps: Deps) -> RecoveryService:
 async def reset(
     deps: Deps, service: RecoveryService, payload: ResetPasswordPayload, caller: EventContext | None = None
 ) -> bool:
-    """Reset the password and end every session of the account; return whether ``caller`` was signed out.
-
-    A calling socket of that account is signed out here, before its ack, and spared the disconnect: it gets
-    its ack (then sends nothing as that user); every other socket of the account is disconnected.
-    """
+    """Reset the password and end every session of the account; return whether ``caller`` was signed out."""
     user = await service.reset_password(payload.token, payload.new_password, deps.clock())
-    signed_out = caller is not None and caller.principal is not None and caller.principal.user_id == user.id
-    if caller is not None and signed_out:
-        await caller.sign_out()
-    await end_sessions(deps, user.id, PASSWORD_CHANGED, skip_sid=caller.sid if caller else None)
-    return signed_out
+    if caller is None:  # the emailed link's form
+        await end_sessions(deps, user.id, PASSWORD_CHANGED)
+        return False
+    return (await end_sessions_from(caller, user.id, PASSWORD_CHANGED))[1]
 
 
 async def setup(deps: Deps) -> EventRouter:

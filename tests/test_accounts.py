@@ -277,3 +277,16 @@ async def test_local_phone_numbers_are_read_in_the_configured_default_country(st
     assert made["user"]["phone"] == "+4915112345678"
     pair = await (await server.client()).ok("login", {"phone": "015112345678", "password": PASSWORD})
     assert pair["user"]["id"] == made["user"]["id"]
+
+
+async def test_admin_who_demotes_itself_gets_its_ack_then_is_signed_out(server: RunningServer) -> None:
+    admin, info = await signed_in(server, Role.ADMIN)
+    other_tab = await server.client(token=info["access_token"])
+    user = await admin.ok("update_user", {"user_id": info["user"]["id"], "role": "agent"})
+    assert user["role"] == "agent"
+    await admin.error("me", None, "unauthorized")  # signed out, still connected, no push
+    assert admin.sio.connected and not admin.inbox.of("session_ended")
+    assert await other_tab.inbox.wait_for("session_ended") == {"reason": "account changed by an administrator"}
+    await asyncio.wait_for(other_tab.sio.wait(), 5)
+    said = await refusal(server.url, {"token": info["access_token"]})
+    assert said["data"] == {"code": "unauthorized"}
