@@ -106,9 +106,10 @@ async def test_expired_admin_socket_must_refresh_before_its_next_event(start_ser
     await admin.ok("list_users", {})
 
 
-async def test_a_socket_the_disconnect_missed_is_refused_once_its_session_is_ended(start_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+async def test_a_socket_the_disconnect_missed_is_refused_once_its_session_is_ended(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock()
-    server = await start_server("sqlite", clock=clock, session_recheck_seconds=5)
+    server = await start_server(backend, clock=clock, session_recheck_seconds=5)
     admin, info = await signed_in(server, Role.ADMIN)
     await admin.ok("list_users", {})
     # Another instance ended the sessions, but its disconnect never reached this socket.
