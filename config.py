@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field(
         "production", description="development or production; production warns at start about CORS_ORIGINS=*"
     )
+    session_recheck_seconds: float = Field(
+        10, ge=0, description="how long a socket trusts its last read of the account's session version (0: every event)"
+    )
     cors_origins: str = Field(
         "*", description="comma-separated allowed origins (these may send credentials), or * (any, never credentials)"
     )

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from auth.login_limits import account_key, known_key, login_limits
 from auth.passwords import Passwords
 from auth.phones import normalize_phone
 from auth.principal import Principal, Role
-from auth.tokens import TokenIssuer, hash_refresh_token
+from auth.tokens import Grant, TokenIssuer, hash_refresh_token, new_family_id
 from models.accounts import NewUser, TokenPair, User, UserRecord
 from models.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from storage.accounts import AccountStore
 
 BAD_LOGIN = "wrong email, phone or password"
+BAD_REFRESH = "refresh token is invalid, expired or revoked"
+TOKEN_EXPIRED = "your access token expired: send refresh_token, or reconnect with a new access token"
+SESSION_ENDED = "this session was ended (logout everywhere, password change or an administrator): sign in again"
+
+log = logging.getLogger("deskline.auth")
 
 
 class AccountService:
@@ -49,15 +55,22 @@ class AccountService:
         return normalize_phone(raw, self.country_code) if raw else None
 
     async def issue(self, user: User, now: datetime) -> TokenPair:
-        """Return a fresh access and refresh token for ``user``."""
+        """Return a fresh access and refresh token (a new family) for ``user`` at its current session version."""
+        version = user.session_version if isinstance(user, UserRecord) else await self._version(user.id)
         token, token_hash, expires = self.tokens.new_refresh_token(now)
-        await self.store.add_refresh_token(token_hash, user.id, expires)
+        await self.store.add_refresh_token(token_hash, user.id, expires, new_family_id(), version)
+        return self._pair(user, token, version, now)
+
+    def _pair(self, user: User, refresh_token: str, version: int, now: datetime) -> TokenPair:
         return TokenPair(
-            access_token=self.tokens.access_token(principal_of(user), now),
-            refresh_token=token,
+            access_token=self.tokens.access_token(principal_of(user), now, version),
+            refresh_token=refresh_token,
             expires_in=int(self.tokens.access_ttl.total_seconds()),
             user=public(user),
         )
+
+    async def _version(self, user_id: str) -> int:
+        return (await self.store.get_user(user_id)).session_version
 
     async def login(
         self, email: str | None, phone: str | None, password: str, address: str, now: datetime
@@ -99,40 +112,64 @@ class AccountService:
                 await self.store.clear_login_failures(account_key(contact))
 
     async def refresh(self, refresh_token: str, now: datetime) -> TokenPair:
-        """Trade a live refresh token for a new pair (the old one stops working)."""
+        """Trade a live refresh token for a new pair of its family; a used one revokes the whole family."""
         token, token_hash, expires = self.tokens.new_refresh_token(now)
-        user_id = await self.store.rotate_refresh_token(hash_refresh_token(refresh_token), token_hash, expires, now)
-        if user_id is None:
-            raise Unauthorized("refresh token is invalid, expired or revoked")
-        user = await self.store.get_user(user_id)
+        old_hash = hash_refresh_token(refresh_token)
+        grant = await self.store.rotate_refresh_token(old_hash, token_hash, expires, now)
+        if grant is None:
+            owner = await self.store.revoke_refresh_family(old_hash)
+            if owner is not None:  # a rotated (or revoked) token came back: someone holds a copy
+                log.warning("event=refresh_token_reuse user=%s code=unauthorized action=family_revoked", owner)
+            raise Unauthorized(BAD_REFRESH)
+        user = await self.store.get_user(grant.user_id)
         if not user.active:
-            await self.store.revoke_all_refresh_tokens(user_id)
+            await self.store.revoke_all_refresh_tokens(user.id)
             raise Forbidden("this account is deactivated")
-        return TokenPair(
-            access_token=self.tokens.access_token(principal_of(user), now),
-            refresh_token=token,
-            expires_in=int(self.tokens.access_ttl.total_seconds()),
-            user=public(user),
-        )
+        if grant.version != user.session_version:  # issued before the user's sessions were ended
+            await self.store.revoke_refresh_family(token_hash)
+            raise Unauthorized(BAD_REFRESH)
+        return self._pair(user, token, grant.version, now)
 
-    async def logout(self, user_id: str, refresh_token: str | None, everywhere: bool) -> int:
-        """Revoke one refresh token or all of them; return how many were revoked."""
-        if everywhere:
-            return await self.store.revoke_all_refresh_tokens(user_id)
+    async def logout(self, user_id: str, refresh_token: str | None) -> int:
+        """Revoke one of the user's refresh tokens; return how many were revoked (0 or 1)."""
         if refresh_token:
             return int(await self.store.revoke_refresh_token(hash_refresh_token(refresh_token), user_id))
         return 0
 
+    async def end_sessions(self, user_id: str) -> int:
+        """Refuse every token issued so far (new session version) and revoke the refresh tokens; return how many."""
+        return await self.store.end_sessions(user_id)
+
+    def session_of(self, pair: TokenPair, now: datetime) -> tuple[Principal, Grant]:
+        """Return the principal and grant a socket signed in with ``pair`` carries."""
+        return self.tokens.read_access(pair.access_token, now)
+
     async def current_principal(self, token: str, now: datetime) -> Principal:
-        """Return the principal of an access token whose account still exists and is active."""
-        claimed = self.tokens.verify_access(token, now)
+        """Return the principal of an access token whose account still exists, is active and has not ended it."""
+        return (await self.current_session(token, now))[0]
+
+    async def current_session(self, token: str, now: datetime) -> tuple[Principal, Grant]:
+        """Return the principal and grant of a live access token; ``Unauthorized`` if expired, ended or inactive."""
+        claimed, grant = self.tokens.read_access(token, now)
         try:
             user = await self.store.get_user(claimed.user_id)
         except NotFound as exc:
             raise Unauthorized("the account of this token no longer exists") from exc
         if not user.active:
             raise Unauthorized("this account is deactivated")
-        return principal_of(user)
+        if grant.version != user.session_version:
+            raise Unauthorized(SESSION_ENDED, {"reason": "session_ended"})
+        return principal_of(user), grant
+
+    def check_expiry(self, grant: Grant, now: datetime) -> None:
+        """Raise ``Unauthorized`` (``details.reason = "token_expired"``) once the grant's token has expired."""
+        if grant.expires_at <= now:
+            raise Unauthorized(TOKEN_EXPIRED, {"reason": "token_expired"})
+
+    async def check_version(self, user_id: str, grant: Grant) -> None:
+        """Raise ``Unauthorized`` (``details.reason = "session_ended"``) if the user's sessions were ended since."""
+        if await self.store.session_version(user_id) != grant.version:
+            raise Unauthorized(SESSION_ENDED, {"reason": "session_ended"})
 
 
 def principal_of(user: User) -> Principal:

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -38,6 +38,19 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a socket's access token allows: until when, and at which session version of its account."""
+
+    version: int
+    expires_at: datetime
+
+
+def new_family_id() -> str:
+    """Return the id of a new refresh-token family (one login and every rotation after it)."""
+    return secrets.token_urlsafe(12)
+
+
 @dataclass(frozen=True)
 class TokenIssuer:
     """Signs and checks access tokens; mints refresh tokens."""
@@ -46,13 +59,14 @@ class TokenIssuer:
     access_ttl: timedelta
     refresh_ttl: timedelta
 
-    def access_token(self, principal: Principal, now: datetime) -> str:
-        """Return a signed access JWT for ``principal``."""
+    def access_token(self, principal: Principal, now: datetime, version: int = 0) -> str:
+        """Return a signed access JWT for ``principal`` at session version ``version``."""
         claims = {
             "sub": principal.user_id,
             "role": principal.role.value,
             "name": principal.name,
             "typ": "access",
+            "ver": version,
             "iat": int(now.timestamp()),
             "exp": int((now + self.access_ttl).timestamp()),
         }
@@ -60,6 +74,10 @@ class TokenIssuer:
 
     def verify_access(self, token: str, now: datetime) -> Principal:
         """Return the principal of a valid access token, else raise ``Unauthorized``."""
+        return self.read_access(token, now)[0]
+
+    def read_access(self, token: str, now: datetime) -> tuple[Principal, Grant]:
+        """Return the principal and grant (session version, expiry) of a valid access token; else ``Unauthorized``."""
         try:
             claims = jwt.decode(
                 token,
@@ -76,9 +94,11 @@ class TokenIssuer:
             raise Unauthorized("access token expired")
         try:
             role = Role(claims["role"])
-        except ValueError as exc:
+            version = int(claims.get("ver", 0))  # tokens from before session versions are version 0
+        except (ValueError, TypeError) as exc:
             raise Unauthorized("invalid access token") from exc
-        return Principal(user_id=str(claims["sub"]), role=role, name=str(claims.get("name", "")))
+        principal = Principal(user_id=str(claims["sub"]), role=role, name=str(claims.get("name", "")))
+        return principal, Grant(version=version, expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC))
 
     def new_refresh_token(self, now: datetime) -> tuple[str, str, datetime]:
         """Return a fresh refresh token, its stored hash and its expiry."""

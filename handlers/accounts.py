@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from auth.accounts import principal_of
 from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
@@ -23,38 +23,46 @@ from models.accounts import (
 )
 from storage.cursor import decode_cursor, encode_cursor
 
+ADMIN_CHANGED = "account changed by an administrator"
+LOGGED_OUT_EVERYWHERE = "logged out everywhere"
+
+log = logging.getLogger("deskline.accounts")
+
 
 async def setup(deps: Deps) -> EventRouter:
     """Register the account events."""
     router = EventRouter(deps)
     accounts = deps.accounts
 
-    @router.on("register", RegisterPayload)
+    @router.on("register", RegisterPayload, signs_in=True)
     async def register(ctx: EventContext, p: RegisterPayload) -> TokenPair:
         now = deps.clock()
         user = await accounts.create(p.email, p.phone, p.name, p.password, Role.CLIENT, now)
         pair = await accounts.issue(user, now)
-        await ctx.sign_in(principal_of(pair.user))
+        await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
-    @router.on("login", LoginPayload)
+    @router.on("login", LoginPayload, signs_in=True)
     async def login(ctx: EventContext, p: LoginPayload) -> TokenPair:
-        pair = await accounts.login(p.email, p.phone, p.password, ctx.address, deps.clock())
-        await ctx.sign_in(principal_of(pair.user))
+        now = deps.clock()
+        pair = await accounts.login(p.email, p.phone, p.password, ctx.address, now)
+        await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
-    @router.on("refresh_token", RefreshPayload)
+    @router.on("refresh_token", RefreshPayload, signs_in=True)
     async def refresh_token(ctx: EventContext, p: RefreshPayload) -> TokenPair:
-        pair = await accounts.refresh(p.refresh_token, deps.clock())
-        await ctx.sign_in(principal_of(pair.user))
+        now = deps.clock()
+        pair = await accounts.refresh(p.refresh_token, now)
+        await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
     @router.on("logout", LogoutPayload, signed_in=True)
     async def logout(ctx: EventContext, p: LogoutPayload) -> dict[str, Any]:
         who = ctx.require()
-        revoked = await accounts.logout(who.user_id, p.refresh_token, p.everywhere)
-        await ctx.sign_out()
-        return {"revoked": revoked}
+        await ctx.sign_out()  # first: this socket answers signed out and is spared the push and disconnect
+        if p.everywhere:
+            return {"revoked": await end_sessions(deps, who.user_id, LOGGED_OUT_EVERYWHERE, skip_sid=ctx.sid)}
+        return {"revoked": await accounts.logout(who.user_id, p.refresh_token)}
 
     @router.on("me", signed_in=True)
     async def me(ctx: EventContext, _: Any) -> User:
@@ -76,27 +84,42 @@ async def setup(deps: Deps) -> EventRouter:
     async def update_user(ctx: EventContext, p: UpdateUserPayload) -> User:
         user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
-            await end_sessions(deps, user.id)
+            await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
             await deps.account_changed(user)
         return user
 
     @router.on("deactivate_user", UserIdPayload, roles=(Role.ADMIN,))
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
         user = await accounts.store.update_user(p.user_id, None, None, False)
-        await end_sessions(deps, user.id)
+        await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
         await deps.account_changed(user)
         return user
 
     return router
 
 
-async def end_sessions(deps: Deps, user_id: str, reason: str = "account changed by an administrator") -> None:
-    """Revoke the user's refresh tokens, tell their sockets, and disconnect them on every instance."""
-    await deps.accounts.store.revoke_all_refresh_tokens(user_id)
+async def end_sessions_from(ctx: EventContext, user_id: str, reason: str) -> tuple[int, bool]:
+    """End the user's sessions from an event; a caller signed in as that user is signed out and gets its ack.
+
+    Return the refresh tokens revoked and whether the caller was signed out.
+    """
+    mine = ctx.principal is not None and ctx.principal.user_id == user_id
+    if mine:
+        await ctx.sign_out()  # before the push and the disconnects, which spare this socket
+    return await end_sessions(ctx.deps, user_id, reason, skip_sid=ctx.sid), mine
+
+
+async def end_sessions(deps: Deps, user_id: str, reason: str = ADMIN_CHANGED, *, skip_sid: str | None = None) -> int:
+    """Refuse the user's tokens, revoke its refresh tokens, push and disconnect on every instance; return revoked."""
+    revoked = await deps.accounts.end_sessions(user_id)
     room = user_room(user_id)
-    await deps.emit("session_ended", {"reason": reason}, to=room)
+    await deps.emit("session_ended", {"reason": reason}, to=room, skip_sid=skip_sid)
     sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
     if deps.presence is not None:  # the registry knows the user's sockets on other instances too
         sids.update(await deps.presence.sockets_of(user_id))
+    if skip_sid is not None:  # the caller: it signed itself out and gets its ack
+        sids.discard(skip_sid)
+    log.info("event=end_sessions user=%s reason=%s sockets=%d revoked=%d", user_id, reason, len(sids), revoked)
     for sid in sorted(sids):
         await deps.sio.disconnect(sid)  # a socket of another instance: sent to it over Redis
+    return revoked

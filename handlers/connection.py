@@ -44,11 +44,11 @@ def setup(deps: Deps) -> None:
             if not isinstance(token, str) or not token:
                 raise Refused("auth.token must be a non-empty string", {"code": "unauthorized"})
             try:
-                principal = await deps.accounts.current_principal(token, deps.clock())
+                principal, grant = await deps.accounts.current_session(token, deps.clock())
             except DesklineError as err:
                 log.info("event=connect sid=%s code=%s reason=%s", sid, err.code, err.message)
                 raise Refused(err.message, {"code": str(err.code)}) from err
-            await sign_in_socket(sio, sid, session, principal)
+            await sign_in_socket(sio, sid, session, principal, grant)
         await sio.emit("my_response", WELCOME, to=sid)
         await deps.session_changed(sid, session)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
@@ -13,10 +13,12 @@ from aiohttp import web
 
 from auth.accounts import AccountService
 from auth.principal import Principal, Role, require_principal, require_role
+from auth.tokens import Grant
 from config import Settings
 from handlers.rooms import is_public_room, role_room, user_room
 from models.accounts import User
 from models.common import to_jsonable
+from models.errors import Unauthorized
 from notify import Notifier
 from storage.database import Database
 
@@ -27,6 +29,9 @@ ShutdownHook = Callable[[], Awaitable[None]]
 AccountHook = Callable[[User], Awaitable[None]]
 
 log = logging.getLogger("deskline.context")
+
+GRANT = "grant"  # session key: the Grant (session version, expiry) of the token the socket signed in with
+VERSION_CHECKED_AT = "version_checked_at"  # session key: when the account's session version was last read
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 DB_KEY = web.AppKey("db", Database)
@@ -119,24 +124,58 @@ class EventContext:
         """Take this socket out of ``room``."""
         await self.deps.sio.leave_room(self.sid, room)
 
-    async def sign_in(self, principal: Principal) -> None:
-        """Bind ``principal`` to this socket and enter its personal and role rooms."""
-        await sign_in_socket(self.deps.sio, self.sid, self.session, principal)
+    async def sign_in(self, principal: Principal, grant: Grant) -> None:
+        """Bind ``principal`` (with its token's ``grant``) to this socket and enter its personal and role rooms."""
+        await sign_in_socket(self.deps.sio, self.sid, self.session, principal, grant)
         await self.deps.session_changed(self.sid, self.session)
+
+    async def check_session(self) -> None:
+        """Raise ``Unauthorized`` if this socket's token expired, or sign it out if its user's sessions were ended.
+
+        Expiry is checked on every call against the clock. The account's session version is read again only
+        when the last read is older than ``session_recheck_seconds``: ending sessions also disconnects every
+        socket of the user on every instance, so the re-read only catches a socket that disconnect missed.
+        """
+        principal, grant = self.principal, self.session.get(GRANT)
+        if principal is None:
+            return
+        if grant is None:  # signed in by a path that kept no grant: refuse rather than trust it forever
+            raise Unauthorized("this socket holds no valid session: sign in again")
+        now = self.deps.clock()
+        self.deps.accounts.check_expiry(grant, now)
+        checked: datetime | None = self.session.get(VERSION_CHECKED_AT)
+        recheck = timedelta(seconds=self.deps.settings.session_recheck_seconds)
+        if checked is not None and checked <= now < checked + recheck:
+            return
+        try:
+            await self.deps.accounts.check_version(principal.user_id, grant)
+        except Unauthorized:
+            log.info(
+                "event=session_check sid=%s user=%s code=unauthorized reason=session_ended", self.sid, principal.user_id
+            )
+            await self.sign_out()
+            raise
+        self.session[VERSION_CHECKED_AT] = now
 
     async def sign_out(self) -> None:
         """Forget this socket's principal and leave every room only a signed-in user may be in."""
+        self.session.pop(GRANT, None)
+        self.session.pop(VERSION_CHECKED_AT, None)
         if self.session.pop("principal", None) is not None:
             await leave_private_rooms(self.deps.sio, self.sid)
             await self.deps.session_changed(self.sid, self.session)
 
 
-async def sign_in_socket(sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal) -> None:
-    """Bind ``principal`` to socket ``sid`` and enter its personal and role rooms."""
+async def sign_in_socket(
+    sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal, grant: Grant
+) -> None:
+    """Bind ``principal`` and its token's ``grant`` to socket ``sid`` and enter its personal and role rooms."""
     previous: Principal | None = session.get("principal")
     if previous is not None and previous != principal:
         await leave_private_rooms(sio, sid)
     session["principal"] = principal
+    session[GRANT] = grant
+    session[VERSION_CHECKED_AT] = None  # the next signed-in event reads the account's session version
     await sio.enter_room(sid, user_room(principal.user_id))
     await sio.enter_room(sid, role_room(principal.role.value))
 

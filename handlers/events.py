@@ -62,6 +62,7 @@ class EventRouter:
         self.deps = deps
         self.events: list[str] = []
         self.models: dict[str, type[BaseModel] | None] = {}
+        self.signs_in: set[str] = set()  # events that authenticate by themselves: no session check before them
 
     def on(
         self,
@@ -71,8 +72,15 @@ class EventRouter:
         roles: tuple[Role, ...] = (),
         signed_in: bool = False,
         on_error: ErrorHook | None = None,
+        signs_in: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx, payload)`` for event ``name``; its return value is the ack's data."""
+        """Register ``handler(ctx, payload)`` for event ``name``; its return value is the ack's data.
+
+        Every event of a signed-in socket first checks its session (token expiry, ended sessions), except
+        ``signs_in`` events, which authenticate by themselves (login, refresh_token, reset_password...).
+        """
+        if signs_in:
+            self.signs_in.add(name)
 
         def register(handler: Handler) -> Handler:
             async def run(sid: str, *args: Any) -> dict[str, Any]:
@@ -103,6 +111,8 @@ class EventRouter:
             async with asyncio.timeout(HANDLER_TIMEOUT_SECONDS):
                 payload = args[0] if args else None
                 self._check_size(payload)
+                if name not in self.signs_in:
+                    await ctx.check_session()
                 if roles or signed_in:
                     ctx.require(*roles)
                 data = parse_payload(model, payload) if model is not None else payload

@@ -6,9 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from auth.accounts import principal_of
 from auth.recovery import CODE_TTL, RESET_TTL, RecoveryService
-from handlers.accounts import end_sessions
+from handlers.accounts import end_sessions, end_sessions_from
 from handlers.context import DEPS_KEY, Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from models.accounts import TokenPair
@@ -35,10 +34,15 @@ def recovery_service(deps: Deps) -> RecoveryService:
     return RecoveryService(deps.accounts, make_recovery_store(deps.db), deps.notifier, deps.settings)
 
 
-async def reset(deps: Deps, service: RecoveryService, payload: ResetPasswordPayload) -> None:
-    """Reset the password and end every session of the account."""
+async def reset(
+    deps: Deps, service: RecoveryService, payload: ResetPasswordPayload, caller: EventContext | None = None
+) -> bool:
+    """Reset the password and end every session of the account; return whether ``caller`` was signed out."""
     user = await service.reset_password(payload.token, payload.new_password, deps.clock())
-    await end_sessions(deps, user.id, PASSWORD_CHANGED)
+    if caller is None:  # the emailed link's form
+        await end_sessions(deps, user.id, PASSWORD_CHANGED)
+        return False
+    return (await end_sessions_from(caller, user.id, PASSWORD_CHANGED))[1]
 
 
 async def setup(deps: Deps) -> EventRouter:
@@ -47,25 +51,25 @@ async def setup(deps: Deps) -> EventRouter:
     await service.store.init()
     router = EventRouter(deps)
 
-    @router.on("request_password_reset", RequestPasswordResetPayload)
+    @router.on("request_password_reset", RequestPasswordResetPayload, signs_in=True)
     async def request_password_reset(ctx: EventContext, p: RequestPasswordResetPayload) -> dict[str, Any]:
         await service.request_password_reset(p.email, ctx.address, deps.clock())
         return {"message": RESET_ACK, "expires_in": int(RESET_TTL.total_seconds())}
 
-    @router.on("reset_password", ResetPasswordPayload)
+    @router.on("reset_password", ResetPasswordPayload, signs_in=True)
     async def reset_password(ctx: EventContext, p: ResetPasswordPayload) -> dict[str, Any]:
-        await reset(deps, service, p)
-        return {"reset": True}
+        return {"reset": True, "signed_out": await reset(deps, service, p, ctx)}
 
-    @router.on("request_login_code", RequestLoginCodePayload)
+    @router.on("request_login_code", RequestLoginCodePayload, signs_in=True)
     async def request_login_code(ctx: EventContext, p: RequestLoginCodePayload) -> dict[str, Any]:
         phone = await service.request_login_code(p.phone, ctx.address, deps.clock())
         return {"message": CODE_ACK, "phone": phone, "expires_in": int(CODE_TTL.total_seconds())}
 
-    @router.on("login_with_code", LoginWithCodePayload)
+    @router.on("login_with_code", LoginWithCodePayload, signs_in=True)
     async def login_with_code(ctx: EventContext, p: LoginWithCodePayload) -> TokenPair:
-        pair = await service.login_with_code(p.phone, p.code, deps.clock())
-        await ctx.sign_in(principal_of(pair.user))
+        now = deps.clock()
+        pair = await service.login_with_code(p.phone, p.code, now)
+        await ctx.sign_in(*deps.accounts.session_of(pair, now))
         return pair
 
     return router

@@ -38,6 +38,7 @@ class UserRecord(User):
     """A stored user, with its password hash; stays inside the server."""
 
     password_hash: str
+    session_version: int = 0  # bumped to end every session: tokens of older versions are refused
 
 
 class NewUser(Document):
@@ -116,6 +117,14 @@ class UserIdPayload(Payload):
     """A payload naming one user."""
 
     user_id: Identifier
+
+
+class RefreshGrant(Document):
+    """What a rotated refresh token hands on to its successor: the user, its family and its session version."""
+
+    user_id: str
+    family_id: str
+    version: int
 
 
 class TokenPair(Document):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from auth.principal import Role
-from models.accounts import NewUser, User, UserRecord
+from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.logins import LoginCounter, LoginLimit
 from storage.database import Database
 
@@ -35,19 +35,30 @@ class AccountStore(Protocol):
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Replace a user's password hash."""
 
-    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
-        """Remember an issued refresh token."""
+    async def add_refresh_token(
+        self, token_hash: str, user_id: str, expires_at: datetime, family_id: str | None = None, version: int = 0
+    ) -> None:
+        """Remember an issued refresh token of a family (default: a new family of its own) and session version."""
 
     async def rotate_refresh_token(
         self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
-    ) -> str | None:
-        """Revoke a live token and store its successor in one step; return its user id, or None."""
+    ) -> RefreshGrant | None:
+        """Revoke a live token and store its successor (same family and version) atomically; None if not live."""
+
+    async def revoke_refresh_family(self, token_hash: str) -> str | None:
+        """Revoke every token of the family of a known token (reuse); return its user id, None if unknown."""
 
     async def revoke_refresh_token(self, token_hash: str, user_id: str) -> bool:
         """Revoke one of the user's tokens; return whether it was live."""
 
     async def revoke_all_refresh_tokens(self, user_id: str) -> int:
         """Revoke every token of the user; return how many."""
+
+    async def end_sessions(self, user_id: str) -> int:
+        """Bump the user's session version, then revoke every refresh token; return how many were revoked."""
+
+    async def session_version(self, user_id: str) -> int | None:
+        """Return the user's session version; None if the user is unknown or deactivated."""
 
     async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
         """Take one attempt on every limit's counter atomically; else return the seconds to wait (nothing taken)."""

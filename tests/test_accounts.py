@@ -90,10 +90,10 @@ async def test_refresh_rotates_and_logout_revokes(server: RunningServer) -> None
     client, data = await register(server)
     renewed = await client.ok("refresh_token", {"refresh_token": data["refresh_token"]})
     assert renewed["refresh_token"] != data["refresh_token"]
-    await client.error("refresh_token", {"refresh_token": data["refresh_token"]}, "unauthorized")
-    assert await client.ok("logout", {"refresh_token": renewed["refresh_token"]}) == {"revoked": 1}
+    again = await client.ok("refresh_token", {"refresh_token": renewed["refresh_token"]})
+    assert await client.ok("logout", {"refresh_token": again["refresh_token"]}) == {"revoked": 1}
     await client.error("me", None, "unauthorized")
-    await client.error("refresh_token", {"refresh_token": renewed["refresh_token"]}, "unauthorized")
+    await client.error("refresh_token", {"refresh_token": again["refresh_token"]}, "unauthorized")
 
 
 async def test_logout_everywhere_revokes_every_refresh_token(server: RunningServer) -> None:
@@ -291,3 +291,16 @@ async def test_a_good_login_forgives_earlier_typos_at_a_known_address(server: Ru
     for _ in range(5):
         await client.error("login", {"email": "ana@example.com", "password": "wrong password"}, "unauthorized")
     await client.error("login", {"email": "ana@example.com", "password": PASSWORD}, "rate_limited")
+
+
+async def test_admin_who_demotes_itself_gets_its_ack_then_is_signed_out(server: RunningServer) -> None:
+    admin, info = await signed_in(server, Role.ADMIN)
+    other_tab = await server.client(token=info["access_token"])
+    user = await admin.ok("update_user", {"user_id": info["user"]["id"], "role": "agent"})
+    assert user["role"] == "agent"
+    await admin.error("me", None, "unauthorized")  # signed out, still connected, no push
+    assert admin.sio.connected and not admin.inbox.of("session_ended")
+    assert await other_tab.inbox.wait_for("session_ended") == {"reason": "account changed by an administrator"}
+    await asyncio.wait_for(other_tab.sio.wait(), 5)
+    said = await refusal(server.url, {"token": info["access_token"]})
+    assert said["data"] == {"code": "unauthorized"}

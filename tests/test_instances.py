@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import socketio
 from argon2 import PasswordHasher
 
 from auth.accounts import AccountService
@@ -233,3 +234,23 @@ async def test_agent_reassigned_away_leaves_the_ticket_room_on_the_other_instanc
     assert first.inbox.of("ticket_message") == []
     assert first.inbox.of("ticket_updated") == []  # out of the room before the reassignment was pushed
     await first.error("get_ticket", tid, "not_found")
+
+
+@pytest.mark.parametrize("cluster", ["sqlite", "mongo"], indirect=True)
+async def test_logout_everywhere_on_one_instance_ends_the_users_sockets_on_both(cluster: Cluster) -> None:
+    _, token = await cluster.user(Role.AGENT, "Ana")
+    caller, here = await cluster.client(cluster.a, token), await cluster.client(cluster.a, token)
+    there = await cluster.client(cluster.b, token)
+    bystander = await cluster.client(cluster.b, (await cluster.user(Role.AGENT, "Bo"))[1])
+    await asyncio.sleep(HEARTBEAT)  # both instances have registered their sockets
+    assert (await caller.ok("logout", {"everywhere": True}))["revoked"] == 1
+    for socket in (here, there):
+        assert await socket.inbox.wait_for("session_ended") == {"reason": "logged out everywhere"}
+    for socket in (here, there):
+        await asyncio.wait_for(socket.sio.wait(), 5)
+    assert caller.sio.connected and not caller.inbox.of("session_ended")
+    await caller.error("me", None, "unauthorized")
+    for server in (cluster.a, cluster.b):  # the old token is refused by either instance
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await cluster.client(server, token)
+    assert (await bystander.ok("me"))["name"] == "Bo"

@@ -240,7 +240,8 @@ async def test_sms_retries_with_backoff_then_delivers_once(start_server, sms: Fa
 
 async def test_permanent_failure_is_not_retried_and_admin_sees_it(start_server, sms: FakeSms) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock()
-    server = await start_server("sqlite", clock=clock, **sms.settings(), **FAST)
+    # The admin's socket lives through the two hours below: its access token must too (expiry is per event).
+    server = await start_server("sqlite", clock=clock, **sms.settings(), **FAST, access_token_minutes=180)
     admin, _ = await member(server, Role.ADMIN)
     client, _ = await member(server)
     sms.fail_next, sms.fail_status = 1, 400

@@ -204,7 +204,7 @@ async def test_delete_office_tells_trackers_and_holders(server: RunningServer) -
 
 async def test_office_stats_and_live_stats_for_managers(start_server: Any) -> None:
     clock = ManualClock(T0)
-    server = await start_server("sqlite", clock=clock)
+    server = await start_server("sqlite", clock=clock, access_token_minutes=180)  # the staff work over an hour
     staffed = await staffed_office(server, agents=2)
     ref, (one, two) = staffed.ref, staffed.agents
     other, _ = await signed_in(server, Role.MANAGER)

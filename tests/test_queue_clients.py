@@ -226,7 +226,7 @@ async def test_turn_emails_are_opt_in_and_in_app_pushes_stay_on(start_server: An
 
 async def test_wait_uses_the_last_20_services(start_server: Any) -> None:
     clock = ManualClock(T0)
-    server = await start_server("sqlite", clock=clock)
+    server = await start_server("sqlite", clock=clock, access_token_minutes=180)  # the agent works 1.5 hours
     staffed = await staffed_office(server, agents=1)
     window = {"ref_office": staffed.ref, "number_window": 1}
     gaps = [600] * 5 + [30] * 20  # five slow services long ago, then twenty quick ones

@@ -10,7 +10,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from auth.principal import Role
-from models.accounts import NewUser, User, UserRecord
+from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.errors import Conflict, NotFound
 from models.logins import LoginCounter, LoginLimit, first_wait, reserved
 from storage.database import new_id
@@ -26,7 +26,8 @@ def _record(doc: dict[str, Any]) -> UserRecord:
 
 
 def _public(doc: dict[str, Any]) -> User:
-    return User(id=doc["_id"], **{k: v for k, v in doc.items() if k not in ("_id", "password_hash")})
+    hidden = ("_id", "password_hash", "session_version")
+    return User(id=doc["_id"], **{k: v for k, v in doc.items() if k not in hidden})
 
 
 class MongoAccountStore:
@@ -46,6 +47,7 @@ class MongoAccountStore:
         await self._users.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._tokens.create_index("user_id")
         await self._known.create_index([("user_id", ASCENDING), ("address", ASCENDING)], unique=True)
+        await self._tokens.create_index("family_id")
 
     async def create_user(self, new: NewUser, now: datetime) -> User:
         """Store a user; ``Conflict`` when the email or phone is taken."""
@@ -104,23 +106,48 @@ class MongoAccountStore:
         if result.matched_count == 0:
             raise NotFound("no such user", {"user_id": user_id})
 
-    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
-        """Remember an issued refresh token."""
-        await self._tokens.insert_one(
-            {"_id": token_hash, "user_id": user_id, "expires_at": expires_at, "revoked": False}
-        )
+    async def add_refresh_token(
+        self, token_hash: str, user_id: str, expires_at: datetime, family_id: str | None = None, version: int = 0
+    ) -> None:
+        """Remember an issued refresh token of a family (default: a new family of its own) and session version."""
+        await self._tokens.insert_one(_token(token_hash, user_id, expires_at, family_id or token_hash, version))
 
     async def rotate_refresh_token(
         self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
-    ) -> str | None:
-        """Revoke a live token (one conditional update) and store its successor; return its user id."""
-        old = await self._tokens.find_one_and_update(
-            {"_id": old_hash, "revoked": False, "expires_at": {"$gt": now}}, {"$set": {"revoked": True}}
-        )
-        if old is None:
-            return None
-        await self.add_refresh_token(new_hash, old["user_id"], new_expires_at)
-        return str(old["user_id"])
+    ) -> RefreshGrant | None:
+        """Revoke a live token (a conditional update) and store its successor, in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> RefreshGrant | None:
+            old = await self._tokens.find_one_and_update(
+                {"_id": old_hash, "revoked": False, "expires_at": {"$gt": now}},
+                {"$set": {"revoked": True}},
+                session=session,
+            )
+            if old is None:
+                return None
+            grant = RefreshGrant(
+                user_id=old["user_id"], family_id=old.get("family_id", old_hash), version=old.get("version", 0)
+            )
+            doc = _token(new_hash, grant.user_id, new_expires_at, grant.family_id, grant.version)
+            await self._tokens.insert_one(doc, session=session)
+            return grant
+
+        return await self._db.transaction(attempt)
+
+    async def revoke_refresh_family(self, token_hash: str) -> str | None:
+        """Revoke every token of the family of a known token (reuse) in one transaction; return its user id."""
+
+        async def attempt(session: AsyncClientSession) -> str | None:
+            known = await self._tokens.find_one({"_id": token_hash}, session=session)
+            if known is None:
+                return None
+            family = known.get("family_id", token_hash)  # tokens from before families are their own family
+            await self._tokens.update_many(
+                {"$or": [{"family_id": family}, {"_id": family}]}, {"$set": {"revoked": True}}, session=session
+            )
+            return str(known["user_id"])
+
+        return await self._db.transaction(attempt)
 
     async def revoke_refresh_token(self, token_hash: str, user_id: str) -> bool:
         """Revoke one of the user's tokens; return whether it was live."""
@@ -133,6 +160,21 @@ class MongoAccountStore:
         """Revoke every token of the user; return how many."""
         result = await self._tokens.update_many({"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}})
         return result.modified_count
+
+    async def end_sessions(self, user_id: str) -> int:
+        """Bump the user's session version, then revoke every refresh token; return how many were revoked.
+
+        The bump comes first: a token rotated in between carries the old version and is refused at refresh.
+        """
+        bumped = await self._users.update_one({"_id": user_id}, {"$inc": {"session_version": 1}})
+        if bumped.matched_count == 0:
+            raise NotFound("no such user", {"user_id": user_id})
+        return await self.revoke_all_refresh_tokens(user_id)
+
+    async def session_version(self, user_id: str) -> int | None:
+        """Return the user's session version; None if the user is unknown or deactivated."""
+        doc = await self._users.find_one({"_id": user_id, "active": True}, {"session_version": 1})
+        return int(doc.get("session_version", 0)) if doc else None
 
     async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
         """Take one attempt on every limit's counter in one transaction; else return the seconds to wait.
@@ -194,3 +236,14 @@ class MongoAccountStore:
 
 def _counter(doc: dict[str, Any]) -> LoginCounter:
     return LoginCounter(int(doc["count"]), doc["window_start"], doc["last_at"])
+
+
+def _token(token_hash: str, user_id: str, expires_at: datetime, family_id: str, version: int) -> dict[str, Any]:
+    return {
+        "_id": token_hash,
+        "user_id": user_id,
+        "expires_at": expires_at,
+        "revoked": False,
+        "family_id": family_id,
+        "version": version,
+    }

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from auth.principal import Role
-from models.accounts import NewUser, User, UserRecord
+from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.errors import Conflict, NotFound
 from models.logins import LoginCounter, LoginLimit, first_wait, reserved
 from storage.database import new_id
@@ -23,14 +23,17 @@ CREATE TABLE IF NOT EXISTS users (
     role TEXT NOT NULL,
     active INTEGER NOT NULL DEFAULT 1,
     password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    session_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS users_created ON users (created_at, id);
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     token_hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    family_id TEXT,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
 CREATE TABLE IF NOT EXISTS login_limits (
@@ -48,6 +51,13 @@ CREATE TABLE IF NOT EXISTS login_known_addresses (
 """
 
 _USER_COLUMNS = "id, email, phone, name, role, active, password_hash, created_at"
+_SELECT_USER = f"SELECT {_USER_COLUMNS}, session_version FROM users"
+# Columns added after the first release: (table, column, definition); old files get them at init.
+_UPGRADES = [
+    ("users", "session_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("refresh_tokens", "family_id", "TEXT"),
+    ("refresh_tokens", "version", "INTEGER NOT NULL DEFAULT 0"),
+]
 
 
 def _record(row: Any) -> UserRecord:
@@ -60,6 +70,7 @@ def _record(row: Any) -> UserRecord:
         active=bool(row["active"]),
         password_hash=row["password_hash"],
         created_at=from_iso(row["created_at"]),
+        session_version=row["session_version"],
     )
 
 
@@ -76,6 +87,12 @@ class SqliteAccountStore:
     async def init(self) -> None:
         """Create the account tables if missing."""
         await self._db.create_schema(SCHEMA)
+        async with self._db.transaction() as conn:  # write-locked: two processes do not both add a column
+            for table, column, definition in _UPGRADES:
+                columns = {row["name"] for row in await tx_fetch_all(conn, f"PRAGMA table_info({table})")}
+                if column not in columns:  # a file made before session versions and token families
+                    await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            await conn.execute("CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id)")
 
     async def create_user(self, new: NewUser, now: datetime) -> User:
         """Store a user; ``Conflict`` when the email or phone is taken."""
@@ -91,7 +108,7 @@ class SqliteAccountStore:
 
     async def get_user(self, user_id: str) -> UserRecord:
         """Return one user; ``NotFound`` if unknown."""
-        row = await self._db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        row = await self._db.fetch_one(f"{_SELECT_USER} WHERE id = ?", (user_id,))
         if row is None:
             raise NotFound("no such user", {"user_id": user_id})
         return _record(row)
@@ -99,7 +116,7 @@ class SqliteAccountStore:
     async def find_by_contact(self, email: str | None, phone: str | None) -> UserRecord | None:
         """Return the user with this email (or else phone), if any."""
         column, value = ("email", email) if email else ("phone", phone)
-        row = await self._db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = ?", (value,))
+        row = await self._db.fetch_one(f"{_SELECT_USER} WHERE {column} = ?", (value,))
         return _record(row) if row else None
 
     async def list_users(self, role: Role | None, after: tuple[datetime, str] | None, limit: int) -> list[User]:
@@ -112,7 +129,7 @@ class SqliteAccountStore:
             where.append("(created_at, id) > (?, ?)")
             params.extend([iso(after[0]), after[1]])
         rows = await self._db.fetch_all(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
+            f"{_SELECT_USER} WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
             (*params, limit),
         )
         return [_public(r) for r in rows]
@@ -134,29 +151,49 @@ class SqliteAccountStore:
         if not await self._db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)):
             raise NotFound("no such user", {"user_id": user_id})
 
-    async def add_refresh_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
-        """Remember an issued refresh token."""
+    async def add_refresh_token(
+        self, token_hash: str, user_id: str, expires_at: datetime, family_id: str | None = None, version: int = 0
+    ) -> None:
+        """Remember an issued refresh token of a family (default: a new family of its own) and session version."""
         await self._db.execute(
-            "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
-            (token_hash, user_id, iso(expires_at)),
+            "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, family_id, version) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, user_id, iso(expires_at), family_id or token_hash, version),
         )
 
     async def rotate_refresh_token(
         self, old_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
-    ) -> str | None:
-        """Revoke a live token and store its successor in one step; return its user id, or None."""
+    ) -> RefreshGrant | None:
+        """Revoke a live token and store its successor (same family and version) in one transaction."""
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0 AND expires_at > ?"
-                " RETURNING user_id",
+                " RETURNING user_id, COALESCE(family_id, token_hash) AS family_id, version",
                 (old_hash, iso(now)),
             )
             row = await cursor.fetchone()
             if row is None:
                 return None
+            grant = RefreshGrant(user_id=row["user_id"], family_id=row["family_id"], version=row["version"])
             await conn.execute(
-                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
-                (new_hash, row["user_id"], iso(new_expires_at)),
+                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at, family_id, version)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (new_hash, grant.user_id, iso(new_expires_at), grant.family_id, grant.version),
+            )
+            return grant
+
+    async def revoke_refresh_family(self, token_hash: str) -> str | None:
+        """Revoke every token of the family of a known token (reuse); return its user id, None if unknown."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT user_id, COALESCE(family_id, token_hash) AS family_id FROM refresh_tokens WHERE token_hash = ?",
+                (token_hash,),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await conn.execute(
+                "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ? OR token_hash = ?",
+                (row["family_id"], row["family_id"]),
             )
             return str(row["user_id"])
 
@@ -173,6 +210,24 @@ class SqliteAccountStore:
         return await self._db.execute(
             "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
         )
+
+    async def end_sessions(self, user_id: str) -> int:
+        """Bump the user's session version and revoke every refresh token in one transaction; return how many."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE users SET session_version = session_version + 1 WHERE id = ?", (user_id,)
+            )
+            if cursor.rowcount != 1:
+                raise NotFound("no such user", {"user_id": user_id})
+            cursor = await conn.execute(
+                "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user_id,)
+            )
+            return cursor.rowcount
+
+    async def session_version(self, user_id: str) -> int | None:
+        """Return the user's session version; None if the user is unknown or deactivated."""
+        row = await self._db.fetch_one("SELECT session_version FROM users WHERE id = ? AND active = 1", (user_id,))
+        return int(row["session_version"]) if row else None
 
     async def reserve_login(self, limits: list[LoginLimit], now: datetime) -> int | None:
         """Take one attempt on every limit's counter in one transaction; else return the seconds to wait."""

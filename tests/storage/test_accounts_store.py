@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from auth.principal import Role
-from models.accounts import NewUser
+from models.accounts import NewUser, RefreshGrant
 from models.errors import Conflict, NotFound
 from models.logins import LoginLimit
 from storage import open_database
 from storage.accounts import AccountStore, make_account_store
 from storage.database import Database
+from storage.sqlite.convert import iso
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -80,7 +81,9 @@ async def test_refresh_tokens_rotate_once(store: AccountStore) -> None:
     results = await asyncio.gather(
         *(store.rotate_refresh_token("old", f"new{i}", NOW + timedelta(days=2), NOW) for i in range(4))
     )
-    assert results.count(user.id) == 1 and results.count(None) == 3
+    granted = [r for r in results if r is not None]
+    assert len(granted) == 1 and results.count(None) == 3
+    assert (granted[0].user_id, granted[0].family_id, granted[0].version) == (user.id, "old", 0)
     assert await store.rotate_refresh_token("missing", "x", NOW, NOW) is None
     await store.add_refresh_token("expired", user.id, NOW - timedelta(seconds=1))
     assert await store.rotate_refresh_token("expired", "y", NOW, NOW) is None
@@ -140,3 +143,99 @@ async def test_concurrent_reservations_never_pass_the_limit(backend: str, settin
     finally:
         for db in dbs:
             await db.close()
+
+
+async def test_rotation_keeps_the_family_and_reuse_revokes_all_of_it(store: AccountStore) -> None:
+    user = await store.create_user(new("f@example.com"), NOW)
+    later = NOW + timedelta(days=1)
+    await store.add_refresh_token("a1", user.id, later, "fam-a", 3)
+    await store.add_refresh_token("b1", user.id, later, "fam-b", 3)  # another device: another family
+    assert await store.rotate_refresh_token("a1", "a2", later, NOW) == RefreshGrant(
+        user_id=user.id, family_id="fam-a", version=3
+    )
+    assert await store.rotate_refresh_token("a2", "a3", later, NOW) == RefreshGrant(
+        user_id=user.id, family_id="fam-a", version=3
+    )
+    assert await store.rotate_refresh_token("a1", "x", later, NOW) is None  # the used token comes back
+    assert await store.revoke_refresh_family("a1") == user.id
+    assert await store.rotate_refresh_token("a3", "a4", later, NOW) is None  # the family's live token died
+    assert await store.rotate_refresh_token("b1", "b2", later, NOW) is not None  # the other family lives
+    assert await store.revoke_refresh_family("never-issued") is None
+
+
+async def test_family_reuse_racing_a_rotation_leaves_no_live_token(store: AccountStore) -> None:
+    user = await store.create_user(new("r@example.com"), NOW)
+    later = NOW + timedelta(days=1)
+    for round_ in range(5):
+        await store.add_refresh_token(f"r{round_}-1", user.id, later, f"fam{round_}")
+        assert await store.rotate_refresh_token(f"r{round_}-1", f"r{round_}-2", later, NOW) is not None
+        rotated, _ = await asyncio.gather(
+            store.rotate_refresh_token(f"r{round_}-2", f"r{round_}-3", later, NOW),
+            store.revoke_refresh_family(f"r{round_}-1"),
+        )
+        live = [h for h in (f"r{round_}-2", f"r{round_}-3") if await store.revoke_refresh_token(h, user.id)]
+        assert live == [], (round_, rotated, live)
+
+
+async def test_end_sessions_bumps_the_version_and_revokes_every_token(store: AccountStore) -> None:
+    user = await store.create_user(new("e@example.com"), NOW)
+    assert await store.session_version(user.id) == 0
+    assert (await store.get_user(user.id)).session_version == 0
+    for token in ("t1", "t2"):
+        await store.add_refresh_token(token, user.id, NOW + timedelta(days=1))
+    assert await store.end_sessions(user.id) == 2
+    assert await store.session_version(user.id) == 1
+    assert (await store.get_user(user.id)).session_version == 1
+    assert await store.rotate_refresh_token("t1", "t3", NOW + timedelta(days=1), NOW) is None
+    assert await store.end_sessions(user.id) == 0
+    assert await store.session_version(user.id) == 2
+    assert "session_version" not in (await store.list_users(None, None, 10))[0].model_dump()
+    await store.update_user(user.id, None, None, False)
+    assert await store.session_version(user.id) is None  # deactivated
+    assert await store.session_version("0" * 24) is None
+    with pytest.raises(NotFound):
+        await store.end_sessions("0" * 24)
+
+
+OLD_SQLITE_SCHEMA = """
+CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT UNIQUE, phone TEXT UNIQUE, name TEXT NOT NULL,
+    role TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0)
+"""
+
+
+async def _old_account_and_token(db: Database, backend: str) -> None:
+    """Store a user and a refresh token the way the release before session versions did."""
+    later = NOW + timedelta(days=1)
+    if backend == "sqlite":
+        await db.create_schema(OLD_SQLITE_SCHEMA)  # type: ignore[attr-defined]
+        await db.execute(  # type: ignore[attr-defined]
+            "INSERT INTO users VALUES ('u-old', 'old@example.com', NULL, 'Old', 'agent', 1, 'h', ?)", (iso(NOW),)
+        )
+        await db.execute(  # type: ignore[attr-defined]
+            "INSERT INTO refresh_tokens VALUES ('h-old', 'u-old', ?, 0)", (iso(later),)
+        )
+    else:
+        users, tokens = db.db["users"], db.db["refresh_tokens"]  # type: ignore[attr-defined]
+        doc = {"email": "old@example.com", "name": "Old", "role": "agent", "active": True, "password_hash": "h"}
+        await users.insert_one({"_id": "u-old", **doc, "created_at": NOW})
+        await tokens.insert_one({"_id": "h-old", "user_id": "u-old", "expires_at": later, "revoked": False})
+
+
+async def test_accounts_and_tokens_from_before_session_versions_keep_working(db: Database, backend: str) -> None:
+    await _old_account_and_token(db, backend)
+    store = make_account_store(db)
+    await store.init()  # SQLite: adds the new columns to the old tables
+    await store.init()
+    assert (await store.get_user("u-old")).session_version == 0
+    assert await store.session_version("u-old") == 0
+    later = NOW + timedelta(days=1)
+    assert await store.rotate_refresh_token("h-old", "h-new", later, NOW) == RefreshGrant(
+        user_id="u-old", family_id="h-old", version=0
+    )
+    assert await store.rotate_refresh_token("h-old", "h-x", later, NOW) is None
+    assert await store.revoke_refresh_family("h-old") == "u-old"  # reaches the successor too
+    assert await store.rotate_refresh_token("h-new", "h-y", later, NOW) is None
+    assert await store.end_sessions("u-old") == 0
+    assert await store.session_version("u-old") == 1
