@@ -36,11 +36,18 @@ VISITOR_PREFIX = "visitor-"
 
 
 async def enter_widget_rooms(sid: str, deps: Deps, caller: WidgetCaller) -> None:
-    """Put a widget socket in its workspace's widget room, its identity room and its visitor's room."""
+    """Put a widget socket in its workspace's widget room, its identity room and its visitor's room.
+
+    The first two are also presence groups, so rotating a credential finds the socket on any instance.
+    """
     ws = caller.workspace_id
-    await deps.sio.enter_room(sid, widget_workspace_room(ws, caller.token_tag))
+    credential_rooms = [widget_workspace_room(ws, caller.token_tag)]
     if caller.identity_tag is not None:
-        await deps.sio.enter_room(sid, widget_identity_room(ws, caller.identity_tag))
+        credential_rooms.append(widget_identity_room(ws, caller.identity_tag))
+    for room in credential_rooms:
+        await deps.sio.enter_room(sid, room)
+        if deps.presence is not None:
+            await deps.presence.join_group(sid, room)
     if caller.visitor_id is not None:
         await deps.sio.enter_room(sid, widget_visitor_room(ws, caller.visitor_id, caller.token_tag))
 
