@@ -11,6 +11,7 @@ import aiohttp
 from auth.principal import Role
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
 from tests.helpdesk_kit import admin_of, keyed, signed_in
+from tests.security.test_widget_token import site_of
 
 # The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
 PAGE = """<!doctype html>
@@ -155,3 +156,17 @@ async def test_widget_settings_are_for_admins_and_member_managers_only(server: A
     key_rotated = await admin.ok("rotate_workspace_key", ws)
     assert (await admin.ok("get_widget_settings", ws))["widget_token"] == rotated["widget_token"]
     assert key_rotated["api_key"] != created["api_key"]
+
+
+async def test_concurrent_opens_on_one_new_socket_make_one_visitor(any_server: Any) -> None:
+    site = await site_of(any_server)
+    for _ in range(3):  # a few fresh sockets, each racing several opens
+        visitor = await site.visitor()
+        answers = await asyncio.gather(*(visitor.ok("widget_open", {"product": "shop"}) for _ in range(4)))
+        assert len({a["visitor_id"] for a in answers}) == 1, answers
+        secrets = [a["visitor_secret"] for a in answers if "visitor_secret" in a]
+        assert len(secrets) == 1, "the secret is issued once, with the one visitor"
+        mine = await visitor.ok("widget_conversations")
+        assert sorted(t["_id"] for t in mine) == sorted(a["ticket"]["_id"] for a in answers)
+        again = await site.visitor(visitor_secret=secrets[0])  # the secret finds all four conversations
+        assert len(await again.ok("widget_conversations")) == 4
