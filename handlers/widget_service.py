@@ -19,7 +19,7 @@ from handlers.rooms import (
     widget_workspace_room,
 )
 from handlers.support import MESSAGE, NEW_TICKET, envelope
-from handlers.widget_auth import SESSION_KEY, WidgetCaller, still_valid
+from handlers.widget_auth import NO_VISITOR, SESSION_KEY, WidgetCaller, still_valid
 from handlers.widget_push import WIDGET_MESSAGE
 from models.clock import to_millis
 from models.errors import Conflict, NotFound, Unauthorized
@@ -84,7 +84,7 @@ class WidgetService:
         """Like ``caller`` but the socket must be a known visitor (the widget token alone sees nothing)."""
         caller, record = await self.caller(ctx)
         if caller.visitor_id is None:
-            raise Unauthorized("open a conversation first, or connect with your visitor_secret")
+            raise Unauthorized(NO_VISITOR)
         return caller, record, caller.visitor_id
 
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
