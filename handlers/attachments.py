@@ -20,7 +20,7 @@ from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
 from handlers.http_auth import http_caller
-from handlers.widget_auth import visitor_may_download, widget_request
+from handlers.widget_auth import visitor_may_download
 from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
@@ -30,7 +30,6 @@ from storage.attachments import CHUNK, AttachmentStore, make_attachment_store
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store
 from storage.support import make_support_store
-from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
 log = logging.getLogger("deskline.attachments")
@@ -114,11 +113,8 @@ class AttachmentRules:
 
 async def authenticate(request: web.Request, deps: Deps) -> Uploader:
     """Return the caller from a Bearer JWT, the workspace key headers or the widget headers; raise ``Unauthorized``."""
-    visitor = await widget_request(request, make_workspace_store(deps.db), make_visitor_store(deps.db))
-    if visitor is not None:
-        return Uploader(visitor=visitor)
     caller = await http_caller(request, deps)
-    return Uploader(principal=caller.principal, workspace=caller.workspace)
+    return Uploader(principal=caller.principal, workspace=caller.workspace, visitor=caller.visitor)
 
 
 def error_response(err: DesklineError) -> web.Response:

@@ -12,6 +12,7 @@ from handlers.calls_service import CallService
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.rooms import user_room
+from handlers.widget_auth import session_visitor
 from models.calls import (
     CallAgentsPayload,
     CallAnswerPayload,
@@ -59,6 +60,9 @@ async def setup(deps: Deps) -> EventRouter:
         await deps.emit("call_incoming", incoming, to=[user_room(user_id) for user_id in invited])
         return call.public()
 
+    async def agent_members(workspace_id: str) -> set[str]:
+        return {m.user_id for m in await workspaces.list_members(workspace_id) if m.role == Role.AGENT}
+
     @router.on("call_invite", CallInvitePayload, signed_in=True)
     async def call_invite(ctx: EventContext, p: CallInvitePayload) -> dict[str, Any]:
         async with service.serial(ctx.sid):
@@ -79,11 +83,13 @@ async def setup(deps: Deps) -> EventRouter:
         async with service.serial(ctx.sid):
             who = ctx.principal
             members: set[str] | None = None
-            if p.workspace_id is not None and p.api_key is not None:
+            if p.workspace_id is not None and p.api_key is not None:  # the back-office key (compatibility)
                 workspace = await authenticate_workspace(workspaces, p.workspace_id, p.api_key)
-                members = {m.user_id for m in await workspaces.list_members(workspace.id) if m.role == Role.AGENT}
+                members = await agent_members(workspace.id)
+            elif (visitor := await session_visitor(workspaces, ctx.session)) is not None:
+                members = await agent_members(visitor.workspace_id)  # a widget socket: its own workspace
             elif who is None:
-                raise Unauthorized("sign in, or name the workspace with workspace_id and api_key")
+                raise Unauthorized("sign in, or connect with the widget token (auth.widget_token + visitor_secret)")
             if who is not None and await store.busy([who.user_id]):
                 raise busy(who.user_id)
             online = await deps.presence.available(Role.AGENT)

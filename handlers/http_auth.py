@@ -1,4 +1,5 @@
-"""Who calls an HTTP API route: a signed-in user (Bearer access JWT) or a workspace key holder (a widget)."""
+"""Who calls an HTTP API route: a signed-in user (Bearer access JWT), a widget visitor (widget token + visitor
+secret or verified identifier, ``handlers.widget_auth``) or a back-office holder of the workspace API key."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from aiohttp import hdrs, web
 from auth.principal import Principal
 from auth.workspace_keys import authenticate_workspace
 from handlers.context import Deps
+from handlers.widget_auth import SECRET_HEADER, TOKEN_HEADER, widget_request
 from models.errors import Unauthorized
+from models.widget import Visitor
 from models.workspaces import Workspace
+from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
 WORKSPACE_HEADER = "X-Workspace-Id"
@@ -19,14 +23,21 @@ API_KEY_HEADER = "X-Api-Key"
 
 @dataclass(frozen=True)
 class HttpCaller:
-    """Exactly one of: the signed-in principal, or the workspace whose key was sent."""
+    """Exactly one of: the signed-in principal, the widget visitor, or the workspace whose key was sent."""
 
     principal: Principal | None = None
     workspace: Workspace | None = None
+    visitor: Visitor | None = None
 
 
 async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
-    """Return the caller from ``Authorization: Bearer`` or the workspace key headers; raise ``Unauthorized``."""
+    """Return the caller from ``Authorization: Bearer``, the widget headers or the workspace key headers.
+
+    Raise ``Unauthorized`` for missing or wrong credentials (a widget token without its visitor too).
+    """
+    visitor = await widget_request(request, make_workspace_store(deps.db), make_visitor_store(deps.db))
+    if visitor is not None:
+        return HttpCaller(visitor=visitor)
     header = request.headers.get(hdrs.AUTHORIZATION, "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -36,4 +47,7 @@ async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
     workspace_id, api_key = request.headers.get(WORKSPACE_HEADER), request.headers.get(API_KEY_HEADER)
     if workspace_id and api_key:
         return HttpCaller(workspace=await authenticate_workspace(make_workspace_store(deps.db), workspace_id, api_key))
-    raise Unauthorized(f"send Authorization: Bearer <access token>, or {WORKSPACE_HEADER} and {API_KEY_HEADER}")
+    raise Unauthorized(
+        f"send Authorization: Bearer <access token>, or {TOKEN_HEADER} and {SECRET_HEADER} (a widget visitor), "
+        f"or {WORKSPACE_HEADER} and {API_KEY_HEADER} (back office)"
+    )

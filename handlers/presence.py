@@ -31,6 +31,7 @@ class PresenceService:
         self.instance_id = store.instance_id
         self.dead_instance_hooks: list[DeadInstanceHook] = []
         self._local: dict[str, tuple[str, str]] = {}
+        self._groups: dict[str, set[str]] = {}  # this instance's sockets -> the named groups they joined
 
     async def socket_changed(self, sid: str, session: dict[str, Any]) -> None:
         """Session hook: follow the socket's principal (connect, login, logout)."""
@@ -51,6 +52,20 @@ class PresenceService:
         old = self._local.get(sid)
         if old is not None:
             await self._remove(sid, old)
+        for group in self._groups.pop(sid, ()):
+            await self.store.leave_group(sid, group)
+
+    async def join_group(self, sid: str, group: str) -> None:
+        """Register a socket of this instance in a named group (never announced; left on disconnect)."""
+        manager = self.deps.sio.manager
+        if not (manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/")):  # pre: inside connect
+            return  # it is leaving or left: socket_gone would never remove it
+        self._groups.setdefault(sid, set()).add(group)
+        await self.store.join_group(sid, group)
+
+    async def group_sockets(self, group: str) -> list[str]:
+        """Return the ids of the sockets in ``group``, on every live instance."""
+        return await self.store.group_sockets(group)
 
     async def _remove(self, sid: str, entry: tuple[str, str]) -> None:
         self._local.pop(sid, None)
@@ -63,6 +78,9 @@ class PresenceService:
             for sid, (user_id, role) in list(self._local.items()):
                 if await self.store.add_socket(sid, user_id, role):
                     await self.announce(user_id, role, Status.ONLINE)
+            for sid, groups in list(self._groups.items()):
+                for group in groups:
+                    await self.store.join_group(sid, group)
         for instance_id, gone in await self.store.reap_dead():
             log.warning("event=instance_dead instance=%s users_offline=%d", instance_id, len(gone))
             await self._announce_gone(gone)
@@ -72,6 +90,7 @@ class PresenceService:
     async def stop(self) -> None:
         """Shutdown hook: take this instance's sockets out of presence."""
         self._local.clear()
+        self._groups.clear()
         await self._announce_gone(await self.store.close())
 
     async def _announce_gone(self, gone: list[Gone]) -> None:

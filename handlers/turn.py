@@ -13,9 +13,10 @@ from aiohttp import hdrs, web
 from config import Settings
 from handlers.context import DEPS_KEY, Deps
 from handlers.http_auth import http_caller
-from models.errors import DesklineError, NotFound, Unauthorized
+from models.errors import DesklineError, ErrorCode, NotFound
 
 PATH = "/api/turn"
+TURN_STATUS = {ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHORIZED: 401, ErrorCode.FORBIDDEN: 403}
 
 
 def add_routes(app: web.Application) -> None:
@@ -53,21 +54,24 @@ def ice_config(settings: Settings, user_id: str, now: datetime) -> dict[str, Any
 
 
 async def turn_user(request: web.Request, deps: Deps) -> str:
-    """Return the TURN user: the signed-in user's id (Bearer JWT) or ``visitor-<workspace id>`` (workspace key)."""
+    """Return the TURN user: the signed-in user's id (Bearer JWT), the widget visitor's id (``visitor-...``), or
+    ``visitor-<workspace id>`` (the back-office workspace key)."""
     caller = await http_caller(request, deps)
     if caller.principal is not None:
         return caller.principal.user_id
+    if caller.visitor is not None:
+        return caller.visitor.id
     assert caller.workspace is not None
     return f"visitor-{caller.workspace.id}"
 
 
 async def turn(request: web.Request) -> web.Response:
-    """Answer with fresh TURN credentials for a signed-in user or a widget visitor holding its workspace key."""
+    """Answer with fresh TURN credentials for a signed-in user, a widget visitor, or a workspace key holder."""
     deps = request.app[DEPS_KEY]
     try:
         user = await turn_user(request, deps)
         body = ice_config(deps.settings, user, deps.clock())
     except DesklineError as err:
-        status = 404 if isinstance(err, NotFound) else 401 if isinstance(err, Unauthorized) else 400
+        status = TURN_STATUS.get(err.code, 400)
         return web.json_response({"ok": False, "error": err.to_error()}, status=status)
     return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})

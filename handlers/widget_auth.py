@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import hdrs, web
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ SECRET_HEADER = "X-Visitor-Secret"
 IDENTIFIER_HEADER = "X-Identifier"
 IDENTIFIER_HASH_HEADER = "X-Identifier-Hash"
 INVALID_TOKEN = "Invalid widget token"
+NO_VISITOR = "open a conversation first, or connect with your visitor_secret"
 
 
 @dataclass
@@ -84,6 +86,20 @@ async def still_valid(workspaces: WorkspaceStore, caller: WidgetCaller) -> Works
     ):
         raise Unauthorized("the identity secret was rotated; reconnect with a new identifier_hash")
     return record
+
+
+async def session_visitor(workspaces: WorkspaceStore, session: dict[str, Any]) -> WidgetCaller | None:
+    """Return the visitor of a widget socket's session; None for a socket that did not connect as a widget.
+
+    ``Unauthorized`` when its token was rotated (or workspace deleted) or it has no visitor yet (token alone).
+    """
+    caller: WidgetCaller | None = session.get(SESSION_KEY)
+    if caller is None:
+        return None
+    await still_valid(workspaces, caller)
+    if caller.visitor_id is None:
+        raise Unauthorized(NO_VISITOR)
+    return caller
 
 
 async def widget_request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from handlers.rooms import (
     widget_workspace_room,
 )
 from handlers.support import MESSAGE, NEW_TICKET, envelope
-from handlers.widget_auth import SESSION_KEY, WidgetCaller, still_valid
+from handlers.widget_auth import NO_VISITOR, SESSION_KEY, WidgetCaller, still_valid
 from handlers.widget_push import WIDGET_MESSAGE
 from models.clock import to_millis
 from models.errors import Conflict, NotFound, Unauthorized
@@ -33,14 +34,22 @@ from storage.workspaces import WorkspaceStore
 log = logging.getLogger("deskline.widget")
 
 VISITOR_PREFIX = "visitor-"
+OPEN_GUARD = "widget_open_guard"
 
 
 async def enter_widget_rooms(sid: str, deps: Deps, caller: WidgetCaller) -> None:
-    """Put a widget socket in its workspace's widget room, its identity room and its visitor's room."""
+    """Put a widget socket in its workspace's widget room, its identity room and its visitor's room.
+
+    The first two are also presence groups, so rotating a credential finds the socket on any instance.
+    """
     ws = caller.workspace_id
-    await deps.sio.enter_room(sid, widget_workspace_room(ws, caller.token_tag))
+    credential_rooms = [widget_workspace_room(ws, caller.token_tag)]
     if caller.identity_tag is not None:
-        await deps.sio.enter_room(sid, widget_identity_room(ws, caller.identity_tag))
+        credential_rooms.append(widget_identity_room(ws, caller.identity_tag))
+    for room in credential_rooms:
+        await deps.sio.enter_room(sid, room)
+        if deps.presence is not None:
+            await deps.presence.join_group(sid, room)
     if caller.visitor_id is not None:
         await deps.sio.enter_room(sid, widget_visitor_room(ws, caller.visitor_id, caller.token_tag))
 
@@ -75,7 +84,7 @@ class WidgetService:
         """Like ``caller`` but the socket must be a known visitor (the widget token alone sees nothing)."""
         caller, record = await self.caller(ctx)
         if caller.visitor_id is None:
-            raise Unauthorized("open a conversation first, or connect with your visitor_secret")
+            raise Unauthorized(NO_VISITOR)
         return caller, record, caller.visitor_id
 
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
@@ -90,8 +99,31 @@ class WidgetService:
         caller, record = await self.caller(ctx)
         if record.products and p.product not in record.products:
             raise NotFound(f"Product {p.product} not found in this Workspace")
-        secret = None
-        if caller.visitor_id is None:
+        secret, visitor_id = await self.ensure_visitor(ctx, caller, record)
+        ticket = await self.support.open_ticket(new_id(), record.id, visitor_id, p.product, self.now())
+        if ticket is None:
+            raise NotFound("No Line Manager found for this Workspace")
+        workspace_room = support_workspace_room(record.id, room_tag(record.key_hash))
+        await self.deps.emit(NEW_TICKET, {"data": ticket, "status": "success"}, to=workspace_room)
+        answer: dict[str, Any] = {"visitor_id": visitor_id, "ticket": ticket}
+        if secret is not None:
+            answer["visitor_secret"] = secret
+        return answer
+
+    async def ensure_visitor(
+        self, ctx: EventContext, caller: WidgetCaller, record: WorkspaceRecord
+    ) -> tuple[str | None, str]:
+        """Return (the new visitor secret or None, the visitor id): create the socket's visitor on first use.
+
+        One socket gets one visitor even when its ``widget_open`` events run concurrently: they queue on a
+        lock kept in the socket's session. A Python lock is enough here (and no database constraint is
+        needed) because it guards only this socket's own session state, and a socket lives in one process.
+        """
+        guard: asyncio.Lock = ctx.session.setdefault(OPEN_GUARD, asyncio.Lock())  # no await before: one lock
+        async with guard:
+            if caller.visitor_id is not None:
+                return None, caller.visitor_id
+            secret: str | None
             secret, secret_hash = new_visitor_secret()
             fresh = VisitorRecord(
                 id=VISITOR_PREFIX + new_id(),
@@ -106,15 +138,7 @@ class WidgetService:
             caller.visitor_id = stored.id
             await enter_widget_rooms(ctx.sid, self.deps, caller)
             log.info("event=widget_visitor sid=%s workspace=%s visitor=%s", ctx.sid, record.id, stored.id)
-        ticket = await self.support.open_ticket(new_id(), record.id, caller.visitor_id, p.product, self.now())
-        if ticket is None:
-            raise NotFound("No Line Manager found for this Workspace")
-        workspace_room = support_workspace_room(record.id, room_tag(record.key_hash))
-        await self.deps.emit(NEW_TICKET, {"data": ticket, "status": "success"}, to=workspace_room)
-        answer: dict[str, Any] = {"visitor_id": caller.visitor_id, "ticket": ticket}
-        if secret is not None:
-            answer["visitor_secret"] = secret
-        return answer
+            return secret, stored.id
 
     async def conversations(self, ctx: EventContext) -> list[SupportTicket]:
         """Return the visitor's tickets, oldest first (none before the first ``widget_open``)."""

@@ -35,13 +35,16 @@ def widget_settings(record: WorkspaceRecord) -> WidgetSettings:
 
 
 async def end_widget_room(deps: Deps, workspace_id: str, room: str, reason: str) -> None:
-    """Tell the widget sockets in ``room`` their credentials died, disconnect this instance's, empty the room.
+    """Tell the widget sockets in ``room`` their credentials died, disconnect them on every instance, empty the room.
 
-    Sockets on other instances get the push and the room closed over Redis; their next widget event is
-    refused (``unauthorized``) and disconnects them, since every event re-checks the token.
+    The room is also a presence group (``enter_widget_rooms``), which lists its sockets on every instance;
+    ``sio.disconnect`` of another instance's socket goes to that instance over Redis (as ``end_sessions``).
     """
     await deps.emit(WIDGET_REVOKED, {"workspace_id": workspace_id, "reason": reason}, to=room)
-    for sid in sorted({sid for sid, _ in deps.sio.manager.get_participants("/", room)}):
+    sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
+    if deps.presence is not None:
+        sids.update(await deps.presence.group_sockets(room))
+    for sid in sorted(sids):
         await deps.sio.disconnect(sid)
     await deps.sio.close_room(room)
 

@@ -30,6 +30,15 @@ class PresenceStore(Protocol):
     async def remove_socket(self, sid: str, user_id: str) -> bool:
         """Forget a socket of this instance; return True if the user just went offline."""
 
+    async def join_group(self, sid: str, group: str) -> None:
+        """Record a socket of this instance as a member of a named group (a socket may be in several)."""
+
+    async def leave_group(self, sid: str, group: str) -> None:
+        """Forget a socket of this instance as a member of ``group``."""
+
+    async def group_sockets(self, group: str) -> list[str]:
+        """Return the ids of the sockets in ``group``, on every live instance."""
+
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark a user away or back online; return True if that changed anything."""
 
@@ -57,6 +66,7 @@ class LocalPresenceStore:
         self._sockets: dict[str, set[str]] = {}
         self._roles: dict[str, str] = {}
         self._away: set[str] = set()
+        self._groups: dict[str, set[str]] = {}
 
     async def heartbeat(self) -> bool:
         """A lone instance is always alive."""
@@ -85,6 +95,22 @@ class LocalPresenceStore:
         """Return the ids of the user's sockets."""
         return sorted(self._sockets.get(user_id, ()))
 
+    async def join_group(self, sid: str, group: str) -> None:
+        """Record a socket as a member of ``group``."""
+        self._groups.setdefault(group, set()).add(sid)
+
+    async def leave_group(self, sid: str, group: str) -> None:
+        """Forget a socket as a member of ``group``."""
+        members = self._groups.get(group)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self._groups[group]
+
+    async def group_sockets(self, group: str) -> list[str]:
+        """Return the ids of the sockets in ``group``."""
+        return sorted(self._groups.get(group, ()))
+
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark an online user away or back; True if that changed anything."""
         if not self._sockets.get(user_id) or (user_id in self._away) == away:
@@ -112,6 +138,7 @@ class LocalPresenceStore:
         gone = [Gone(uid, self._roles.get(uid, "")) for uid, sockets in self._sockets.items() if sockets]
         for item in gone:
             self._forget(item.user_id)
+        self._groups.clear()
         return gone
 
     def _status(self, user_id: str) -> Status:

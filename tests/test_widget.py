@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import aiohttp
 from auth.principal import Role
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
 from tests.helpdesk_kit import admin_of, keyed, signed_in
+from tests.security.test_widget_token import opened, site_of, widget_headers
 
 # The product page: one script tag, as the README shows, plus a driver that acts like a visitor.
 PAGE = """<!doctype html>
@@ -155,3 +158,60 @@ async def test_widget_settings_are_for_admins_and_member_managers_only(server: A
     key_rotated = await admin.ok("rotate_workspace_key", ws)
     assert (await admin.ok("get_widget_settings", ws))["widget_token"] == rotated["widget_token"]
     assert key_rotated["api_key"] != created["api_key"]
+
+
+async def test_concurrent_opens_on_one_new_socket_make_one_visitor(any_server: Any) -> None:
+    site = await site_of(any_server)
+    for _ in range(3):  # a few fresh sockets, each racing several opens
+        visitor = await site.visitor()
+        answers = await asyncio.gather(*(visitor.ok("widget_open", {"product": "shop"}) for _ in range(4)))
+        assert len({a["visitor_id"] for a in answers}) == 1, answers
+        secrets = [a["visitor_secret"] for a in answers if "visitor_secret" in a]
+        assert len(secrets) == 1, "the secret is issued once, with the one visitor"
+        mine = await visitor.ok("widget_conversations")
+        assert sorted(t["_id"] for t in mine) == sorted(a["ticket"]["_id"] for a in answers)
+        again = await site.visitor(visitor_secret=secrets[0])  # the secret finds all four conversations
+        assert len(await again.ok("widget_conversations")) == 4
+
+
+async def turn_for(server: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    """GET /api/turn with ``headers``; return (status, JSON body)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/api/turn", headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_a_widget_visitor_calls_its_workspaces_available_agents_and_gets_turn_without_a_key(
+    start_server: Any, backend: str
+) -> None:
+    server = await start_server(backend, turn_secret="turn-secret", turn_uris="turn:turn.example.com:3478")
+    site = await site_of(server)
+    ws = {"workspace_id": site.workspace["id"]}
+    (ana, a), (bo, b), (away, c), (outsider, _) = [await signed_in(server, Role.AGENT) for _ in range(4)]
+    lead, lead_info = await signed_in(server, Role.MANAGER)
+    for info in (a, b, c, lead_info):
+        await site.admin.ok("add_workspace_member", {**ws, "user_id": info["user"]["id"]})
+    await away.ok("set_status", {"status": "away"})
+    visitor, opened_answer = await opened(site, "can we talk?")
+    offer = {"media": "audio", "sdp": "v=0\r\n", "name": "Eve"}
+
+    call = await visitor.ok("call_agents", offer)  # no workspace id, no key: the widget session says which
+    assert sorted(call["invited"]) == sorted([a["user"]["id"], b["user"]["id"]])
+    incoming = await ana.inbox.wait_for("call_incoming")
+    assert (incoming["from_user"], incoming["from_name"], incoming["call_id"]) == (None, "Eve", call["id"])
+    await bo.inbox.wait_for("call_incoming")
+    await bo.ok("call_answer", {"call_id": call["id"], "sdp": "v=0\r\n"})
+    await visitor.inbox.wait_for("call_answered")
+    assert (await visitor.ok("call_hangup", {"call_id": call["id"]}))["state"] == "ended"
+    await bo.inbox.wait_for("call_ended")
+    for other in (away, outsider, lead):
+        assert other.inbox.of("call_incoming") == []
+
+    status, body = await turn_for(server, widget_headers(site, opened_answer["visitor_secret"]))
+    assert status == 200 and body["username"].endswith(f":{opened_answer['visitor_id']}"), body
+    secret = (await site.admin.ok("rotate_identity_secret", ws))["identity_secret"]
+    digest = hmac.new(secret.encode(), b"cust-1", hashlib.sha256).hexdigest()
+    customer = await site.visitor(identifier="cust-1", identifier_hash=digest)
+    known = (await customer.ok("widget_open", {"product": "shop"}))["visitor_id"]
+    pair = {"X-Widget-Token": site.token, "X-Identifier": "cust-1", "X-Identifier-Hash": digest}
+    status, body = await turn_for(server, pair)
+    assert status == 200 and body["username"].endswith(f":{known}"), body

@@ -3,8 +3,10 @@
 Keys under ``<prefix>`` (``deskline:<redis channel>:presence``):
 ``alive:<instance>`` (expiring heartbeat), ``instances`` (set), ``isockets:<instance>`` (sid -> user),
 ``usockets:<user>`` (sid -> instance), ``online`` (users announced online), ``roles`` (user -> role),
-``away`` (set). A socket counts only while its instance's heartbeat key exists, so a crashed
-instance's users read as offline as soon as its key expires; ``reap_dead`` then announces it.
+``away`` (set), ``gsockets:<group>`` (sid -> instance: the sockets of a named group, e.g. the
+widget sockets of one token) and ``igroups:<instance>`` (set of "<sid> <group>"). A socket counts
+only while its instance's heartbeat key exists, so a crashed instance's users read as offline as
+soon as its key expires; ``reap_dead`` then announces it (and drops its group entries).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ local function went_offline(uid)
 end
 local function reap(iid)
   redis.call('SREM', p .. ':instances', iid)
+  for _, m in ipairs(redis.call('SMEMBERS', p .. ':igroups:' .. iid)) do
+    local s, g = string.match(m, '^(%S+) (.*)$')
+    redis.call('HDEL', p .. ':gsockets:' .. g, s)
+  end
+  redis.call('DEL', p .. ':igroups:' .. iid)
   local e = redis.call('HGETALL', p .. ':isockets:' .. iid)
   redis.call('DEL', p .. ':isockets:' .. iid)
   local users, order = {}, {}
@@ -64,6 +71,27 @@ redis.call('HDEL', p .. ':usockets:' .. uid, sid)
 redis.call('HDEL', p .. ':isockets:' .. iid, sid)
 if went_offline(uid) then return 1 end
 return 0
+"""
+
+_JOIN_GROUP = """
+local iid, sid, group = ARGV[2], ARGV[3], ARGV[4]
+redis.call('HSET', p .. ':gsockets:' .. group, sid, iid)
+return redis.call('SADD', p .. ':igroups:' .. iid, sid .. ' ' .. group)
+"""
+
+_LEAVE_GROUP = """
+local iid, sid, group = ARGV[2], ARGV[3], ARGV[4]
+redis.call('HDEL', p .. ':gsockets:' .. group, sid)
+return redis.call('SREM', p .. ':igroups:' .. iid, sid .. ' ' .. group)
+"""
+
+_GROUP_SOCKETS = """
+local e = redis.call('HGETALL', p .. ':gsockets:' .. ARGV[2])
+local out = {}
+for i = 1, #e, 2 do
+  if redis.call('EXISTS', p .. ':alive:' .. e[i + 1]) == 1 then out[#out + 1] = e[i] end
+end
+return out
 """
 
 _REAP_DEAD = """
@@ -134,6 +162,9 @@ class RedisPresenceStore:
             "statuses": _STATUSES,
             "online": _ONLINE,
             "set_away": _SET_AWAY,
+            "join_group": _JOIN_GROUP,
+            "leave_group": _LEAVE_GROUP,
+            "group_sockets": _GROUP_SOCKETS,
         }
         self._scripts = {name: redis.register_script(_PRELUDE + body) for name, body in scripts.items()}
 
@@ -159,6 +190,18 @@ class RedisPresenceStore:
     async def sockets(self, user_id: str) -> list[str]:
         """Return the ids of the user's sockets, on every instance."""
         return sorted(_text(sid) for sid in await self._redis.hkeys(f"{self._prefix}:usockets:{user_id}"))
+
+    async def join_group(self, sid: str, group: str) -> None:
+        """Record a socket of this instance as a member of ``group`` (independent of its user)."""
+        await self._run("join_group", self.instance_id, sid, group)
+
+    async def leave_group(self, sid: str, group: str) -> None:
+        """Forget a socket of this instance as a member of ``group``."""
+        await self._run("leave_group", self.instance_id, sid, group)
+
+    async def group_sockets(self, group: str) -> list[str]:
+        """Return the ids of the sockets in ``group`` on live instances."""
+        return sorted(_text(sid) for sid in await self._run("group_sockets", group))
 
     async def set_away(self, user_id: str, away: bool) -> bool:
         """Mark an online user away or back; True if that changed anything."""

@@ -12,12 +12,15 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import socketio
 
 from auth.principal import Role
 from tests.helpdesk_kit import admin_of, keyed, signed_in
 from tests.helpers import Client, RunningServer, refusal
 from tests.test_attachments import download, upload
+
+SHOP = "https://shop.example.com"
 
 
 @dataclass
@@ -256,3 +259,40 @@ async def test_identity_verification_gives_one_customer_their_history_on_any_dev
     await site.admin.ok("rotate_identity_secret", {"workspace_id": ws})
     assert (await refusal(any_server.url, {"widget_token": site.token, **proof}))["data"]["code"] == "unauthorized"
     await phone.inbox.wait_for("widget_token_revoked")
+
+
+async def test_calls_and_turn_need_the_visitor_and_never_take_the_widget_token_as_the_api_key(
+    start_server: Any, backend: str
+) -> None:
+    server = await start_server(backend, turn_secret="turn-secret", turn_uris="turn:turn.example.com:3478")
+    site = await site_of(server)
+    agent, info = await signed_in(server, Role.AGENT)
+    await site.admin.ok("add_workspace_member", {"workspace_id": site.workspace["id"], "user_id": info["user"]["id"]})
+    visitor, answer = await opened(site, "hello")
+    offer = {"media": "audio", "sdp": "v=0\r\n"}
+
+    anonymous = await site.visitor()  # the page's token and nothing else
+    await anonymous.error("call_agents", offer, "unauthorized")
+    await anonymous.error("call_agents", {**offer, **keyed(site.workspace, site.token)}, "unauthorized")
+    await visitor.error("call_agents", {**offer, **keyed(site.workspace, site.token)}, "unauthorized")
+    await (await server.client()).error("call_agents", offer, "unauthorized")  # a bare socket, as before
+
+    async def turn_status(headers: dict[str, str]) -> int:
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/api/turn", headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 200 or ("username" not in body and "credential" not in body), body
+            return resp.status
+
+    secret = answer["visitor_secret"]
+    assert await turn_status(widget_headers(site, secret)) == 200
+    assert await turn_status(widget_headers(site, secret + "x")) == 401  # a wrong visitor secret
+    assert await turn_status(widget_headers(site, "vs_" + "a" * 43)) == 401
+    assert await turn_status({"X-Widget-Token": site.token}) == 401  # the token alone
+    assert await turn_status({"X-Workspace-Id": site.workspace["id"], "X-Api-Key": site.token}) == 401
+    await site.admin.ok("update_widget_settings", {"workspace_id": site.workspace["id"], "allowed_origins": [SHOP]})
+    assert await turn_status({**widget_headers(site, secret), "Origin": "https://evil.example.com"}) == 403
+    assert await turn_status({**widget_headers(site, secret), "Origin": SHOP}) == 200
+
+    await site.admin.ok("rotate_widget_token", {"workspace_id": site.workspace["id"]})
+    assert await turn_status(widget_headers(site, secret)) == 401  # the old token, even with the right secret
+    assert agent.inbox.of("call_incoming") == []

@@ -104,3 +104,30 @@ async def test_a_dead_instance_is_reaped_once(stores, kind: str) -> None:  # typ
     assert await a.heartbeat() is True  # a was reaped: it must re-register its sockets
     assert await a.add_socket("sa", "only-on-a", "agent") is True
     assert await b.statuses(["only-on-a"]) == {"only-on-a": Status.ONLINE}
+
+
+async def test_groups_list_their_sockets_apart_from_users(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    a, b = stores("a", ttl=0.3), stores("b")
+    await a.heartbeat()
+    await b.heartbeat()
+    await a.add_socket("s1", "u1", "client")  # a signed-in socket may be in groups too
+    await a.join_group("s1", "g:token")
+    await a.join_group("s1", "g:identity")
+    await a.join_group("s2", "g:token")
+    await b.join_group("s9", "g:token")
+    on_b = ["s9"] if kind == "redis" else []
+    assert await a.group_sockets("g:token") == sorted(["s1", "s2", *on_b])
+    assert await a.group_sockets("g:identity") == ["s1"]
+    await a.leave_group("s1", "g:identity")
+    assert await a.group_sockets("g:identity") == []
+    assert await a.group_sockets("g:token") == sorted(["s1", "s2", *on_b])  # the other group keeps it
+    assert await a.sockets("u1") == ["s1"] and await a.online("client") == ["u1"]  # users untouched
+    await a.remove_socket("s1", "u1")
+    assert await a.group_sockets("g:token") == sorted(["s1", "s2", *on_b])
+    if kind != "redis":
+        return
+    await asyncio.sleep(0.5)  # a stops beating: its sockets no longer count, and reaping removes them
+    assert await b.group_sockets("g:token") == ["s9"]
+    await b.reap_dead()
+    assert await a.heartbeat() is True
+    assert await b.group_sockets("g:token") == ["s9"]  # a's entries were removed, not just hidden
