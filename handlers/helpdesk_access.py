@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from auth.principal import Principal, Role
 from handlers.context import Deps
-from handlers.rooms import ticket_room, user_room, workspace_admins_room, workspace_room, workspace_staff_room
+from handlers.rooms import (
+    presence_room,
+    ticket_room,
+    user_room,
+    workspace_admins_room,
+    workspace_room,
+    workspace_staff_room,
+)
 from models.common import to_jsonable
 from models.errors import Forbidden, NotFound
 from models.helpdesk import ListTicketsPayload, Ticket, TicketMessage, TicketQuery
@@ -18,11 +26,16 @@ STAFF = (Role.AGENT, Role.MANAGER, Role.ADMIN)
 PAGE = 100
 
 
-def member_sees(role: Role | str, member: Member, ticket: Ticket) -> bool:
-    """Return whether a workspace member acting as ``role`` may see the ticket (membership is checked first)."""
+def member_sees(member: Member, ticket: Ticket) -> bool:
+    """Return whether a workspace member may see the ticket, by the membership's role and categories.
+
+    The membership is the one source of truth for staff (``can_see``, pushes, notifications): the account
+    hook of ``handlers/workspaces.py`` keeps its role equal to the account's, and drops it when the account
+    stops being active staff.
+    """
     if member.workspace_id != ticket.workspace_id:
         return False
-    if role == Role.MANAGER or ticket.assignee_id == member.user_id:
+    if member.role == Role.MANAGER or ticket.assignee_id == member.user_id:
         return True
     return not member.categories or ticket.category_id in member.categories
 
@@ -55,7 +68,7 @@ class HelpdeskAccess:
         if who.role == Role.CLIENT:
             return ticket.client_id == who.user_id
         member = await self.workspaces.get_member(ticket.workspace_id, who.user_id)
-        return member is not None and member_sees(who.role, member, ticket)
+        return member is not None and member_sees(member, ticket)
 
     async def ticket(self, who: Principal, ticket_id: str) -> Ticket:
         """Return the ticket if the caller may see it; ``NotFound`` otherwise (existence is not leaked)."""
@@ -96,7 +109,7 @@ class HelpdeskAccess:
 
         def sees(user_id: str) -> bool:
             member = members.get(user_id)
-            return member is not None and member_sees(member.role, member, ticket)
+            return member is not None and member_sees(member, ticket)
 
         rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
         rooms += [user_room(u) for u in (ticket.assignee_id, *also) if u and sees(u)]
@@ -122,22 +135,47 @@ class HelpdeskAccess:
             return list(await self.deps.presence.sockets_of(user_id))
         return [sid for sid, _ in self.deps.sio.manager.get_participants("/", user_room(user_id))]
 
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the user's principal as their account is now, or None if it is gone or deactivated."""
+        try:
+            user = await self.deps.accounts.store.get_user(user_id)
+        except NotFound:
+            return None
+        return Principal(user_id=user.id, role=user.role, name=user.name) if user.active else None
+
     async def recheck(self, user_id: str, tickets: list[Ticket]) -> list[str]:
-        """Take the user's sockets (on any instance) out of the rooms of those tickets they may no longer see.
+        """Take the user's sockets (on any instance) out of the rooms of those tickets they may no longer see,
+        and out of the presence rooms of those tickets' participants they no longer share a ticket with.
 
         Returns the ids of the tickets they lost.
         """
-        try:
-            user = await self.deps.accounts.store.get_user(user_id)
-            who: Principal | None = Principal(user_id=user.id, role=user.role, name=user.name)
-        except NotFound:
-            who = None
-        lost = [t.id for t in tickets if who is None or not await self.can_see(who, t)]
+        who = await self.principal(user_id)
+        lost = [t for t in tickets if who is None or not await self.can_see(who, t)]
         if lost:
+            watched = await self.unshared(who, user_id, lost)
+            rooms = [ticket_room(t.id) for t in lost] + [presence_room(u) for u in watched]
             for sid in await self.sockets_of(user_id):
-                for ticket_id in lost:
-                    await self.deps.sio.leave_room(sid, ticket_room(ticket_id))
-        return lost
+                for room in rooms:
+                    await self.deps.sio.leave_room(sid, room)
+        return [t.id for t in lost]
+
+    async def unshared(self, who: Principal | None, user_id: str, lost: list[Ticket]) -> list[str]:
+        """Return the participants (client, assignee) of the lost tickets with whom the user shares no ticket
+        they may still see: watching their presence came with those tickets and ends with them."""
+        others = sorted({u for t in lost for u in (t.client_id, t.assignee_id) if u and u != user_id})
+        if who is None or not others:
+            return others
+        if who.role == Role.ADMIN:
+            return []  # an admin sees every ticket
+        base = await self.query(who, ListTicketsPayload())
+        gone = []
+        for other in others:
+            queries = [replace(base, assignee_id=other)]
+            if base.client_id is None:  # a client's listing is their own tickets already
+                queries.append(replace(base, client_id=other))
+            if not [q for q in queries if await self.store.list_tickets(q, None, 1)]:
+                gone.append(other)
+        return gone
 
     async def recheck_workspace(self, user_id: str, workspace_id: str) -> None:
         """Recheck the user's access to every ticket of the workspace (after their membership changed)."""
@@ -162,6 +200,6 @@ class HelpdeskAccess:
             return
         if user_id != ticket.client_id:
             member = await self.workspaces.get_member(ticket.workspace_id, user_id)
-            if member is None or not member_sees(member.role, member, ticket):
+            if member is None or not member_sees(member, ticket):
                 return
         await self.deps.notifier.notify(user_id, kind, title, ticket.title, {"ticket_id": ticket.id})

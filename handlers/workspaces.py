@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from auth.accounts import public
 from auth.principal import Role
 from auth.widget_tokens import new_widget_token
 from auth.workspace_keys import new_api_key
@@ -16,8 +17,10 @@ from handlers.helpdesk_access import HelpdeskAccess
 from handlers.rooms import workspace_admins_room
 from handlers.support import revoke_key_rooms
 from handlers.widget_settings import revoke_widget_token
+from models.accounts import User
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
+from models.helpdesk import Ticket
 from models.workspaces import (
     AddMemberPayload,
     CreateWorkspacePayload,
@@ -48,6 +51,34 @@ async def setup(deps: Deps) -> EventRouter:
 
     def now() -> datetime:
         return to_millis(deps.clock())
+
+    async def drop_member(workspace_id: str, user_id: str, actor: str) -> list[Ticket]:
+        """Remove a member: their sockets leave the workspace's rooms on every instance, then their active
+        tickets are handed on and pushed; return those tickets."""
+        handed_on = await store.remove_member(workspace_id, user_id, now())
+        await access.evict(user_id, workspace_id)  # out of its rooms first, so the pushes below miss them
+        tickets = [handover.ticket for handover in handed_on]
+        for ticket in tickets:
+            await access.push(ticket, "assignee")
+            await access.notify(ticket.assignee_id, actor, "ticket_assigned", "Ticket assigned to you", ticket)
+        return tickets
+
+    async def follow_account(user: User) -> None:
+        """Keep the user's memberships equal to their account: active staff get its role in each one (then
+        lose the tickets and rooms the new role hides); anyone else stops being a member anywhere."""
+        if user.active and user.role in (Role.AGENT, Role.MANAGER):
+            if await store.set_member_role(user.id, user.role.value):
+                for member in await store.memberships(user.id):
+                    await access.recheck_workspace(user.id, member.workspace_id)
+            return
+        for member in await store.memberships(user.id):
+            try:
+                await drop_member(member.workspace_id, user.id, user.id)
+            except NotFound:
+                continue  # removed meanwhile
+            log.info("event=member_dropped workspace=%s user=%s", member.workspace_id, user.id)
+
+    deps.account_hooks.append(follow_account)
 
     @router.on("create_workspace", CreateWorkspacePayload, roles=(Role.ADMIN,))
     async def create_workspace(ctx: EventContext, p: CreateWorkspacePayload) -> WorkspaceWithKey:
@@ -116,11 +147,8 @@ async def setup(deps: Deps) -> EventRouter:
             user = await deps.accounts.store.get_user(p.user_id)
         except NotFound:
             user = None
-        if user is None or user.role not in (Role.AGENT, Role.MANAGER):
-            raise InvalidPayload(
-                "only an existing agent or manager account can be a workspace member",
-                [{"field": "user_id", "message": "not an agent or manager", "type": "not_staff"}],
-            )
+        if user is None or not user.active or user.role not in (Role.AGENT, Role.MANAGER):
+            raise not_staff()
         for category_id in p.categories:
             category = await helpdesk.get_category(category_id)
             if category.workspace_id != p.workspace_id:
@@ -133,18 +161,19 @@ async def setup(deps: Deps) -> EventRouter:
             created_at=now(),
         )  # type: ignore[arg-type]
         stored = await store.put_member(member)
+        again = await deps.accounts.store.get_user(user.id)  # changed meanwhile, its hook maybe before our write
+        if not again.active or again.role != user.role:
+            await follow_account(public(again))
+            current = await store.get_member(p.workspace_id, user.id)
+            if current is None:
+                raise not_staff()
+            stored = current
         await access.recheck_workspace(user.id, p.workspace_id)  # narrower categories may hide some tickets
         return stored
 
     @router.on("remove_workspace_member", MemberPayload, roles=(Role.ADMIN,))
     async def remove_workspace_member(ctx: EventContext, p: MemberPayload) -> dict[str, Any]:
-        who = ctx.require()
-        handed_on = await store.remove_member(p.workspace_id, p.user_id, now())
-        await access.evict(p.user_id, p.workspace_id)  # out of its rooms first, so the pushes below miss them
-        tickets = [handover.ticket for handover in handed_on]
-        for ticket in tickets:
-            await access.push(ticket, "assignee")
-            await access.notify(ticket.assignee_id, who.user_id, "ticket_assigned", "Ticket assigned to you", ticket)
+        tickets = await drop_member(p.workspace_id, p.user_id, ctx.require().user_id)
         return {
             "workspace_id": p.workspace_id,
             "user_id": p.user_id,
@@ -162,3 +191,11 @@ async def setup(deps: Deps) -> EventRouter:
 
     widget_settings.register(router, deps, store)
     return router
+
+
+def not_staff() -> InvalidPayload:
+    """Return the error of adding a user who is not an active agent or manager."""
+    return InvalidPayload(
+        "only an active agent or manager account can be a workspace member",
+        [{"field": "user_id", "message": "not an active agent or manager", "type": "not_staff"}],
+    )

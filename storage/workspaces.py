@@ -73,6 +73,10 @@ class WorkspaceStore(Protocol):
         Returns those tickets as changed (oldest first); ``NotFound`` (nothing written) if not a member.
         """
 
+    async def set_member_role(self, user_id: str, role: str) -> int:
+        """Give every membership of the user the role (their account's new one) in one write; return how many
+        changed."""
+
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
 

@@ -193,6 +193,16 @@ class MongoWorkspaceStore:
 
         return await self._db.transaction(attempt)
 
+    async def set_member_role(self, user_id: str, role: str) -> int:
+        """Give every membership of the user the role in one transaction; return how many changed."""
+
+        async def attempt(session: AsyncClientSession) -> int:
+            query = {"user_id": user_id, "role": {"$ne": role}}
+            result = await self._members.update_many(query, {"$set": {"role": role}}, session=session)
+            return result.modified_count
+
+        return await self._db.transaction(attempt)
+
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
         doc = await self._members.find_one({"_id": member_id(workspace_id, user_id)})

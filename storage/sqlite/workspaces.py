@@ -255,6 +255,12 @@ class SqliteWorkspaceStore:
                 raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
             return await tx_release_member(conn, workspace_id, user_id, now)
 
+    async def set_member_role(self, user_id: str, role: str) -> int:
+        """Give every membership of the user the role in one statement; return how many changed."""
+        return await self._db.execute(
+            "UPDATE workspace_members SET role = ? WHERE user_id = ? AND role != ?", (role, user_id, role)
+        )
+
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
         row = await self._db.fetch_one(

@@ -93,3 +93,18 @@ async def test_members_are_upserted_and_removed(store: WorkspaceStore) -> None:
     assert await store.get_member(ws.id, "u1") is None
     with pytest.raises(NotFound):
         await store.remove_member(ws.id, "u1", ws.created_at)
+
+
+async def test_a_members_role_follows_their_account_in_every_workspace(store: WorkspaceStore) -> None:
+    first, second = record("first")[0], record("second", 1)[0]
+    for ws in (first, second):
+        await store.create(ws)
+        await store.put_member(member(ws.id, "u1", ["c1"], role="manager"))
+    await store.put_member(member(first.id, "u2", role="manager"))
+    assert await store.set_member_role("u1", "agent") == 2
+    assert await store.set_member_role("u1", "agent") == 0  # nothing left to change
+    for ws in (first, second):
+        got = await store.get_member(ws.id, "u1")
+        assert got is not None and (got.role, got.categories) == ("agent", ["c1"])
+    other = await store.get_member(first.id, "u2")
+    assert other is not None and other.role == "manager"  # another user's membership is untouched
