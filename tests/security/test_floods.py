@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 
-from tests.helpers import RunningServer
+from tests.conftest import signed_in
+from tests.helpers import Client, RunningServer, free_port
 
 MESSAGE = {"type": "t", "room_id": "r", "message_data": "m", "side": "s", "author": "a", "message_type": "x"}
 
@@ -170,3 +173,83 @@ async def test_binary_value_to_a_dowell_support_event_gets_the_failure_envelope(
     client = await server.client()
     await client.error("create_topic", keyed(workspace, key, name=b"\x00"), "invalid_payload")
     assert await client.inbox.wait_for("setting_response") == failure("create_topic", "Invalid Data")
+
+
+# --- item 8: event floods ---------------------------------------------------------------------------------
+
+
+def call_user(to: str) -> dict[str, Any]:
+    """A Dowell ``callUser`` payload."""
+    return {"userToCall": to, "signalData": {"type": "offer", "sdp": "v=0"}, "name": "flood"}
+
+
+async def flood_until_disconnected(client: Client, event: str, payload: Any, most: int) -> list[dict[str, Any]]:
+    """Send ``event`` with an ack until the server disconnects the socket; return the acks received."""
+    acks: list[dict[str, Any]] = []
+    for _ in range(most):
+        try:
+            acks.append(await client.call(event, payload, timeout=3))
+        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+            break
+        if not client.sio.connected:
+            break
+    for _ in range(40):
+        if not client.sio.connected:
+            break
+        await asyncio.sleep(0.05)
+    return acks
+
+
+async def test_call_signalling_flood_is_refused_then_disconnected(start_server: Any) -> None:
+    """On main every ``callUser`` stores a call and starts a ring timer, without end."""
+    server = await start_server("sqlite", rate_limit_calls="5/60", rate_limit_disconnect_after=3)
+    attacker, victim, bystander = [await server.client() for _ in range(3)]
+    acks = await flood_until_disconnected(attacker, "callUser", call_user(victim.sid), most=30)
+    assert not attacker.sio.connected, acks
+    assert [a["error"]["code"] for a in acks if not a["ok"]].count("rate_limited") == 3, acks
+    assert len(acks) <= 5 + 3
+    refused = [a for a in acks if not a["ok"] and a["error"]["code"] == "rate_limited"]
+    assert all(0 < r["error"]["details"]["retry_after_seconds"] <= 12 for r in refused)
+    assert {r["error"]["details"]["group"] for r in refused} == {"calls"}
+    # others are not affected, nor are the attacker's other groups of events on a new socket
+    assert (await bystander.call("callUser", call_user(victim.sid)))["ok"] is True
+    assert (await victim.call("join", {"room": "r"}))["ok"] is True
+
+
+async def test_unknown_event_flood_counts_against_the_default_limit(start_server: Any) -> None:
+    server = await start_server("sqlite", rate_limit_default="4/60", rate_limit_disconnect_after=2)
+    client = await server.client()
+    acks = await flood_until_disconnected(client, "no_such_event", {"x": 1}, most=20)
+    assert [a["error"]["code"] for a in acks] == ["unknown_event"] * 4 + ["rate_limited"] * 2
+    assert not client.sio.connected
+
+
+async def test_a_users_limit_is_shared_by_its_sockets_on_two_instances(
+    start_server: Any, settings_for: Any, redis_url: str
+) -> None:
+    """Two servers over one Redis: a second socket of the same user on the other instance gets no fresh bucket."""
+    shared = settings_for("sqlite", redis_url=redis_url, redis_channel=f"floods-{uuid.uuid4().hex[:8]}")
+    shared = shared.model_copy(update={"rate_limit_calls": "4/60"})
+    one = await start_server(settings=shared)
+    two = await start_server(settings=shared.model_copy(update={"port": free_port()}))
+    first, info = await signed_in(one)
+    second = await two.client(token=info["access_token"])
+    stranger = await two.client()
+    for _ in range(3):
+        assert (await first.call("call_hangup", {"call_id": "0" * 24}))["error"]["code"] != "rate_limited"
+    assert (await second.call("call_hangup", {"call_id": "0" * 24}))["error"]["code"] != "rate_limited"
+    refused = await second.call("call_hangup", {"call_id": "0" * 24})
+    assert refused["error"]["code"] == "rate_limited", refused
+    refused = await first.call("call_hangup", {"call_id": "0" * 24})
+    assert refused["error"]["code"] == "rate_limited", refused
+    # another user on the same instance is not touched; other groups of the same user neither
+    assert (await stranger.call("call_hangup", {"call_id": "0" * 24}))["error"]["code"] == "not_found"
+    assert (await second.call("me"))["ok"] is True
+
+
+async def test_normal_traffic_passes_the_default_limits(server: RunningServer) -> None:
+    client, _ = await signed_in(server)
+    acks = await asyncio.gather(*(client.call("join", {"room": f"r{n}"}) for n in range(300)))
+    assert all(a["ok"] for a in acks)
+    for _ in range(20):
+        assert (await client.call("call_hangup", {"call_id": "0" * 24}))["error"]["code"] == "not_found"
