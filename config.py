@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
         description="comma-separated content types an attachment may have",
     )
+    attachment_quota_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=0,
+        description="bytes one uploader (user or workspace key) may upload per quota window; 0 means no quota",
+    )
+    attachment_quota_window_hours: float = Field(24.0, gt=0, description="length of the upload quota window")
+    unlinked_upload_ttl_hours: float = Field(
+        24.0, gt=0, description="an upload that no ticket or message references this long is deleted (record and bytes)"
+    )
+    unlinked_upload_sweep_seconds: float = Field(
+        300.0, gt=0, description="how often an instance looks for unreferenced uploads past their TTL"
+    )
     pool_hold_limit: int = Field(15, ge=1, le=1000, description="unsold pool tickets an agent may hold at once")
     call_ring_seconds: float = Field(45.0, gt=0, description="how long a call rings before it is missed")
     presence_heartbeat_seconds: float = Field(

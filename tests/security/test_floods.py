@@ -253,3 +253,74 @@ async def test_normal_traffic_passes_the_default_limits(server: RunningServer) -
     assert all(a["ok"] for a in acks)
     for _ in range(20):
         assert (await client.call("call_hangup", {"call_id": "0" * 24}))["error"]["code"] == "not_found"
+
+
+# --- item 8: upload floods, quota and expiry --------------------------------------------------------------
+
+
+async def test_upload_flood_is_rate_limited(start_server: Any) -> None:
+    from tests.test_attachments import bearer, upload
+
+    server = await start_server("sqlite", rate_limit_uploads="2/60")
+    _, info = await signed_in(server)
+    _, other = await signed_in(server)
+    for _ in range(2):
+        assert (await upload(server, bearer(info), b"log", "text/plain"))[0] == 201
+    status, body = await upload(server, bearer(info), b"log", "text/plain")
+    assert status == 429 and body["error"]["code"] == "rate_limited"
+    assert 0 < body["error"]["details"]["retry_after_seconds"] <= 30
+    assert (await upload(server, bearer(other), b"log", "text/plain"))[0] == 201  # another uploader
+
+
+async def test_upload_quota_refuses_past_it_keeps_nothing_and_reopens_next_window(
+    start_server: Any, backend: str, clock: Any
+) -> None:
+    """On main one uploader can fill the disk (or GridFS) with files it never uses."""
+    from tests.test_attachments import bearer, download, upload
+
+    server = await start_server(backend, clock=clock, attachment_quota_bytes=1000, attachment_quota_window_hours=0.1)
+    _, info = await signed_in(server)
+    status, first = await upload(server, bearer(info), b"a" * 600, "text/plain")
+    assert status == 201
+    status, body = await upload(server, bearer(info), b"b" * 600, "text/plain")
+    assert status == 429 and body["error"]["code"] == "rate_limited", body
+    assert body["error"]["details"]["quota_bytes"] == 1000
+    assert 0 < body["error"]["details"]["retry_after_seconds"] <= 360
+    assert (await upload(server, bearer(info), b"c" * 400, "text/plain"))[0] == 201  # exactly up to the quota
+    assert (await upload(server, bearer(info), b"d", "text/plain"))[0] == 429  # full: refused before reading
+    if backend == "sqlite":
+        assert len(list((server.settings.data_dir / "attachments").iterdir())) == 2  # refused bytes not kept
+    clock.advance(minutes=6)  # the next 6-minute window (the access token is still valid)
+    assert (await upload(server, bearer(info), b"e" * 600, "text/plain"))[0] == 201
+    assert (await download(server, first["id"], bearer(info)))[1] == b"a" * 600
+
+
+async def test_unlinked_uploads_expire_after_the_ttl_and_linked_ones_stay(
+    start_server: Any, backend: str, clock: Any
+) -> None:
+    """On main an upload nothing references is kept forever."""
+    from tests.test_attachments import bearer, download, upload
+    from tests.test_helpdesk import desk, ticket_payload
+
+    server = await start_server(backend, clock=clock, unlinked_upload_ttl_hours=0.1, unlinked_upload_sweep_seconds=0.1)
+    d = await desk(server)
+    headers = bearer({"access_token": d.tokens["client"]})
+    _, orphan = await upload(server, headers, b"orphan", "text/plain")
+    _, used = await upload(server, headers, b"used", "text/plain")
+    await d.client.ok("submit_ticket", ticket_payload(d.billing, attachments=[used["id"]]))
+    clock.advance(minutes=5)  # (the TTL is 6 minutes, within the access token's life)
+    _, young = await upload(server, headers, b"young", "text/plain")
+    await asyncio.sleep(0.5)  # several sweeps: nothing is old enough yet
+    assert (await download(server, orphan["id"], headers))[0] == 200
+    clock.advance(minutes=2)
+    for _ in range(100):
+        if (await download(server, orphan["id"], headers))[0] == 404:
+            break
+        await asyncio.sleep(0.1)
+    assert (await download(server, orphan["id"], headers))[0] == 404
+    assert (await download(server, used["id"], headers))[1] == b"used"
+    assert (await download(server, young["id"], headers))[1] == b"young"
+    if backend == "sqlite":
+        names = {p.name for p in (server.settings.data_dir / "attachments").iterdir()}
+        assert orphan["id"] not in names and used["id"] in names
+    await d.client.error("submit_ticket", ticket_payload(d.billing, attachments=[orphan["id"]]), "not_found")
