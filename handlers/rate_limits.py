@@ -1,12 +1,13 @@
 """Event and upload rate limits: token buckets per socket, per user and per address, by event group.
 
-With Redis configured the buckets live there (one atomic Lua script per check, keys expire once full
-again), so a user's limit holds across every instance; otherwise they live in this process. A socket
-that keeps sending after it was refused is disconnected.
+A socket's buckets live in its instance. With Redis configured the user and uploader buckets live there
+(one atomic Lua script per check, keys expire once full again), so a user's limit holds across every
+instance; otherwise in this process. A socket that keeps sending after it was refused is disconnected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -100,6 +101,13 @@ class LocalBuckets:
             self._buckets[key] = (have - 1 if wait == 0 else have, now)
         return wait
 
+    def give_back(self, buckets: list[Bucket]) -> None:
+        """Return the token just taken from each bucket."""
+        for key, rate in buckets:
+            if key in self._buckets:
+                have, at = self._buckets[key]
+                self._buckets[key] = (min(rate.burst, have + 1), at)
+
     def forget(self, key: str) -> None:
         """Drop one bucket."""
         self._buckets.pop(key, None)
@@ -142,9 +150,11 @@ class RateLimiter:
             "uploads": Rate.parse(settings.rate_limit_uploads),
             "uploads_address": Rate.parse(settings.rate_limit_uploads_per_address),
         }
+        self.local = LocalBuckets()  # per socket and per address of this instance
         self.buckets: LocalBuckets | RedisBuckets = (
-            RedisBuckets(redis, f"{settings.redis_channel}:ratelimit:") if redis is not None else LocalBuckets()
+            RedisBuckets(redis, f"{settings.redis_channel}:ratelimit:") if redis is not None else self.local
         )
+        self._order: dict[str, asyncio.Lock] = {}
         self.strikes = LocalBuckets()  # refusals per socket: a socket lives on one instance
         self.strike_rate = Rate(settings.rate_limit_disconnect_after, settings.rate_limit_strike_window_seconds)
 
@@ -153,13 +163,23 @@ class RateLimiter:
         await self.check_socket(ctx.sid, ctx.principal.user_id if ctx.principal else None, event)
 
     async def check_socket(self, sid: str, user_id: str | None, event: str) -> None:
-        """Raise ``RateLimited`` (and disconnect a persistent offender) when ``sid`` or its user is over the limit."""
+        """Raise ``RateLimited`` (and disconnect a persistent offender) when ``sid`` or its user is over the limit.
+
+        The socket's bucket is in this process (a socket lives on one instance) and is checked without waiting;
+        the user's may be in Redis. A socket's checks that wait on Redis run one at a time in arrival order, so
+        its events still reach their handlers in the order it sent them (ICE candidates, chat messages).
+        """
         group = group_of(event)
         rate = self.groups[group]
         if rate is None:
             return
-        buckets = [(f"{group}:sid:{sid}", rate)] + ([(f"{group}:user:{user_id}", rate)] if user_id else [])
-        wait = await self.buckets.take(buckets)
+        own = [(f"{group}:sid:{sid}", rate)]
+        wait = self.local.take_now(own, time.monotonic())
+        if wait <= 0 and user_id:
+            async with self._in_order(sid):
+                wait = await self.buckets.take([(f"{group}:user:{user_id}", rate)])
+            if wait > 0:
+                self.local.give_back(own)
         if wait <= 0:
             return
         log.info("event=%s sid=%s user=%s code=rate_limited group=%s", event[:64], sid, user_id or "-", group)
@@ -167,6 +187,12 @@ class RateLimiter:
             log.warning("event=rate_limit_disconnect sid=%s user=%s group=%s", sid, user_id or "-", group)
             await self.sio.disconnect(sid)
         raise limited(group, wait)
+
+    def _in_order(self, sid: str) -> asyncio.Lock:
+        """Return the socket's FIFO lock (ordering only; the buckets' atomicity is Redis's or single-threaded)."""
+        if sid not in self._order:
+            self._order[sid] = asyncio.Lock()
+        return self._order[sid]
 
     async def unknown_event(self, sid: str, event: str) -> RateLimited | None:
         """Count an event no handler knows against the socket's default limit; return the refusal if over it."""
@@ -193,11 +219,11 @@ class RateLimiter:
             raise limited("uploads", wait)
 
     async def forget(self, sid: str, _session: dict[str, Any]) -> None:
-        """Drop a disconnected socket's in-process buckets (Redis ones expire by themselves)."""
+        """Drop a disconnected socket's buckets and lock (Redis keys expire by themselves)."""
         self.strikes.forget(sid)
-        if isinstance(self.buckets, LocalBuckets):
-            for group in self.groups:
-                self.buckets.forget(f"{group}:sid:{sid}")
+        self._order.pop(sid, None)
+        for group in self.groups:
+            self.local.forget(f"{group}:sid:{sid}")
 
 
 def group_of(event: str) -> str:
