@@ -45,6 +45,7 @@ class DesklineServer(socketio.AsyncServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unknown_event_hook: UnknownEventHook | None = None
+        self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
 
     async def _trigger_event(self, event: Any, namespace: str, *args: Any) -> Any:
         """Run the event's handler; answer an event no handler knows with ``unknown_event``."""
@@ -68,10 +69,20 @@ class DesklineServer(socketio.AsyncServer):
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         """Dispatch a message; one whose JSON cannot be decoded gets ``invalid_payload`` (acked if asked)."""
+        if eio_sid in self._skip_attachments and isinstance(data, bytes):
+            self._skip_attachments[eio_sid] -= 1
+            if not self._skip_attachments[eio_sid]:
+                del self._skip_attachments[eio_sid]
+            return
         try:
             await super()._handle_eio_message(eio_sid, data)
         except json.JSONDecodeError as exc:  # orjson's error subclasses it
             await self._refuse_unreadable(eio_sid, data, str(exc))
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        """Forget the socket's pending attachments, then disconnect it as usual."""
+        self._skip_attachments.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _refuse_unreadable(self, eio_sid: str, data: Any, reason: str) -> None:
         """Log one line and, when the packet is an event with an ack id, ack it ``invalid_payload``."""
@@ -79,7 +90,9 @@ class DesklineServer(socketio.AsyncServer):
         namespace = header.namespace or "/"
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         log.info("event=(undecodable) sid=%s code=invalid_payload reason=%r", sid, reason[:80])
-        if header.packet_type != packet.EVENT or header.id is None or sid is None:
+        if header.packet_type in (packet.BINARY_EVENT, packet.BINARY_ACK) and header.attachment_count:
+            self._skip_attachments[eio_sid] = header.attachment_count  # its binary parts follow: drop them
+        if header.packet_type not in (packet.EVENT, packet.BINARY_EVENT) or header.id is None or sid is None:
             return
         error = UnreadablePayload("the payload is not valid JSON or is nested too deeply", {"reason": "undecodable"})
         await self._send_packet(

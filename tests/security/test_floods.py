@@ -166,6 +166,20 @@ async def test_nesting_over_1024_levels_is_acked_invalid_payload(
     assert len(lines) == 2 and all(len(line) < 200 for line in lines)
 
 
+async def test_undecodable_binary_packet_is_acked_and_its_attachment_dropped(
+    server: RunningServer, raw_sockets: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A binary event whose JSON part is nested 1100 levels: on main no ack and two tracebacks (packet, attachment)."""
+    raw = await raw_sockets(server.url)
+    placeholder = '{"_placeholder":true,"num":0}'
+    await raw.ws.send_str(f'451-5["message_event",{{"message_data":{nested(1100)},"file":{placeholder}}}]')
+    await raw.ws.send_bytes(b"\x00\x01\x02")
+    assert (await raw.ack_of(5))["error"]["code"] == "invalid_payload"
+    await raw.ws.send_str('426["join",{"room":"after"}]')
+    assert (await raw.ack_of(6))["ok"] is True
+    assert not tracebacks(caplog)
+
+
 async def test_binary_value_to_a_dowell_support_event_gets_the_failure_envelope(server: RunningServer) -> None:
     from tests.test_support import admin_of, failure, keyed, new_workspace
 
