@@ -238,6 +238,17 @@ async def test_unknown_event_flood_counts_against_the_default_limit(start_server
     assert not client.sio.connected
 
 
+async def test_auth_flood_is_refused_in_its_own_group(start_server: Any) -> None:
+    """On main a socket may send refresh or login attempts (argon2 hashing on login) as fast as it likes."""
+    server = await start_server("sqlite", rate_limit_auth="3/60")
+    client = await server.client()
+    for _ in range(3):
+        await client.error("refresh_token", {"refresh_token": "not-a-token"}, "unauthorized")
+    error = await client.error("login", {"email": "a@example.com", "password": "wrong password"}, "rate_limited")
+    assert error["details"]["group"] == "auth"
+    assert (await client.call("join", {"room": "r"}))["ok"] is True  # the default group is untouched
+
+
 async def test_a_users_limit_is_shared_by_its_sockets_on_two_instances(
     start_server: Any, settings_for: Any, redis_url: str
 ) -> None:

@@ -18,7 +18,6 @@ from storage.attachments import AttachmentStore, make_attachment_store
 from storage.database import Database, new_id
 
 QUOTA = 1000
-opened: list[Database] = []  # the stores fixture's databases, for _link
 
 
 async def chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -37,16 +36,15 @@ def record(attachment_id: str, size: int, uploader: str = "u1", age: timedelta =
 
 
 @pytest.fixture
-async def stores(settings_for: Any, backend: str) -> AsyncIterator[list[AttachmentStore]]:
-    """Two attachment stores on one fresh database, each on its own connection (as two instances would)."""
+async def stores(settings_for: Any, backend: str) -> AsyncIterator[tuple[list[AttachmentStore], Database]]:
+    """Two attachment stores on one fresh database, each on its own connection (as two instances would), and the
+    first one's database."""
     settings = settings_for(backend)
     dbs: list[Database] = [await open_database(settings) for _ in range(2)]
-    opened.clear()
-    opened.extend(dbs)
     made = [make_attachment_store(db, settings) for db in dbs]
     for store in made:
         await store.init()
-    yield made
+    yield made, dbs[0]
     for db in dbs:
         await db.close()
 
@@ -57,8 +55,8 @@ async def stored(store: AttachmentStore, size: int) -> str:
     return attachment_id
 
 
-async def test_quota_counts_each_window_and_owner_and_refuses_past_it(stores: list[AttachmentStore]) -> None:
-    store = stores[0]
+async def test_quota_counts_each_window_and_owner_and_refuses_past_it(stores: Any) -> None:
+    store = stores[0][0]
     a, b, c = [await stored(store, 400) for _ in range(3)]
     assert await store.add_within_quota(record(a, 400), "user:u1", 7, QUOTA)
     assert await store.add_within_quota(record(b, 400), "user:u1", 7, QUOTA)
@@ -75,7 +73,8 @@ async def test_quota_counts_each_window_and_owner_and_refuses_past_it(stores: li
     assert await store.usage("user:u1", 7) == 0 and await store.usage("user:u1", 8) == 400
 
 
-async def test_quota_holds_under_concurrent_uploads_on_two_connections(stores: list[AttachmentStore]) -> None:
+async def test_quota_holds_under_concurrent_uploads_on_two_connections(stores: Any) -> None:
+    stores, _ = stores
     ids = [await stored(stores[0], 300) for _ in range(10)]
     results = await asyncio.gather(
         *(stores[n % 2].add_within_quota(record(i, 300), "user:u1", 1, QUOTA) for n, i in enumerate(ids))
@@ -94,9 +93,8 @@ async def _exists(store: AttachmentStore, attachment_id: str) -> bool:
         return False
 
 
-async def _link(attachment_id: str, uploader: str) -> None:
+async def _link(db: Any, attachment_id: str, uploader: str) -> None:
     """Link an upload to a ticket the way the helpdesk does, in a transaction of the backend."""
-    db: Any = opened[0]
     if db.kind == "mongo":
         from storage.mongo.attachments import RECORDS, link_all
 
@@ -111,13 +109,14 @@ async def _link(attachment_id: str, uploader: str) -> None:
             await tx_link_all(conn, [attachment_id], uploader, None, "helpdesk", "t1")
 
 
-async def test_only_old_unreferenced_uploads_expire_once_each(stores: list[AttachmentStore]) -> None:
+async def test_only_old_unreferenced_uploads_expire_once_each(stores: Any) -> None:
+    stores, db = stores
     store = stores[0]
     old, linked, fresh = [await stored(store, 10) for _ in range(3)]
     await store.add(record(old, 10, age=timedelta(hours=5)))
     await store.add(record(linked, 10, age=timedelta(hours=6)))
     await store.add(record(fresh, 10, age=timedelta(minutes=5)))
-    await _link(linked, "u1")
+    await _link(db, linked, "u1")
     cutoff = utc_now() - timedelta(hours=1)
     assert await store.unlinked_before(cutoff, 100) == [old]
     both = await asyncio.gather(*(s.delete_if_unlinked(old) for s in stores))
