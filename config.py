@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RATE_SETTINGS = (
+    "rate_limit_default",
+    "rate_limit_calls",
+    "rate_limit_auth",
+    "rate_limit_uploads",
+    "rate_limit_uploads_per_address",
+)
 
 
 class Settings(BaseSettings):
@@ -97,6 +106,18 @@ class Settings(BaseSettings):
         "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
         description="comma-separated content types an attachment may have",
     )
+    attachment_quota_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=0,
+        description="bytes one uploader (user or workspace key) may upload per quota window; 0 means no quota",
+    )
+    attachment_quota_window_hours: float = Field(24.0, gt=0, description="length of the upload quota window")
+    unlinked_upload_ttl_hours: float = Field(
+        24.0, gt=0, description="an upload that no ticket or message references this long is deleted (record and bytes)"
+    )
+    unlinked_upload_sweep_seconds: float = Field(
+        300.0, gt=0, description="how often an instance looks for unreferenced uploads past their TTL"
+    )
     pool_hold_limit: int = Field(15, ge=1, le=1000, description="unsold pool tickets an agent may hold at once")
     call_ring_seconds: float = Field(45.0, gt=0, description="how long a call rings before it is missed")
     presence_heartbeat_seconds: float = Field(
@@ -109,6 +130,35 @@ class Settings(BaseSettings):
     turn_uris: str = Field("", description="comma-separated TURN URIs, e.g. turn:turn.example.com:3478")
     turn_ttl_seconds: int = Field(86400, gt=0, description="lifetime of the TURN credentials GET /api/turn hands out")
     stun_uris: str = Field("", description="comma-separated STUN URIs added to the ICE server list")
+
+    rate_limit_default: str = Field(
+        "2000/10",
+        description="event rate limit per socket and per signed-in user for events of no other group: 'N/S' allows "
+        "bursts of N events, refilled at N per S seconds; 'off' disables it",
+    )
+    rate_limit_calls: str = Field(
+        "60/10", description="the same for call signalling (callUser, answerCall, endCall, call_*)"
+    )
+    rate_limit_auth: str = Field(
+        "30/60",
+        description="the same for register, login, refresh_token, login_with_code, request_login_code, "
+        "request_password_reset, reset_password (on top of the failed-login limit)",
+    )
+    rate_limit_uploads: str = Field("30/60", description="attachment uploads per uploader (user or workspace key)")
+    rate_limit_uploads_per_address: str = Field("120/60", description="attachment uploads per client address")
+    rate_limit_disconnect_after: int = Field(
+        20, gt=0, description="a socket refused this many events within the strike window is disconnected"
+    )
+    rate_limit_strike_window_seconds: float = Field(
+        10.0, gt=0, description="window of RATE_LIMIT_DISCONNECT_AFTER (refusals are forgotten at that pace)"
+    )
+
+    @field_validator(*RATE_SETTINGS)
+    @classmethod
+    def _rate_is_readable(cls, value: str) -> str:
+        """Refuse a rate that is neither 'N/S' nor 'off'."""
+        parse_rate(value)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -150,6 +200,16 @@ class Settings(BaseSettings):
     def storage_kind(self) -> str:
         """Return ``mongo`` or ``sqlite``."""
         return "mongo" if self.mongo_url else "sqlite"
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """Return (burst, seconds) of a rate written 'N/S', or None for 'off'; raise ``ValueError`` otherwise."""
+    if text.strip().lower() == "off":
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", text)
+    if not match or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ValueError(f"a rate is 'N/S' (N events per S seconds, N >= 1, S > 0) or 'off', not {text!r}")
+    return int(match[1]), float(match[2])
 
 
 def describe_settings() -> str:

@@ -23,6 +23,8 @@ from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
+from handlers.rate_limits import RateLimiter
+from handlers.sio_server import DesklineServer
 from models.common import utc_now
 from notify.service import NotifyService
 from storage import open_database
@@ -34,7 +36,7 @@ VERSION = "0.1.0"
 SHUTDOWN_GRACE_SECONDS = 3
 log = logging.getLogger("deskline")
 
-SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
+SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
@@ -47,7 +49,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     client_manager = (
         socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
     )
-    sio = socketio.AsyncServer(
+    sio = DesklineServer(
         async_mode="aiohttp",
         client_manager=client_manager,
         json=codec,
@@ -133,7 +135,12 @@ async def build_deps(
     notify_store = make_notify_store(db)
     await notify_store.init()
     notifier = NotifyService(notify_store, store, sio, settings, clock)
-    return Deps(sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=notifier, redis=redis)
+    deps = Deps(sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=notifier, redis=redis)
+    deps.limits = RateLimiter(settings, sio, redis)
+    deps.disconnect_hooks.append(deps.limits.forget)
+    if isinstance(sio, DesklineServer):
+        sio.unknown_event_hook = deps.limits.unknown_event
+    return deps
 
 
 @web.middleware

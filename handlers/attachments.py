@@ -20,6 +20,7 @@ from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
 from handlers.http_auth import http_caller
+from handlers.upload_limits import UploadQuota, start_expiry
 from handlers.widget_auth import visitor_may_download
 from models.attachments import AttachmentRecord
 from models.clock import to_millis
@@ -66,6 +67,12 @@ class Uploader:
         return (
             (self.principal.user_id, None) if self.principal else (None, self.workspace.id if self.workspace else None)
         )
+
+    @property
+    def quota_owner(self) -> str:
+        """The key this caller's uploads are counted under: ``user:<id>`` or ``workspace:<id>``."""
+        uploader_id, workspace_id = self.owner
+        return f"user:{uploader_id}" if uploader_id else f"workspace:{workspace_id}"
 
 
 class AttachmentRules:
@@ -146,6 +153,9 @@ async def upload(request: web.Request) -> web.Response:
     settings = deps.settings
     try:
         who = await authenticate(request, deps)
+        await deps.limits.check_upload(who.quota_owner, request.remote or "")
+        quota = UploadQuota(deps, make_attachment_store(deps.db, settings))
+        await quota.check_room(who.quota_owner)
         limit = settings.attachment_max_bytes
         if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
             raise PayloadTooLarge(f"the file is larger than {limit} bytes", {"limit": limit})
@@ -177,7 +187,7 @@ async def upload(request: web.Request) -> web.Response:
             workspace_id=workspace_id,
             created_at=to_millis(deps.clock()),
         )
-        await rules.store.add(record)
+        await quota.add(who.quota_owner, record)
     except DesklineError as err:
         log.info("event=upload_attachment code=%s", err.code)
         return error_response(err)
@@ -224,6 +234,9 @@ def add_routes(app: web.Application) -> None:
 
 
 async def setup(deps: Deps) -> EventRouter:
-    """Create the attachment store's folder, table or indexes (no socket events)."""
-    await make_attachment_store(deps.db, deps.settings).init()
+    """Create the attachment store's folder, table or indexes and start expiring unreferenced uploads (no socket
+    events)."""
+    store = make_attachment_store(deps.db, deps.settings)
+    await store.init()
+    start_expiry(deps, store)
     return EventRouter(deps)

@@ -56,6 +56,7 @@ class Deps:
     account_hooks: list[AccountHook] = field(default_factory=list)
     presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
     calls: Any = None  # the CallService (handlers/calls_service.py) once that domain is set up
+    limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
 
     async def emit(
         self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None

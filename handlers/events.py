@@ -14,11 +14,12 @@ from pydantic import BaseModel, ValidationError
 from auth.principal import Role
 from handlers.context import Deps, EventContext
 from models.common import to_jsonable
-from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge
+from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
 
 HANDLER_TIMEOUT_SECONDS = 30.0
+MAX_DEPTH = 255  # orjson serialises at most this many nested levels
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[EventContext, Any], Awaitable[Any]]
@@ -109,6 +110,7 @@ class EventRouter:
         ctx = EventContext(sid=sid, deps=self.deps, session=session)
         try:
             async with asyncio.timeout(HANDLER_TIMEOUT_SECONDS):
+                await self.deps.limits.check_event(ctx, name)
                 payload = args[0] if args else None
                 self._check_size(payload)
                 if name not in self.signs_in:
@@ -131,7 +133,10 @@ class EventRouter:
         limit = self.deps.settings.max_payload_bytes
         if payload is None or isinstance(payload, bool | int | float):
             return
-        size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+        try:
+            size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+        except orjson.JSONEncodeError:
+            raise unreadable(payload) from None
         if size > limit:
             raise PayloadTooLarge(f"payload is {size} bytes; the limit is {limit}", {"limit": limit, "size": size})
 
@@ -153,6 +158,26 @@ class EventRouter:
             except Exception:
                 log.exception("event=%s sid=%s code=internal in=on_error", name, ctx.sid)
         return failure(err)
+
+
+def unreadable(payload: Any) -> UnreadablePayload:
+    """Return the error for a payload JSON cannot hold: a binary value, or nesting deeper than ``MAX_DEPTH``."""
+    stack: list[tuple[Any, int]] = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, bytes | bytearray | memoryview):
+            return UnreadablePayload(
+                "binary values are not accepted: send text, or upload the file", {"reason": "binary"}
+            )
+        if depth > MAX_DEPTH:
+            return UnreadablePayload(
+                f"the payload is nested deeper than {MAX_DEPTH} levels", {"reason": "too_deep", "limit": MAX_DEPTH}
+            )
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((item, depth + 1) for item in value)
+    return UnreadablePayload("the payload cannot be read as JSON", {"reason": "not_json"})
 
 
 def _internal(message: str) -> DesklineError:

@@ -18,7 +18,7 @@ from handlers.rooms import support_ticket_room, support_workspace_room
 from handlers.widget_push import WIDGET_MESSAGE, WIDGET_TICKET_CLOSED, push_to_visitor
 from models.clock import to_millis
 from models.common import to_jsonable
-from models.errors import Conflict, DesklineError, ErrorCode, NotFound
+from models.errors import Conflict, DesklineError, ErrorCode, NotFound, UnreadablePayload
 from models.support import (
     CloseTicketPayload,
     CreateLineManagerPayload,
@@ -103,12 +103,14 @@ async def run_compat(
 def late_failure(
     response: str, operation: str, anonymous_only: bool = False
 ) -> Callable[[EventContext, DesklineError], Awaitable[None]]:
-    """Envelope for failures raised outside ``run_compat`` (oversized payload, crash, time-out)."""
+    """Envelope for failures raised outside ``run_compat`` (oversized or unreadable payload, rate limit, crash,
+    time-out)."""
 
     async def hook(ctx: EventContext, err: DesklineError) -> None:
         if anonymous_only and ctx.principal is not None:
             return
-        if err.code in (ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.INTERNAL):
+        early = (ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL)
+        if err.code in early or isinstance(err, UnreadablePayload):
             await ctx.emit(response, envelope(sentence(err), "failure", operation))
 
     return hook

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNKNOWN_EVENT = "unknown_event"
     INTERNAL = "internal"
 
 
@@ -38,6 +39,10 @@ class InvalidPayload(DesklineError):
     """The payload has wrong types, missing or unknown fields, or breaks a rule."""
 
     code = ErrorCode.INVALID_PAYLOAD
+
+
+class UnreadablePayload(InvalidPayload):
+    """The payload cannot be read as JSON: a binary value, or nesting too deep."""
 
 
 class Unauthorized(DesklineError):
@@ -74,3 +79,9 @@ class PayloadTooLarge(DesklineError):
     """The payload is larger than the configured limit."""
 
     code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class UnknownEvent(DesklineError):
+    """No handler knows the event's name."""
+
+    code = ErrorCode.UNKNOWN_EVENT

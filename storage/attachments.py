@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from config import Settings
@@ -30,6 +31,22 @@ class AttachmentStore(Protocol):
 
     async def add(self, record: AttachmentRecord) -> None:
         """Store an attachment's record (after its bytes)."""
+
+    async def add_within_quota(self, record: AttachmentRecord, owner: str, window: int, quota: int) -> bool:
+        """Count ``record.size`` against ``owner``'s bytes of quota window ``window`` and store the record, or do
+        neither and return False when that would pass ``quota`` (one atomic step)."""
+
+    async def usage(self, owner: str, window: int) -> int:
+        """Return the bytes ``owner`` uploaded in quota window ``window``."""
+
+    async def drop_usage_before(self, window: int) -> None:
+        """Forget the quota counters of windows before ``window``."""
+
+    async def unlinked_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Return ids of uploads made before ``cutoff`` that no ticket or message references (oldest first)."""
+
+    async def delete_if_unlinked(self, attachment_id: str) -> bool:
+        """Delete the record and bytes of an upload if still unreferenced; return whether this call deleted it."""
 
     async def get(self, attachment_id: str) -> AttachmentRecord:
         """Return one record; ``NotFound`` if unknown."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,22 @@ CREATE TABLE IF NOT EXISTS attachments (
     ticket_kind TEXT,
     ticket_id TEXT,
     created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_unlinked ON attachments (created_at) WHERE ticket_id IS NULL;
+CREATE TABLE IF NOT EXISTS attachment_usage (
+    owner TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (owner, window_start)
 )
 """
+
+# Adds the size to the window's counter, only while the sum stays within the quota (a new counter too).
+_COUNT_USAGE = (
+    "INSERT INTO attachment_usage (owner, window_start, bytes) SELECT ?, ?, ? WHERE ? <= ? "
+    "ON CONFLICT (owner, window_start) DO UPDATE SET bytes = bytes + excluded.bytes "
+    "WHERE attachment_usage.bytes + excluded.bytes <= ?"
+)
 
 _FIELDS = (
     "id",
@@ -90,6 +105,46 @@ class SqliteAttachmentStore:
             f"INSERT INTO attachments ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
             [values[f] for f in _FIELDS],
         )
+
+    async def add_within_quota(self, record: AttachmentRecord, owner: str, window: int, quota: int) -> bool:
+        """Count the size in the window's counter and insert the record in one transaction, or neither."""
+        values: dict[str, Any] = record.model_dump()
+        values["created_at"] = iso(record.created_at)
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(_COUNT_USAGE, (owner, window, record.size, record.size, quota, quota))
+            if not cursor.rowcount:
+                return False
+            await conn.execute(
+                f"INSERT INTO attachments ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
+                [values[f] for f in _FIELDS],
+            )
+        return True
+
+    async def usage(self, owner: str, window: int) -> int:
+        """Return the bytes ``owner`` uploaded in the window."""
+        row = await self._db.fetch_one(
+            "SELECT bytes FROM attachment_usage WHERE owner = ? AND window_start = ?", (owner, window)
+        )
+        return int(row["bytes"]) if row else 0
+
+    async def drop_usage_before(self, window: int) -> None:
+        """Delete the counters of earlier windows."""
+        await self._db.execute("DELETE FROM attachment_usage WHERE window_start < ?", (window,))
+
+    async def unlinked_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Return ids of unreferenced uploads made before ``cutoff``, oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT id FROM attachments WHERE ticket_id IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
+            (iso(cutoff), limit),
+        )
+        return [str(row["id"]) for row in rows]
+
+    async def delete_if_unlinked(self, attachment_id: str) -> bool:
+        """Delete the row only while unreferenced (a conditional delete), then its file."""
+        if not await self._db.execute("DELETE FROM attachments WHERE id = ? AND ticket_id IS NULL", (attachment_id,)):
+            return False
+        await self.delete_bytes(attachment_id)
+        return True
 
     async def get(self, attachment_id: str) -> AttachmentRecord:
         """Return one record; ``NotFound`` if unknown."""

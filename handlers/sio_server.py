@@ -1,0 +1,100 @@
+"""Deskline's Socket.IO server: python-socketio's ``AsyncServer`` plus the answers it does not give.
+
+python-socketio drops an event no handler knows (a client waiting for its ack waits forever) and lets a
+packet whose JSON cannot be decoded (nested deeper than 1024 levels) raise inside Engine.IO: a logged
+traceback and no ack. This subclass answers both with our error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from socketio import packet
+
+from handlers.events import failure
+from models.errors import DesklineError, UnknownEvent, UnreadablePayload
+
+log = logging.getLogger("deskline.events")
+
+# Called for each event no handler knows: (sid, event) -> an error to answer instead of unknown_event.
+UnknownEventHook = Callable[[str, str], Awaitable[DesklineError | None]]
+
+
+class _NoData:
+    """A ``json`` stand-in that skips the data part, to read only a packet's header."""
+
+    @staticmethod
+    def loads(data: str | bytes, **_: Any) -> None:
+        """Ignore ``data``."""
+        return None
+
+
+class _PacketHeader(packet.Packet):
+    """A packet decoded up to its type, namespace and id (the data is not parsed)."""
+
+    json = _NoData
+
+
+class DesklineServer(socketio.AsyncServer):
+    """``AsyncServer`` that acks unknown events with ``unknown_event`` and undecodable ones with ``invalid_payload``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unknown_event_hook: UnknownEventHook | None = None
+        self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
+
+    async def _trigger_event(self, event: Any, namespace: str, *args: Any) -> Any:
+        """Run the event's handler; answer an event no handler knows with ``unknown_event``."""
+        try:
+            result = await super()._trigger_event(event, namespace, *args)
+        except TypeError:
+            if isinstance(event, str):
+                raise
+            result = self.not_handled  # an unhashable "event name" (a list or object) is unknown too
+        if result is not self.not_handled or event in self.reserved_events:
+            return result
+        sid = str(args[0]) if args else "-"
+        shown = event[:64] if isinstance(event, str) else type(event).__name__
+        error: DesklineError | None = None
+        if self.unknown_event_hook is not None and isinstance(event, str):
+            error = await self.unknown_event_hook(sid, event)
+        if error is None:
+            log.debug("event=%s sid=%s code=unknown_event", shown, sid)
+            error = UnknownEvent("no such event", {"event": shown})
+        return failure(error)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """Dispatch a message; one whose JSON cannot be decoded gets ``invalid_payload`` (acked if asked)."""
+        if eio_sid in self._skip_attachments and isinstance(data, bytes):
+            self._skip_attachments[eio_sid] -= 1
+            if not self._skip_attachments[eio_sid]:
+                del self._skip_attachments[eio_sid]
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except json.JSONDecodeError as exc:  # orjson's error subclasses it
+            await self._refuse_unreadable(eio_sid, data, str(exc))
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        """Forget the socket's pending attachments, then disconnect it as usual."""
+        self._skip_attachments.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _refuse_unreadable(self, eio_sid: str, data: Any, reason: str) -> None:
+        """Log one line and, when the packet is an event with an ack id, ack it ``invalid_payload``."""
+        header = _PacketHeader(encoded_packet=data)
+        namespace = header.namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        log.info("event=(undecodable) sid=%s code=invalid_payload reason=%r", sid, reason[:80])
+        if header.packet_type in (packet.BINARY_EVENT, packet.BINARY_ACK) and header.attachment_count:
+            self._skip_attachments[eio_sid] = header.attachment_count  # its binary parts follow: drop them
+        if header.packet_type not in (packet.EVENT, packet.BINARY_EVENT) or header.id is None or sid is None:
+            return
+        error = UnreadablePayload("the payload is not valid JSON or is nested too deeply", {"reason": "undecodable"})
+        await self._send_packet(
+            eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=header.id, data=[failure(error)])
+        )
