@@ -22,6 +22,13 @@ async def members(d: Desk) -> dict[str, dict[str, Any]]:
     return {m["user_id"]: m for m in await d.admin.ok("list_workspace_members", {"workspace_id": d.workspace["id"]})}
 
 
+async def new_session(server: RunningServer, user_id: str) -> Client:
+    """Return a socket signed in with a fresh token of ``user_id`` (an account change ends the old sessions)."""
+    user = await server.deps.accounts.store.get_user(user_id)
+    pair = await server.deps.accounts.issue(user, server.clock())
+    return await server.client(token=pair.access_token)
+
+
 def about(ticket: dict[str, Any]) -> Any:
     """Return a predicate matching the ``ticket_updated`` pushes of ``ticket``."""
     return lambda u: u["ticket"]["id"] == ticket["id"]
@@ -39,7 +46,7 @@ async def test_a_manager_demoted_to_a_billing_agent_sees_and_hears_only_billing(
 
     await d.admin.ok("update_user", {"user_id": me, "role": "agent"})
     await closed_by_the_server(d.manager)
-    demoted = await any_server.client(token=d.tokens["manager"])  # the same token now signs in an agent
+    demoted = await new_session(any_server, me)  # signs in as an agent now
     assert (await demoted.ok("me"))["role"] == "agent"
     await demoted.ok("subscribe_workspace", ws)
     tech = await d.client.ok("submit_ticket", ticket_payload(d.tech, "Crash", body="tech secret"))
@@ -70,7 +77,7 @@ async def test_a_deactivated_or_declassed_member_is_a_member_nowhere(any_server:
     assert fresh["assignee_id"] == d.ids["any_agent"]  # never auto-assigned to a deactivated agent
 
     await d.admin.ok("update_user", {"user_id": d.ids["billing_agent"], "active": True})  # back, not a member
-    back = await any_server.client(token=d.tokens["billing_agent"])
+    back = await new_session(any_server, d.ids["billing_agent"])
     await back.error("subscribe_workspace", ws, "forbidden")
     for ticket in (held, fresh):
         await back.error("get_ticket", {"ticket_id": ticket["id"]}, "not_found")
