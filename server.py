@@ -17,15 +17,16 @@ import handlers
 from auth.accounts import AccountService
 from auth.passwords import Passwords
 from auth.phones import calling_code
-from auth.principal import Role
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
 from handlers import codec
-from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
+from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
+from models.clock import Clock
 from models.common import utc_now
+from models.roles import Role
 from notify.service import NotifyService
 from storage import open_database
 from storage.accounts import make_account_store

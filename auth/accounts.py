@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from auth.login_limits import account_key, known_key, login_limits
 from auth.passwords import Passwords
 from auth.phones import normalize_phone
-from auth.principal import Principal, Role
 from auth.tokens import Grant, TokenIssuer, hash_refresh_token, new_family_id
 from models.accounts import NewUser, TokenPair, User, UserRecord
 from models.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from models.roles import Principal, Role
 from storage.accounts import AccountStore
 
 BAD_LOGIN = "wrong email, phone or password"

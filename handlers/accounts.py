@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import user_room
 from models.accounts import (
     CreateUserPayload,
     ListUsersPayload,
@@ -21,6 +19,8 @@ from models.accounts import (
     User,
     UserIdPayload,
 )
+from models.roles import Role
+from models.rooms import user_room
 from storage.cursor import decode_cursor, encode_cursor
 
 ADMIN_CHANGED = "account changed by an administrator"

@@ -6,9 +6,9 @@ from typing import Any
 
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import chat_room
 from models.chat import ChatMessage, JoinPayload, MessagePayload
 from models.errors import DesklineError, ErrorCode
+from models.rooms import chat_room
 from storage.chat import make_chat_store
 from storage.database import new_id
 

@@ -12,17 +12,17 @@ import socketio
 from aiohttp import web
 
 from auth.accounts import AccountService
-from auth.principal import Principal, Role, require_principal, require_role
 from auth.tokens import Grant
 from config import Settings
-from handlers.rooms import is_public_room, role_room, user_room
 from models.accounts import User
+from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import Unauthorized
+from models.roles import Principal, Role, require_principal, require_role
+from models.rooms import is_public_room, role_room, user_room
 from notify import Notifier
 from storage.database import Database
 
-Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ShutdownHook = Callable[[], Awaitable[None]]

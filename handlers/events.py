@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from auth.principal import Role
 from handlers.context import Deps, EventContext
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, UnreadablePayload
+from models.roles import Role
 
 log = logging.getLogger("deskline.events")
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import user_room
 from models.accounts import User
 from models.notify import (
     Channel,
@@ -18,6 +16,8 @@ from models.notify import (
     SendNotificationPayload,
     SetPrefsPayload,
 )
+from models.roles import Role
+from models.rooms import user_room
 from notify.service import NotifyService
 from storage.notify import decode_position, encode_position
 

@@ -7,20 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from auth.accounts import public
-from auth.principal import Role
 from auth.widget_tokens import new_widget_token
 from auth.workspace_keys import new_api_key
 from handlers import widget_settings
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
-from handlers.rooms import workspace_admins_room
 from handlers.support import revoke_key_rooms
 from handlers.widget_settings import revoke_widget_token
 from models.accounts import User
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
 from models.helpdesk import Ticket
+from models.roles import Role
+from models.rooms import workspace_admins_room
 from models.workspaces import (
     AddMemberPayload,
     CreateWorkspacePayload,

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
 from auth.passwords import guessability_problem
-from auth.principal import Role
 from models.common import Document, Identifier, Limit, Name, Payload, Phone
+from models.roles import Role
 
 
 def _hard_to_guess(password: str) -> str:

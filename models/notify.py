@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from auth.principal import Role
 from models.common import Document, Identifier, Limit, NonBlank, Payload
+from models.roles import Role
 
 
 class Channel(StrEnum):

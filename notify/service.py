@@ -10,10 +10,10 @@ from typing import Any
 import socketio
 
 from config import Settings
-from handlers.rooms import user_room
 from models.common import to_jsonable
 from models.errors import NotFound
 from models.notify import Channel, Notification, OutboxMessage
+from models.rooms import user_room
 from notify.outbox import OutboxWorker
 from notify.senders import make_senders
 from notify.templates import render_html, render_text
