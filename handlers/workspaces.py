@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from auth.accounts import public
 from auth.widget_tokens import new_widget_token
 from auth.workspace_keys import new_api_key
 from handlers import widget_settings
@@ -33,6 +32,7 @@ from models.workspaces import (
     WorkspaceRecord,
     WorkspaceWithKey,
 )
+from services.accounts import public
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store
