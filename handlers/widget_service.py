@@ -10,8 +10,9 @@ from typing import Any
 from auth.widget_tokens import new_visitor_secret
 from auth.workspace_keys import room_tag
 from handlers.attachments import AttachmentRules
+from handlers.compat import envelope
 from handlers.context import Deps, EventContext
-from handlers.support import MESSAGE, NEW_TICKET, envelope
+from handlers.support import MESSAGE, NEW_TICKET
 from handlers.widget_auth import NO_VISITOR, SESSION_KEY, WidgetCaller, still_valid
 from handlers.widget_push import WIDGET_MESSAGE
 from models.clock import to_millis
