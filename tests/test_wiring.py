@@ -78,3 +78,35 @@ def test_pushes_of_the_converted_domains_are_declared() -> None:
 
 def test_access_values_read_well() -> None:
     assert (str(ANONYMOUS), str(SIGNED_IN), str(ADMIN)) == ("anonymous", "signed_in", "roles(admin)")
+
+
+async def test_dowell_envelope_declared_on_the_router(server: RunningServer) -> None:
+    """What the ticket converter relies on: WORKSPACE_KEY access plus DowellEnvelope answers every failure twice."""
+    from handlers.access import WORKSPACE_KEY
+    from handlers.compat import DowellEnvelope
+    from handlers.context import EventContext
+    from handlers.events import EventRouter
+    from models.support import KeyedPayload
+    from tests.helpdesk_kit import admin_of, keyed, new_workspace
+
+    router = EventRouter(server.deps)
+    compat = DowellEnvelope(response="ticket_response", operation="probe", echo=True)
+
+    @router.on("probe_compat", KeyedPayload, access=WORKSPACE_KEY, compat=compat)
+    async def probe(ctx: EventContext, p: KeyedPayload) -> dict[str, Any]:
+        assert ctx.workspace is not None and ctx.workspace.id == p.workspace_id
+        return {"workspace": ctx.workspace.id}
+
+    workspace, key = await new_workspace(await admin_of(server))
+    old = await server.client()
+    cases = [
+        ({"workspace_id": workspace["id"]}, "invalid_payload", "Invalid Data"),
+        (keyed(workspace, "dk_wrong"), "unauthorized", "Invalid API key"),
+    ]
+    for payload, code, sentence in cases:
+        await old.error("probe_compat", payload, code)
+        said = await old.inbox.wait_for("ticket_response", lambda d, s=sentence: d["data"] == s)
+        assert said == {"data": sentence, "status": "failure", "operation": "probe"}
+    data = await old.ok("probe_compat", keyed(workspace, key))
+    said = await old.inbox.wait_for("ticket_response", lambda d: d["status"] == "success")
+    assert said == {"data": data, "status": "success", "operation": "probe"} and data == {"workspace": workspace["id"]}
