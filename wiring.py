@@ -81,7 +81,8 @@ async def build_deps(
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
         country_code=calling_code(settings.default_country),
     )
-    notify = NotifyService(notify_store, account_store, emitter, settings, now)
+    # The outbox keeps the raw clock: its retry times are compared to the microsecond (tests/test_notifications*).
+    notify = NotifyService(notify_store, account_store, emitter, settings, clock)
     services = Services(
         settings=settings,
         clock=now,
