@@ -54,18 +54,13 @@ async def build_deps(
     settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: object = None
 ) -> Deps:
     """Build every store (``init()`` once each) and every service, connect the hooks, and return the ``Deps``."""
-    # Stores
-    account_store = make_account_store(db)
-    notify_store = make_notify_store(db)
-    recovery_store = make_recovery_store(db)
-    chat_store = make_chat_store(db)
-    for store in (account_store, notify_store, recovery_store, chat_store):
-        await store.init()
-    workspace_store = make_workspace_store(db)  # initialised by the workspaces domain until step B wires it here
-
-    # Services
     now = millis_clock(clock)  # the one time-precision rule: services only ever see whole milliseconds
     emitter = SioEmitter(sio)
+    workspace_store = make_workspace_store(db)  # initialised by the workspaces domain until step B wires it here
+
+    # accounts
+    account_store = make_account_store(db)
+    await account_store.init()
     tokens = TokenIssuer(
         secret=load_or_create_secret(settings.jwt_secret, settings.data_dir),
         access_ttl=timedelta(minutes=settings.access_token_minutes),
@@ -81,16 +76,30 @@ async def build_deps(
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
         country_code=calling_code(settings.default_country),
     )
-    # The outbox keeps the raw clock: its retry times are compared to the microsecond (tests/test_notifications*).
+
+    # chat
+    chat_store = make_chat_store(db)
+    await chat_store.init()
+    chat = ChatService(chat_store, emitter, now, settings.history_limit)
+
+    # notify (the outbox keeps the raw clock: its retry times are compared to the microsecond in tests)
+    notify_store = make_notify_store(db)
+    await notify_store.init()
     notify = NotifyService(notify_store, account_store, emitter, settings, clock)
+
+    # recovery
+    recovery_store = make_recovery_store(db)
+    await recovery_store.init()
+    recovery = RecoveryService(accounts, recovery_store, notify, settings)
+
     services = Services(
         settings=settings,
         clock=now,
         emitter=emitter,
         accounts=accounts,
-        chat=ChatService(chat_store, emitter, now, settings.history_limit),
+        chat=chat,
         notify=notify,
-        recovery=RecoveryService(accounts, recovery_store, notify, settings),
+        recovery=recovery,
     )
     deps = Deps(
         sio=sio,
@@ -103,11 +112,12 @@ async def build_deps(
         redis=redis,
     )
 
-    # Hooks and background work
+    # Hooks and background work, one block per domain
     deps.limits = RateLimiter(settings, sio, redis)
     deps.disconnect_hooks.append(deps.limits.forget)
     if isinstance(sio, DesklineServer):
         sio.unknown_event_hook = deps.limits.unknown_event
+    # notify
     await notify.start()
     deps.shutdown_hooks.append(notify.stop)
     return deps
