@@ -14,23 +14,19 @@ import socketio
 from aiohttp import hdrs, web
 
 import handlers
-from auth.accounts import AccountService
 from auth.passwords import Passwords
-from auth.phones import calling_code
-from auth.principal import Role
-from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings, describe_settings
 from handlers import codec
-from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Clock, Deps
+from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
-from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
+from models.clock import Clock
 from models.common import utc_now
-from notify.service import NotifyService
+from models.roles import Role
+from services.accounts import AccountService
 from storage import open_database
 from storage.accounts import make_account_store
-from storage.database import Database
-from storage.notify import make_notify_store
+from wiring import build_deps
 
 VERSION = "0.1.0"
 SHUTDOWN_GRACE_SECONDS = 3
@@ -109,38 +105,6 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             log.info("event=stopped")
 
     return context
-
-
-async def build_deps(
-    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: object = None
-) -> Deps:
-    """Return the dependencies every domain is given."""
-    store = make_account_store(db)
-    await store.init()
-    tokens = TokenIssuer(
-        secret=load_or_create_secret(settings.jwt_secret, settings.data_dir),
-        access_ttl=timedelta(minutes=settings.access_token_minutes),
-        refresh_ttl=timedelta(days=settings.refresh_token_days),
-    )
-    passwords = Passwords.from_settings(settings)
-    await passwords.dummy_hash()  # made now, so the first login of an unknown contact is not the slower one
-    accounts = AccountService(
-        store,
-        passwords,
-        tokens,
-        max_failures=settings.login_max_failures,
-        failure_window=timedelta(seconds=settings.login_failure_window_seconds),
-        country_code=calling_code(settings.default_country),
-    )
-    notify_store = make_notify_store(db)
-    await notify_store.init()
-    notifier = NotifyService(notify_store, store, sio, settings, clock)
-    deps = Deps(sio=sio, settings=settings, db=db, clock=clock, accounts=accounts, notifier=notifier, redis=redis)
-    deps.limits = RateLimiter(settings, sio, redis)
-    deps.disconnect_hooks.append(deps.limits.forget)
-    if isinstance(sio, DesklineServer):
-        sio.unknown_event_hook = deps.limits.unknown_event
-    return deps
 
 
 @web.middleware

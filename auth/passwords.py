@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
 from config import Settings
+from models.errors import InvalidPayload
 
 # zxcvbn's score 3 means about 10^8 guesses or more: safe against online guessing and a slow (argon2)
 # offline attack. Below it are common passwords (its 30,000 from leaks), words, names, keyboard walks,
@@ -69,3 +70,10 @@ def guessability_problem(password: str) -> str | None:
     if result["score"] >= MIN_SCORE:
         return None
     return str(result["feedback"]["warning"] or "Add another word or two. Uncommon words are better.")
+
+
+def require_hard_to_guess(password: str, field: str = "password") -> None:
+    """Raise ``InvalidPayload`` (as a field error on ``field``) when ``password`` is too easy to guess."""
+    if problem := guessability_problem(password):
+        message = f"Value error, this password is too easy to guess: {problem}"
+        raise InvalidPayload("payload is not valid", [{"field": field, "message": message, "type": "value_error"}])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import jwt
 
-from auth.principal import Principal, Role
 from models.errors import Unauthorized
+from models.roles import Principal, Role
 
 log = logging.getLogger("deskline.auth")
 ALGORITHM = "HS256"

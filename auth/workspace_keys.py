@@ -5,10 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Protocol
 
 from models.errors import Unauthorized
-from models.workspaces import Workspace
-from storage.workspaces import WorkspaceStore
+from models.workspaces import Workspace, WorkspaceRecord
+
+
+class WorkspaceKeys(Protocol):
+    """Where a workspace's key hash is read (a ``storage.workspaces.WorkspaceStore``)."""
+
+    async def find(self, workspace_id: str) -> WorkspaceRecord | None:
+        """Return the stored workspace, with its key hash, or None."""
+        ...
+
 
 PREFIX = "dk_"
 HINT_LENGTH = 7
@@ -31,7 +40,7 @@ def new_api_key() -> tuple[str, str, str]:
     return key, hash_api_key(key), key[:HINT_LENGTH]
 
 
-async def authenticate_workspace(store: WorkspaceStore, workspace_id: str, api_key: str) -> Workspace:
+async def authenticate_workspace(store: WorkspaceKeys, workspace_id: str, api_key: str) -> Workspace:
     """Return the workspace when ``api_key`` is its current key, else raise ``Unauthorized``."""
     record = await store.find(workspace_id)
     expected = record.key_hash if record is not None else hash_api_key(PREFIX)

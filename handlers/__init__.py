@@ -1,8 +1,12 @@
 """Socket.IO event handlers, one module per domain.
 
-To add a domain: write ``handlers/<domain>.py`` with ``async def setup(deps) -> EventRouter``
-(it creates its stores and registers its events) and list it in ``DOMAINS``. A domain that
-serves HTTP too adds a ``def add_routes(app)`` and lists it in ``HTTP_ROUTES``.
+To add or convert a domain (see docs/architecture.md): write ``handlers/<domain>.py`` with
+``def register(router: EventRouter, services: Services) -> None`` (sync, no I/O: it only declares events) and
+list it in ``DOMAINS``; its stores and services are built in ``wiring.py``. A domain that serves HTTP too adds
+a ``def add_routes(app)`` and lists it in ``HTTP_ROUTES``.
+
+``LEGACY_DOMAINS`` holds the old shape, ``async def setup(deps) -> EventRouter``, until step B of issue 14
+converts each of them; they run after ``DOMAINS``, in their listed order (which still matters for them).
 """
 
 from __future__ import annotations
@@ -30,12 +34,20 @@ from handlers import (
 )
 from handlers.context import Deps
 from handlers.events import EventRouter
+from services.bundle import Services
 
-DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
-    accounts.setup,
-    chat.setup,
-    notify.setup,
-    recovery.setup,
+Register = Callable[[EventRouter, Services], None]
+
+# Converted domains: any order works (tests/test_wiring.py registers them reversed).
+DOMAINS: list[Register] = [
+    accounts.register,
+    chat.register,
+    notify.register,
+    recovery.register,
+]
+
+# Not yet converted (step B): each builds its own stores; calls must come after presence.
+LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     workspaces.setup,
     support.setup,
     helpdesk.setup,
@@ -56,9 +68,13 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
 
 
 async def register_all(deps: Deps) -> list[str]:
-    """Create every domain's stores and register its events; return the event names."""
+    """Register every domain's events (converted ones first); return the event names."""
     connection.setup(deps)
-    for setup in DOMAINS:
+    for register in DOMAINS:
+        router = EventRouter(deps)
+        register(router, deps.services)
+        deps.events.update(router.models)
+    for setup in LEGACY_DOMAINS:
         router = await setup(deps)
         deps.events.update(router.models)
     return list(deps.events)

@@ -5,22 +5,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auth.principal import Role
+from handlers.access import ADMIN, ANONYMOUS, SIGNED_IN
 from handlers.context import Deps, EventContext
-from handlers.events import EventRouter
-from handlers.rooms import user_room
+from handlers.events import EventRouter, NoPayload
 from models.accounts import (
+    SESSION_ENDED,
     CreateUserPayload,
     ListUsersPayload,
     LoginPayload,
     LogoutPayload,
     RefreshPayload,
     RegisterPayload,
+    SessionEnded,
     TokenPair,
     UpdateUserPayload,
     User,
     UserIdPayload,
 )
+from models.roles import Role
+from models.rooms import user_room
+from services.accounts import public
+from services.bundle import Services
 from storage.cursor import decode_cursor, encode_cursor
 
 ADMIN_CHANGED = "account changed by an administrator"
@@ -29,73 +34,69 @@ LOGGED_OUT_EVERYWHERE = "logged out everywhere"
 log = logging.getLogger("deskline.accounts")
 
 
-async def setup(deps: Deps) -> EventRouter:
-    """Register the account events."""
-    router = EventRouter(deps)
-    accounts = deps.accounts
+def register(router: EventRouter, services: Services) -> None:
+    """Declare the account events."""
+    accounts, clock = services.accounts, services.clock
 
-    @router.on("register", RegisterPayload, signs_in=True)
+    @router.on("register", RegisterPayload, access=ANONYMOUS, signs_in=True)
     async def register(ctx: EventContext, p: RegisterPayload) -> TokenPair:
-        now = deps.clock()
+        now = clock()
         user = await accounts.create(p.email, p.phone, p.name, p.password, Role.CLIENT, now)
         pair = await accounts.issue(user, now)
         await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
-    @router.on("login", LoginPayload, signs_in=True)
+    @router.on("login", LoginPayload, access=ANONYMOUS, signs_in=True)
     async def login(ctx: EventContext, p: LoginPayload) -> TokenPair:
-        now = deps.clock()
+        now = clock()
         pair = await accounts.login(p.email, p.phone, p.password, ctx.address, now)
         await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
-    @router.on("refresh_token", RefreshPayload, signs_in=True)
+    @router.on("refresh_token", RefreshPayload, access=ANONYMOUS, signs_in=True)
     async def refresh_token(ctx: EventContext, p: RefreshPayload) -> TokenPair:
-        now = deps.clock()
+        now = clock()
         pair = await accounts.refresh(p.refresh_token, now)
         await ctx.sign_in(*accounts.session_of(pair, now))
         return pair
 
-    @router.on("logout", LogoutPayload, signed_in=True)
+    @router.on("logout", LogoutPayload, access=SIGNED_IN)
     async def logout(ctx: EventContext, p: LogoutPayload) -> dict[str, Any]:
         who = ctx.require()
         await ctx.sign_out()  # first: this socket answers signed out and is spared the push and disconnect
         if p.everywhere:
-            return {"revoked": await end_sessions(deps, who.user_id, LOGGED_OUT_EVERYWHERE, skip_sid=ctx.sid)}
+            return {"revoked": await end_sessions(ctx.deps, who.user_id, LOGGED_OUT_EVERYWHERE, skip_sid=ctx.sid)}
         return {"revoked": await accounts.logout(who.user_id, p.refresh_token)}
 
-    @router.on("me", signed_in=True)
-    async def me(ctx: EventContext, _: Any) -> User:
-        user = await accounts.store.get_user(ctx.require().user_id)
-        return User.model_validate(user.model_dump(exclude={"password_hash"}))
+    @router.on("me", NoPayload, access=SIGNED_IN)
+    async def me(ctx: EventContext, _: NoPayload) -> User:
+        return public(await accounts.store.get_user(ctx.require().user_id))
 
-    @router.on("create_user", CreateUserPayload, roles=(Role.ADMIN,))
+    @router.on("create_user", CreateUserPayload, access=ADMIN)
     async def create_user(ctx: EventContext, p: CreateUserPayload) -> User:
-        return await accounts.create(p.email, p.phone, p.name, p.password, p.role, deps.clock())
+        return await accounts.create(p.email, p.phone, p.name, p.password, p.role, clock())
 
-    @router.on("list_users", ListUsersPayload, roles=(Role.ADMIN,))
+    @router.on("list_users", ListUsersPayload, access=ADMIN)
     async def list_users(ctx: EventContext, p: ListUsersPayload) -> dict[str, Any]:
         after = decode_cursor(p.cursor) if p.cursor else None
         users = await accounts.store.list_users(p.role, after, p.limit)
         cursor = encode_cursor(users[-1].created_at, users[-1].id) if len(users) == p.limit else None
         return {"users": users, "next_cursor": cursor}
 
-    @router.on("update_user", UpdateUserPayload, roles=(Role.ADMIN,))
+    @router.on("update_user", UpdateUserPayload, access=ADMIN)
     async def update_user(ctx: EventContext, p: UpdateUserPayload) -> User:
         user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
             await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
-            await deps.account_changed(user)
+            await ctx.deps.account_changed(user)
         return user
 
-    @router.on("deactivate_user", UserIdPayload, roles=(Role.ADMIN,))
+    @router.on("deactivate_user", UserIdPayload, access=ADMIN)
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
         user = await accounts.store.update_user(p.user_id, None, None, False)
         await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
-        await deps.account_changed(user)
+        await ctx.deps.account_changed(user)
         return user
-
-    return router
 
 
 async def end_sessions_from(ctx: EventContext, user_id: str, reason: str) -> tuple[int, bool]:
@@ -113,7 +114,7 @@ async def end_sessions(deps: Deps, user_id: str, reason: str = ADMIN_CHANGED, *,
     """Refuse the user's tokens, revoke its refresh tokens, push and disconnect on every instance; return revoked."""
     revoked = await deps.accounts.end_sessions(user_id)
     room = user_room(user_id)
-    await deps.emit("session_ended", {"reason": reason}, to=room, skip_sid=skip_sid)
+    await deps.emitter.push(SESSION_ENDED, SessionEnded(reason=reason), to=room, skip_sid=skip_sid)
     sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
     if deps.presence is not None:  # the registry knows the user's sockets on other instances too
         sids.update(await deps.presence.sockets_of(user_id))

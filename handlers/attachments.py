@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from aiohttp import BodyPartReader, hdrs, web
 
-from auth.principal import Principal, Role
 from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
@@ -25,6 +24,7 @@ from handlers.widget_auth import visitor_may_download
 from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
+from models.roles import Principal, Role
 from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.attachments import CHUNK, AttachmentStore, make_attachment_store

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Role
 from auth.workspace_keys import authenticate_workspace
 from handlers import calls_dowell
 from handlers.background import start_periodic
 from handlers.calls_service import CallService
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import user_room
 from handlers.widget_auth import session_visitor
 from models.calls import (
     CallAgentsPayload,
@@ -25,6 +23,8 @@ from models.calls import (
     busy,
 )
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
+from models.roles import Role
+from models.rooms import user_room
 from storage.calls import make_call_store
 from storage.workspaces import make_workspace_store
 

@@ -11,9 +11,9 @@ from typing import Any
 from handlers.calls_service import CallService
 from handlers.context import EventContext
 from handlers.events import EventRouter
-from handlers.rooms import peer_rooms
 from models.calls import OPEN_STATES, AnswerCallPayload, CallProtocol, CallState, CallUserPayload, EndReason
 from models.errors import Conflict, NotFound
+from models.rooms import peer_rooms
 
 
 def _my_refs(ctx: EventContext) -> list[str]:

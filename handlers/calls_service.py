@@ -9,9 +9,9 @@ from typing import Any
 
 from handlers.background import cancel
 from handlers.context import Deps
-from handlers.rooms import peer_rooms, user_room
 from models.calls import OPEN_STATES, Call, CallProtocol, CallState, EndReason
 from models.errors import Conflict, Forbidden, NotFound
+from models.rooms import peer_rooms, user_room
 from storage.calls import CallStore
 from storage.database import new_id
 

@@ -4,65 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import Deps, EventContext
+from handlers.access import ANONYMOUS
+from handlers.compat import DOWELL_CHAT
+from handlers.context import EventContext
 from handlers.events import EventRouter
-from handlers.rooms import chat_room
 from models.chat import ChatMessage, JoinPayload, MessagePayload
-from models.errors import DesklineError, ErrorCode
-from storage.chat import make_chat_store
-from storage.database import new_id
-
-RESPONSE = "my_response"
-GREETING = "Hey how may i help you"
-INVALID = "Invalid Data"
+from models.rooms import chat_room
+from services.bundle import Services
 
 
-async def _say_invalid(ctx: EventContext, err: DesklineError) -> None:
-    """Tell an old client its payload was bad, the way the Dowell server did."""
-    if err.code in (ErrorCode.INVALID_PAYLOAD, ErrorCode.PAYLOAD_TOO_LARGE):
-        await ctx.emit(RESPONSE, {"data": INVALID})
+def register(router: EventRouter, services: Services) -> None:
+    """Declare the public chat events."""
+    chat = services.chat
 
-
-async def setup(deps: Deps) -> EventRouter:
-    """Register the public chat events."""
-    store = make_chat_store(deps.db)
-    await store.init()
-    router = EventRouter(deps)
-
-    @router.on("join", JoinPayload, on_error=_say_invalid)
+    @router.on("join", JoinPayload, access=ANONYMOUS, compat=DOWELL_CHAT)
     async def join(ctx: EventContext, p: JoinPayload) -> dict[str, Any]:
-        room = chat_room(p.room)
-        await ctx.enter(room)
-        await ctx.emit(RESPONSE, {"data": f"{ctx.sid} Joined the Room"}, to=room, skip_self=True)
-        history = await store.history(p.room, deps.settings.history_limit)
-        for message in history:
-            await ctx.emit(RESPONSE, {"data": message.message_data, "sid": message.sid})
-        if not history:
-            await ctx.emit(RESPONSE, {"data": GREETING})
-        return {"room": p.room, "history": len(history)}
+        await ctx.enter(chat_room(p.room))
+        return {"room": p.room, "history": await chat.joined(ctx.sid, p.room)}
 
-    @router.on("leave", JoinPayload, on_error=_say_invalid)
+    @router.on("leave", JoinPayload, access=ANONYMOUS, compat=DOWELL_CHAT)
     async def leave(ctx: EventContext, p: JoinPayload) -> dict[str, Any]:
-        room = chat_room(p.room)
-        await ctx.emit(RESPONSE, {"data": f"Left room: {p.room}"}, to=room)
-        await ctx.leave(room)
+        await chat.leaving(p.room)
+        await ctx.leave(chat_room(p.room))
         return {"room": p.room}
 
-    @router.on("message_event", MessagePayload, on_error=_say_invalid)
+    @router.on("message_event", MessagePayload, access=ANONYMOUS, compat=DOWELL_CHAT)
     async def message_event(ctx: EventContext, p: MessagePayload) -> ChatMessage:
-        message = ChatMessage(
-            id=new_id(),
-            room=p.room_id,
-            type=p.type,
-            message_data=p.message_data,
-            side=p.side,
-            author=p.author,
-            message_type=p.message_type,
-            sid=ctx.sid,
-            created_at=deps.clock(),
-        )
-        await store.add_message(message)
-        await ctx.emit(RESPONSE, {"data": message.message_data, "sid": ctx.sid}, to=chat_room(p.room_id))
-        return message
-
-    return router
+        return await chat.post(ctx.sid, p)

@@ -11,11 +11,12 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from auth.addresses import TrustedProxies, parse_proxies, request_address
 from handlers.context import Deps, sign_in_socket
 from handlers.widget import connect_widget, is_widget_auth
+from models.chat import MY_RESPONSE, ChatResponse
 from models.errors import DesklineError
 
 log = logging.getLogger("deskline.connection")
 
-WELCOME = {"data": "Welcome to Dowell Chat", "count": 0}
+WELCOME = ChatResponse(data="Welcome to Dowell Chat", count=0)
 
 
 def client_address(environ: dict[str, Any], proxies: TrustedProxies) -> str:
@@ -49,7 +50,7 @@ def setup(deps: Deps) -> None:
                 log.info("event=connect sid=%s code=%s reason=%s", sid, err.code, err.message)
                 raise Refused(err.message, {"code": str(err.code)}) from err
             await sign_in_socket(sio, sid, session, principal, grant)
-        await sio.emit("my_response", WELCOME, to=sid)
+        await deps.emitter.push(MY_RESPONSE, WELCOME, to=sid)
         await deps.session_changed(sid, session)
 
     @sio.on("disconnect")

@@ -11,18 +11,22 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from auth.accounts import AccountService
-from auth.principal import Principal, Role, require_principal, require_role
 from auth.tokens import Grant
+from auth.workspace_keys import WorkspaceKeys
 from config import Settings
-from handlers.rooms import is_public_room, role_room, user_room
 from models.accounts import User
+from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import Unauthorized
-from notify import Notifier
+from models.roles import Principal, Role, require_principal, require_role
+from models.rooms import is_public_room, role_room, user_room
+from models.workspaces import Workspace
+from services.accounts import AccountService
+from services.bundle import Services
+from services.emitter import Emitter
+from services.notify import NotifyService
 from storage.database import Database
 
-Clock = Callable[[], datetime]
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 ShutdownHook = Callable[[], Awaitable[None]]
@@ -46,8 +50,9 @@ class Deps:
     settings: Settings
     db: Database
     clock: Clock
-    accounts: AccountService
-    notifier: Notifier
+    services: Services
+    emitter: Emitter
+    workspace_keys: WorkspaceKeys  # where WORKSPACE_KEY events check the API key (the workspace store)
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +62,16 @@ class Deps:
     presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
     calls: Any = None  # the CallService (handlers/calls_service.py) once that domain is set up
     limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
+
+    @property
+    def accounts(self) -> AccountService:
+        """The account service (``services.accounts``)."""
+        return self.services.accounts
+
+    @property
+    def notifier(self) -> NotifyService:
+        """The notification service (``services.notify``)."""
+        return self.services.notify
 
     async def emit(
         self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None
@@ -96,6 +111,7 @@ class EventContext:
     sid: str
     deps: Deps
     session: dict[str, Any]
+    workspace: Workspace | None = None  # set by the router for WORKSPACE_KEY events
 
     @property
     def principal(self) -> Principal | None:

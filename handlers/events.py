@@ -9,16 +9,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from auth.principal import Role
+from auth.workspace_keys import authenticate_workspace
+from handlers.access import ANONYMOUS, SIGNED_IN, Access, Door
+from handlers.compat import Compat
 from handlers.context import Deps, EventContext
 from models.common import to_jsonable
-from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, UnreadablePayload
+from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
+from models.roles import Role
+from models.workspaces import Workspace
 
 log = logging.getLogger("deskline.events")
 
 HANDLER_TIMEOUT_SECONDS = 30.0
+WIDGET_SESSION_KEY = "widget"  # handlers.widget_auth.SESSION_KEY: the socket connected with a widget token
+NOT_A_WIDGET = "connect with auth.widget_token to use the widget events"
 MAX_DEPTH = 255  # orjson serialises at most this many nested levels
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,13 +62,20 @@ def parse_payload(model: type[M], payload: Any) -> M:
         raise InvalidPayload("payload is not valid", validation_details(exc)) from exc
 
 
+class NoPayload(BaseModel):
+    """The payload of an event that takes none (any fields sent are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class EventRouter:
-    """Registers a domain's events on the server with validation, auth and error acks."""
+    """Registers a domain's events on the server: payload model, access and ack style, declared once per event."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.events: list[str] = []
         self.models: dict[str, type[BaseModel] | None] = {}
+        self.access: dict[str, Access] = {}
         self.signs_in: set[str] = set()  # events that authenticate by themselves: no session check before them
 
     def on(
@@ -70,26 +83,38 @@ class EventRouter:
         name: str,
         model: type[BaseModel] | None = None,
         *,
+        access: Access | None = None,
+        compat: Compat | None = None,
+        signs_in: bool = False,
         roles: tuple[Role, ...] = (),
         signed_in: bool = False,
         on_error: ErrorHook | None = None,
-        signs_in: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, payload)`` for event ``name``; its return value is the ack's data.
 
+        ``model`` validates the payload (``NoPayload`` for none); ``access`` says who may call it (default
+        ``ANONYMOUS``); ``compat`` also answers failures in an old client's shape (``handlers.compat``).
         Every event of a signed-in socket first checks its session (token expiry, ended sessions), except
         ``signs_in`` events, which authenticate by themselves (login, refresh_token, reset_password...).
+
+        ``roles``, ``signed_in`` and ``on_error`` are the old spelling, kept until step B converts every domain;
+        ``model=None`` (the raw payload reaches the handler) likewise.
         """
+        if access is None:
+            access = _legacy_access(roles, signed_in)
+        elif roles or signed_in:
+            raise ValueError(f"{name}: give access=..., not roles/signed_in as well")
         if signs_in:
             self.signs_in.add(name)
 
         def register(handler: Handler) -> Handler:
             async def run(sid: str, *args: Any) -> dict[str, Any]:
-                return await self._dispatch(name, handler, model, roles, signed_in, on_error, sid, args)
+                return await self._dispatch(name, handler, model, access, compat, on_error, sid, args)
 
             self.deps.sio.on(name, run)
             self.events.append(name)
             self.models[name] = model
+            self.access[name] = access
             return handler
 
         return register
@@ -99,8 +124,8 @@ class EventRouter:
         name: str,
         handler: Handler,
         model: type[BaseModel] | None,
-        roles: tuple[Role, ...],
-        signed_in: bool,
+        access: Access,
+        compat: Compat | None,
         on_error: ErrorHook | None,
         sid: str,
         args: tuple[Any, ...],
@@ -115,19 +140,32 @@ class EventRouter:
                 self._check_size(payload)
                 if name not in self.signs_in:
                     await ctx.check_session()
-                if roles or signed_in:
-                    ctx.require(*roles)
+                if access.door in (Door.SIGNED_IN, Door.ROLES):
+                    ctx.require(*access.roles)
                 data = parse_payload(model, payload) if model is not None else payload
+                if access.door == Door.WORKSPACE_KEY:
+                    ctx.workspace = await self._workspace(data)
+                elif access.door == Door.WIDGET_VISITOR and ctx.session.get(WIDGET_SESSION_KEY) is None:
+                    raise Unauthorized(NOT_A_WIDGET)
                 result = await handler(ctx, data)
+            if compat is not None:
+                await compat.succeeded(ctx, result)
             return ok(result)
         except DesklineError as err:
-            return await self._fail(ctx, name, err, on_error, started)
+            return await self._fail(ctx, name, err, on_error, compat, started)
         except TimeoutError:
             log.error("event=%s sid=%s code=internal reason=timeout", name, sid)
-            return await self._fail(ctx, name, _internal("the server took too long"), on_error, started)
+            return await self._fail(ctx, name, _internal("the server took too long"), on_error, compat, started)
         except Exception:
             log.exception("event=%s sid=%s code=internal", name, sid)
-            return await self._fail(ctx, name, _internal("internal server error"), on_error, started)
+            return await self._fail(ctx, name, _internal("internal server error"), on_error, compat, started)
+
+    async def _workspace(self, payload: Any) -> Workspace:
+        """Return the workspace whose current API key the (validated) payload carries, else ``Unauthorized``."""
+        workspace_id, api_key = getattr(payload, "workspace_id", None), getattr(payload, "api_key", None)
+        if not isinstance(workspace_id, str) or not isinstance(api_key, str):
+            raise TypeError("a WORKSPACE_KEY event's model must have workspace_id and api_key")
+        return await authenticate_workspace(self.deps.workspace_keys, workspace_id, api_key)
 
     def _check_size(self, payload: Any) -> None:
         limit = self.deps.settings.max_payload_bytes
@@ -141,7 +179,13 @@ class EventRouter:
             raise PayloadTooLarge(f"payload is {size} bytes; the limit is {limit}", {"limit": limit, "size": size})
 
     async def _fail(
-        self, ctx: EventContext, name: str, err: DesklineError, on_error: ErrorHook | None, started: float
+        self,
+        ctx: EventContext,
+        name: str,
+        err: DesklineError,
+        on_error: ErrorHook | None,
+        compat: Compat | None,
+        started: float,
     ) -> dict[str, Any]:
         who = ctx.principal.user_id if ctx.principal else "-"
         log.info(
@@ -152,12 +196,20 @@ class EventRouter:
             err.code,
             (time.perf_counter() - started) * 1e3,
         )
-        if on_error is not None:
+        for hook in (on_error, compat.failed if compat is not None else None):
+            if hook is None:
+                continue
             try:
-                await on_error(ctx, err)
+                await hook(ctx, err)
             except Exception:
                 log.exception("event=%s sid=%s code=internal in=on_error", name, ctx.sid)
         return failure(err)
+
+
+def _legacy_access(roles: tuple[Role, ...], signed_in: bool) -> Access:
+    if roles:
+        return Access(Door.ROLES, frozenset(roles))
+    return SIGNED_IN if signed_in else ANONYMOUS
 
 
 def unreadable(payload: Any) -> UnreadablePayload:

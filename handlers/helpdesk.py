@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from auth.principal import Role
 from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.helpdesk_access import STAFF, HelpdeskAccess
-from handlers.rooms import presence_room, ticket_room, workspace_admins_room, workspace_room, workspace_staff_room
 from handlers.support import MESSAGE, SupportService, late_failure
 from models.clock import to_millis
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
@@ -34,6 +32,8 @@ from models.helpdesk import (
     UpdateCategoryPayload,
     WorkspaceRefPayload,
 )
+from models.roles import Role
+from models.rooms import presence_room, ticket_room, workspace_admins_room, workspace_room, workspace_staff_room
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from auth.principal import Principal, Role
 from handlers.context import Deps
-from handlers.rooms import (
+from models.common import to_jsonable
+from models.errors import Forbidden, NotFound
+from models.helpdesk import ListTicketsPayload, Ticket, TicketMessage, TicketQuery
+from models.roles import Principal, Role
+from models.rooms import (
     presence_room,
     ticket_room,
     user_room,
@@ -15,9 +18,6 @@ from handlers.rooms import (
     workspace_room,
     workspace_staff_room,
 )
-from models.common import to_jsonable
-from models.errors import Forbidden, NotFound
-from models.helpdesk import ListTicketsPayload, Ticket, TicketMessage, TicketQuery
 from models.workspaces import Member
 from storage.helpdesk import HelpdeskStore
 from storage.workspaces import WorkspaceStore

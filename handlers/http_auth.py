@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from auth.principal import Principal
 from auth.workspace_keys import authenticate_workspace
 from handlers.context import Deps
 from handlers.widget_auth import SECRET_HEADER, TOKEN_HEADER, widget_request
 from models.errors import Unauthorized
+from models.roles import Principal
 from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.visitors import make_visitor_store

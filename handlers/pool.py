@@ -6,10 +6,8 @@ import html
 import logging
 from typing import Any
 
-from auth.principal import Role
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import pool_admins_room
 from models.accounts import User
 from models.errors import Forbidden, InvalidPayload
 from models.pool import (
@@ -22,6 +20,8 @@ from models.pool import (
     Sale,
     SellTicketsPayload,
 )
+from models.roles import Role
+from models.rooms import pool_admins_room
 from notify.templates import render_html, render_text
 from storage.cursor import decode_cursor, encode_cursor
 from storage.pool import PoolStore, make_pool_store

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from auth.principal import STAFF_ROLES, Principal, Role
 from handlers.background import start_periodic
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import presence_audience, presence_room
 from models.presence import SetStatusPayload, Status, UserIdsPayload
+from models.roles import STAFF_ROLES, Principal, Role
+from models.rooms import presence_audience, presence_room
 from storage.database import new_id
 from storage.presence import Gone, PresenceStore, make_presence_store
 from storage.workspaces import WorkspaceStore, make_workspace_store

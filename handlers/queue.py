@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Role
 from handlers import queue_agents, queue_clients
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.queue_service import QueueService
-from handlers.rooms import office_managers_room, office_room, user_room
 from models.errors import InvalidPayload
 from models.queue import (
     AssignAgentPayload,
@@ -25,6 +23,8 @@ from models.queue import (
     UpdateOfficePayload,
     WatchStatsPayload,
 )
+from models.roles import Role
+from models.rooms import office_managers_room, office_room, user_room
 from storage.queue import make_queue_store
 
 MANAGERS = (Role.MANAGER, Role.ADMIN)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Role
 from handlers.context import EventContext
 from handlers.events import EventRouter
 from handlers.queue_service import QueueService
-from handlers.rooms import office_room
 from models.queue import WindowPayload
+from models.roles import Role
+from models.rooms import office_room
 
 AGENTS = (Role.AGENT,)
 

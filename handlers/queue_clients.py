@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Principal
 from handlers.context import EventContext
 from handlers.events import EventRouter
 from handlers.queue_service import QueueService
-from handlers.rooms import office_room
 from models.errors import NotFound
 from models.queue import OfficeRefPayload, SearchOfficesPayload, TrackOfficesPayload
+from models.roles import Principal
+from models.rooms import office_room
 
 TRACKING = "queue_tracking"
 RESTORED_FOR = "queue_tracking_restored_for"

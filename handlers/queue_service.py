@@ -7,11 +7,11 @@ from datetime import UTC, datetime, time
 from statistics import fmean
 from typing import Any
 
-from auth.principal import Principal, Role
 from handlers.context import Deps
-from handlers.rooms import office_managers_room, office_room, user_room
 from models.errors import Forbidden
 from models.queue import Called, Office, QueueNumber, Service
+from models.roles import Principal, Role
+from models.rooms import office_managers_room, office_room, user_room
 from storage.queue import QueueStore
 
 MOVING_AVERAGE_SIZE = 20

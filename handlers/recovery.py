@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from auth.recovery import CODE_TTL, RESET_TTL, RecoveryService
+from handlers.access import ANONYMOUS
 from handlers.accounts import end_sessions, end_sessions_from
 from handlers.context import DEPS_KEY, Deps, EventContext
 from handlers.events import EventRouter, parse_payload
@@ -18,61 +18,48 @@ from models.recovery import (
     RequestPasswordResetPayload,
     ResetPasswordPayload,
 )
-from notify.service import NotifyService
 from notify.templates import render_html
-from storage.recovery import make_recovery_store
+from services.bundle import Services
+from services.recovery import CODE_TTL, RESET_TTL
 
 RESET_ACK = "if an account has this email, a reset link is on its way"
 CODE_ACK = "if an account has this number, a code is on its way"
 PASSWORD_CHANGED = "password changed"
 
 
-def recovery_service(deps: Deps) -> RecoveryService:
-    """Return the recovery service over ``deps`` (cheap: no I/O)."""
-    if not isinstance(deps.notifier, NotifyService):
-        raise TypeError("account recovery needs deps.notifier to be a NotifyService")
-    return RecoveryService(deps.accounts, make_recovery_store(deps.db), deps.notifier, deps.settings)
-
-
-async def reset(
-    deps: Deps, service: RecoveryService, payload: ResetPasswordPayload, caller: EventContext | None = None
-) -> bool:
+async def reset(deps: Deps, payload: ResetPasswordPayload, caller: EventContext | None = None) -> bool:
     """Reset the password and end every session of the account; return whether ``caller`` was signed out."""
-    user = await service.reset_password(payload.token, payload.new_password, deps.clock())
+    user = await deps.services.recovery.reset_password(payload.token, payload.new_password, deps.services.clock())
     if caller is None:  # the emailed link's form
         await end_sessions(deps, user.id, PASSWORD_CHANGED)
         return False
     return (await end_sessions_from(caller, user.id, PASSWORD_CHANGED))[1]
 
 
-async def setup(deps: Deps) -> EventRouter:
-    """Create the recovery store and register the recovery events."""
-    service = recovery_service(deps)
-    await service.store.init()
-    router = EventRouter(deps)
+def register(router: EventRouter, services: Services) -> None:
+    """Declare the recovery events."""
+    recovery, clock = services.recovery, services.clock
 
-    @router.on("request_password_reset", RequestPasswordResetPayload, signs_in=True)
+    @router.on("request_password_reset", RequestPasswordResetPayload, access=ANONYMOUS, signs_in=True)
     async def request_password_reset(ctx: EventContext, p: RequestPasswordResetPayload) -> dict[str, Any]:
-        await service.request_password_reset(p.email, ctx.address, deps.clock())
+        await recovery.request_password_reset(p.email, ctx.address, clock())
         return {"message": RESET_ACK, "expires_in": int(RESET_TTL.total_seconds())}
 
-    @router.on("reset_password", ResetPasswordPayload, signs_in=True)
+    @router.on("reset_password", ResetPasswordPayload, access=ANONYMOUS, signs_in=True)
     async def reset_password(ctx: EventContext, p: ResetPasswordPayload) -> dict[str, Any]:
-        return {"reset": True, "signed_out": await reset(deps, service, p, ctx)}
+        return {"reset": True, "signed_out": await reset(ctx.deps, p, ctx)}
 
-    @router.on("request_login_code", RequestLoginCodePayload, signs_in=True)
+    @router.on("request_login_code", RequestLoginCodePayload, access=ANONYMOUS, signs_in=True)
     async def request_login_code(ctx: EventContext, p: RequestLoginCodePayload) -> dict[str, Any]:
-        phone = await service.request_login_code(p.phone, ctx.address, deps.clock())
+        phone = await recovery.request_login_code(p.phone, ctx.address, clock())
         return {"message": CODE_ACK, "phone": phone, "expires_in": int(CODE_TTL.total_seconds())}
 
-    @router.on("login_with_code", LoginWithCodePayload, signs_in=True)
+    @router.on("login_with_code", LoginWithCodePayload, access=ANONYMOUS, signs_in=True)
     async def login_with_code(ctx: EventContext, p: LoginWithCodePayload) -> TokenPair:
-        now = deps.clock()
-        pair = await service.login_with_code(p.phone, p.code, now)
-        await ctx.sign_in(*deps.accounts.session_of(pair, now))
+        now = clock()
+        pair = await recovery.login_with_code(p.phone, p.code, now)
+        await ctx.sign_in(*services.accounts.session_of(pair, now))
         return pair
-
-    return router
 
 
 def add_routes(app: web.Application) -> None:
@@ -103,7 +90,7 @@ async def reset_submit(request: web.Request) -> web.Response:
     values = {k: form.get(k) for k in ("token", "new_password")}
     try:
         payload = parse_payload(ResetPasswordPayload, {k: v for k, v in values.items() if isinstance(v, str)})
-        await reset(deps, recovery_service(deps), payload)
+        await reset(deps, payload)
     except DesklineError as err:
         problems = "; ".join(d.get("message", "") for d in err.details or [] if isinstance(d, dict))
         token = values["token"] if isinstance(values["token"], str) else None

@@ -14,11 +14,11 @@ from auth.workspace_keys import authenticate_workspace, hash_api_key, room_tag
 from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
-from handlers.rooms import support_ticket_room, support_workspace_room
 from handlers.widget_push import WIDGET_MESSAGE, WIDGET_TICKET_CLOSED, push_to_visitor
 from models.clock import to_millis
 from models.common import to_jsonable
 from models.errors import Conflict, DesklineError, ErrorCode, NotFound, UnreadablePayload
+from models.rooms import support_ticket_room, support_workspace_room
 from models.support import (
     CloseTicketPayload,
     CreateLineManagerPayload,

@@ -6,7 +6,7 @@ from typing import Any
 
 from auth.widget_tokens import credential_tag
 from handlers.context import Deps
-from handlers.rooms import widget_visitor_room
+from models.rooms import widget_visitor_room
 from storage.workspaces import WorkspaceStore
 
 WIDGET_MESSAGE = "widget_message"

@@ -10,19 +10,20 @@ from typing import Any
 from auth.widget_tokens import new_visitor_secret
 from auth.workspace_keys import room_tag
 from handlers.attachments import AttachmentRules
+from handlers.compat import envelope
 from handlers.context import Deps, EventContext
-from handlers.rooms import (
+from handlers.support import MESSAGE, NEW_TICKET
+from handlers.widget_auth import NO_VISITOR, SESSION_KEY, WidgetCaller, still_valid
+from handlers.widget_push import WIDGET_MESSAGE
+from models.clock import to_millis
+from models.errors import Conflict, NotFound, Unauthorized
+from models.rooms import (
     support_ticket_room,
     support_workspace_room,
     widget_identity_room,
     widget_visitor_room,
     widget_workspace_room,
 )
-from handlers.support import MESSAGE, NEW_TICKET, envelope
-from handlers.widget_auth import NO_VISITOR, SESSION_KEY, WidgetCaller, still_valid
-from handlers.widget_push import WIDGET_MESSAGE
-from models.clock import to_millis
-from models.errors import Conflict, NotFound, Unauthorized
 from models.support import SupportMessage, SupportTicket
 from models.widget import VisitorRecord, WidgetOpenPayload, WidgetSendPayload, WidgetTicketPayload
 from models.workspaces import WorkspaceRecord

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from auth.principal import Role
 from auth.widget_tokens import credential_tag, new_identity_secret, new_widget_token
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.rooms import widget_identity_room, widget_workspace_room
 from models.clock import to_millis
 from models.errors import Forbidden
+from models.roles import Role
+from models.rooms import widget_identity_room, widget_workspace_room
 from models.widget import IdentitySecret, UpdateWidgetSettingsPayload, WidgetSettings
 from models.workspaces import WorkspaceIdPayload, WorkspaceRecord
 from storage.workspaces import WorkspaceStore

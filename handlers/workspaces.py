@@ -6,21 +6,20 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from auth.accounts import public
-from auth.principal import Role
 from auth.widget_tokens import new_widget_token
 from auth.workspace_keys import new_api_key
 from handlers import widget_settings
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
 from handlers.helpdesk_access import HelpdeskAccess
-from handlers.rooms import workspace_admins_room
 from handlers.support import revoke_key_rooms
 from handlers.widget_settings import revoke_widget_token
 from models.accounts import User
 from models.clock import to_millis
 from models.errors import Forbidden, InvalidPayload, NotFound
 from models.helpdesk import Ticket
+from models.roles import Role
+from models.rooms import workspace_admins_room
 from models.workspaces import (
     AddMemberPayload,
     CreateWorkspacePayload,
@@ -33,6 +32,7 @@ from models.workspaces import (
     WorkspaceRecord,
     WorkspaceWithKey,
 )
+from services.accounts import public
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store

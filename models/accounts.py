@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
+from pydantic import EmailStr, Field, StringConstraints, model_validator
 
-from auth.passwords import guessability_problem
-from auth.principal import Role
 from models.common import Document, Identifier, Limit, Name, Payload, Phone
+from models.pushes import Push
+from models.roles import Role
 
-
-def _hard_to_guess(password: str) -> str:
-    if problem := guessability_problem(password):
-        raise ValueError(f"this password is too easy to guess: {problem}")
-    return password
-
-
-Password = Annotated[str, StringConstraints(min_length=10, max_length=256), AfterValidator(_hard_to_guess)]
+# A new password's length; how hard it is to guess is checked by the account service (``auth.passwords``).
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -134,3 +128,12 @@ class TokenPair(Document):
     refresh_token: str
     expires_in: int = Field(description="seconds until the access token expires")
     user: User
+
+
+class SessionEnded(Document):
+    """Push ``session_ended``: the user's sessions were ended (logout everywhere, password change, admin)."""
+
+    reason: str
+
+
+SESSION_ENDED = Push("session_ended", SessionEnded)

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 from models.common import CompatPayload, Document
+from models.pushes import Push
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 RoomName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -42,3 +43,14 @@ class ChatMessage(Document):
     message_type: str
     sid: str
     created_at: datetime
+
+
+class ChatResponse(Document):
+    """Push ``my_response``: a line of the Dowell chat (``sid`` names the author's socket; ``count`` the greeting's)."""
+
+    data: str
+    sid: str | None = None
+    count: int | None = None
+
+
+MY_RESPONSE = Push("my_response", ChatResponse, omit_none=True)

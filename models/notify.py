@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from auth.principal import Role
 from models.common import Document, Identifier, Limit, NonBlank, Payload
+from models.pushes import Push
+from models.roles import Role
 
 
 class Channel(StrEnum):
@@ -66,6 +67,19 @@ class Notification(Document):
     read: bool = False
     created_at: datetime
     read_at: datetime | None = None
+
+
+class NotificationsRead(Document):
+    """Push ``notifications_read``: some (or all) of the user's notifications were marked read, on any socket."""
+
+    ids: list[str] | None = None
+    all: bool = False
+    marked: int
+    unread: int
+
+
+NOTIFICATION = Push("notification", Notification)
+NOTIFICATIONS_READ = Push("notifications_read", NotificationsRead)
 
 
 class OutboxEntry(Document):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from auth.principal import Role
 from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.logins import LoginCounter, LoginLimit
+from models.roles import Role
 from storage.database import Database
 
 

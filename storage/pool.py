@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from models.clock import Clock
 from models.errors import Conflict, DesklineError, Forbidden, NotFound
 from models.pool import (
     Claim,
@@ -21,8 +22,6 @@ from models.pool import (
     Sold,
 )
 from storage.database import Database
-
-Clock = Callable[[], datetime]
 
 
 class PoolStore(Protocol):

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from auth.principal import Role
 from config import Settings
+from models.roles import Role
 from tests.helpers import Client, ManualClock, RunningServer, free_port
 
 REAL_MONGO = os.environ.get("DESKLINE_TEST_MONGO_URL")

@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from auth.principal import Role
 from models.accounts import NewUser
+from models.roles import Role
 from tests.helpers import Client, RunningServer
 
 _HASH: list[str] = []

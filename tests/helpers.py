@@ -18,7 +18,8 @@ import socketio
 from aiohttp import web
 
 from config import Settings
-from handlers.context import DEPS_KEY, Clock
+from handlers.context import DEPS_KEY
+from models.clock import Clock
 from models.common import utc_now
 from server import SIO_KEY, create_app
 

@@ -20,9 +20,9 @@ import trustme
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from auth.principal import Role
 from models.accounts import User
 from models.notify import OutboxStatus
+from models.roles import Role
 from tests.helpers import Client, RunningServer, free_port
 
 SMS_SID = "AC0123456789"

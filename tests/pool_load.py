@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from auth.accounts import principal_of
-from auth.principal import Role
 from auth.tokens import TokenIssuer
 from config import Settings
 from models.accounts import NewUser
 from models.common import utc_now
+from models.roles import Role
+from services.accounts import principal_of
 from storage import open_database
 from storage.accounts import make_account_store
 from tests.helpers import Client, ServerProcess, connect_client, free_port, start_all

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import ROOT, ManualClock, RunningServer, refusal
 

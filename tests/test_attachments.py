@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in
 from tests.helpers import RunningServer
 from tests.test_helpdesk import desk, ticket_payload

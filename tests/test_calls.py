@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import aiohttp
 from aiohttp import web
 
-from auth.principal import Role
+from models.roles import Role
 from storage import open_database
 from storage.calls import make_call_store
 from tests.conftest import signed_in

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import admin_of, new_workspace, signed_in
 from tests.helpers import Client, ManualClock, RunningServer
 

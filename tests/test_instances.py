@@ -13,12 +13,12 @@ import pytest
 import socketio
 from argon2 import PasswordHasher
 
-from auth.accounts import AccountService
 from auth.passwords import Passwords
-from auth.principal import Role
 from auth.tokens import TokenIssuer
 from config import Settings
 from models.common import utc_now
+from models.roles import Role
+from services.accounts import AccountService
 from storage import open_database
 from storage.accounts import make_account_store
 from tests.helpers import Client, ServerProcess, connect_client, free_port, start_all

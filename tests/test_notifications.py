@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from auth.principal import Role
 from config import Settings
 from models.common import to_jsonable, utc_now
 from models.notify import Channel, OutboxMessage, OutboxStatus
+from models.roles import Role
 from storage.database import new_id
 from storage.notify import make_notify_store
 from storage.sqlite.db import SqliteDatabase

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from auth.principal import Role
+from models.roles import Role
 from storage.database import new_id
 from tests.conftest import REAL_MONGO, signed_in
 from tests.helpers import Client, RunningServer

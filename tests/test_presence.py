@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import Client, RunningServer
 

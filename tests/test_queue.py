@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import ManualClock, RunningServer
 from tests.queue_helpers import office_state, staffed_office

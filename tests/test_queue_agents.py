@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import REAL_MONGO, signed_in
 from tests.helpers import RunningServer
 from tests.queue_helpers import office_state, staffed_office

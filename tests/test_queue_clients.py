@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import ROOT, Client, ManualClock, RunningServer, ServerProcess, connect_client, free_port, start_all
 from tests.notify_doubles import FAST, MailCatcher, mail

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from auth.passwords import guessability_problem
-from auth.principal import Role
 from models.notify import OutboxStatus
+from models.roles import Role
 from tests.helpers import Client, ManualClock, RunningServer
 from tests.notify_doubles import FAST, PASSWORD, FakeSms, MailCatcher, body_of, mail, member, sms
 

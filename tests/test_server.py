@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from tests.browser import JS, PageServer, headless_chromium, node_modules, socket_io_bundle
 from tests.conftest import signed_in
 from tests.helpers import ROOT, RunningServer, ServerProcess, free_port

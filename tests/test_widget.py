@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from auth.principal import Role
+from models.roles import Role
 from tests.browser import PageServer, headless_chromium, socket_io_bundle
 from tests.helpdesk_kit import admin_of, keyed, signed_in
 from tests.security.test_widget_token import opened, site_of, widget_headers

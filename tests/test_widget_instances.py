@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import keyed
 from tests.helpers import Client, ServerProcess, connect_client
 from tests.test_instances import Cluster, cluster  # noqa: F401  (the two-process fixture)

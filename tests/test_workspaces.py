@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from server import SIO_KEY
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in, stored_text
 from tests.helpers import Client, RunningServer

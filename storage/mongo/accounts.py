@@ -9,10 +9,10 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from auth.principal import Role
 from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.errors import Conflict, NotFound
 from models.logins import LoginCounter, LoginLimit, first_wait, reserved
+from models.roles import Role
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
 

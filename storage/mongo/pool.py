@@ -27,11 +27,12 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from models.clock import Clock
 from models.errors import Conflict
 from models.pool import Claim, Customer, Loaded, NewPoolTicket, PoolCounts, PoolStatus, PoolTicket, Released, Sold
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
-from storage.pool import Clock, sale_failures, sale_refused
+from storage.pool import sale_failures, sale_refused
 
 _OLDEST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 _ASSIGNED = PoolStatus.ASSIGNED.value

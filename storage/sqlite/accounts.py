@@ -6,10 +6,10 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from auth.principal import Role
 from models.accounts import NewUser, RefreshGrant, User, UserRecord
 from models.errors import Conflict, NotFound
 from models.logins import LoginCounter, LoginLimit, first_wait, reserved
+from models.roles import Role
 from storage.database import new_id
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from models.clock import Clock
 from models.errors import Conflict
 from models.pool import (
     Buyer,
@@ -28,7 +29,7 @@ from models.pool import (
     Sold,
 )
 from storage.database import new_id
-from storage.pool import Clock, sale_failures, sale_refused
+from storage.pool import sale_failures, sale_refused
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase
 

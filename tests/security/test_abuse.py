@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import socketio
 
-from auth.principal import Role
 from config import Settings
+from models.roles import Role
 from server import create_app
 from tests.conftest import signed_in
 from tests.helpers import Client, Inbox, ManualClock, RunningServer

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from tests import test_instances
 from tests.helpers import RunningServer
 from tests.test_attachments import bearer, download, upload

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import new_workspace, signed_in
 from tests.helpers import Client, RunningServer
 from tests.test_helpdesk import desk, ticket_payload

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from auth.principal import Role
+from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import Client, ManualClock, RunningServer, refusal
 from tests.notify_doubles import FAST, MailCatcher, mail, member

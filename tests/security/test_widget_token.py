@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import socketio
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import admin_of, keyed, signed_in
 from tests.helpers import Client, RunningServer, refusal
 from tests.test_attachments import download, upload

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from auth.principal import Role
 from models.accounts import NewUser, RefreshGrant
 from models.errors import Conflict, NotFound
 from models.logins import LoginLimit
+from models.roles import Role
 from storage import open_database
 from storage.accounts import AccountStore, make_account_store
 from storage.database import Database

@@ -1,4 +1,4 @@
-"""Account rules: registration, login with a failure limit, refresh, logout, admin edits."""
+"""Account use cases: registration, login with a failure limit, refresh, logout, admin edits."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 from datetime import datetime, timedelta
 
 from auth.login_limits import account_key, known_key, login_limits
-from auth.passwords import Passwords
+from auth.passwords import Passwords, require_hard_to_guess
 from auth.phones import normalize_phone
-from auth.principal import Principal, Role
 from auth.tokens import Grant, TokenIssuer, hash_refresh_token, new_family_id
 from models.accounts import NewUser, TokenPair, User, UserRecord
 from models.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from models.roles import Principal, Role
 from storage.accounts import AccountStore
 
 BAD_LOGIN = "wrong email, phone or password"
@@ -45,7 +45,11 @@ class AccountService:
     async def create(
         self, email: str | None, phone: str | None, name: str, password: str, role: Role, now: datetime
     ) -> User:
-        """Create an account (phone in E.164 or local form); ``Conflict`` if the email or phone is taken."""
+        """Create an account (phone in E.164 or local form); ``Conflict`` if the email or phone is taken.
+
+        ``InvalidPayload`` (a field error on ``password``) when the password is too easy to guess.
+        """
+        require_hard_to_guess(password)
         phone = self.phone(phone)
         new = NewUser(email=email, phone=phone, name=name, role=role, password_hash=await self.passwords.hash(password))
         return await self.store.create_user(new, now)

@@ -1,22 +1,21 @@
-"""The notification service: in-app (stored and pushed live), email and SMS (through the durable outbox)."""
+"""The notification use cases: in-app (stored and pushed live), email and SMS (through the durable outbox)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
-import socketio
-
 from config import Settings
-from handlers.rooms import user_room
+from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import NotFound
-from models.notify import Channel, Notification, OutboxMessage
+from models.notify import NOTIFICATION, Channel, Kind, Notification, OutboxMessage
+from models.rooms import user_room
 from notify.outbox import OutboxWorker
 from notify.senders import make_senders
 from notify.templates import render_html, render_text
+from services.emitter import Emitter
 from storage.accounts import AccountStore
 from storage.database import new_id
 from storage.notify import NotifyStore
@@ -33,16 +32,16 @@ class NotifyService:
         self,
         store: NotifyStore,
         users: AccountStore,
-        sio: socketio.AsyncServer,
+        emitter: Emitter,
         settings: Settings,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         senders, self.off = make_senders(settings)
         self.store = store
         self.users = users
         self.settings = settings
         self.clock = clock
-        self._sio = sio
+        self.emitter = emitter
         self.worker = OutboxWorker(
             store,
             senders,
@@ -76,7 +75,7 @@ class NotifyService:
     async def notify(
         self,
         user_id: str,
-        kind: str,
+        kind: Kind | str,
         title: str,
         body: str,
         data: dict[str, Any] | None = None,
@@ -85,7 +84,7 @@ class NotifyService:
     ) -> Notification | None:
         """Tell ``user_id`` about ``kind`` on the channels they allow; failures are logged, never raised."""
         try:
-            return await self._notify(user_id, kind, title, body, to_jsonable(data or {}), channels)
+            return await self._notify(user_id, str(kind), title, body, to_jsonable(data or {}), channels)
         except Exception:
             log.exception("event=notify_error user=%s kind=%s", user_id, kind)
             return None
@@ -108,7 +107,7 @@ class NotifyService:
                 id=new_id(), user_id=user_id, kind=kind, title=title, body=body, data=data, created_at=self.clock()
             )
             await self.store.add_notification(note)
-            await self._sio.emit("notification", to_jsonable(note), to=user_room(user_id))
+            await self.emitter.push(NOTIFICATION, note, to=user_room(user_id))
         if Channel.EMAIL in wanted and user.email:
             values = {"title": title, "body": body, "base_url": self.settings.public_base_url, "kind": kind}
             text, html = render_text("notification", **values), render_html("notification", **values)
@@ -124,7 +123,7 @@ class NotifyService:
         text: str,
         html: str | None = None,
         *,
-        kind: str,
+        kind: Kind | str,
         user_id: str | None = None,
         sensitive: bool = False,
     ) -> OutboxMessage | None:
@@ -132,7 +131,7 @@ class NotifyService:
         return await self._enqueue(Channel.EMAIL, to, subject, text, html, kind, user_id, sensitive)
 
     async def sms(
-        self, to: str, text: str, *, kind: str, user_id: str | None = None, sensitive: bool = False
+        self, to: str, text: str, *, kind: Kind | str, user_id: str | None = None, sensitive: bool = False
     ) -> OutboxMessage | None:
         """Queue an SMS to an E.164 number; None when SMS is off."""
         return await self._enqueue(Channel.SMS, to, "", text[:SMS_MAX_CHARS], None, kind, user_id, sensitive)
@@ -144,7 +143,7 @@ class NotifyService:
         subject: str,
         text: str,
         html: str | None,
-        kind: str,
+        kind: Kind | str,
         user_id: str | None,
         sensitive: bool,
     ) -> OutboxMessage | None:
@@ -157,7 +156,7 @@ class NotifyService:
             channel=channel,
             recipient=to,
             user_id=user_id,
-            kind=kind,
+            kind=str(kind),
             subject=subject,
             text=text,
             html=html,

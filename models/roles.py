@@ -1,4 +1,4 @@
-"""Who is behind a socket, kept in its Socket.IO session."""
+"""Roles and the principal (who is behind a socket): shared vocabulary every layer may import."""
 
 from __future__ import annotations
 

@@ -8,14 +8,15 @@ import secrets
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from auth.accounts import AccountService, public
+from auth.passwords import require_hard_to_guess
 from auth.phones import calling_code, normalize_phone
 from config import Settings
 from models.accounts import TokenPair, User
 from models.errors import Forbidden, InvalidPayload, RateLimited, Unauthorized
 from models.notify import Channel, Kind
-from notify.service import NotifyService
 from notify.templates import render_html, render_text
+from services.accounts import AccountService, public
+from services.notify import NotifyService
 from storage.recovery import RecoveryStore
 
 RESET_TTL = timedelta(minutes=30)
@@ -85,13 +86,17 @@ class RecoveryService:
             RESET_SUBJECT,
             render_text("password_reset", **values),
             render_html("password_reset", **values),
-            kind=Kind.PASSWORD_RESET.value,
+            kind=Kind.PASSWORD_RESET,
             user_id=user.id,
             sensitive=True,
         )
 
     async def reset_password(self, token: str, new_password: str, now: datetime) -> User:
-        """Spend a reset token and set the new password; ``InvalidPayload`` if the token is unknown, used or expired."""
+        """Spend a reset token and set the new password; ``InvalidPayload`` if the token is unknown, used or expired.
+
+        A password too easy to guess is refused before the token is spent.
+        """
+        require_hard_to_guess(new_password, "new_password")
         user_id = await self.store.use_reset_token(token_hash(token), now)
         if user_id is None:
             raise InvalidPayload(
@@ -115,7 +120,7 @@ class RecoveryService:
         code = f"{secrets.randbelow(1_000_000):06d}"
         await self.store.put_login_code(phone, user.id, self._code_hash(phone, code), now + CODE_TTL, now)
         text = render_text("login_code", code=code, minutes=int(CODE_TTL.total_seconds() // 60))
-        await self.notifier.sms(phone, text, kind=Kind.LOGIN_CODE.value, user_id=user.id, sensitive=True)
+        await self.notifier.sms(phone, text, kind=Kind.LOGIN_CODE, user_id=user.id, sensitive=True)
         return phone
 
     async def login_with_code(self, raw_phone: str, code: str, now: datetime) -> TokenPair:
