@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.principal import Role
+from models.roles import Role
 from tests.helpdesk_kit import keyed, signed_in
 from tests.helpers import RunningServer
 from tests.security.test_widget_token import Site, opened, site_of, widget_headers
