@@ -13,7 +13,7 @@ import base64
 import os
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -56,8 +56,7 @@ class Client(asyncio.Protocol):
         self.tag: Any = None  # free for the scenario (e.g. the client's index)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports don't subclass it
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write(
             (

@@ -1,0 +1,102 @@
+"""The bench's table: one row per scenario, a cell per server, ratios to Node, CPU of each side."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.targets import NAMES
+
+KINDS = ("node", "py", "deskline")
+
+
+def cpu_text(cpu: dict[str, float]) -> str:
+    """``srv N% · gen M%`` (% of one core; server instances summed)."""
+    server = sum(v for k, v in cpu.items() if k.startswith("server"))
+    gen = cpu.get("generator")
+    return f"srv {server:.0f}% · gen {gen:.0f}%" if gen is not None else f"srv {server:.0f}%"
+
+
+def ms(value: float | None) -> str:
+    """A latency in ms with sensible digits."""
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+
+def describe(r: dict[str, Any]) -> tuple[str, float | None]:
+    """Return (cell text, the value the ratio is taken on) for one result."""
+    if "delivered" in r:
+        text = f"{r['rate']:,.0f}/s, {r['delivered']:.0%} delivered, delay p50 {ms(r['p50'])} / p99 {ms(r['p99'])} ms"
+        if not r.get("settled", True):
+            text += " (join notices still arriving)"
+        return text, r["rate"]
+    if "claimed" in r:
+        _, p50, p99 = r["fetch"]
+        return f"{r['rate']:,.0f} claims/s, fetch p50 {ms(p50)} / p99 {ms(p99)} ms", r["rate"]
+    if "p999" in r:
+        text = f"{ms(r['p50'])} / {ms(r['p99'])} / {ms(r['p999'])}"
+        if r["answered"] < 1:
+            text += f" ({r['answered']:.1%} answered)"
+        return text, r["p99"]
+    if "kib" in r:
+        return f"{r['kib']:.1f} KiB, {r['connect_s']:.2f} s", r["kib"]
+    if "acked_s" in r:
+        if r["acked_s"] is None:
+            return f"not all acked in {r['limit']:.0f} s ({r['acked']:.0%} acked, {r['notices']:.0%} notices)", None
+        text = f"all acked in {r['acked_s']:.2f} s"
+        if r["notices_s"] is None:
+            text += f"; {r['notices']:.0%} of the join notices out after {r['limit']:.0f} s"
+        else:
+            text += f", every join notice out in {r['notices_s']:.2f} s"
+        return text, r["acked_s"]
+    text = f"{r['rate']:,.0f}/s"
+    if r.get("bad_acks"):
+        text += f" ({r['bad_acks']} error acks)"
+    return text, r["rate"]
+
+
+def ratio(value: float | None, node: float | None) -> str:
+    """``value / node`` as ``0.12×``."""
+    if value is None or node is None or node == 0 or math.isnan(value) or math.isnan(node):
+        return "–"
+    return f"{value / node:.2f}×"
+
+
+class Report:
+    """Collects the rows; prints each as it comes and the whole table at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, dict[str, dict[str, Any]]]] = []
+
+    def row(self, label: str, results: dict[str, dict[str, Any]]) -> None:
+        """Add and print one scenario's results."""
+        self.rows.append((label, results))
+        print(label, flush=True)
+        node_value = describe(results["node"])[1] if "node" in results else None
+        for kind in KINDS:
+            if kind not in results:
+                continue
+            text, value = describe(results[kind])
+            extra = f" ({results[kind]['event']})" if "event" in results[kind] else ""
+            vs = f"  {ratio(value, node_value)} Node" if kind != "node" and node_value is not None else ""
+            print(f"  {NAMES[kind]:<22} {text}{extra}{vs}  [{cpu_text(results[kind]['cpu'])}]", flush=True)
+
+    def markdown(self) -> str:
+        """The whole run as a Markdown table (CPU under each value)."""
+        head = "| scenario | Node socket.io 4.8 | bare python-socketio | Deskline | bare ÷ Node | Deskline ÷ Node |"
+        lines = [head, "|---|---|---|---|---|---|"]
+        for label, results in self.rows:
+            cells, values = [], {}
+            for kind in KINDS:
+                if kind in results:
+                    text, values[kind] = describe(results[kind])
+                    cells.append(f"{text}<br>{cpu_text(results[kind]['cpu'])}")
+                else:
+                    cells.append("—")
+            node = values.get("node")
+            lines.append(
+                f"| {label} | {' | '.join(cells)} | {ratio(values.get('py'), node)} | "
+                f"{ratio(values.get('deskline'), node)} |"
+            )
+        return "\n".join(lines)
