@@ -32,6 +32,11 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def runqueue_wait_seconds(pid: int | str = "self") -> float:
+    """Return the seconds the main (event-loop) thread of ``pid`` spent ready to run but without a core."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def rss_kib(pid: int) -> int:
     """Return the resident memory of ``pid`` in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -93,23 +98,31 @@ class Server:
 
 
 class CpuMeter:
-    """CPU % of some processes over a window: ``start()``, then ``stop()`` returns {name: percent}."""
+    """CPU use of some processes over a window: ``start()``, then ``stop()``.
+
+    ``stop()`` returns, per name, the CPU used in % of one core, and under ``wait:<name>`` the time its
+    main thread was ready to run but waited for a core (other jobs on a busy machine), in % of the window.
+    """
 
     def __init__(self, pids: dict[str, int | str]) -> None:
         self.pids = pids
         self.t0 = 0.0
         self.c0: dict[str, float] = {}
 
+    def _sample(self) -> dict[str, float]:
+        cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return cpu | {f"wait:{name}": runqueue_wait_seconds(pid) for name, pid in self.pids.items()}
+
     def start(self) -> CpuMeter:
         """Begin the window."""
         self.t0 = time.perf_counter()
-        self.c0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.c0 = self._sample()
         return self
 
     def stop(self) -> dict[str, float]:
-        """End the window; return each process's CPU use in % of one core."""
+        """End the window; return the CPU and run-queue wait of each process, in % of the window."""
         wall = time.perf_counter() - self.t0
-        return {name: 100 * (cpu_seconds(pid) - self.c0[name]) / wall for name, pid in self.pids.items()}
+        return {name: 100 * (value - self.c0[name]) / wall for name, value in self._sample().items()}
 
 
 def node_available() -> bool:

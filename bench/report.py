@@ -11,10 +11,18 @@ KINDS = ("node", "py", "deskline")
 
 
 def cpu_text(cpu: dict[str, float]) -> str:
-    """``srv N% · gen M%`` (% of one core; server instances summed)."""
-    server = sum(v for k, v in cpu.items() if k.startswith("server"))
-    gen = cpu.get("generator")
-    return f"srv {server:.0f}% · gen {gen:.0f}%" if gen is not None else f"srv {server:.0f}%"
+    """``srv N% (wait W%) · gen M% (wait V%)``: CPU in % of one core, server instances summed; the wait
+    is the time spent ready to run but without a core (other jobs), shown when it is 5% or more."""
+
+    def side(prefix: str, short: str) -> str:
+        used = sum(v for k, v in cpu.items() if k.startswith(prefix))
+        waited = sum(v for k, v in cpu.items() if k.startswith(f"wait:{prefix}"))
+        return f"{short} {used:.0f}%" + (f" (wait {waited:.0f}%)" if waited >= 5 else "")
+
+    parts = [side("server", "srv")]
+    if "generator" in cpu:
+        parts.append(side("generator", "gen"))
+    return " · ".join(parts)
 
 
 def ms(value: float | None) -> str:

@@ -69,6 +69,7 @@ class Runner:
                 meter = CpuMeter({"server0": target.servers[0].pid}).start()
                 result = await node_client_closed_loop(target, s["clients"], s["in_flight"], s["warmup"], s["seconds"])
                 cross[target.kind] = result | {"cpu": meter.stop() | {"generator": result["client_cpu"]}}
+                cross[target.kind]["cpu"].pop("wait:generator", None)
             return lean
 
         c = f"{s['clients']} clients × {s['in_flight']} in flight"
