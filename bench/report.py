@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from bench.targets import NAMES
@@ -47,6 +48,8 @@ def describe(r: dict[str, Any]) -> tuple[str, float | None]:
         text = f"{ms(r['p50'])} / {ms(r['p99'])} / {ms(r['p999'])}"
         if r["answered"] < 1:
             text += f" ({r['answered']:.1%} answered)"
+        if r.get("late_p99", 0) > 2:
+            text += f" (sender late by {ms(r['late_p99'])} ms at p99)"
         return text, r["p99"]
     if "kib" in r:
         return f"{r['kib']:.1f} KiB, {r['connect_s']:.2f} s", r["kib"]
@@ -130,11 +133,11 @@ class Report:
     """Collects the rows; prints each as it comes and the whole table at the end."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, dict[str, dict[str, Any]]]] = []
+        self.rows: list[tuple[str, dict[str, dict[str, Any]], float]] = []
 
     def row(self, label: str, results: dict[str, dict[str, Any]]) -> None:
         """Add and print one scenario's results."""
-        self.rows.append((label, results))
+        self.rows.append((label, results, os.getloadavg()[0]))
         print(label, flush=True)
         node_value = describe(results["node"])[1] if "node" in results else None
         for kind in KINDS:
@@ -146,10 +149,11 @@ class Report:
             print(f"  {NAMES[kind]:<22} {text}{extra}{vs}  [{cpu_text(results[kind]['cpu'])}]", flush=True)
 
     def markdown(self) -> str:
-        """The whole run as a Markdown table (CPU under each value)."""
-        head = "| scenario | Node socket.io 4.8 | bare python-socketio | Deskline | bare ÷ Node | Deskline ÷ Node |"
-        lines = [head, "|---|---|---|---|---|---|"]
-        for label, results in self.rows:
+        """The whole run as a Markdown table (CPU under each value; the 1-minute load average after the row)."""
+        servers = "Node socket.io 4.8 | bare python-socketio | Deskline"
+        head = f"| scenario | {servers} | bare ÷ Node | Deskline ÷ Node | load |"
+        lines = [head, "|---|---|---|---|---|---|---|"]
+        for label, results, load in self.rows:
             cells, values = [], {}
             for kind in KINDS:
                 if kind in results:
@@ -159,5 +163,5 @@ class Report:
                 else:
                     cells.append("—")
             ratios = [ratio_text(results, kind) for kind in ("py", "deskline")]
-            lines.append(f"| {label} | {' | '.join(cells)} | {ratios[0]} | {ratios[1]} |")
+            lines.append(f"| {label} | {' | '.join(cells)} | {ratios[0]} | {ratios[1]} | {load:.1f} |")
         return "\n".join(lines)
