@@ -1,6 +1,6 @@
 """Side-by-side bench: Node socket.io 4.8, bare python-socketio and Deskline, one lean generator, one run.
 
-    python -m bench.run [--quick] [--only echo,message,rate,fanout,idle,join,claims,redis]
+    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,message,rate,fanout,idle,join,claims,redis]
 
 Every server is one process pinned to core 0 (``taskset``); this generator pins itself to core 1.
 Each scenario starts fresh servers, measures, and stops them; every row shows the value for each
@@ -48,7 +48,9 @@ class Runner:
 
     def __init__(self, args: argparse.Namespace, report: Report, workdir: Path) -> None:
         self.args, self.report, self.workdir = args, report, workdir
-        self.size = QUICK if args.quick else FULL
+        self.size = dict(QUICK if args.quick else FULL)
+        if args.fan_rate:
+            self.size["fan_rate"] = args.fan_rate
         self.kinds = ["node", "py", "deskline"] if node_available() else ["py", "deskline"]
         self.core = SERVER_CORE if os.cpu_count() and os.cpu_count() > 1 else None  # type: ignore[operator]
 
@@ -202,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter windows")
     parser.add_argument("--rounds", type=int, default=1, help="repeat each scenario (interleaved); show the best")
+    parser.add_argument("--fan-rate", type=int, help="messages/s of the fan-out scenarios (default 50)")
     parser.add_argument("--only", help=f"comma-separated scenarios out of: {', '.join(SCENARIOS)}")
     args = parser.parse_args()
     import uvloop
