@@ -106,14 +106,15 @@ async def prepare(args: argparse.Namespace, admin: Agent, agents: list[Agent]) -
     return first["limit"], time.perf_counter() - started
 
 
-async def run(args: argparse.Namespace) -> None:
-    """Set up agents and tickets, run the cycles, print the numbers."""
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up agents and tickets, run the cycles; return the numbers (claims/s, latencies in ms)."""
     if args.setup:
         await create_admin(args.admin_email, args.admin_password)
     admin, agents = Agent(args.url), [Agent(args.url) for _ in range(args.agents)]
     try:
         limit, load_s = await prepare(args, admin, agents)
-        print(f"running {args.agents} agents x {args.cycles} cycles...", flush=True)
+        if not args.quiet:
+            print(f"running {args.agents} agents x {args.cycles} cycles...", flush=True)
         started = time.perf_counter()
         await asyncio.gather(*(agent.cycles(args.cycles) for agent in agents))
         elapsed = time.perf_counter() - started
@@ -122,19 +123,32 @@ async def run(args: argparse.Namespace) -> None:
         for client in (admin, *agents):
             if client.sio.connected:
                 await client.sio.disconnect()
-
-    total = args.agents * args.cycles * limit
     claimed = sum(a.claimed for a in agents)
-    print(f"server {args.url}  agents {args.agents}  cycles {args.cycles}  hold limit {limit}")
-    print(f"loaded {total} tickets in {load_s:.2f} s ({total / load_s:,.0f}/s)")
-    print(f"claimed {claimed} tickets in {elapsed:.2f} s: {claimed / elapsed:,.0f} claims/s")
-    for name, values in (
-        ("fetch_tickets", [ms for a in agents for ms in a.fetch_ms]),
-        ("sell_tickets", [ms for a in agents for ms in a.sell_ms]),
-    ):
-        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-        print(f"{name:<14} n={len(values)}  p50 {p50:.1f} ms  p99 {p99:.1f} ms")
-    print(f"pool now {pool['counts']}")
+    fetch = [ms for a in agents for ms in a.fetch_ms]
+    sell = [ms for a in agents for ms in a.sell_ms]
+    return {
+        "limit": limit,
+        "loaded": args.agents * args.cycles * limit,
+        "load_s": load_s,
+        "claimed": claimed,
+        "elapsed": elapsed,
+        "rate": claimed / elapsed,
+        "fetch": (len(fetch), percentile(fetch, 0.5), percentile(fetch, 0.99)),
+        "sell": (len(sell), percentile(sell, 0.5), percentile(sell, 0.99)),
+        "pool": pool["counts"],
+    }
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run the bench and print the numbers."""
+    r = await measure(args)
+    print(f"server {args.url}  agents {args.agents}  cycles {args.cycles}  hold limit {r['limit']}")
+    print(f"loaded {r['loaded']} tickets in {r['load_s']:.2f} s ({r['loaded'] / r['load_s']:,.0f}/s)")
+    print(f"claimed {r['claimed']} tickets in {r['elapsed']:.2f} s: {r['rate']:,.0f} claims/s")
+    for name in ("fetch", "sell"):
+        n, p50, p99 = r[name]
+        print(f"{name + '_tickets':<14} n={n}  p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+    print(f"pool now {r['pool']}")
 
 
 def main() -> None:
@@ -147,6 +161,7 @@ def main() -> None:
     parser.add_argument("--admin-password", required=True)
     parser.add_argument("--setup", action="store_true", help="create the admin first (server's DESKLINE_* env)")
     args = parser.parse_args()
+    args.quiet = False
     try:
         import uvloop
     except ImportError:

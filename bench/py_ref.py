@@ -1,0 +1,93 @@
+"""Bare python-socketio reference for bench/run.py: Deskline's speed defaults, the Node reference's events.
+
+    python bench/py_ref.py --port 9001
+
+uvloop, orjson as the JSON module, permessage-deflate refused; ``echo`` (acked), a Dowell-style ``join``
+(enter the room, tell the others, greet) and ``message_event`` (broadcast to the room, acked), no storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import orjson
+import socketio
+import uvloop
+from aiohttp import hdrs, web
+
+WELCOME = {"data": "Welcome to Dowell Chat", "count": 0}
+GREETING = "Hey how may i help you"
+
+
+class OrjsonCodec:
+    """orjson behind the ``json`` interface python-socketio expects."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        """Serialise ``obj`` to a JSON string."""
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, **_: Any) -> Any:
+        """Parse a JSON string."""
+        return orjson.loads(data)
+
+
+@web.middleware
+async def no_compression(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Drop the client's permessage-deflate offer, as Deskline does by default."""
+    if hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
+        headers = request.headers.copy()
+        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
+def create_app() -> web.Application:
+    """Return the reference app: one Socket.IO server with the bench events."""
+    app = web.Application(middlewares=[no_compression])
+    sio = socketio.AsyncServer(async_mode="aiohttp", json=OrjsonCodec, cors_allowed_origins="*")
+    sio.attach(app)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/health", health)
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        await sio.emit("my_response", WELCOME, to=sid)
+
+    @sio.on("echo")
+    async def echo(sid: str, data: Any = None) -> dict[str, Any]:
+        return {"ok": True, "data": data}
+
+    @sio.on("join")
+    async def join(sid: str, p: dict[str, Any]) -> dict[str, Any]:
+        room = f"chat:{p['room']}"
+        await sio.enter_room(sid, room)
+        await sio.emit("my_response", {"data": f"{sid} Joined the Room"}, to=room, skip_sid=sid)
+        await sio.emit("my_response", {"data": GREETING}, to=sid)
+        return {"ok": True, "data": {"room": p["room"], "history": 0}}
+
+    @sio.on("message_event")
+    async def message_event(sid: str, p: dict[str, Any]) -> dict[str, Any]:
+        await sio.emit("my_response", {"data": p["message_data"], "sid": sid}, to=f"chat:{p['room_id']}")
+        return {"ok": True, "data": {"room": p["room_id"], "message_data": p["message_data"]}}
+
+    return app
+
+
+def main() -> None:
+    """Run the reference server on 127.0.0.1."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9001)
+    args = parser.parse_args()
+    web.run_app(
+        create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None, loop=uvloop.new_event_loop()
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Side-by-side bench: Node socket.io 4.8, bare python-socketio and Deskline, one lean generator, one run.
+
+    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,message,rate,fanout,idle,join,claims,redis]
+
+Every server is one process pinned to core 0 (``taskset``); this generator pins itself to core 1.
+Each scenario starts fresh servers, measures, and stops them; every row shows the value for each
+server, Deskline's ratio to Node from the same run, and each side's CPU use (% of one core:
+``srv`` the server process(es), ``gen`` this generator). Needs ``npm ci`` in bench/node_ref once.
+Scenarios: ``echo`` closed-loop acked no-storage event (+ a ``socket.io-client`` cross-check),
+``message`` closed-loop ``message_event`` (stored on Deskline), ``rate`` fixed rate with latency
+percentiles, ``fanout`` one room, ``idle`` connections, ``join`` storm, ``claims`` ``fetch_tickets``
+(Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench import load, rooms
+from bench.crosscheck import node_client_closed_loop
+from bench.procs import CpuMeter, node_available
+from bench.report import Report, best_round
+from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
+
+SCENARIOS = ("echo", "message", "rate", "fanout", "idle", "join", "claims", "redis")
+FULL = {"clients": 200, "in_flight": 10, "warmup": 1.0, "seconds": 8.0, "rate": 2000, "rate_s": 10.0,
+        "members": 1000, "fan_rate": 50, "fan_s": 10.0, "idle": 5000, "storm": 1000, "storm_limit": 60.0,
+        "agents": 20, "cycles": 30}  # fmt: skip
+QUICK = {"clients": 50, "in_flight": 10, "warmup": 0.5, "seconds": 3.0, "rate": 2000, "rate_s": 3.0,
+         "members": 200, "fan_rate": 50, "fan_s": 3.0, "idle": 1000, "storm": 200, "storm_limit": 20.0,
+         "agents": 5, "cycles": 5}  # fmt: skip
+SERVER_CORE, GENERATOR_CORE = 0, 1
+
+Measure = Callable[[Target], Awaitable[dict[str, Any]]]
+
+
+class Runner:
+    """Runs each scenario against each server kind and feeds the report."""
+
+    def __init__(self, args: argparse.Namespace, report: Report, workdir: Path) -> None:
+        self.args, self.report, self.workdir = args, report, workdir
+        self.size = dict(QUICK if args.quick else FULL)
+        if args.fan_rate:
+            self.size["fan_rate"] = args.fan_rate
+        self.kinds = ["node", "py", "deskline"] if node_available() else ["py", "deskline"]
+        self.core = SERVER_CORE if os.cpu_count() and os.cpu_count() > 1 else None  # type: ignore[operator]
+
+    async def each(self, label: str, measure: Measure, kinds: list[str] | None = None, **start: Any) -> None:
+        """Run ``measure`` on fresh servers of every kind, ``--rounds`` times interleaved; add one report row."""
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(self.args.rounds):
+            for kind in kinds or self.kinds:
+                async with running(kind, self.workdir, self.core, **start) as target:
+                    rounds.setdefault(kind, []).append(await measure(target))
+        self.report.row(label, {kind: best_round(results) for kind, results in rounds.items()})
+
+    async def echo(self) -> None:
+        """Closed-loop no-storage event, with the socket.io-client cross-check on the same servers."""
+        s = self.size
+        cross: dict[str, list[dict[str, Any]]] = {}
+
+        async def measure(target: Target) -> dict[str, Any]:
+            lean = await load.closed_loop(target, "cheap", s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+            if node_available():
+                meter = CpuMeter({"server0": target.servers[0].pid}).start()
+                result = await node_client_closed_loop(target, s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+                cpu = meter.stop() | {"generator": result["client_cpu"]}  # the driver's own CPU figure
+                cross.setdefault(target.kind, []).append(result | {"cpu": cpu})
+            return lean
+
+        c = f"{s['clients']} clients × {s['in_flight']} in flight"
+        await self.each(f"closed-loop acked no-storage event, {c} (events/s)", measure)
+        if cross:
+            label = f"  same, driven by Node socket.io-client 4.8.4 (cross-check, {c})"
+            self.report.row(label, {kind: best_round(results) for kind, results in cross.items()})
+
+    async def message(self) -> None:
+        """Closed-loop ``message_event``."""
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            return await load.closed_loop(target, "message", s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+
+        label = f"closed-loop acked `message_event` (Deskline: stored), {s['clients']} × {s['in_flight']} (events/s)"
+        await self.each(label, measure)
+
+    async def rate(self) -> None:
+        """Fixed rate, both events."""
+        s = self.size
+        for which, name in (("cheap", "no-storage event"), ("message", "`message_event`")):
+
+            async def measure(target: Target, which: str = which) -> dict[str, Any]:
+                return await load.fixed_rate(target, which, s["clients"], s["rate"], s["warmup"], s["rate_s"])
+
+            await self.each(f"{name} at a fixed {s['rate']:,}/s, p50 / p99 / p999 (ms)", measure)
+
+    async def fanout(self) -> None:
+        """One room, one sender."""
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            return await rooms.fan_out(target, s["members"], s["fan_rate"], s["fan_s"])
+
+        await self.each(f"fan-out: {s['members']:,} sockets in one room, {s['fan_rate']} messages/s", measure)
+
+    async def idle(self) -> None:
+        """Idle connections."""
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            return await rooms.idle(target, s["idle"])
+
+        await self.each(f"{s['idle']:,} idle connections: KiB each (RSS growth / n), connect time", measure)
+
+    async def join(self) -> None:
+        """Join storm."""
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            return await rooms.join_storm(target, s["storm"], s["storm_limit"])
+
+        await self.each(f"join storm: {s['storm']:,} sockets `join` one room at once", measure)
+
+    async def claims(self) -> None:
+        """``fetch_tickets`` claims/s on SQLite, with bench/claim.py's logic."""
+        from bench import claim
+
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            ns = argparse.Namespace(
+                url=target.url, agents=s["agents"], cycles=s["cycles"], admin_email=ADMIN_EMAIL,
+                admin_password=ADMIN_PASSWORD, setup=False, quiet=True,
+            )  # fmt: skip
+            meter = CpuMeter(target.pids).start()
+            result = await claim.measure(ns)
+            return result | {"cpu": meter.stop()}
+
+        label = f"`fetch_tickets` claims/s, SQLite, {s['agents']} agents × {s['cycles']} cycles"
+        await self.each(label, measure, kinds=["deskline"])
+
+    async def redis(self) -> None:
+        """Fan-out over two Deskline instances sharing Redis (both on the server core)."""
+        s = self.size
+
+        async def measure(target: Target) -> dict[str, Any]:
+            return await rooms.fan_out(target, s["members"], s["fan_rate"], s["fan_s"])
+
+        label = f"fan-out over 2 Deskline instances + Redis, {s['members']:,} sockets, {s['fan_rate']} messages/s"
+        await self.each(label, measure, kinds=["deskline"], instances=2, redis=True)
+
+
+def machine() -> str:
+    """One line about this machine and its load right now."""
+    load1, load5, _ = os.getloadavg()
+    cpu = platform.machine()
+    info = Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.exists() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores ({cpu}), load average {load1:.2f} (1 min) / {load5:.2f} (5 min)"
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    """Run the chosen scenarios and print the report; SIGINT/SIGTERM stop it and its servers."""
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    if os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
+        os.sched_setaffinity(0, {GENERATOR_CORE})
+    chosen = [name.strip() for name in args.only.split(",")] if args.only else list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}")
+    report = Report()
+    sizes = "quick" if args.quick else "full"
+    print(f"bench: {sizes} sizes, {args.rounds} round(s); machine: {machine()}", flush=True)
+    if not node_available():
+        print("bench: Node reference missing (run `npm ci` in bench/node_ref); ratios to Node are left out")
+    with tempfile.TemporaryDirectory(prefix="deskline-bench-") as tmp:
+        runner = Runner(args, report, Path(tmp))
+        for name in chosen:
+            started = time.perf_counter()
+            await getattr(runner, name)()
+            print(f"   ({name}: {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")
+    print()
+    print(f"machine: {machine()}")
+    print(report.markdown())
+
+
+def main() -> None:
+    """Parse arguments and run on uvloop."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter windows")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each scenario (interleaved); show the best")
+    parser.add_argument("--fan-rate", type=int, help="messages/s of the fan-out scenarios (default 50)")
+    parser.add_argument("--only", help=f"comma-separated scenarios out of: {', '.join(SCENARIOS)}")
+    args = parser.parse_args()
+    import uvloop
+
+    try:
+        uvloop.run(main_async(args))
+    except asyncio.CancelledError:
+        raise SystemExit("bench: stopped; its servers are stopped too") from None
+
+
+if __name__ == "__main__":
+    main()
