@@ -17,6 +17,7 @@ from auth.passwords import Passwords
 from auth.phones import calling_code
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings
+from handlers import queue as queue_events
 from handlers.context import Deps
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
@@ -27,11 +28,13 @@ from services.bundle import Services
 from services.chat import ChatService
 from services.emitter import Target
 from services.notify import NotifyService
+from services.queue import QueueServices
 from services.recovery import RecoveryService
 from storage.accounts import make_account_store
 from storage.chat import make_chat_store
 from storage.database import Database
 from storage.notify import make_notify_store
+from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.workspaces import make_workspace_store
 
@@ -92,6 +95,11 @@ async def build_deps(
     await recovery_store.init()
     recovery = RecoveryService(accounts, recovery_store, notify, settings)
 
+    # queue
+    queue_store = make_queue_store(db)
+    await queue_store.init()
+    queue = QueueServices.build(queue_store, accounts, notify, emitter, now)
+
     services = Services(
         settings=settings,
         clock=now,
@@ -99,6 +107,7 @@ async def build_deps(
         accounts=accounts,
         chat=chat,
         notify=notify,
+        queue=queue,
         recovery=recovery,
     )
     deps = Deps(
@@ -120,4 +129,6 @@ async def build_deps(
     # notify
     await notify.start()
     deps.shutdown_hooks.append(notify.stop)
+    # queue
+    deps.session_hooks.append(queue_events.tracking_restorer(sio, queue.tracking))
     return deps

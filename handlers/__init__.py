@@ -43,6 +43,7 @@ DOMAINS: list[Register] = [
     accounts.register,
     chat.register,
     notify.register,
+    queue.register,
     recovery.register,
 ]
 
@@ -53,7 +54,6 @@ LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     helpdesk.setup,
     attachments.setup,
     widget.setup,
-    queue.setup,
     pool.setup,
     presence.setup,
     calls.setup,

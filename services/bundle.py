@@ -10,6 +10,7 @@ from services.accounts import AccountService
 from services.chat import ChatService
 from services.emitter import Emitter
 from services.notify import NotifyService
+from services.queue import QueueServices
 from services.recovery import RecoveryService
 
 
@@ -23,4 +24,5 @@ class Services:
     accounts: AccountService
     chat: ChatService
     notify: NotifyService
+    queue: QueueServices
     recovery: RecoveryService

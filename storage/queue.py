@@ -1,9 +1,12 @@
-"""Queue repository: offices, windows, called numbers, virtual numbers and the audit log."""
+"""Queue repositories, one per aggregate: offices (windows, seats, audit), numbers, the serving counter, tracking.
+
+``make_queue_store`` returns them together as a ``QueueStore``; services take the one they need.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from models.errors import NotFound
 from models.queue import AuditEntry, Called, Office, QueueNumber, Reset, Service, Skipped
@@ -57,15 +60,15 @@ def no_window_error(ref: str, agent_id: str) -> NotFound:
     return NotFound(f"agent {agent_id} has no window at {ref}", {"agent_id": agent_id})
 
 
-class QueueStore(Protocol):
-    """Domain operations on queue offices; raises ``NotFound``, ``Forbidden`` and ``Conflict``.
+class OfficeStore(Protocol):
+    """An office with its windows, seats and audit log; raises ``NotFound``, ``Forbidden`` and ``Conflict``.
 
     An office deleted with ``delete_office`` keeps its rows (audit, statistics) but every
     operation on it raises ``NotFound`` saying it was deleted; its reference is never reused.
     """
 
     async def init(self) -> None:
-        """Create tables or indexes if missing."""
+        """Create the offices', windows', sequences' and audit tables or indexes if missing."""
 
     async def create_office(
         self, name: str, address: str | None, windows: int, manager_id: str, now: datetime
@@ -107,6 +110,22 @@ class QueueStore(Protocol):
         first), it raises ``no_window_error`` and writes nothing.
         """
 
+    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
+        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
+
+        Waiting numbers expire; the result lists them so their holders can be told.
+        """
+
+    async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
+        """Return the office's newest ``limit`` audit entries, newest first."""
+
+
+class ServingCounter(Protocol):
+    """The office's "now serving" counter: numbers called at windows, recalls, no-shows and service history."""
+
+    async def init(self) -> None:
+        """Create the services' table or indexes if missing."""
+
     async def call_next(self, ref: str, number_window: int, agent_id: str, now: datetime) -> Called:
         """Atomically take the office's next number for this window and record the service.
 
@@ -125,14 +144,18 @@ class QueueStore(Protocol):
         a no-show: ``Skipped.holder``.
         """
 
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
+    async def recent_durations(self, ref: str, limit: int) -> list[float]:
+        """Return the durations in seconds of the office's ``limit`` most recently completed services."""
 
-        Waiting numbers expire; the result lists them so their holders can be told.
-        """
+    async def services_between(self, ref: str, start: datetime, end: datetime | None) -> list[Service]:
+        """Return the services called in ``[start, end)`` (``end`` None: open-ended)."""
 
-    async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
-        """Return the office's newest ``limit`` audit entries, newest first."""
+
+class NumberStore(Protocol):
+    """Clients' virtual numbers: taken, looked up, and flagged once when their turn is near."""
+
+    async def init(self) -> None:
+        """Create the numbers' table or indexes if missing."""
 
     async def take_number(self, ref: str, user_id: str, now: datetime) -> QueueNumber:
         """Issue the user the office's next number; ``Conflict`` if they already wait there."""
@@ -146,14 +169,15 @@ class QueueStore(Protocol):
     async def claim_soon(self, ref: str, epoch: int, up_to: int) -> list[QueueNumber]:
         """Flag (once) and return waiting numbers up to ``up_to`` that were not yet told their turn is near."""
 
-    async def recent_durations(self, ref: str, limit: int) -> list[float]:
-        """Return the durations in seconds of the office's ``limit`` most recently completed services."""
 
-    async def services_between(self, ref: str, start: datetime, end: datetime | None) -> list[Service]:
-        """Return the services called in ``[start, end)`` (``end`` None: open-ended)."""
+class TrackingStore(Protocol):
+    """Which offices each signed-in user tracks (restored when they reconnect, on any instance)."""
+
+    async def init(self) -> None:
+        """Create the tracking table or indexes if missing."""
 
     async def track(self, user_id: str, refs: list[str], now: datetime) -> None:
-        """Remember that a signed-in user tracks ``refs`` (restored when they reconnect, on any instance)."""
+        """Remember that a signed-in user tracks ``refs``."""
 
     async def untrack(self, user_id: str, refs: list[str]) -> None:
         """Forget that the user tracks ``refs``."""
@@ -162,12 +186,53 @@ class QueueStore(Protocol):
         """Return the references the user tracks, sorted."""
 
 
+class QueueStore:
+    """The queue's four stores over one database, built and initialised together.
+
+    Services take the store of their aggregate (``offices``, ``serving``, ``numbers``, ``tracking``); each
+    store's operations can also be called on the bundle itself (contract tests, tools).
+    """
+
+    def __init__(
+        self, offices: OfficeStore, serving: ServingCounter, numbers: NumberStore, tracking: TrackingStore
+    ) -> None:
+        self.offices, self.serving, self.numbers, self.tracking = offices, serving, numbers, tracking
+        self.create_office, self.get_office = offices.create_office, offices.get_office
+        self.live_offices, self.update_office = offices.live_offices, offices.update_office
+        self.delete_office, self.search_offices = offices.delete_office, offices.search_offices
+        self.offices_managed_by, self.offices_staffed_by = offices.offices_managed_by, offices.offices_staffed_by
+        self.assign_agent, self.remove_agent = offices.assign_agent, offices.remove_agent
+        self.reset_counters, self.audit = offices.reset_counters, offices.audit
+        self.call_next, self.recall, self.mark_no_show = serving.call_next, serving.recall, serving.mark_no_show
+        self.recent_durations, self.services_between = serving.recent_durations, serving.services_between
+        self.take_number, self.claim_soon = numbers.take_number, numbers.claim_soon
+        self.latest_number, self.find_number = numbers.latest_number, numbers.find_number
+        self.track, self.untrack, self.tracked_by = tracking.track, tracking.untrack, tracking.tracked_by
+
+    async def init(self) -> None:
+        """Create every queue table or index if missing (each store its own)."""
+        for store in (self.offices, self.serving, self.numbers, self.tracking):
+            await store.init()
+
+
 def make_queue_store(db: Database) -> QueueStore:
-    """Return the queue store of the database's backend."""
+    """Return the queue stores of the database's backend."""
     if db.kind == "mongo":
-        from storage.mongo.queue import MongoQueueStore
+        from storage.mongo.queue_numbers import MongoNumberStore
+        from storage.mongo.queue_offices import MongoOfficeStore
+        from storage.mongo.queue_serving import MongoServingCounter
+        from storage.mongo.queue_tracking import MongoTrackingStore
 
-        return MongoQueueStore(db)  # type: ignore[arg-type]
-    from storage.sqlite.queue import SqliteQueueStore
+        mongo: Any = db
+        return QueueStore(
+            MongoOfficeStore(mongo), MongoServingCounter(mongo), MongoNumberStore(mongo), MongoTrackingStore(mongo)
+        )
+    from storage.sqlite.queue_numbers import SqliteNumberStore
+    from storage.sqlite.queue_offices import SqliteOfficeStore
+    from storage.sqlite.queue_serving import SqliteServingCounter
+    from storage.sqlite.queue_tracking import SqliteTrackingStore
 
-    return SqliteQueueStore(db)  # type: ignore[arg-type]
+    sqlite: Any = db
+    return QueueStore(
+        SqliteOfficeStore(sqlite), SqliteServingCounter(sqlite), SqliteNumberStore(sqlite), SqliteTrackingStore(sqlite)
+    )

@@ -30,8 +30,6 @@ UNTYPED = {
     "get_ticket_messages",
     "get_unread_count",
     "mark_read",  # shared with helpdesk; the Dowell door is picked by sniffing api_key (ticket converter)
-    # queue (the queue converter)
-    "list_my_offices",
     # pool (the pool converter)
     "watch_pool",
     "unwatch_pool",

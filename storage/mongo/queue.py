@@ -1,238 +1,51 @@
-"""Queue offices on MongoDB: offices, windows, resets and the audit log (calls and seats have their own modules)."""
+"""Queue documents on MongoDB shared by the queue stores: ids, converters and the live-office check.
+
+A press, a recall, a no-show, a take and every office change each run as one multi-document
+transaction; the rest are single-document atomic updates. Transactions need a replica set (one node is enough).
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from functools import partial
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.collection import AsyncCollection
 
-from models.errors import Conflict
-from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
-from storage.database import new_id
-from storage.mongo.db import MongoDatabase
-from storage.mongo.queue_calls import AFTER, BEFORE, LIVE, MongoQueueCalls, number_of
-from storage.mongo.queue_seats import MongoQueueSeats, new_window
-from storage.mongo.queue_tracking import MongoQueueTracking
-from storage.queue import office_ref
+from models.errors import NotFound
+from models.queue import QueueNumber, Service
+
+AFTER = ReturnDocument.AFTER
+BEFORE = ReturnDocument.BEFORE
+LIVE = {"deleted_at": None}
 
 
-class MongoQueueStore(MongoQueueCalls, MongoQueueSeats, MongoQueueTracking):
-    """Queue offices in MongoDB: one document per office, window, service, virtual number and audit entry."""
+def window_id(ref: str, number: int) -> str:
+    """Return the document id of an office window."""
+    return f"{ref}#{number}"
 
-    def __init__(self, db: MongoDatabase) -> None:
-        self._db = db
-        self._offices = db.db["queue_offices"]
-        self._windows = db.db["queue_windows"]
-        self._services = db.db["queue_services"]
-        self._numbers = db.db["queue_numbers"]
-        self._audit = db.db["queue_audit"]
-        self._sequences = db.db["queue_sequences"]
-        self._tracking = db.db["queue_tracking"]
 
-    async def init(self) -> None:
-        """Create the queue indexes if missing."""
-        await self._offices.create_index([("manager_id", ASCENDING), ("created_at", ASCENDING)])
-        await self._offices.create_index("name_lower")
-        await self._windows.create_index([("ref_office", ASCENDING), ("number_window", ASCENDING)], unique=True)
-        await self._windows.create_index("agent_id")
-        await self._services.create_index(
-            [("ref_office", ASCENDING), ("epoch", ASCENDING), ("number", ASCENDING)], unique=True
-        )
-        await self._services.create_index([("ref_office", ASCENDING), ("called_at", ASCENDING)])
-        await self._services.create_index(
-            [("ref_office", ASCENDING), ("number_window", ASCENDING), ("outcome", ASCENDING)]
-        )
-        await self._services.create_index([("ref_office", ASCENDING), ("outcome", ASCENDING), ("ended_at", DESCENDING)])
-        await self._numbers.create_index(
-            [("ref_office", ASCENDING), ("epoch", ASCENDING), ("number", ASCENDING)], unique=True
-        )
-        await self._numbers.create_index(
-            "waiting_key", unique=True, partialFilterExpression={"waiting_key": {"$type": "string"}}
-        )
-        await self._numbers.create_index([("ref_office", ASCENDING), ("epoch", ASCENDING), ("user_id", ASCENDING)])
-        await self._audit.create_index([("ref_office", ASCENDING), ("at", DESCENDING)])
-        await self._tracking.create_index("user_id")
+def check_live(doc: dict[str, Any] | None, ref: str) -> dict[str, Any]:
+    """Raise ``NotFound`` unless the office exists and is not deleted."""
+    if doc is None:
+        raise NotFound(f"no office with reference {ref}", {"ref_office": ref})
+    if doc.get("deleted_at") is not None:
+        raise NotFound(f"office {ref} was deleted", {"ref_office": ref, "deleted": True})
+    return doc
 
-    async def _with_windows(self, docs: list[dict[str, Any]]) -> list[Office]:
-        if not docs:
-            return []
-        refs = [d["_id"] for d in docs]
-        by_ref: dict[str, list[Window]] = {ref: [] for ref in refs}
-        async for w in self._windows.find({"ref_office": {"$in": refs}}).sort("number_window", ASCENDING):
-            by_ref[w["ref_office"]].append(Window.model_validate(w))
-        return [Office.model_validate({**d, "ref_office": d["_id"], "windows": by_ref[d["_id"]]}) for d in docs]
 
-    async def _next_ref(self) -> str:
-        for _ in range(3):
-            try:
-                seq = await self._sequences.find_one_and_update(
-                    {"_id": "office_ref"}, {"$inc": {"value": 1}}, upsert=True, return_document=AFTER
-                )
-                return office_ref(seq["value"])
-            except DuplicateKeyError:  # two first-ever offices raced on the upsert; the loser retries
-                continue
-        raise Conflict("could not allocate an office reference; try again")
+def service_of(doc: dict[str, Any]) -> Service:
+    """Return the service stored in ``doc``."""
+    return Service.model_validate({**doc, "id": doc["_id"]})
 
-    async def create_office(
-        self, name: str, address: str | None, windows: int, manager_id: str, now: datetime
-    ) -> Office:
-        """Store an office with a fresh unique reference and windows 1..``windows``."""
-        doc = {
-            "name": name,
-            "name_lower": name.casefold(),
-            "address": address,
-            "manager_id": manager_id,
-            "counter": 0,
-            "issued": 0,
-            "epoch": 0,
-            "created_at": now,
-            "deleted_at": None,
-        }
-        for _ in range(5):
-            ref = await self._next_ref()
-            try:
-                await self._db.transaction(partial(self._insert_office, {"_id": ref, **doc}, windows))
-            except DuplicateKeyError:  # the reference is taken (the sequence lags the offices): take the next
-                continue
-            return await self.get_office(ref)
-        raise Conflict("could not allocate an office reference; try again")
 
-    async def _insert_office(self, office: dict[str, Any], windows: int, session: AsyncClientSession) -> None:
-        """Insert the office and its windows inside the caller's transaction: both are stored or neither."""
-        await self._offices.insert_one(office, session=session)
-        windows_docs = [new_window(office["_id"], n) for n in range(1, windows + 1)]
-        await self._windows.insert_many(windows_docs, session=session)
+def number_of(doc: dict[str, Any]) -> QueueNumber:
+    """Return the virtual number stored in ``doc``."""
+    return QueueNumber.model_validate({**doc, "id": doc["_id"]})
 
-    async def get_office(self, ref: str) -> Office:
-        """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
-        return (await self._with_windows([await self._live(ref)]))[0]
 
-    async def live_offices(self, refs: list[str]) -> list[Office]:
-        """Return the live offices among ``refs`` (unknown and deleted ones are left out)."""
-        return await self._with_windows(await self._offices.find({"_id": {"$in": refs}, **LIVE}).to_list())
-
-    async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
-        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise); one transaction."""
-        changes: dict[str, Any] = {}
-        if name is not None:
-            changes.update(name=name, name_lower=name.casefold())
-        if address is not None:
-            changes["address"] = address
-
-        async def attempt(session: AsyncClientSession) -> None:
-            await self._change_layout(ref, session, changes)
-            if windows is None:
-                return
-            existing = {w["number_window"] async for w in self._windows.find({"ref_office": ref}, session=session)}
-            if windows < len(existing):
-                have = len(existing)
-                raise Conflict(f"office {ref} has {have} windows; windows can only be added", {"windows": have})
-            missing = [new_window(ref, n) for n in range(1, windows + 1) if n not in existing]
-            if missing:
-                await self._windows.insert_many(missing, session=session)
-
-        await self._db.transaction(attempt)
-        return await self.get_office(ref)
-
-    async def delete_office(self, ref: str, now: datetime) -> list[str]:
-        """Mark the office deleted, expire its waiting numbers and return their users, in one transaction."""
-
-        async def attempt(session: AsyncClientSession) -> list[str]:
-            done = await self._offices.find_one_and_update(
-                {"_id": ref, **LIVE}, {"$set": {"deleted_at": now}}, session=session
-            )
-            if done is None:
-                await self._live(ref, session)  # raises the precise NotFound
-            return sorted({n.user_id for n in await self._expire_waiting(ref, session)})
-
-        return await self._db.transaction(attempt)
-
-    async def offices_managed_by(self, manager_id: str) -> list[Office]:
-        """Return the live offices of a manager, oldest first."""
-        cursor = self._offices.find({"manager_id": manager_id, **LIVE}).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]
-        )
-        return await self._with_windows(await cursor.to_list())
-
-    async def offices_staffed_by(self, agent_id: str) -> list[Office]:
-        """Return the live offices where an agent sits at a window."""
-        refs = sorted({w["ref_office"] async for w in self._windows.find({"agent_id": agent_id})})
-        cursor = self._offices.find({"_id": {"$in": refs}, **LIVE}).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]
-        )
-        return await self._with_windows(await cursor.to_list())
-
-    async def search_offices(self, query: str, limit: int) -> list[Office]:
-        """Return live offices whose name contains ``query`` (any case) or whose reference starts with it."""
-        text = re.escape(query.casefold())
-        cursor = (
-            self._offices.find({"$or": [{"name_lower": {"$regex": text}}, {"_id": {"$regex": f"^{text}"}}], **LIVE})
-            .sort([("name_lower", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return await self._with_windows(await cursor.to_list())
-
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it.
-
-        One transaction: the previous values logged are exactly the ones overwritten, and a press,
-        no-show or take racing the reset lands wholly before it (and is logged) or wholly after it.
-        """
-        return await self._db.transaction(lambda session: self._reset(ref, by, now, session))
-
-    async def _reset(self, ref: str, by: str, now: datetime, session: AsyncClientSession) -> Reset:
-        before = await self._offices.find_one_and_update(
-            {"_id": ref, **LIVE},
-            {"$set": {"counter": 0, "issued": 0}, "$inc": {"epoch": 1}},
-            return_document=BEFORE,
-            session=session,
-        )
-        office = before if before is not None else await self._live(ref, session)  # the second raises NotFound
-        cursor = self._windows.find({"ref_office": ref}, session=session).sort("number_window", ASCENDING)
-        windows = [
-            {"number_window": w["number_window"], "served": w["served"], "no_shows": w["no_shows"]}
-            async for w in cursor
-        ]
-        await self._windows.update_many(
-            {"ref_office": ref}, {"$set": {"served": 0, "no_shows": 0, "current_number": None}}, session=session
-        )
-        await self._services.update_many(  # served, but for an unknown time: kept out of the averages
-            {"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}}, session=session
-        )
-        expired = await self._expire_waiting(ref, session)
-        entry = AuditEntry(
-            id=new_id(),
-            ref_office=ref,
-            action="reset_counters",
-            by=by,
-            at=now,
-            previous={
-                "counter": office["counter"],
-                "issued": office["issued"],
-                "epoch": office["epoch"],
-                "windows": windows,
-            },
-        )
-        await self._log(entry, session)
-        return Reset(entry=entry, expired=expired)
-
-    async def _expire_waiting(self, ref: str, session: AsyncClientSession) -> list[QueueNumber]:
-        """Expire the office's waiting numbers inside the caller's transaction; return them, by number."""
-        waiting = {"ref_office": ref, "status": "waiting"}
-        docs = await self._numbers.find(waiting, session=session).sort("number", ASCENDING).to_list()
-        await self._numbers.update_many(
-            {**waiting, "_id": {"$in": [d["_id"] for d in docs]}},
-            {"$set": {"status": "expired"}, "$unset": {"waiting_key": ""}},
-            session=session,
-        )
-        return [number_of({**d, "status": "expired"}) for d in docs]
-
-    async def audit(self, ref: str, limit: int) -> list[AuditEntry]:
-        """Return the office's newest ``limit`` audit entries, newest first."""
-        cursor = self._audit.find({"ref_office": ref}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
-        return [AuditEntry.model_validate({**d, "id": d["_id"]}) async for d in cursor]
+async def live_office(
+    offices: AsyncCollection[dict[str, Any]], ref: str, session: AsyncClientSession | None = None
+) -> dict[str, Any]:
+    """Return the live office's document (inside the caller's transaction when given its session), else NotFound."""
+    return check_live(await offices.find_one({"_id": ref}, session=session), ref)

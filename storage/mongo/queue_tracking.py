@@ -9,6 +9,8 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from storage.mongo.db import MongoDatabase
+
 DUPLICATE_KEY = 11000
 
 
@@ -17,10 +19,15 @@ def tracking_id(user_id: str, ref: str) -> str:
     return f"{user_id}#{ref}"
 
 
-class MongoQueueTracking:
+class MongoTrackingStore:
     """A user's tracked offices: one document per (user, office)."""
 
-    _tracking: AsyncCollection[dict[str, Any]]
+    def __init__(self, db: MongoDatabase) -> None:
+        self._tracking: AsyncCollection[dict[str, Any]] = db.db["queue_tracking"]
+
+    async def init(self) -> None:
+        """Create the tracking index if missing."""
+        await self._tracking.create_index("user_id")
 
     async def track(self, user_id: str, refs: list[str], now: datetime) -> None:
         """Remember that ``user_id`` tracks ``refs`` (already tracked ones are kept as they were)."""

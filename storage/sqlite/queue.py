@@ -1,97 +1,56 @@
-"""Queue offices on SQLite: offices, windows and resets (calls, seats and the audit log have their own modules)."""
+"""Queue rows on SQLite shared by the queue stores: column lists, row converters, the live-office check."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from models.errors import Conflict
-from models.queue import AuditEntry, Office, Reset, Window
-from storage.database import new_id
-from storage.queue import office_ref
-from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
-from storage.sqlite.queue_calls import (
-    NUMBER_COLUMNS,
-    OFFICE_COLUMNS,
-    SqliteQueueCalls,
-    check_live,
-    live_office,
-    number_of,
-)
-from storage.sqlite.queue_seats import SqliteQueueSeats
-from storage.sqlite.queue_tracking import TRACKING_SCHEMA, SqliteQueueTracking
+import aiosqlite
+import orjson
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue_sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS queue_offices (
-    ref TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_lower TEXT NOT NULL,
-    address TEXT,
-    manager_id TEXT NOT NULL,
-    counter INTEGER NOT NULL DEFAULT 0,
-    issued INTEGER NOT NULL DEFAULT 0,
-    epoch INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX IF NOT EXISTS queue_offices_manager ON queue_offices (manager_id, created_at);
-CREATE TABLE IF NOT EXISTS queue_windows (
-    ref TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    agent_id TEXT,
-    served INTEGER NOT NULL DEFAULT 0,
-    no_shows INTEGER NOT NULL DEFAULT 0,
-    current_number INTEGER,
-    PRIMARY KEY (ref, number)
-);
-CREATE INDEX IF NOT EXISTS queue_windows_agent ON queue_windows (agent_id);
-CREATE TABLE IF NOT EXISTS queue_services (
-    id TEXT PRIMARY KEY,
-    ref TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    number INTEGER NOT NULL,
-    window_number INTEGER NOT NULL,
-    agent_id TEXT NOT NULL,
-    called_at TEXT NOT NULL,
-    ended_at TEXT,
-    outcome TEXT NOT NULL,
-    recalls INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (ref, epoch, number)
-);
-CREATE INDEX IF NOT EXISTS queue_services_called ON queue_services (ref, called_at);
-CREATE INDEX IF NOT EXISTS queue_services_window ON queue_services (ref, window_number, outcome);
-CREATE INDEX IF NOT EXISTS queue_services_ended ON queue_services (ref, outcome, ended_at);
-CREATE TABLE IF NOT EXISTS queue_numbers (
-    id TEXT PRIMARY KEY,
-    ref TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    number INTEGER NOT NULL,
-    user_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    taken_at TEXT NOT NULL,
-    called_at TEXT,
-    window_number INTEGER,
-    soon_notified INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (ref, epoch, number)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS queue_numbers_waiting ON queue_numbers (ref, epoch, user_id) WHERE status = 'waiting';
-CREATE INDEX IF NOT EXISTS queue_numbers_user ON queue_numbers (ref, epoch, user_id, number);
-CREATE TABLE IF NOT EXISTS queue_audit (
-    id TEXT PRIMARY KEY,
-    ref TEXT NOT NULL,
-    action TEXT NOT NULL,
-    by_user TEXT NOT NULL,
-    at TEXT NOT NULL,
-    previous TEXT NOT NULL,
-    details TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_audit_ref ON queue_audit (ref, at)
-"""
+from models.errors import NotFound
+from models.queue import AuditEntry, Office, QueueNumber, Service, Window
+from storage.sqlite.convert import from_iso
+from storage.sqlite.db import tx_fetch_one
+
+OFFICE_COLUMNS = "ref, name, address, manager_id, counter, issued, epoch, created_at, deleted_at"
+SERVICE_COLUMNS = "id, ref, epoch, number, window_number, agent_id, called_at, ended_at, outcome, recalls"
+NUMBER_COLUMNS = "id, ref, epoch, number, user_id, status, taken_at, called_at, window_number, soon_notified"
 
 
-def _window(row: Any) -> Window:
+def service_of(row: Any) -> Service:
+    """Return the service stored in ``row``."""
+    return Service(
+        id=row["id"],
+        ref_office=row["ref"],
+        epoch=row["epoch"],
+        number=row["number"],
+        number_window=row["window_number"],
+        agent_id=row["agent_id"],
+        called_at=from_iso(row["called_at"]),
+        ended_at=from_iso(row["ended_at"]),
+        outcome=row["outcome"],
+        recalls=row["recalls"],
+    )
+
+
+def number_of(row: Any) -> QueueNumber:
+    """Return the virtual number stored in ``row``."""
+    return QueueNumber(
+        id=row["id"],
+        ref_office=row["ref"],
+        epoch=row["epoch"],
+        number=row["number"],
+        user_id=row["user_id"],
+        status=row["status"],
+        taken_at=from_iso(row["taken_at"]),
+        called_at=from_iso(row["called_at"]),
+        number_window=row["window_number"],
+        soon_notified=bool(row["soon_notified"]),
+    )
+
+
+def window_of(row: Any) -> Window:
+    """Return the window stored in ``row``."""
     return Window(
         number_window=row["number"],
         agent_id=row["agent_id"],
@@ -101,7 +60,8 @@ def _window(row: Any) -> Window:
     )
 
 
-def _office(row: Any, windows: list[Window]) -> Office:
+def office_of(row: Any, windows: list[Window]) -> Office:
+    """Return the office stored in ``row``, with its ``windows``."""
     return Office(
         ref_office=row["ref"],
         name=row["name"],
@@ -116,165 +76,29 @@ def _office(row: Any, windows: list[Window]) -> Office:
     )
 
 
-class SqliteQueueStore(SqliteQueueCalls, SqliteQueueSeats, SqliteQueueTracking):
-    """Queue offices in the embedded database."""
+def audit_of(row: Any) -> AuditEntry:
+    """Return the audit entry stored in ``row``."""
+    return AuditEntry(
+        id=row["id"],
+        ref_office=row["ref"],
+        action=row["action"],
+        by=row["by_user"],
+        at=from_iso(row["at"]),
+        previous=orjson.loads(row["previous"]),
+        details=orjson.loads(row["details"]),
+    )
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
 
-    async def init(self) -> None:
-        """Create the queue tables if missing."""
-        await self._db.create_schema(SCHEMA)
-        await self._db.create_schema(TRACKING_SCHEMA)
+def check_live(row: Any, ref: str) -> None:
+    """Raise ``NotFound`` unless the office exists and is not deleted."""
+    if row is None:
+        raise NotFound(f"no office with reference {ref}", {"ref_office": ref})
+    if row["deleted_at"]:
+        raise NotFound(f"office {ref} was deleted", {"ref_office": ref, "deleted": True})
 
-    async def _with_windows(self, rows: list[Any]) -> list[Office]:
-        if not rows:
-            return []
-        refs = [r["ref"] for r in rows]
-        windows = await self._db.fetch_all(
-            f"SELECT * FROM queue_windows WHERE ref IN ({', '.join('?' * len(refs))}) ORDER BY number", refs
-        )
-        by_ref: dict[str, list[Window]] = {ref: [] for ref in refs}
-        for w in windows:
-            by_ref[w["ref"]].append(_window(w))
-        return [_office(r, by_ref[r["ref"]]) for r in rows]
 
-    async def create_office(
-        self, name: str, address: str | None, windows: int, manager_id: str, now: datetime
-    ) -> Office:
-        """Store an office with a fresh unique reference and windows 1..``windows``."""
-        async with self._db.transaction() as conn:
-            row = await tx_fetch_one(
-                conn,
-                "INSERT INTO queue_sequences (name, value) VALUES ('office_ref', 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-            )
-            assert row is not None
-            ref = office_ref(row["value"])
-            await conn.execute(
-                "INSERT INTO queue_offices (ref, name, name_lower, address, manager_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (ref, name, name.casefold(), address, manager_id, iso(now)),
-            )
-            await conn.executemany(
-                "INSERT INTO queue_windows (ref, number) VALUES (?, ?)", [(ref, n) for n in range(1, windows + 1)]
-            )
-        return await self.get_office(ref)
-
-    async def get_office(self, ref: str) -> Office:
-        """Return a live office with its windows; ``NotFound`` if unknown or deleted."""
-        row = await self._db.fetch_one(f"SELECT {OFFICE_COLUMNS} FROM queue_offices WHERE ref = ?", (ref,))
-        check_live(row, ref)
-        return (await self._with_windows([row]))[0]
-
-    async def live_offices(self, refs: list[str]) -> list[Office]:
-        """Return the live offices among ``refs`` (unknown and deleted ones are left out)."""
-        rows = await self._db.fetch_all(
-            f"SELECT {OFFICE_COLUMNS} FROM queue_offices "
-            f"WHERE deleted_at IS NULL AND ref IN ({', '.join('?' * len(refs))})",
-            refs,
-        )
-        return await self._with_windows(rows)
-
-    async def update_office(self, ref: str, name: str | None, address: str | None, windows: int | None) -> Office:
-        """Change the given fields; ``windows`` may only grow (``Conflict`` otherwise)."""
-        async with self._db.transaction() as conn:
-            await live_office(conn, ref)
-            if windows is not None:
-                row = await tx_fetch_one(conn, "SELECT COUNT(*) AS n FROM queue_windows WHERE ref = ?", (ref,))
-                have = row["n"] if row else 0
-                if windows < have:
-                    raise Conflict(
-                        f"office {ref} has {have} windows; windows can only be added",
-                        {"windows": have},
-                    )
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO queue_windows (ref, number) VALUES (?, ?)",
-                    [(ref, n) for n in range(1, windows + 1)],
-                )
-            if name is not None:
-                await conn.execute(
-                    "UPDATE queue_offices SET name = ?, name_lower = ? WHERE ref = ?", (name, name.casefold(), ref)
-                )
-            if address is not None:
-                await conn.execute("UPDATE queue_offices SET address = ? WHERE ref = ?", (address, ref))
-        return await self.get_office(ref)
-
-    async def delete_office(self, ref: str, now: datetime) -> list[str]:
-        """Mark the office deleted, expire its waiting numbers and return their users."""
-        async with self._db.transaction() as conn:
-            await live_office(conn, ref)
-            await conn.execute("UPDATE queue_offices SET deleted_at = ? WHERE ref = ?", (iso(now), ref))
-            rows = await tx_fetch_all(
-                conn,
-                "UPDATE queue_numbers SET status = 'expired' WHERE ref = ? AND status = 'waiting' RETURNING user_id",
-                (ref,),
-            )
-        return sorted({r["user_id"] for r in rows})
-
-    async def offices_managed_by(self, manager_id: str) -> list[Office]:
-        """Return the live offices of a manager, oldest first."""
-        rows = await self._db.fetch_all(
-            f"SELECT {OFFICE_COLUMNS} FROM queue_offices "
-            "WHERE manager_id = ? AND deleted_at IS NULL ORDER BY created_at, ref",
-            (manager_id,),
-        )
-        return await self._with_windows(rows)
-
-    async def offices_staffed_by(self, agent_id: str) -> list[Office]:
-        """Return the live offices where an agent sits at a window."""
-        rows = await self._db.fetch_all(
-            f"SELECT {OFFICE_COLUMNS} FROM queue_offices WHERE deleted_at IS NULL AND ref IN "
-            "(SELECT ref FROM queue_windows WHERE agent_id = ?) ORDER BY created_at, ref",
-            (agent_id,),
-        )
-        return await self._with_windows(rows)
-
-    async def search_offices(self, query: str, limit: int) -> list[Office]:
-        """Return live offices whose name contains ``query`` (any case) or whose reference starts with it."""
-        pattern = query.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = await self._db.fetch_all(
-            f"SELECT {OFFICE_COLUMNS} FROM queue_offices WHERE deleted_at IS NULL AND "
-            "(name_lower LIKE ? ESCAPE '\\' OR ref LIKE ? ESCAPE '\\') ORDER BY name_lower, ref LIMIT ?",
-            (f"%{pattern}%", f"{pattern}%", limit),
-        )
-        return await self._with_windows(rows)
-
-    async def reset_counters(self, ref: str, by: str, now: datetime) -> Reset:
-        """Set the counter, issued numbers and every window's counts to 0, start a new epoch, log it."""
-        async with self._db.transaction() as conn:
-            office = await live_office(conn, ref)
-            windows = await tx_fetch_all(conn, "SELECT * FROM queue_windows WHERE ref = ? ORDER BY number", (ref,))
-            entry = AuditEntry(
-                id=new_id(),
-                ref_office=ref,
-                action="reset_counters",
-                by=by,
-                at=now,
-                previous={
-                    "counter": office["counter"],
-                    "issued": office["issued"],
-                    "epoch": office["epoch"],
-                    "windows": [
-                        {"number_window": w["number"], "served": w["served"], "no_shows": w["no_shows"]}
-                        for w in windows
-                    ],
-                },
-            )
-            await conn.execute(
-                "UPDATE queue_offices SET counter = 0, issued = 0, epoch = epoch + 1 WHERE ref = ?", (ref,)
-            )
-            await conn.execute(
-                "UPDATE queue_windows SET served = 0, no_shows = 0, current_number = NULL WHERE ref = ?", (ref,)
-            )
-            await conn.execute(  # served, but for an unknown time: kept out of the averages
-                "UPDATE queue_services SET outcome = 'served' WHERE ref = ? AND outcome = 'serving'", (ref,)
-            )
-            expired = await tx_fetch_all(
-                conn,
-                f"UPDATE queue_numbers SET status = 'expired' WHERE ref = ? AND status = 'waiting' "
-                f"RETURNING {NUMBER_COLUMNS}",
-                (ref,),
-            )
-            await self._insert_audit(conn, entry)
-        return Reset(entry=entry, expired=sorted((number_of(r) for r in expired), key=lambda n: n.number))
+async def live_office(conn: aiosqlite.Connection, ref: str) -> Any:
+    """Return the live office row inside a transaction, else raise ``NotFound``."""
+    row = await tx_fetch_one(conn, f"SELECT {OFFICE_COLUMNS} FROM queue_offices WHERE ref = ?", (ref,))
+    check_live(row, ref)
+    return row

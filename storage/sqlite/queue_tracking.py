@@ -7,7 +7,7 @@ from datetime import datetime
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase
 
-TRACKING_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_tracking (
     user_id TEXT NOT NULL,
     ref TEXT NOT NULL,
@@ -17,10 +17,15 @@ CREATE TABLE IF NOT EXISTS queue_tracking (
 """
 
 
-class SqliteQueueTracking:
+class SqliteTrackingStore:
     """A user's tracked offices: one row per (user, office)."""
 
-    _db: SqliteDatabase
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def init(self) -> None:
+        """Create the tracking table if missing."""
+        await self._db.create_schema(SCHEMA)
 
     async def track(self, user_id: str, refs: list[str], now: datetime) -> None:
         """Remember that ``user_id`` tracks ``refs`` (already tracked ones are kept as they were)."""
