@@ -44,14 +44,13 @@ DOMAINS: list[Register] = [
     chat.register,
     notify.register,
     recovery.register,
+    workspaces.register,
 ]
 
 # Not yet converted (step B): each builds its own stores; calls must come after presence.
 LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
-    workspaces.setup,
     support.setup,
     helpdesk.setup,
-    attachments.setup,
     widget.setup,
     queue.setup,
     pool.setup,
