@@ -18,24 +18,33 @@ from auth.phones import calling_code
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings
 from handlers import queue as queue_events
+from handlers.background import start_periodic
 from handlers.context import Deps
+from handlers.helpdesk_access import HelpdeskAccess
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
+from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
 from models.pushes import Push
 from services.accounts import AccountService
+from services.attachments import AttachmentService
 from services.bundle import Services
 from services.chat import ChatService
 from services.emitter import Target
 from services.notify import NotifyService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.turn import TurnService
+from services.workspaces import WorkspaceService
 from storage.accounts import make_account_store
+from storage.attachments import make_attachment_store
 from storage.chat import make_chat_store
 from storage.database import Database
+from storage.helpdesk import make_helpdesk_store
 from storage.notify import make_notify_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
+from storage.support import make_support_store
 from storage.workspaces import make_workspace_store
 
 
@@ -59,7 +68,6 @@ async def build_deps(
     """Build every store (``init()`` once each) and every service, connect the hooks, and return the ``Deps``."""
     now = millis_clock(clock)  # the one time-precision rule: services only ever see whole milliseconds
     emitter = SioEmitter(sio)
-    workspace_store = make_workspace_store(db)  # initialised by the workspaces domain until step B wires it here
 
     # accounts
     account_store = make_account_store(db)
@@ -100,15 +108,33 @@ async def build_deps(
     await queue_store.init()
     queue = QueueServices.build(queue_store, accounts, notify, emitter, now)
 
+    # workspaces (the one workspace store; the support and helpdesk stores are the ticket slice's, init there)
+    workspace_store = make_workspace_store(db)
+    await workspace_store.init()
+    sockets = SioSockets(sio, lambda: deps.presence)
+    support_store, helpdesk_store = make_support_store(db), make_helpdesk_store(db)
+    workspaces = WorkspaceService(workspace_store, helpdesk_store, support_store, accounts, emitter, sockets, now)
+
+    # attachments
+    attachment_store = make_attachment_store(db, settings)
+    await attachment_store.init()
+    attachments = AttachmentService(attachment_store, workspace_store, support_store, settings, now)
+
+    # turn
+    turn = TurnService(settings, now)
+
     services = Services(
         settings=settings,
         clock=now,
         emitter=emitter,
         accounts=accounts,
+        attachments=attachments,
         chat=chat,
         notify=notify,
         queue=queue,
         recovery=recovery,
+        turn=turn,
+        workspaces=workspaces,
     )
     deps = Deps(
         sio=sio,
@@ -117,7 +143,6 @@ async def build_deps(
         clock=clock,
         services=services,
         emitter=emitter,
-        workspace_keys=workspace_store,
         redis=redis,
     )
 
@@ -131,4 +156,10 @@ async def build_deps(
     deps.shutdown_hooks.append(notify.stop)
     # queue
     deps.session_hooks.append(queue_events.tracking_restorer(sio, queue.tracking))
+    # workspaces and attachments: the tickets' side (services.helpdesk once the ticket slice lands)
+    helpdesk = HelpdeskAccess(deps, helpdesk_store, workspace_store)
+    workspaces.helpdesk = attachments.helpdesk = helpdesk
+    deps.account_hooks.append(workspaces.follow_account)
+    # attachments
+    start_periodic(deps, "expire_uploads", settings.unlinked_upload_sweep_seconds, attachments.expire)
     return deps

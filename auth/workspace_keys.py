@@ -1,23 +1,10 @@
-"""Workspace API keys: minted once, stored only as a SHA-256 hash, checked in constant time."""
+"""Workspace API keys: minted once, stored only as a SHA-256 hash (checked by ``services.workspaces``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from typing import Protocol
-
-from models.errors import Unauthorized
-from models.workspaces import Workspace, WorkspaceRecord
-
-
-class WorkspaceKeys(Protocol):
-    """Where a workspace's key hash is read (a ``storage.workspaces.WorkspaceStore``)."""
-
-    async def find(self, workspace_id: str) -> WorkspaceRecord | None:
-        """Return the stored workspace, with its key hash, or None."""
-        ...
-
 
 PREFIX = "dk_"
 HINT_LENGTH = 7
@@ -40,10 +27,7 @@ def new_api_key() -> tuple[str, str, str]:
     return key, hash_api_key(key), key[:HINT_LENGTH]
 
 
-async def authenticate_workspace(store: WorkspaceKeys, workspace_id: str, api_key: str) -> Workspace:
-    """Return the workspace when ``api_key`` is its current key, else raise ``Unauthorized``."""
-    record = await store.find(workspace_id)
-    expected = record.key_hash if record is not None else hash_api_key(PREFIX)
-    if not hmac.compare_digest(expected, hash_api_key(api_key)) or record is None:
-        raise Unauthorized(INVALID_API_KEY)
-    return Workspace.model_validate(record.model_dump(exclude={"key_hash"}))
+def key_matches(key_hash: str | None, api_key: str) -> bool:
+    """Return whether ``api_key`` is the key stored as ``key_hash`` (None: no such workspace), in constant time."""
+    expected = key_hash if key_hash is not None else hash_api_key(PREFIX)
+    return hmac.compare_digest(expected, hash_api_key(api_key)) and key_hash is not None

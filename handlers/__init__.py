@@ -45,14 +45,13 @@ DOMAINS: list[Register] = [
     notify.register,
     queue.register,
     recovery.register,
+    workspaces.register,
 ]
 
 # Not yet converted (step B): each builds its own stores; calls must come after presence.
 LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
-    workspaces.setup,
     support.setup,
     helpdesk.setup,
-    attachments.setup,
     widget.setup,
     pool.setup,
     presence.setup,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth.workspace_keys import authenticate_workspace
 from handlers import calls_dowell
 from handlers.background import start_periodic
 from handlers.calls_service import CallService
@@ -25,8 +24,8 @@ from models.calls import (
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
 from models.roles import Role
 from models.rooms import user_room
+from services.workspaces import authenticate_workspace
 from storage.calls import make_call_store
-from storage.workspaces import make_workspace_store
 
 SWEEP_MAX_SECONDS = 15.0
 VISITOR = "Visitor"
@@ -44,8 +43,7 @@ async def setup(deps: Deps) -> EventRouter:
     deps.presence.dead_instance_hooks.append(service.instance_lost)
     deps.shutdown_hooks.append(service.stop)
     start_periodic(deps, "calls-sweep", min(deps.settings.call_ring_seconds, SWEEP_MAX_SECONDS), service.sweep)
-    workspaces = make_workspace_store(deps.db)
-    await workspaces.init()
+    workspaces = deps.services.workspaces.store
     router = EventRouter(deps)
     calls_dowell.register(router, service)
 

@@ -12,7 +12,6 @@ import socketio
 from aiohttp import web
 
 from auth.tokens import Grant
-from auth.workspace_keys import WorkspaceKeys
 from config import Settings
 from models.accounts import User
 from models.clock import Clock
@@ -52,7 +51,6 @@ class Deps:
     clock: Clock
     services: Services
     emitter: Emitter
-    workspace_keys: WorkspaceKeys  # where WORKSPACE_KEY events check the API key (the workspace store)
     redis: Any = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)

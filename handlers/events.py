@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from auth.workspace_keys import authenticate_workspace
 from handlers.access import ANONYMOUS, SIGNED_IN, Access, Door
 from handlers.compat import Compat
 from handlers.context import Deps, EventContext
@@ -165,7 +164,7 @@ class EventRouter:
         workspace_id, api_key = getattr(payload, "workspace_id", None), getattr(payload, "api_key", None)
         if not isinstance(workspace_id, str) or not isinstance(api_key, str):
             raise TypeError("a WORKSPACE_KEY event's model must have workspace_id and api_key")
-        return await authenticate_workspace(self.deps.workspace_keys, workspace_id, api_key)
+        return await self.deps.services.workspaces.authenticate(workspace_id, api_key)
 
     def _check_size(self, payload: Any) -> None:
         limit = self.deps.settings.max_payload_bytes

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handlers.attachments import AttachmentRules
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.helpdesk_access import STAFF, HelpdeskAccess
@@ -38,7 +37,6 @@ from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
 from storage.helpdesk import make_helpdesk_store
 from storage.support import make_support_store
-from storage.workspaces import make_workspace_store
 
 HISTORY = 200
 
@@ -47,10 +45,10 @@ async def setup(deps: Deps) -> EventRouter:
     """Register the signed-in helpdesk events."""
     store = make_helpdesk_store(deps.db)
     await store.init()
-    workspaces = make_workspace_store(deps.db)
+    workspaces = deps.services.workspaces.store
     access = HelpdeskAccess(deps, store, workspaces)
     support = SupportService(deps, make_support_store(deps.db), workspaces)
-    files = AttachmentRules(deps)
+    files = deps.services.attachments
     router = EventRouter(deps)
 
     def now() -> datetime:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from auth.workspace_keys import authenticate_workspace
 from handlers.context import Deps
 from handlers.widget_auth import SECRET_HEADER, TOKEN_HEADER, widget_request
 from models.errors import Unauthorized
@@ -15,7 +14,6 @@ from models.roles import Principal
 from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.visitors import make_visitor_store
-from storage.workspaces import make_workspace_store
 
 WORKSPACE_HEADER = "X-Workspace-Id"
 API_KEY_HEADER = "X-Api-Key"
@@ -33,9 +31,11 @@ class HttpCaller:
 async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
     """Return the caller from ``Authorization: Bearer``, the widget headers or the workspace key headers.
 
-    Raise ``Unauthorized`` for missing or wrong credentials (a widget token without its visitor too).
+    Raise ``Unauthorized`` for missing or wrong credentials (a widget token without its visitor too). The stores
+    and services come from ``wiring.py`` (``deps.services``); none is built per request.
     """
-    visitor = await widget_request(request, make_workspace_store(deps.db), make_visitor_store(deps.db))
+    workspaces = deps.services.workspaces
+    visitor = await widget_request(request, workspaces.store, make_visitor_store(deps.db))
     if visitor is not None:
         return HttpCaller(visitor=visitor)
     header = request.headers.get(hdrs.AUTHORIZATION, "")
@@ -43,10 +43,10 @@ async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send Authorization: Bearer <access token>")
-        return HttpCaller(principal=await deps.accounts.current_principal(token.strip(), deps.clock()))
+        return HttpCaller(principal=await deps.accounts.current_principal(token.strip(), deps.services.clock()))
     workspace_id, api_key = request.headers.get(WORKSPACE_HEADER), request.headers.get(API_KEY_HEADER)
     if workspace_id and api_key:
-        return HttpCaller(workspace=await authenticate_workspace(make_workspace_store(deps.db), workspace_id, api_key))
+        return HttpCaller(workspace=await workspaces.authenticate(workspace_id, api_key))
     raise Unauthorized(
         f"send Authorization: Bearer <access token>, or {TOKEN_HEADER} and {SECRET_HEADER} (a widget visitor), "
         f"or {WORKSPACE_HEADER} and {API_KEY_HEADER} (back office)"

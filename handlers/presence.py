@@ -14,7 +14,7 @@ from models.roles import STAFF_ROLES, Principal, Role
 from models.rooms import presence_audience, presence_room
 from storage.database import new_id
 from storage.presence import Gone, PresenceStore, make_presence_store
-from storage.workspaces import WorkspaceStore, make_workspace_store
+from storage.workspaces import WorkspaceStore
 
 log = logging.getLogger("deskline.presence")
 
@@ -137,8 +137,7 @@ async def setup(deps: Deps) -> EventRouter:
     if deps.redis is not None and settings.presence_ttl_seconds <= settings.presence_heartbeat_seconds:
         raise ValueError("DESKLINE_PRESENCE_TTL_SECONDS must be longer than DESKLINE_PRESENCE_HEARTBEAT_SECONDS")
     store = make_presence_store(deps.redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    workspaces = make_workspace_store(deps.db)
-    await workspaces.init()
+    workspaces = deps.services.workspaces.store
     service = PresenceService(deps, store, workspaces)
     await store.heartbeat()
     deps.presence = service

@@ -10,8 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from auth.workspace_keys import authenticate_workspace, hash_api_key, room_tag
-from handlers.attachments import AttachmentRules
+from auth.workspace_keys import hash_api_key, room_tag
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, parse_payload
 from handlers.widget_push import WIDGET_MESSAGE, WIDGET_TICKET_CLOSED, push_to_visitor
@@ -36,9 +35,10 @@ from models.support import (
     normalise_topic,
 )
 from models.workspaces import Workspace
+from services.workspaces import authenticate_workspace
 from storage.database import new_id
 from storage.support import SupportStore, make_support_store
-from storage.workspaces import WorkspaceStore, make_workspace_store
+from storage.workspaces import WorkspaceStore
 
 SETTING = "setting_response"
 TICKET = "ticket_response"
@@ -151,9 +151,9 @@ async def setup(deps: Deps) -> EventRouter:
     """Register the Dowell support-ticket events."""
     store = make_support_store(deps.db)
     await store.init()
-    workspaces = make_workspace_store(deps.db)
+    workspaces = deps.services.workspaces.store
     service = SupportService(deps, store, workspaces)
-    files = AttachmentRules(deps)
+    files = deps.services.attachments
     router = EventRouter(deps)
 
     def now() -> datetime:

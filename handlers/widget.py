@@ -24,7 +24,6 @@ from models.support import SupportMessage, SupportTicket
 from models.widget import WidgetAuth, WidgetOpenPayload, WidgetSendPayload, WidgetTicketPayload
 from storage.support import make_support_store
 from storage.visitors import make_visitor_store
-from storage.workspaces import make_workspace_store
 
 log = logging.getLogger("deskline.widget")
 
@@ -56,7 +55,7 @@ async def connect_widget(deps: Deps, sid: str, session: dict[str, Any], environ:
             parsed = WidgetAuth.model_validate(auth)
         except ValidationError as exc:
             raise Unauthorized("auth must be {widget_token, visitor_secret?, identifier?, identifier_hash?}") from exc
-        workspaces, visitors = make_workspace_store(deps.db), make_visitor_store(deps.db)
+        workspaces, visitors = deps.services.workspaces.store, make_visitor_store(deps.db)
         caller = await authenticate_widget(workspaces, visitors, parsed, environ.get("HTTP_ORIGIN"))
     except DesklineError as err:
         log.info("event=connect sid=%s kind=widget code=%s reason=%s", sid, err.code, err.message)
@@ -70,7 +69,7 @@ async def setup(deps: Deps) -> EventRouter:
     """Create the visitor store and register the widget visitor events."""
     visitors = make_visitor_store(deps.db)
     await visitors.init()
-    service = WidgetService(deps, make_workspace_store(deps.db), visitors, make_support_store(deps.db))
+    service = WidgetService(deps, deps.services.workspaces.store, visitors, make_support_store(deps.db))
     router = EventRouter(deps)
 
     @router.on("widget_open", WidgetOpenPayload)

@@ -14,11 +14,9 @@ from aiohttp import hdrs, web
 from pydantic import ValidationError
 
 from auth.widget_tokens import credential_tag, hash_secret, identifier_verified, same_token
-from models.attachments import AttachmentRecord
 from models.errors import Forbidden, Unauthorized
-from models.widget import Visitor, VisitorRecord, WidgetAuth
+from models.widget import VisitorRecord, WidgetAuth
 from models.workspaces import WorkspaceRecord
-from storage.support import SupportStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
@@ -125,15 +123,3 @@ async def widget_request(
     if caller.visitor_id is None:
         raise Unauthorized(f"send {SECRET_HEADER} (or {IDENTIFIER_HEADER} and {IDENTIFIER_HASH_HEADER}) too")
     return await visitors.get(caller.workspace_id, caller.visitor_id)
-
-
-async def visitor_may_download(support: SupportStore, visitor: Visitor, record: AttachmentRecord) -> bool:
-    """Return whether a visitor may download an attachment: their own upload, or one in their own ticket."""
-    if record.workspace_id != visitor.workspace_id:
-        return False
-    if record.ticket_id is None:
-        return record.uploader_id == visitor.id
-    if record.ticket_kind != "support":
-        return False
-    ticket = await support.get_ticket(visitor.workspace_id, record.ticket_id)
-    return ticket is not None and ticket.user_id == visitor.id

@@ -9,7 +9,6 @@ from typing import Any
 
 from auth.widget_tokens import new_visitor_secret
 from auth.workspace_keys import room_tag
-from handlers.attachments import AttachmentRules
 from handlers.compat import envelope
 from handlers.context import Deps, EventContext
 from handlers.support import MESSAGE, NEW_TICKET
@@ -63,7 +62,7 @@ class WidgetService:
         self.workspaces = workspaces
         self.visitors = visitors
         self.support = support
-        self.files = AttachmentRules(deps)
+        self.files = deps.services.attachments
 
     def now(self) -> datetime:
         """Return the clock's time at the stored precision."""

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from models.common import Document
+from models.errors import InvalidPayload
 
 TicketKind = Literal["helpdesk", "support"]
 
@@ -31,3 +32,7 @@ class AttachmentRecord(Attachment):
     def public(self) -> Attachment:
         """Return the client-facing part."""
         return Attachment(id=self.id, name=self.name, size=self.size, content_type=self.content_type)
+
+
+class UnsupportedType(InvalidPayload):
+    """The file's content type is not in ``DESKLINE_ATTACHMENT_CONTENT_TYPES`` (HTTP 415)."""

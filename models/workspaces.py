@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool, StringConstraints, field_validator
 
 from models.common import Document, Identifier, Limit, Name, Payload
+from models.pushes import Push
 
 ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 MemberRole = Literal["agent", "manager"]
@@ -114,3 +115,22 @@ class MemberPayload(Payload):
 
     workspace_id: Identifier
     user_id: Identifier
+
+
+class Revoked(Document):
+    """Push ``workspace_key_revoked`` / ``widget_token_revoked``: the credential a socket joined with died."""
+
+    workspace_id: str
+    reason: str
+
+
+class WorkspaceKeyRevoked(Revoked):
+    """Push ``workspace_key_revoked``: to the support rooms joined with a rotated or deleted API key."""
+
+
+class WidgetTokenRevoked(Revoked):
+    """Push ``widget_token_revoked``: to the widget sockets whose token or identity secret was rotated or deleted."""
+
+
+WORKSPACE_KEY_REVOKED = Push("workspace_key_revoked", WorkspaceKeyRevoked)
+WIDGET_TOKEN_REVOKED = Push("widget_token_revoked", WidgetTokenRevoked)

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from config import Settings
 from models.clock import Clock
 from services.accounts import AccountService
+from services.attachments import AttachmentService
 from services.chat import ChatService
 from services.emitter import Emitter
 from services.notify import NotifyService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.turn import TurnService
+from services.workspaces import WorkspaceService
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +25,10 @@ class Services:
     clock: Clock  # already cut to milliseconds (``models.clock.millis_clock``)
     emitter: Emitter
     accounts: AccountService
+    attachments: AttachmentService
     chat: ChatService
     notify: NotifyService
     queue: QueueServices
     recovery: RecoveryService
+    turn: TurnService
+    workspaces: WorkspaceService

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from auth.workspace_keys import authenticate_workspace, new_api_key
+from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import NotFound, Unauthorized
 from models.workspaces import Member, WorkspaceRecord
+from services.workspaces import authenticate_workspace
 from storage import open_database
 from storage.database import Database, new_id
 from storage.workspaces import WorkspaceStore, make_workspace_store
