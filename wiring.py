@@ -7,6 +7,7 @@ still build their own stores in ``setup(deps)`` until step B of issue 14 moves t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from auth.passwords import Passwords
 from auth.phones import calling_code
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings
+from handlers.background import start_periodic
 from handlers.context import Deps
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
@@ -24,14 +26,20 @@ from models.clock import Clock, millis_clock
 from models.pushes import Push
 from services.accounts import AccountService
 from services.bundle import Services
+from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Target
 from services.notify import NotifyService
+from services.pool import PoolService
+from services.presence import PresenceService
 from services.recovery import RecoveryService
 from storage.accounts import make_account_store
+from storage.calls import make_call_store
 from storage.chat import make_chat_store
-from storage.database import Database
+from storage.database import Database, new_id
 from storage.notify import make_notify_store
+from storage.pool import make_pool_store
+from storage.presence import make_presence_store
 from storage.recovery import make_recovery_store
 from storage.workspaces import make_workspace_store
 
@@ -92,13 +100,33 @@ async def build_deps(
     await recovery_store.init()
     recovery = RecoveryService(accounts, recovery_store, notify, settings)
 
+    # pool
+    pool_store = make_pool_store(db)
+    await pool_store.init()
+    pool = PoolService(pool_store, accounts, notify, emitter, now, settings.pool_hold_limit)
+
+    # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
+    presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
+    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
+    await presence.start()
+
+    # calls
+    call_store = make_call_store(db)
+    await call_store.init()
+    calls = CallService(
+        call_store, presence, accounts, workspace_store, notify, emitter, now, settings.call_ring_seconds
+    )
+
     services = Services(
         settings=settings,
         clock=now,
         emitter=emitter,
         accounts=accounts,
+        calls=calls,
         chat=chat,
         notify=notify,
+        pool=pool,
+        presence=presence,
         recovery=recovery,
     )
     deps = Deps(
@@ -120,4 +148,27 @@ async def build_deps(
     # notify
     await notify.start()
     deps.shutdown_hooks.append(notify.stop)
+    # pool
+    deps.account_hooks.append(pool.account_changed)
+    # presence
+    deps.session_hooks.append(presence.socket_changed)
+    deps.disconnect_hooks.append(presence.socket_gone)
+    deps.shutdown_hooks.append(presence.stop)
+    if redis is not None:
+        start_periodic(deps, "presence-heartbeat", settings.presence_heartbeat_seconds, presence.tick)
+    # calls
+    deps.disconnect_hooks.append(calls.socket_gone)
+    presence.dead_instance_hooks.append(calls.instance_lost)
+    deps.shutdown_hooks.append(calls.stop)
+    start_periodic(deps, "calls-sweep", calls.sweep_seconds, calls.sweep)
     return deps
+
+
+def connected_here(sio: socketio.AsyncServer) -> Callable[[str], bool]:
+    """Return the check "is this socket connected (or connecting, inside ``connect``) to this instance"."""
+    manager = sio.manager
+
+    def connected(sid: str) -> bool:
+        return bool(manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/"))
+
+    return connected

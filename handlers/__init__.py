@@ -41,12 +41,15 @@ Register = Callable[[EventRouter, Services], None]
 # Converted domains: any order works (tests/test_wiring.py registers them reversed).
 DOMAINS: list[Register] = [
     accounts.register,
+    calls.register,
     chat.register,
     notify.register,
+    pool.register,
+    presence.register,
     recovery.register,
 ]
 
-# Not yet converted (step B): each builds its own stores; calls must come after presence.
+# Not yet converted (step B): each builds its own stores.
 LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     workspaces.setup,
     support.setup,
@@ -54,9 +57,6 @@ LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     attachments.setup,
     widget.setup,
     queue.setup,
-    pool.setup,
-    presence.setup,
-    calls.setup,
 ]
 
 HTTP_ROUTES: list[Callable[[web.Application], None]] = [

@@ -42,8 +42,7 @@ async def end_widget_room(deps: Deps, workspace_id: str, room: str, reason: str)
     """
     await deps.emit(WIDGET_REVOKED, {"workspace_id": workspace_id, "reason": reason}, to=room)
     sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
-    if deps.presence is not None:
-        sids.update(await deps.presence.group_sockets(room))
+    sids.update(await deps.services.presence.group_sockets(room))
     for sid in sorted(sids):
         await deps.sio.disconnect(sid)
     await deps.sio.close_room(room)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from config import Settings
 from models.clock import Clock
 from services.accounts import AccountService
+from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Emitter
 from services.notify import NotifyService
+from services.pool import PoolService
+from services.presence import PresenceService
 from services.recovery import RecoveryService
 
 
@@ -21,6 +24,9 @@ class Services:
     clock: Clock  # already cut to milliseconds (``models.clock.millis_clock``)
     emitter: Emitter
     accounts: AccountService
+    calls: CallService
     chat: ChatService
     notify: NotifyService
+    pool: PoolService
+    presence: PresenceService
     recovery: RecoveryService

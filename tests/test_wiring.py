@@ -32,13 +32,8 @@ UNTYPED = {
     "mark_read",  # shared with helpdesk; the Dowell door is picked by sniffing api_key (ticket converter)
     # queue (the queue converter)
     "list_my_offices",
-    # pool (the pool converter)
-    "watch_pool",
-    "unwatch_pool",
     # widget (the widget converter)
     "widget_conversations",
-    # calls (the calls converter)
-    "endCall",
 }
 
 
