@@ -110,11 +110,11 @@ async def build_deps(
     presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
     await presence.start()
 
-    # calls
+    # calls (the raw clock, as notify's outbox: a call's times are compared to the microsecond in tests)
     call_store = make_call_store(db)
     await call_store.init()
     calls = CallService(
-        call_store, presence, accounts, workspace_store, notify, emitter, now, settings.call_ring_seconds
+        call_store, presence, accounts, workspace_store, notify, emitter, clock, settings.call_ring_seconds
     )
 
     services = Services(
