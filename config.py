@@ -178,6 +178,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _presence_outlives_a_heartbeat(self) -> Settings:
+        """Refuse a presence TTL a heartbeat could outlive (with Redis, live instances would be reaped)."""
+        if self.redis_url and self.presence_ttl_seconds <= self.presence_heartbeat_seconds:
+            raise ValueError("DESKLINE_PRESENCE_TTL_SECONDS must be longer than DESKLINE_PRESENCE_HEARTBEAT_SECONDS")
+        return self
+
     def smtp_implicit_tls(self) -> bool:
         """Return whether SMTP talks TLS from the first byte: ``SMTP_TLS`` if set, else port 465."""
         return self.smtp_tls if self.smtp_tls is not None else self.smtp_port == 465

@@ -7,6 +7,7 @@ still build their own stores in ``setup(deps)`` until step B of issue 14 moves t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,19 +30,25 @@ from models.pushes import Push
 from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.bundle import Services
+from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Target
 from services.notify import NotifyService
+from services.pool import PoolService
+from services.presence import PresenceService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.turn import TurnService
 from services.workspaces import WorkspaceService
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
+from storage.calls import make_call_store
 from storage.chat import make_chat_store
-from storage.database import Database
+from storage.database import Database, new_id
 from storage.helpdesk import make_helpdesk_store
 from storage.notify import make_notify_store
+from storage.pool import make_pool_store
+from storage.presence import make_presence_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
@@ -111,7 +118,7 @@ async def build_deps(
     # workspaces (the one workspace store; the support and helpdesk stores are the ticket slice's, init there)
     workspace_store = make_workspace_store(db)
     await workspace_store.init()
-    sockets = SioSockets(sio, lambda: deps.presence)
+    sockets = SioSockets(sio, lambda: presence)
     support_store, helpdesk_store = make_support_store(db), make_helpdesk_store(db)
     workspaces = WorkspaceService(workspace_store, helpdesk_store, support_store, accounts, emitter, sockets, now)
 
@@ -123,14 +130,34 @@ async def build_deps(
     # turn
     turn = TurnService(settings, now)
 
+    # pool
+    pool_store = make_pool_store(db)
+    await pool_store.init()
+    pool = PoolService(pool_store, accounts, notify, emitter, now, settings.pool_hold_limit)
+
+    # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
+    presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
+    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
+    await presence.start()
+
+    # calls (the raw clock, as notify's outbox: a call's times are compared to the microsecond in tests)
+    call_store = make_call_store(db)
+    await call_store.init()
+    calls = CallService(
+        call_store, presence, accounts, workspace_store, notify, emitter, clock, settings.call_ring_seconds
+    )
+
     services = Services(
         settings=settings,
         clock=now,
         emitter=emitter,
         accounts=accounts,
         attachments=attachments,
+        calls=calls,
         chat=chat,
         notify=notify,
+        pool=pool,
+        presence=presence,
         queue=queue,
         recovery=recovery,
         turn=turn,
@@ -162,4 +189,27 @@ async def build_deps(
     deps.account_hooks.append(workspaces.follow_account)
     # attachments
     start_periodic(deps, "expire_uploads", settings.unlinked_upload_sweep_seconds, attachments.expire)
+    # pool
+    deps.account_hooks.append(pool.account_changed)
+    # presence
+    deps.session_hooks.append(presence.socket_changed)
+    deps.disconnect_hooks.append(presence.socket_gone)
+    deps.shutdown_hooks.append(presence.stop)
+    if redis is not None:
+        start_periodic(deps, "presence-heartbeat", settings.presence_heartbeat_seconds, presence.tick)
+    # calls
+    deps.disconnect_hooks.append(calls.socket_gone)
+    presence.dead_instance_hooks.append(calls.instance_lost)
+    deps.shutdown_hooks.append(calls.stop)
+    start_periodic(deps, "calls-sweep", calls.sweep_seconds, calls.sweep)
     return deps
+
+
+def connected_here(sio: socketio.AsyncServer) -> Callable[[str], bool]:
+    """Return the check "is this socket connected (or connecting, inside ``connect``) to this instance"."""
+    manager = sio.manager
+
+    def connected(sid: str) -> bool:
+        return bool(manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/"))
+
+    return connected

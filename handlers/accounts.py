@@ -116,8 +116,7 @@ async def end_sessions(deps: Deps, user_id: str, reason: str = ADMIN_CHANGED, *,
     room = user_room(user_id)
     await deps.emitter.push(SESSION_ENDED, SessionEnded(reason=reason), to=room, skip_sid=skip_sid)
     sids = {sid for sid, _ in deps.sio.manager.get_participants("/", room)}
-    if deps.presence is not None:  # the registry knows the user's sockets on other instances too
-        sids.update(await deps.presence.sockets_of(user_id))
+    sids.update(await deps.services.presence.sockets_of(user_id))  # the registry knows other instances' too
     if skip_sid is not None:  # the caller: it signed itself out and gets its ack
         sids.discard(skip_sid)
     log.info("event=end_sessions user=%s reason=%s sockets=%d revoked=%d", user_id, reason, len(sids), revoked)

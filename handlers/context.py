@@ -57,8 +57,6 @@ class Deps:
     session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     account_hooks: list[AccountHook] = field(default_factory=list)
-    presence: Any = None  # the PresenceService (handlers/presence.py) once that domain is set up
-    calls: Any = None  # the CallService (handlers/calls_service.py) once that domain is set up
     limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
 
     @property

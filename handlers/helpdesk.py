@@ -254,8 +254,8 @@ async def enter_ticket(ctx: EventContext, ticket: Ticket) -> dict[str, str]:
     await ctx.enter(ticket_room(ticket.id))
     me = ctx.require().user_id
     others = [u for u in (ticket.client_id, ticket.assignee_id) if u and u != me]
-    presence = ctx.deps.presence
-    if presence is None or not others:
+    presence = ctx.deps.services.presence
+    if not others:
         return {}
     for user_id in others:
         await ctx.enter(presence_room(user_id))

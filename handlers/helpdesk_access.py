@@ -130,10 +130,8 @@ class HelpdeskAccess:
         await self.deps.sio.emit("ticket_message", to_jsonable(data), to=await self.audience(ticket))
 
     async def sockets_of(self, user_id: str) -> list[str]:
-        """Return the user's signed-in socket ids: every instance's (presence), else this instance's."""
-        if self.deps.presence is not None:
-            return list(await self.deps.presence.sockets_of(user_id))
-        return [sid for sid, _ in self.deps.sio.manager.get_participants("/", user_room(user_id))]
+        """Return the user's signed-in socket ids, on every instance (presence)."""
+        return list(await self.deps.services.presence.sockets_of(user_id))
 
     async def principal(self, user_id: str) -> Principal | None:
         """Return the user's principal as their account is now, or None if it is gone or deactivated."""

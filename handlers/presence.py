@@ -1,172 +1,38 @@
-"""Presence: online while a socket is connected on any instance; away by choice; offline otherwise."""
+"""Presence events: read, watch and unwatch users' statuses; set one's own (the use cases: services/presence.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handlers.background import start_periodic
-from handlers.context import Deps, EventContext
+from handlers.access import SIGNED_IN
+from handlers.context import EventContext
 from handlers.events import EventRouter
 from models.presence import SetStatusPayload, Status, UserIdsPayload
-from models.roles import STAFF_ROLES, Principal, Role
-from models.rooms import presence_audience, presence_room
-from storage.database import new_id
-from storage.presence import Gone, PresenceStore, make_presence_store
-from storage.workspaces import WorkspaceStore
-
-log = logging.getLogger("deskline.presence")
-
-DeadInstanceHook = Callable[[str], Awaitable[None]]
+from models.rooms import presence_room
+from services.bundle import Services
 
 
-class PresenceService:
-    """Tracks this instance's signed-in sockets in the presence store and announces status changes."""
+def register(router: EventRouter, services: Services) -> None:
+    """Declare the presence events."""
+    presence = services.presence
 
-    def __init__(self, deps: Deps, store: PresenceStore, workspaces: WorkspaceStore) -> None:
-        self.deps = deps
-        self.store = store
-        self.workspaces = workspaces
-        self.instance_id = store.instance_id
-        self.dead_instance_hooks: list[DeadInstanceHook] = []
-        self._local: dict[str, tuple[str, str]] = {}
-        self._groups: dict[str, set[str]] = {}  # this instance's sockets -> the named groups they joined
-
-    async def socket_changed(self, sid: str, session: dict[str, Any]) -> None:
-        """Session hook: follow the socket's principal (connect, login, logout)."""
-        principal: Principal | None = session.get("principal")
-        new = (principal.user_id, principal.role.value) if principal else None
-        old = self._local.get(sid)
-        if old == new:
-            return
-        if old is not None:
-            await self._remove(sid, old)
-        if new is not None:
-            self._local[sid] = new
-            if await self.store.add_socket(sid, *new):
-                await self.announce(new[0], new[1], Status.ONLINE)
-
-    async def socket_gone(self, sid: str, session: dict[str, Any]) -> None:
-        """Disconnect hook: the socket left this instance."""
-        old = self._local.get(sid)
-        if old is not None:
-            await self._remove(sid, old)
-        for group in self._groups.pop(sid, ()):
-            await self.store.leave_group(sid, group)
-
-    async def join_group(self, sid: str, group: str) -> None:
-        """Register a socket of this instance in a named group (never announced; left on disconnect)."""
-        manager = self.deps.sio.manager
-        if not (manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/")):  # pre: inside connect
-            return  # it is leaving or left: socket_gone would never remove it
-        self._groups.setdefault(sid, set()).add(group)
-        await self.store.join_group(sid, group)
-
-    async def group_sockets(self, group: str) -> list[str]:
-        """Return the ids of the sockets in ``group``, on every live instance."""
-        return await self.store.group_sockets(group)
-
-    async def _remove(self, sid: str, entry: tuple[str, str]) -> None:
-        self._local.pop(sid, None)
-        if await self.store.remove_socket(sid, entry[0]):
-            await self.announce(entry[0], entry[1], Status.OFFLINE)
-
-    async def tick(self) -> None:
-        """Refresh this instance's heartbeat and reap instances whose heartbeat expired."""
-        if await self.store.heartbeat():
-            for sid, (user_id, role) in list(self._local.items()):
-                if await self.store.add_socket(sid, user_id, role):
-                    await self.announce(user_id, role, Status.ONLINE)
-            for sid, groups in list(self._groups.items()):
-                for group in groups:
-                    await self.store.join_group(sid, group)
-        for instance_id, gone in await self.store.reap_dead():
-            log.warning("event=instance_dead instance=%s users_offline=%d", instance_id, len(gone))
-            await self._announce_gone(gone)
-            for hook in self.dead_instance_hooks:
-                await hook(instance_id)
-
-    async def stop(self) -> None:
-        """Shutdown hook: take this instance's sockets out of presence."""
-        self._local.clear()
-        self._groups.clear()
-        await self._announce_gone(await self.store.close())
-
-    async def _announce_gone(self, gone: list[Gone]) -> None:
-        for item in gone:
-            await self.announce(item.user_id, item.role, Status.OFFLINE)
-
-    async def announce(self, user_id: str, role: str, status: Status) -> None:
-        """Push ``presence_changed`` to the watchers; for a staff user also to workspace colleagues and admins."""
-        colleagues = await self.colleagues(user_id) if role in {r.value for r in STAFF_ROLES} else None
-        await self.deps.emit(
-            "presence_changed", {"user_id": user_id, "status": status}, to=presence_audience(user_id, colleagues)
-        )
-
-    async def colleagues(self, user_id: str) -> list[str]:
-        """Return the members of every workspace ``user_id`` is a member of (read now: membership changes count)."""
-        found: dict[str, None] = {}
-        for membership in await self.workspaces.memberships(user_id):
-            for member in await self.workspaces.list_members(membership.workspace_id):
-                found[member.user_id] = None
-        return list(found)
-
-    async def set_status(self, who: Principal, status: Status) -> Status:
-        """Mark ``who`` away or online again; announce it if it changed."""
-        if await self.store.set_away(who.user_id, status == Status.AWAY):
-            await self.announce(who.user_id, who.role.value, status)
-        return (await self.store.statuses([who.user_id]))[who.user_id]
-
-    async def sockets_of(self, user_id: str) -> list[str]:
-        """Return the ids of the user's signed-in sockets, on every instance."""
-        return await self.store.sockets(user_id)
-
-    async def statuses(self, user_ids: list[str]) -> dict[str, Status]:
-        """Return each user's current status."""
-        return await self.store.statuses(list(dict.fromkeys(user_ids)))
-
-    async def available(self, role: Role) -> list[str]:
-        """Return the users of ``role`` who are online and not away."""
-        return await self.store.online(role.value)
-
-
-async def setup(deps: Deps) -> EventRouter:
-    """Start presence tracking (and its heartbeat when Redis is shared) and register its events."""
-    settings = deps.settings
-    if deps.redis is not None and settings.presence_ttl_seconds <= settings.presence_heartbeat_seconds:
-        raise ValueError("DESKLINE_PRESENCE_TTL_SECONDS must be longer than DESKLINE_PRESENCE_HEARTBEAT_SECONDS")
-    store = make_presence_store(deps.redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    workspaces = deps.services.workspaces.store
-    service = PresenceService(deps, store, workspaces)
-    await store.heartbeat()
-    deps.presence = service
-    deps.session_hooks.append(service.socket_changed)
-    deps.disconnect_hooks.append(service.socket_gone)
-    deps.shutdown_hooks.append(service.stop)
-    if deps.redis is not None:
-        start_periodic(deps, "presence-heartbeat", settings.presence_heartbeat_seconds, service.tick)
-    router = EventRouter(deps)
-
-    @router.on("get_presence", UserIdsPayload, signed_in=True)
+    @router.on("get_presence", UserIdsPayload, access=SIGNED_IN)
     async def get_presence(ctx: EventContext, p: UserIdsPayload) -> dict[str, Any]:
-        return {"statuses": await service.statuses(p.user_ids)}
+        return {"statuses": await presence.statuses(p.user_ids)}
 
-    @router.on("watch_presence", UserIdsPayload, signed_in=True)
+    @router.on("watch_presence", UserIdsPayload, access=SIGNED_IN)
     async def watch_presence(ctx: EventContext, p: UserIdsPayload) -> dict[str, Any]:
         for user_id in p.user_ids:
             await ctx.enter(presence_room(user_id))
-        return {"statuses": await service.statuses(p.user_ids)}
+        return {"statuses": await presence.statuses(p.user_ids)}
 
-    @router.on("unwatch_presence", UserIdsPayload, signed_in=True)
+    @router.on("unwatch_presence", UserIdsPayload, access=SIGNED_IN)
     async def unwatch_presence(ctx: EventContext, p: UserIdsPayload) -> dict[str, Any]:
         for user_id in p.user_ids:
             await ctx.leave(presence_room(user_id))
         return {"user_ids": p.user_ids}
 
-    @router.on("set_status", SetStatusPayload, signed_in=True)
+    @router.on("set_status", SetStatusPayload, access=SIGNED_IN)
     async def set_status(ctx: EventContext, p: SetStatusPayload) -> dict[str, Any]:
         who = ctx.require()
-        return {"user_id": who.user_id, "status": await service.set_status(who, Status(p.status))}
-
-    return router
+        return {"user_id": who.user_id, "status": await presence.set_status(who, Status(p.status))}

@@ -48,8 +48,7 @@ async def enter_widget_rooms(sid: str, deps: Deps, caller: WidgetCaller) -> None
         credential_rooms.append(widget_identity_room(ws, caller.identity_tag))
     for room in credential_rooms:
         await deps.sio.enter_room(sid, room)
-        if deps.presence is not None:
-            await deps.presence.join_group(sid, room)
+        await deps.services.presence.join_group(sid, room)
     if caller.visitor_id is not None:
         await deps.sio.enter_room(sid, widget_visitor_room(ws, caller.visitor_id, caller.token_tag))
 

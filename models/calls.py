@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_serializer, model_validator
 
 from models.common import CompatPayload, Document, Identifier, Name, Payload
 from models.errors import Conflict
+from models.pushes import Push
 
 Sdp = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=100_000)]
 Media = Literal["audio", "video"]
@@ -153,3 +154,92 @@ class AnswerCallPayload(CompatPayload):
 
     signal: Signal
     to: PeerRef
+
+
+class CallIncoming(Document):
+    """Push ``call_incoming``: a call rings (``from_user`` is null for an anonymous visitor)."""
+
+    call_id: str
+    from_user: str | None
+    from_name: str
+    media: Media
+    sdp: str
+
+
+class CallAnswered(Document):
+    """Push ``call_answered``: the callee's SDP answer, to the calling socket."""
+
+    call_id: str
+    sdp: str
+    by_user: str
+
+
+class CallTaken(Document):
+    """Push ``call_taken``: another socket answered the call (to the invited users' other sockets)."""
+
+    call_id: str
+    by_user: str
+
+
+class CallIce(Document):
+    """Push ``call_ice``: one ICE candidate for the other party (``candidate`` keeps only the keys sent)."""
+
+    call_id: str
+    candidate: dict[str, Any]
+    from_user: str | None
+
+
+class CallEnded(Document):
+    """Push ``call_ended``: the call ended (hung up, rejected, disconnected, instance lost)."""
+
+    call_id: str
+    reason: EndReason | None
+    by_user: str | None
+
+
+class CallMissed(Document):
+    """Push ``call_missed``: the call rang out unanswered."""
+
+    call_id: str
+
+
+class CallUserSignal(Document):
+    """Push ``callUser`` (Dowell): a caller's signal; ``from`` is its user id when ``verified``, else its socket id."""
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    signal: Signal
+    from_: str = Field(alias="from")
+    name: str
+    verified: bool
+
+
+class CallAccepted(Document):
+    """Push ``callAccepted`` (Dowell): the callee's raw signal, sent bare (an object or a string), as Dowell did."""
+
+    signal: Signal
+
+    @model_serializer(mode="plain")
+    def _bare(self) -> Any:
+        return self.signal
+
+
+class DowellCallEnded(Document):
+    """Push ``callEnded`` (Dowell): sent with no data, as Dowell did; ``call_id`` names the call server-side only."""
+
+    call_id: str
+
+    @model_serializer(mode="plain")
+    def _nothing(self) -> None:
+        return None
+
+
+CALL_INCOMING = Push("call_incoming", CallIncoming)
+CALL_ANSWERED = Push("call_answered", CallAnswered)
+CALL_TAKEN = Push("call_taken", CallTaken)
+CALL_ICE = Push("call_ice", CallIce)
+CALL_ENDED = Push("call_ended", CallEnded)
+CALL_MISSED = Push("call_missed", CallMissed)
+CALL_USER = Push("callUser", CallUserSignal)
+CALL_ACCEPTED = Push("callAccepted", CallAccepted)
+DOWELL_CALL_ENDED = Push("callEnded", DowellCallEnded)

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
 
 from models.common import Document, Identifier, Limit, Name, Payload
+from models.pushes import Push
 
 MAX_BATCH = 1000
 MAX_SELL_IDS = 1000
@@ -150,6 +151,21 @@ class PoolCounts(Document):
     def total(self) -> int:
         """Every ticket ever loaded."""
         return self.unassigned + self.assigned + self.sold
+
+
+class PoolChanged(Document):
+    """Push ``pool_changed`` (also ``watch_pool``'s answer): the pool's counts by status and their total."""
+
+    counts: PoolCounts
+    total: int
+
+    @classmethod
+    def of(cls, counts: PoolCounts) -> PoolChanged:
+        """Return the push for ``counts``."""
+        return cls(counts=counts, total=counts.total)
+
+
+POOL_CHANGED = Push("pool_changed", PoolChanged)
 
 
 class Sale(Document):

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from models.common import Identifier, Payload
+from models.common import Document, Identifier, Payload
+from models.pushes import Push
 
 MAX_USERS = 200
 
@@ -32,3 +33,13 @@ class SetStatusPayload(Payload):
     """``set_status``: a connected user chooses away or online."""
 
     status: Literal["online", "away"]
+
+
+class PresenceChanged(Document):
+    """Push ``presence_changed``: a user's status changed (to its watchers, and a staff user's colleagues)."""
+
+    user_id: str
+    status: Status
+
+
+PRESENCE_CHANGED = Push("presence_changed", PresenceChanged)

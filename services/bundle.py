@@ -8,9 +8,12 @@ from config import Settings
 from models.clock import Clock
 from services.accounts import AccountService
 from services.attachments import AttachmentService
+from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Emitter
 from services.notify import NotifyService
+from services.pool import PoolService
+from services.presence import PresenceService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.turn import TurnService
@@ -26,8 +29,11 @@ class Services:
     emitter: Emitter
     accounts: AccountService
     attachments: AttachmentService
+    calls: CallService
     chat: ChatService
     notify: NotifyService
+    pool: PoolService
+    presence: PresenceService
     queue: QueueServices
     recovery: RecoveryService
     turn: TurnService

@@ -191,7 +191,7 @@ async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server)
     deadline, placed = (datetime.fromisoformat(unanswered[k]) for k in ("ring_deadline", "created_at"))
     assert placed == clock() and deadline - placed == timedelta(seconds=45)
     clock.advance(seconds=44)
-    await srv.deps.calls.sweep()  # what the periodic sweep of any instance does
+    await srv.deps.services.calls.sweep()  # what the periodic sweep of any instance does
     assert (await callee.ok("call_answer", {"call_id": answered["id"], "sdp": ANSWER}))["state"] == "active"
     clock.advance(seconds=2)
     other, cy = await signed_in(srv)
@@ -203,14 +203,14 @@ async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server)
     clock.advance(seconds=46)
     await other.error("call_answer", {"call_id": late["id"], "sdp": ANSWER}, "conflict")  # past its deadline
     assert caller.inbox.of("call_missed") == [] and dan.inbox.of("call_missed") == []
-    await srv.deps.calls.sweep()
+    await srv.deps.services.calls.sweep()
     assert await caller.inbox.wait_for("call_missed") == {"call_id": unanswered["id"]}
     assert await dan.inbox.wait_for("call_missed") == {"call_id": late["id"]}
     assert await callee.inbox.wait_for("call_missed") == {"call_id": unanswered["id"]}
     assert await other.inbox.wait_for("call_missed") == {"call_id": late["id"]}
     assert (await _stored(srv, unanswered["id"])).end_reason == "missed"
     assert (await _stored(srv, answered["id"])).state == "active"
-    await srv.deps.calls.sweep()
+    await srv.deps.services.calls.sweep()
     await asyncio.sleep(0.1)
     assert len(caller.inbox.of("call_missed")) == 1 and len(callee.inbox.of("call_missed")) == 1
     assert callee.inbox.of("call_ended") == []

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+from pydantic import ValidationError
+
+from config import Settings
 from models.roles import Role
 from tests.conftest import signed_in
 from tests.helpers import Client, RunningServer
@@ -151,3 +155,12 @@ async def test_two_servers_share_presence_through_redis(start_server, settings_f
     await other_tab.close()
     await wait_status(watcher, agent_id, "offline")
     assert changes(watcher, agent_id) == ["online", "away", "offline"]
+
+
+def test_a_presence_ttl_a_heartbeat_outlives_is_refused_with_redis() -> None:
+    """The check moved from handlers/presence.py to config.py: a bad pair fails when the settings are read."""
+    redis = "redis://127.0.0.1:6379/0"
+    assert Settings(redis_url=redis, presence_ttl_seconds=11, presence_heartbeat_seconds=10).presence_ttl_seconds == 11
+    assert Settings(presence_ttl_seconds=5, presence_heartbeat_seconds=10).redis_url is None  # no heartbeat without it
+    with pytest.raises(ValidationError, match="must be longer than"):
+        Settings(redis_url=redis, presence_ttl_seconds=10, presence_heartbeat_seconds=10)

@@ -30,13 +30,8 @@ UNTYPED = {
     "get_ticket_messages",
     "get_unread_count",
     "mark_read",  # shared with helpdesk; the Dowell door is picked by sniffing api_key (ticket converter)
-    # pool (the pool converter)
-    "watch_pool",
-    "unwatch_pool",
     # widget (the widget converter)
     "widget_conversations",
-    # calls (the calls converter)
-    "endCall",
 }
 
 
