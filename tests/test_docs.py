@@ -135,7 +135,7 @@ class Row:
     name: str
     fields: dict[str, bool] | None
     line: int
-    cells: dict[str, str] = field(default_factory=dict)
+    unreadable: str | None = None  # why the payload cell documents no fields (checked only once it has a model)
 
 
 @dataclass
@@ -242,10 +242,15 @@ def read_doc(text: str) -> Doc:
             named = NAME.match(first)
             if kind is not None and named is not None:
                 payload_cell = cells.get("payload", first[named.end() :] if header[0] == "client emits" else None)
-                fields = None if kind in ("kinds", "codes") or payload_cell is None else parse_payload(payload_cell)
+                fields, unreadable = None, None
+                if kind in ("events", "pushes"):
+                    try:
+                        fields = parse_payload(payload_cell or "")
+                    except ValueError as err:
+                        unreadable = str(err)
                 if fields is not None and IMPLIED_KEY_FIELDS in section and header[0] == "client emits":
                     fields = {**fields, "workspace_id": False, "api_key": False}
-                getattr(doc, kind).setdefault(named[1], []).append(Row(named[1], fields, i + 1, cells))
+                getattr(doc, kind).setdefault(named[1], []).append(Row(named[1], fields, i + 1, unreadable))
             i += 1
     return doc
 
@@ -258,6 +263,9 @@ def model_fields(model: type[BaseModel]) -> dict[str, bool]:
 def field_problems(what: str, rows: list[Row], model: type[BaseModel]) -> list[str]:
     """Compare the documented fields of ``rows`` (their union) with ``model``'s; return the differences."""
     documented: dict[str, bool] = {}
+    unreadable = [f"docs/events.md:{row.line}: {row.unreadable}" for row in rows if row.fields is None]
+    if unreadable:
+        return [f"{what}: its payload is not documented as {{fields}} or none ({'; '.join(unreadable)})"]
     for row in rows:
         assert row.fields is not None
         for name, optional in row.fields.items():
@@ -408,3 +416,10 @@ def test_the_payload_parse_rule(cell: str, fields: dict[str, int]) -> None:
 def test_a_payload_cell_without_fields_is_refused() -> None:
     with pytest.raises(ValueError, match="no"):
         parse_payload("the same as `login`")
+    doc = read_doc("| push | to | payload |\n|---|---|---|\n| `x` | you | the raw signal |\n")
+    assert doc.pushes["x"][0].fields is None
+
+    class X(BaseModel):
+        signal: str
+
+    assert "not documented as {fields}" in field_problems("push x", doc.pushes["x"], X)[0]
