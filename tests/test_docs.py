@@ -11,8 +11,11 @@ How the page is read (the conventions docs/events.md follows):
 - **A payload** is the first ``{...}`` of its cell and every further ``{...}`` that is an alternative to it
   (``{ids} or {all: true}``), all before the cell's first ``;``; ``none`` (or ``anything``) means no fields. Its
   fields are the top-level names, split at commas and ``|``; ``name?`` marks an optional field; what follows a
-  name (``: type``, ``(limits)``, a nested ``{...}``) is description and not checked. In a section that says
-  "Every payload carries `workspace_id` and `api_key`", those two fields are implied.
+  name (``: type``, ``(limits)``, quoted values) is description. **Nesting**: when the model types a field as a
+  pydantic model (or a list of them), the ``{...}`` after its name (the union of ``{a} | {b}`` alternatives, or
+  of ``[{...}, ...]``) is held against that model the same way; a model-typed field with no ``{...}`` after it
+  is described elsewhere and not checked; dicts (``{<kind>: {<channel>: bool}}``) are description.
+  In a section that says "Every payload carries `workspace_id` and `api_key`", those two fields are implied.
 - **Notification kinds** are the rows of the table whose first header cell is ``kind``; **error codes** those of
   the table whose first header cell is ``code``.
 
@@ -28,7 +31,7 @@ import pkgutil
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
@@ -136,6 +139,7 @@ class Row:
     fields: dict[str, bool] | None
     line: int
     unreadable: str | None = None  # why the payload cell documents no fields (checked only once it has a model)
+    values: dict[str, str] = field(default_factory=dict)  # what the cell says after each field name
 
 
 @dataclass
@@ -182,8 +186,11 @@ def brace_groups(text: str) -> list[tuple[int, int]]:
     return groups
 
 
-def parse_payload(cell: str) -> dict[str, bool]:
-    """Return the fields (name → optional) a payload cell documents; ``ValueError`` when it documents none."""
+def parse_payload(cell: str, values: dict[str, str] | None = None) -> dict[str, bool]:
+    """Return the fields (name → optional) a payload cell documents; ``ValueError`` when it documents none.
+
+    ``values`` receives what the cell says after each name (its type, limits, nested ``{...}``).
+    """
     text = split_top(cell, ";")[0].strip()
     if re.match(r"^(none|anything)\b", text):
         return {}
@@ -205,6 +212,8 @@ def parse_payload(cell: str) -> dict[str, bool]:
                 found = FIELD.match(choice) if n == 0 or not choice.startswith('"') else None
                 if found is not None:
                     fields[found[1]] = bool(found[2])
+                    if values is not None and n == 0:
+                        values[found[1]] = item.strip()[found.end() :]
                 elif n == 0 and choice and not choice.startswith("..."):
                     raise ValueError(f"field {choice!r} of {cell!r} has no name")
                 # a nameless or quoted alternative after ``|`` is another value: ``to: {..} | {role}``, ``"a" | "b"``
@@ -242,15 +251,15 @@ def read_doc(text: str) -> Doc:
             named = NAME.match(first)
             if kind is not None and named is not None:
                 payload_cell = cells.get("payload", first[named.end() :] if header[0] == "client emits" else None)
-                fields, unreadable = None, None
+                fields, unreadable, values = None, None, {}
                 if kind in ("events", "pushes"):
                     try:
-                        fields = parse_payload(payload_cell or "")
+                        fields = parse_payload(payload_cell or "", values)
                     except ValueError as err:
                         unreadable = str(err)
                 if fields is not None and IMPLIED_KEY_FIELDS in section and header[0] == "client emits":
                     fields = {**fields, "workspace_id": False, "api_key": False}
-                getattr(doc, kind).setdefault(named[1], []).append(Row(named[1], fields, i + 1, unreadable))
+                getattr(doc, kind).setdefault(named[1], []).append(Row(named[1], fields, i + 1, unreadable, values))
             i += 1
     return doc
 
@@ -270,17 +279,46 @@ def field_problems(what: str, rows: list[Row], model: type[BaseModel]) -> list[s
         assert row.fields is not None
         for name, optional in row.fields.items():
             documented[name] = documented.get(name, False) or optional
-    actual = model_fields(model)
+    values = {name: value for row in rows for name, value in row.values.items()}
     where = ", ".join(f"docs/events.md:{row.line}" for row in rows)
+    return compare(f"{what} ({where})", documented, values, model, single=len(rows) == 1)
+
+
+def compare(
+    what: str, documented: dict[str, bool], values: dict[str, str], model: type[BaseModel], single: bool
+) -> list[str]:
+    """Return how ``documented`` fields differ from ``model``'s, nested ``{...}`` of model-typed fields included."""
+    actual = model_fields(model)
     problems = []
     if set(documented) != set(actual):
         missing, extra = sorted(set(actual) - set(documented)), sorted(set(documented) - set(actual))
-        problems.append(f"{what} ({where}): the doc misses {missing}, the model {model.__name__} lacks {extra}")
+        problems.append(f"{what}: the doc misses {missing}, the model {model.__name__} lacks {extra}")
+    by_wire = {(info.alias or name): info for name, info in model.model_fields.items()}
     for name in sorted(set(documented) & set(actual)):
         # (a field with a default may be documented without ``?``: ``{all: true}``, ``everywhere: bool``)
-        if len(rows) == 1 and documented[name] and not actual[name]:
-            problems.append(f"{what} ({where}): {name}? is documented optional, {model.__name__} requires it")
+        if single and documented[name] and not actual[name]:
+            problems.append(f"{what}: {name}? is documented optional, {model.__name__} requires it")
+        inner = nested_model(by_wire[name].annotation)
+        groups = brace_groups(values.get(name, ""))
+        if inner is None or not groups:
+            continue  # not a model, or its fields are described elsewhere: ``customer`` (see above)
+        nested: dict[str, bool] = {}
+        nested_values: dict[str, str] = {}
+        for start, end in groups:  # ``{a} | {b}`` alternatives and ``[{...}, ...]`` items: their union
+            nested.update(parse_payload(values[name][start:end], nested_values))
+        problems += compare(f"{what}.{name}", nested, nested_values, inner, single)
     return problems
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """Return the model inside a field's type (``Model``, ``Model | None``, ``list[Model]``, ``Annotated[...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = nested_model(arg)
+        if found is not None:
+            return found
+    return None
 
 
 @pytest.fixture(scope="module")
