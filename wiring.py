@@ -15,7 +15,7 @@ import socketio
 from pydantic import BaseModel
 
 from auth.passwords import Passwords
-from auth.phones import calling_code
+from auth.phones import default_region
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings
 from handlers import queue as queue_events
@@ -92,7 +92,7 @@ async def build_deps(
         tokens,
         max_failures=settings.login_max_failures,
         failure_window=timedelta(seconds=settings.login_failure_window_seconds),
-        country_code=calling_code(settings.default_country),
+        region=default_region(settings.default_country),
     )
 
     # chat

@@ -1,94 +1,65 @@
-"""Phone numbers: E.164, plus the local form (``09xxxxxxxxx``) read in a default country."""
+"""Phone numbers through libphonenumber (``phonenumbers``): E.164 out, local forms read in a default country."""
 
 from __future__ import annotations
 
 import re
 
-from models.common import E164, PHONE_SEPARATORS
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+from models.common import PHONE_SEPARATORS
 from models.errors import InvalidPayload
 
-# Country calling codes of the ISO 3166 codes DESKLINE_DEFAULT_COUNTRY accepts (or give "+NN" directly).
-CALLING_CODES = {
-    "AE": "971",
-    "AR": "54",
-    "AT": "43",
-    "AU": "61",
-    "BD": "880",
-    "BE": "32",
-    "BR": "55",
-    "CA": "1",
-    "CH": "41",
-    "CN": "86",
-    "DE": "49",
-    "DK": "45",
-    "EG": "20",
-    "ES": "34",
-    "ET": "251",
-    "FI": "358",
-    "FR": "33",
-    "GB": "44",
-    "GH": "233",
-    "GR": "30",
-    "ID": "62",
-    "IE": "353",
-    "IL": "972",
-    "IN": "91",
-    "IQ": "964",
-    "IR": "98",
-    "IT": "39",
-    "JP": "81",
-    "KE": "254",
-    "KR": "82",
-    "LK": "94",
-    "MX": "52",
-    "MY": "60",
-    "NG": "234",
-    "NL": "31",
-    "NO": "47",
-    "NZ": "64",
-    "PH": "63",
-    "PK": "92",
-    "PL": "48",
-    "PT": "351",
-    "RU": "7",
-    "SA": "966",
-    "SE": "46",
-    "TH": "66",
-    "TR": "90",
-    "TZ": "255",
-    "UA": "380",
-    "UG": "256",
-    "US": "1",
-    "VN": "84",
-    "ZA": "27",
-}
+DIGITS = re.compile(r"^\+?\d+$")  # no letters: libphonenumber would read "1800FLOWERS" as a vanity number
+NOT_A_NUMBER = "phone must be in E.164 form (+4915112345678) or local form (09121234567)"
 
 
-def calling_code(country: str) -> str:
-    """Return the calling code (digits) of an ISO country code or a ``+NN`` code; ``ValueError`` if unknown."""
+def default_region(country: str) -> str:
+    """Return the ISO region of ``DESKLINE_DEFAULT_COUNTRY`` (an ISO code, or ``+NN``); ``ValueError`` if unknown.
+
+    ``+NN`` names the main country of that calling code (``+1`` → US, ``+44`` → GB, ``+7`` → RU).
+    """
     value = country.strip().upper()
     if re.fullmatch(r"\+?[1-9]\d{0,2}", value):
-        return value.lstrip("+")
-    if value in CALLING_CODES:
-        return CALLING_CODES[value]
-    raise ValueError(
-        f"unknown default country {country!r}: use an ISO code ({', '.join(sorted(CALLING_CODES))}) or +NN"
-    )
+        value = phonenumbers.region_code_for_country_code(int(value.lstrip("+")))
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default country {country!r}: use an ISO 3166 code (IR, DE, US...) or +NN")
+    return value
 
 
-def normalize_phone(raw: str, country_code: str | None) -> str:
-    """Return ``raw`` in E.164: ``+...`` and ``00...`` are international, ``0...`` is local to ``country_code``.
+def normalize_phone(raw: str, region: str | None, *, strict: bool = True) -> str:
+    """Return ``raw`` in E.164, or raise ``InvalidPayload`` (a field error on ``phone``).
 
-    Without a ``country_code`` only international forms are accepted.
+    ``+...`` and ``00...`` are international; anything else is a local number of ``region`` written as it is
+    dialled there (with its trunk prefix: ``09121234567`` in IR, ``015112345678`` in DE, ``2015550123`` in the
+    US). Without a ``region`` only international forms are accepted. ``strict`` asks libphonenumber whether the
+    number exists (new accounts); otherwise its length must only be possible for its country (looking up an
+    account, so a number stored before this check still finds its account).
     """
     compact = PHONE_SEPARATORS.sub("", raw)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    elif compact.startswith("0") and country_code:
-        compact = f"+{country_code}{compact[1:]}"
-    if not E164.match(compact):
-        raise InvalidPayload(
-            "phone must be in E.164 form (+4915112345678) or local form (09121234567)",
-            [{"field": "phone", "message": "not a phone number", "type": "value_error"}],
-        )
-    return compact
+    local = not compact.startswith("+")
+    if not DIGITS.match(compact) or (local and not region):
+        raise _invalid()
+    try:
+        number = phonenumbers.parse(compact, None if not local else region)
+    except NumberParseException:
+        raise _invalid() from None
+    if local and compact not in _local_forms(number, region or ""):
+        raise _invalid()
+    good = phonenumbers.is_valid_number(number) if strict else phonenumbers.is_possible_number(number)
+    if not good:
+        raise _invalid()
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _local_forms(number: PhoneNumber, region: str) -> set[str]:
+    """Return the digits a number of ``region`` is dialled with inside it (national format; trunk prefix + number)."""
+    national = re.sub(r"\D", "", phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL))
+    prefix = phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+    return {national, prefix + phonenumbers.national_significant_number(number)}
+
+
+def _invalid() -> InvalidPayload:
+    return InvalidPayload(NOT_A_NUMBER, [{"field": "phone", "message": "not a phone number", "type": "value_error"}])

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# What a phone field takes before the default country is applied: E.164, ``00`` + international, or local ``0...``.
-PHONE_INPUT = re.compile(r"^(?:\+[1-9]\d{6,14}|00[1-9]\d{6,14}|0[1-9]\d{5,13})$")
+# The shape a phone field takes before ``auth.phones`` reads it (libphonenumber, in the default country):
+# ``+`` or ``00`` and an international number, or a local number (``09121234567``, US ``2015550123``).
+PHONE_INPUT = re.compile(r"^(?:\+[1-9]\d{6,14}|00[1-9]\d{6,14}|[0-9]\d{5,16})$")
 PHONE_SEPARATORS = re.compile(r"[\s().-]")
 
 

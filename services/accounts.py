@@ -33,10 +33,10 @@ class AccountService:
         max_failures: int,
         failure_window: timedelta,
         *,
-        country_code: str | None = None,
+        region: str | None = None,
     ) -> None:
         self.store = store
-        self.country_code = country_code
+        self.region = region  # ISO country of local phone numbers (DESKLINE_DEFAULT_COUNTRY)
         self.passwords = passwords
         self.tokens = tokens
         self.max_failures = max_failures
@@ -50,13 +50,16 @@ class AccountService:
         ``InvalidPayload`` (a field error on ``password``) when the password is too easy to guess.
         """
         require_hard_to_guess(password)
-        phone = self.phone(phone)
+        phone = self.phone(phone, strict=True)
         new = NewUser(email=email, phone=phone, name=name, role=role, password_hash=await self.passwords.hash(password))
         return await self.store.create_user(new, now)
 
-    def phone(self, raw: str | None) -> str | None:
-        """Return ``raw`` in E.164, local numbers read in the default country; ``InvalidPayload`` if it is none."""
-        return normalize_phone(raw, self.country_code) if raw else None
+    def phone(self, raw: str | None, *, strict: bool = False) -> str | None:
+        """Return ``raw`` in E.164, local numbers read in the default country; ``InvalidPayload`` if it is none.
+
+        ``strict`` (a new account's number) asks whether the number exists; a lookup only needs a possible one.
+        """
+        return normalize_phone(raw, self.region, strict=strict) if raw else None
 
     async def issue(self, user: User, now: datetime) -> TokenPair:
         """Return a fresh access and refresh token (a new family) for ``user`` at its current session version."""

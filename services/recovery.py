@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from auth.passwords import require_hard_to_guess
-from auth.phones import calling_code, normalize_phone
+from auth.phones import normalize_phone
 from config import Settings
 from models.accounts import TokenPair, User
 from models.errors import Forbidden, InvalidPayload, RateLimited, Unauthorized
@@ -44,12 +44,11 @@ class RecoveryService:
         self.store = store
         self.notifier = notifier
         self.settings = settings
-        self.country_code = calling_code(settings.default_country)
         self._code_key = accounts.tokens.secret.encode()
 
     def phone(self, raw: str) -> str:
         """Return ``raw`` as an E.164 number (local numbers read in the default country)."""
-        return normalize_phone(raw, self.country_code)
+        return normalize_phone(raw, self.accounts.region, strict=False)
 
     def _code_hash(self, phone: str, code: str) -> str:
         return hmac.new(self._code_key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
