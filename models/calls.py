@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_serializer, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from models.common import CompatPayload, Document, Identifier, Name, Payload
 from models.errors import Conflict
@@ -219,19 +219,9 @@ class CallAccepted(Document):
 
     signal: Signal
 
-    @model_serializer(mode="plain")
-    def _bare(self) -> Any:
-        return self.signal
-
 
 class DowellCallEnded(Document):
-    """Push ``callEnded`` (Dowell): sent with no data, as Dowell did; ``call_id`` names the call server-side only."""
-
-    call_id: str
-
-    @model_serializer(mode="plain")
-    def _nothing(self) -> None:
-        return None
+    """Push ``callEnded`` (Dowell): sent with no data, as Dowell did."""
 
 
 CALL_INCOMING = Push("call_incoming", CallIncoming)
@@ -241,5 +231,5 @@ CALL_ICE = Push("call_ice", CallIce)
 CALL_ENDED = Push("call_ended", CallEnded)
 CALL_MISSED = Push("call_missed", CallMissed)
 CALL_USER = Push("callUser", CallUserSignal)
-CALL_ACCEPTED = Push("callAccepted", CallAccepted)
-DOWELL_CALL_ENDED = Push("callEnded", DowellCallEnded)
+CALL_ACCEPTED = Push("callAccepted", CallAccepted, bare=True)
+DOWELL_CALL_ENDED = Push("callEnded", DowellCallEnded, bare=True)

@@ -25,11 +25,14 @@ class Push(Generic[M]):
     """A pushed event: its name and the model of its payload.
 
     ``omit_none`` leaves out fields whose value is None (for compatibility shapes whose keys are sometimes absent).
+    ``bare`` sends the value of the model's one field instead of an object, or no data at all when the model has
+    no field (Dowell pushes such as ``callAccepted``'s raw signal and ``callEnded``'s empty push).
     """
 
     name: str
     model: type[M]
     omit_none: bool = False
+    bare: bool = False
 
     def __post_init__(self) -> None:
         known = ALL_PUSHES.get(self.name)
@@ -37,10 +40,15 @@ class Push(Generic[M]):
             raise ValueError(f"push {self.name!r} is declared twice with different models")
         ALL_PUSHES[self.name] = self
 
-    def dump(self, payload: M | dict[str, Any]) -> dict[str, Any]:
-        """Return ``payload`` validated against the model, as JSON-ready data."""
+    def dump(self, payload: M | dict[str, Any]) -> Any:
+        """Return ``payload`` validated against the model, as JSON-ready data (its one value when ``bare``)."""
         if isinstance(payload, dict):
             payload = self.model.model_validate(payload)
         elif not isinstance(payload, self.model):
             payload = self.model.model_validate(payload.model_dump())
-        return payload.model_dump(mode="json", exclude_none=self.omit_none)
+        data = payload.model_dump(mode="json", exclude_none=self.omit_none)
+        if not self.bare:
+            return data
+        if len(data) > 1:
+            raise ValueError(f"bare push {self.name!r} has more than one field")
+        return next(iter(data.values()), None)

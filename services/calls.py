@@ -340,7 +340,7 @@ class CallService:
         """Push the end of ``call`` to both sides (except socket ``skip_sid``), in its protocol's words."""
         rooms = [call.caller_sid, *self.other_rooms(call)]
         if call.protocol == CallProtocol.DOWELL:
-            await self.emitter.push(DOWELL_CALL_ENDED, DowellCallEnded(call_id=call.id), to=rooms, skip_sid=skip_sid)
+            await self.emitter.push(DOWELL_CALL_ENDED, DowellCallEnded(), to=rooms, skip_sid=skip_sid)
         elif call.end_reason == EndReason.MISSED:
             await self.emitter.push(CALL_MISSED, CallMissed(call_id=call.id), to=rooms)
             if len(call.invited) == 1:
