@@ -66,7 +66,7 @@ def test_pushes_of_the_converted_domains_are_declared() -> None:
 
     assert {"my_response", "session_ended", "notification", "notifications_read"} <= set(ALL_PUSHES)
     for push in ALL_PUSHES.values():
-        assert push.model.model_json_schema()["properties"], push.name
+        assert push.bare or push.model.model_json_schema()["properties"], push.name  # bare: Dowell's empty push
 
 
 def test_access_values_read_well() -> None:
