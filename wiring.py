@@ -18,6 +18,7 @@ from auth.phones import calling_code
 from auth.tokens import TokenIssuer, load_or_create_secret
 from config import Settings
 from handlers.context import Deps
+from handlers.helpdesk import SioRooms
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
 from models.clock import Clock, millis_clock
@@ -26,13 +27,21 @@ from services.accounts import AccountService
 from services.bundle import Services
 from services.chat import ChatService
 from services.emitter import Target
+from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.recovery import RecoveryService
+from services.support import SupportService
+from services.ticket_files import OwnedUploads
+from services.widget import WidgetService
 from storage.accounts import make_account_store
+from storage.attachments import make_attachment_store
 from storage.chat import make_chat_store
 from storage.database import Database
+from storage.helpdesk import make_helpdesk_store
 from storage.notify import make_notify_store
 from storage.recovery import make_recovery_store
+from storage.support import make_support_store
+from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
 
@@ -92,14 +101,30 @@ async def build_deps(
     await recovery_store.init()
     recovery = RecoveryService(accounts, recovery_store, notify, settings)
 
+    # tickets: support (Dowell), helpdesk (signed in), widget (visitors)
+    uploads = OwnedUploads(make_attachment_store(db, settings))
+    support_store = make_support_store(db)
+    await support_store.init()
+    helpdesk_store = make_helpdesk_store(db)
+    await helpdesk_store.init()
+    visitor_store = make_visitor_store(db)
+    await visitor_store.init()
+    widget = WidgetService(workspace_store, visitor_store, support_store, uploads, emitter, now)
+    support = SupportService(support_store, widget, uploads, emitter, now)
+    rooms = SioRooms(sio, lambda: deps.presence)  # presence is still built by its legacy domain, after this
+    helpdesk = HelpdeskService(helpdesk_store, workspace_store, accounts, notify, uploads, rooms, emitter, now)
+
     services = Services(
         settings=settings,
         clock=now,
         emitter=emitter,
         accounts=accounts,
         chat=chat,
+        helpdesk=helpdesk,
         notify=notify,
         recovery=recovery,
+        support=support,
+        widget=widget,
     )
     deps = Deps(
         sio=sio,

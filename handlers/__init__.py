@@ -42,17 +42,17 @@ Register = Callable[[EventRouter, Services], None]
 DOMAINS: list[Register] = [
     accounts.register,
     chat.register,
+    helpdesk.register,
     notify.register,
     recovery.register,
+    support.register,
+    widget.register,
 ]
 
 # Not yet converted (step B): each builds its own stores; calls must come after presence.
 LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = [
     workspaces.setup,
-    support.setup,
-    helpdesk.setup,
     attachments.setup,
-    widget.setup,
     queue.setup,
     pool.setup,
     presence.setup,

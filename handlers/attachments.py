@@ -17,19 +17,17 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from handlers.context import DEPS_KEY, Deps
 from handlers.events import EventRouter
-from handlers.helpdesk_access import HelpdeskAccess
 from handlers.http_auth import http_caller
 from handlers.upload_limits import UploadQuota, start_expiry
-from handlers.widget_auth import visitor_may_download
 from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.errors import Conflict, DesklineError, ErrorCode, InvalidPayload, NotFound, PayloadTooLarge
 from models.roles import Principal, Role
 from models.widget import Visitor
 from models.workspaces import Workspace
+from services.widget import visitor_may_download
 from storage.attachments import CHUNK, AttachmentStore, make_attachment_store
 from storage.database import new_id
-from storage.helpdesk import make_helpdesk_store
 from storage.support import make_support_store
 from storage.workspaces import make_workspace_store
 
@@ -105,7 +103,7 @@ class AttachmentRules:
         if principal.role == Role.ADMIN or (record.uploader_id == principal.user_id and record.ticket_id is None):
             return True  # once linked, an upload follows its ticket: a staff uploader loses it with membership
         if record.ticket_kind == "helpdesk" and record.ticket_id:
-            access = HelpdeskAccess(self.deps, make_helpdesk_store(self.deps.db), make_workspace_store(self.deps.db))
+            access = self.deps.services.helpdesk
             try:
                 await access.ticket(principal, record.ticket_id)
                 return True

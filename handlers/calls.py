@@ -10,7 +10,6 @@ from handlers.background import start_periodic
 from handlers.calls_service import CallService
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.widget_auth import session_visitor
 from models.calls import (
     CallAgentsPayload,
     CallAnswerPayload,
@@ -25,6 +24,7 @@ from models.calls import (
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
 from models.roles import Role
 from models.rooms import user_room
+from services.widget import session_visitor
 from storage.calls import make_call_store
 from storage.workspaces import make_workspace_store
 

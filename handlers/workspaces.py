@@ -11,7 +11,6 @@ from auth.workspace_keys import new_api_key
 from handlers import widget_settings
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter
-from handlers.helpdesk_access import HelpdeskAccess
 from handlers.support import revoke_key_rooms
 from handlers.widget_settings import revoke_widget_token
 from models.accounts import User
@@ -35,7 +34,6 @@ from models.workspaces import (
 from services.accounts import public
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
-from storage.helpdesk import make_helpdesk_store
 from storage.workspaces import make_workspace_store
 
 log = logging.getLogger("deskline.workspaces")
@@ -45,8 +43,7 @@ async def setup(deps: Deps) -> EventRouter:
     """Register the workspace administration events."""
     store = make_workspace_store(deps.db)
     await store.init()
-    helpdesk = make_helpdesk_store(deps.db)
-    access = HelpdeskAccess(deps, helpdesk, store)
+    access = deps.services.helpdesk
     router = EventRouter(deps)
 
     def now() -> datetime:
@@ -150,7 +147,7 @@ async def setup(deps: Deps) -> EventRouter:
         if user is None or not user.active or user.role not in (Role.AGENT, Role.MANAGER):
             raise not_staff()
         for category_id in p.categories:
-            category = await helpdesk.get_category(category_id)
+            category = await access.store.get_category(category_id)
             if category.workspace_id != p.workspace_id:
                 raise NotFound("no such category in this workspace", {"category_id": category_id})
         member = Member(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StringConstraints, field_validator
+from pydantic import AwareDatetime, Discriminator, Field, RootModel, StrictBool, StringConstraints, Tag, field_validator
 
 from models.common import Document, Identifier, Limit, Name, Payload
+from models.pushes import Push
+from models.support import ReaderPayload
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -209,3 +211,49 @@ class MarkReadPayload(Payload):
 
     ticket_id: Identifier
     message_id: Identifier
+
+
+def read_door(value: Any) -> str:
+    """Which ``mark_read`` a payload is: the Dowell one carries the workspace ``api_key``."""
+    return "key" if isinstance(value, dict) and "api_key" in value else "signed_in"
+
+
+class AnyMarkRead(
+    RootModel[
+        Annotated[
+            Annotated[ReaderPayload, Tag("key")] | Annotated[MarkReadPayload, Tag("signed_in")],
+            Discriminator(read_door),
+        ]
+    ]
+):
+    """``mark_read``, one name for two doors: with ``api_key`` the Dowell read of a support ticket
+    (``ReaderPayload``), else the signed-in read receipt (``MarkReadPayload``)."""
+
+
+class TicketUpdated(Document):
+    """Push ``ticket_updated``: a ticket was created, or its status or assignee changed."""
+
+    ticket: Ticket
+    change: str
+
+
+class TicketMessagePush(Document):
+    """Push ``ticket_message``: a new message in a ticket."""
+
+    ticket_id: str
+    message: TicketMessage
+
+
+class Typing(Document):
+    """Push ``typing``: someone in the ticket started or stopped typing."""
+
+    ticket_id: str
+    user_id: str
+    name: str
+    typing: bool
+
+
+TICKET_UPDATED = Push("ticket_updated", TicketUpdated)
+TICKET_MESSAGE = Push("ticket_message", TicketMessagePush)
+TYPING = Push("typing", Typing)
+TICKET_READ = Push("ticket_read", ReadMarker)

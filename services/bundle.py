@@ -9,8 +9,11 @@ from models.clock import Clock
 from services.accounts import AccountService
 from services.chat import ChatService
 from services.emitter import Emitter
+from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.recovery import RecoveryService
+from services.support import SupportService
+from services.widget import WidgetService
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,5 +25,8 @@ class Services:
     emitter: Emitter
     accounts: AccountService
     chat: ChatService
+    helpdesk: HelpdeskService
     notify: NotifyService
     recovery: RecoveryService
+    support: SupportService
+    widget: WidgetService
