@@ -7,7 +7,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Discriminator, Field, RootModel, StrictBool, StringConstraints, Tag, field_validator
+from pydantic import (
+    AwareDatetime,
+    Discriminator,
+    Field,
+    RootModel,
+    StrictBool,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from models.common import Document, Identifier, Limit, Name, Payload
 from models.pushes import Push
@@ -213,6 +225,9 @@ class MarkReadPayload(Payload):
     message_id: Identifier
 
 
+READ_DOORS = ("key", "signed_in")
+
+
 def read_door(value: Any) -> str:
     """Which ``mark_read`` a payload is: the Dowell one carries the workspace ``api_key``."""
     return "key" if isinstance(value, dict) and "api_key" in value else "signed_in"
@@ -228,6 +243,19 @@ class AnyMarkRead(
 ):
     """``mark_read``, one name for two doors: with ``api_key`` the Dowell read of a support ticket
     (``ReaderPayload``), else the signed-in read receipt (``MarkReadPayload``)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_fields_as_sent(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Report field errors as the chosen door's model does (without the union's tag in their path)."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                if error["loc"] and error["loc"][0] in READ_DOORS:
+                    error["loc"] = error["loc"][1:]
+            raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
 
 
 class TicketUpdated(Document):

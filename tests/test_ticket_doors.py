@@ -50,3 +50,11 @@ async def test_mark_read_with_a_key_is_the_dowell_read_even_from_a_signed_in_soc
     # without a key, a signed-in socket reads its own helpdesk tickets: a support ticket id is not one of them
     await agent.error("mark_read", {"ticket_id": ticket["_id"], "message_id": "m"}, "not_found")
     assert len(agent.inbox.of("ticket_message_response")) == 2
+
+
+async def test_mark_read_field_errors_name_the_fields_as_sent(server: RunningServer) -> None:
+    agent, _ = await signed_in(server, Role.AGENT)
+    error = await agent.error("mark_read", {"ticket_id": "t"}, "invalid_payload")
+    assert [d["field"] for d in error["details"]] == ["message_id"]
+    error = await agent.error("mark_read", {"api_key": "k", "ticket_id": "t"}, "invalid_payload")
+    assert {d["field"] for d in error["details"]} == {"workspace_id", "user_id"}
