@@ -31,7 +31,7 @@ from models.helpdesk import (
     UpdateCategoryPayload,
     WorkspaceRefPayload,
 )
-from models.roles import Role
+from models.roles import STAFF_ROLES, Role
 from models.rooms import (
     presence_room,
     ticket_room,
@@ -42,9 +42,9 @@ from models.rooms import (
 )
 from models.support import ReaderPayload
 from services.bundle import Services
-from services.helpdesk import STAFF
 
 MANAGERS = roles(Role.MANAGER, Role.ADMIN)
+STAFF = roles(*STAFF_ROLES)
 
 
 class AnonymousDowellRead:
@@ -79,7 +79,7 @@ def register(router: EventRouter, services: Services) -> None:
     async def list_categories(ctx: EventContext, p: WorkspaceRefPayload) -> list[Category]:
         return await helpdesk.categories(p.workspace_id)
 
-    @router.on("subscribe_workspace", WorkspaceRefPayload, access=roles(*STAFF))
+    @router.on("subscribe_workspace", WorkspaceRefPayload, access=STAFF)
     async def subscribe_workspace(ctx: EventContext, p: WorkspaceRefPayload) -> dict[str, Any]:
         who = ctx.require()
         if await helpdesk.may_subscribe(who, p.workspace_id):
@@ -132,7 +132,7 @@ def register(router: EventRouter, services: Services) -> None:
     async def set_ticket_status(ctx: EventContext, p: SetStatusPayload) -> Ticket:
         return await helpdesk.set_status(ctx.require(), p.ticket_id, p.status)
 
-    @router.on("reassign_ticket", ReassignPayload, access=roles(*STAFF))
+    @router.on("reassign_ticket", ReassignPayload, access=STAFF)
     async def reassign_ticket(ctx: EventContext, p: ReassignPayload) -> Ticket:
         return await helpdesk.reassign(ctx.require(), p.ticket_id, p.assignee_id)
 

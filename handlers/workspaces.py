@@ -147,7 +147,7 @@ async def setup(deps: Deps) -> EventRouter:
         if user is None or not user.active or user.role not in (Role.AGENT, Role.MANAGER):
             raise not_staff()
         for category_id in p.categories:
-            category = await access.store.get_category(category_id)
+            category = await access.category(category_id)
             if category.workspace_id != p.workspace_id:
                 raise NotFound("no such category in this workspace", {"category_id": category_id})
         member = Member(

@@ -43,7 +43,6 @@ from storage.database import new_id
 from storage.helpdesk import HelpdeskStore
 from storage.workspaces import WorkspaceStore
 
-STAFF = (Role.AGENT, Role.MANAGER, Role.ADMIN)
 PAGE = 100
 HISTORY = 200
 
@@ -270,6 +269,10 @@ class HelpdeskService:
         await self.require_manager_of(who, category.workspace_id)
         await self.store.delete_category(category_id)
         return {"category_id": category_id, "deleted": True}
+
+    async def category(self, category_id: str) -> Category:
+        """Return one category; ``NotFound`` if unknown."""
+        return await self.store.get_category(category_id)
 
     async def categories(self, workspace_id: str) -> list[Category]:
         """Return a workspace's categories."""
