@@ -21,7 +21,7 @@ from config import Settings
 from handlers import queue as queue_events
 from handlers.background import start_periodic
 from handlers.context import Deps
-from handlers.helpdesk_access import HelpdeskAccess
+from handlers.helpdesk import SioRooms
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
@@ -33,12 +33,15 @@ from services.bundle import Services
 from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Target
+from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.support import SupportService
 from services.turn import TurnService
+from services.widget import WidgetService
 from services.workspaces import WorkspaceService
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
@@ -52,6 +55,7 @@ from storage.presence import make_presence_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
+from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
 
@@ -147,6 +151,16 @@ async def build_deps(
         call_store, presence, accounts, workspace_store, notify, emitter, clock, settings.call_ring_seconds
     )
 
+    # tickets: support (Dowell), helpdesk (signed in), widget (visitors)
+    await support_store.init()
+    await helpdesk_store.init()
+    visitor_store = make_visitor_store(db)
+    await visitor_store.init()
+    widget = WidgetService(workspace_store, visitor_store, support_store, attachments, emitter, now)
+    support = SupportService(support_store, widget, attachments, emitter, now)
+    rooms = SioRooms(sio, lambda: presence)
+    helpdesk = HelpdeskService(helpdesk_store, workspace_store, accounts, notify, attachments, rooms, emitter, now)
+
     services = Services(
         settings=settings,
         clock=now,
@@ -155,12 +169,15 @@ async def build_deps(
         attachments=attachments,
         calls=calls,
         chat=chat,
+        helpdesk=helpdesk,
         notify=notify,
         pool=pool,
         presence=presence,
         queue=queue,
         recovery=recovery,
+        support=support,
         turn=turn,
+        widget=widget,
         workspaces=workspaces,
     )
     deps = Deps(
@@ -183,8 +200,7 @@ async def build_deps(
     deps.shutdown_hooks.append(notify.stop)
     # queue
     deps.session_hooks.append(queue_events.tracking_restorer(sio, queue.tracking))
-    # workspaces and attachments: the tickets' side (services.helpdesk once the ticket slice lands)
-    helpdesk = HelpdeskAccess(deps, helpdesk_store, workspace_store)
+    # workspaces and attachments: the tickets' side
     workspaces.helpdesk = attachments.helpdesk = helpdesk
     deps.account_hooks.append(workspaces.follow_account)
     # attachments

@@ -10,7 +10,6 @@ from typing import Any
 from handlers.access import ANONYMOUS, SIGNED_IN
 from handlers.context import EventContext
 from handlers.events import EventRouter, NoPayload
-from handlers.widget_auth import session_visitor
 from models.calls import (
     AnswerCallPayload,
     CallAgentsPayload,
@@ -22,6 +21,7 @@ from models.calls import (
 )
 from models.errors import Unauthorized
 from services.bundle import Services
+from services.widget import session_visitor
 from services.workspaces import authenticate_workspace
 
 NO_CALLER = "sign in, or connect with the widget token (auth.widget_token + visitor_secret)"

@@ -22,7 +22,7 @@ from models.workspaces import Workspace
 log = logging.getLogger("deskline.events")
 
 HANDLER_TIMEOUT_SECONDS = 30.0
-WIDGET_SESSION_KEY = "widget"  # handlers.widget_auth.SESSION_KEY: the socket connected with a widget token
+WIDGET_SESSION_KEY = "widget"  # models.widget.SESSION_KEY: the socket connected with a widget token
 NOT_A_WIDGET = "connect with auth.widget_token to use the widget events"
 MAX_DEPTH = 255  # orjson serialises at most this many nested levels
 

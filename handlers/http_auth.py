@@ -13,7 +13,6 @@ from models.errors import Unauthorized
 from models.roles import Principal
 from models.widget import Visitor
 from models.workspaces import Workspace
-from storage.visitors import make_visitor_store
 
 WORKSPACE_HEADER = "X-Workspace-Id"
 API_KEY_HEADER = "X-Api-Key"
@@ -35,7 +34,7 @@ async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
     and services come from ``wiring.py`` (``deps.services``); none is built per request.
     """
     workspaces = deps.services.workspaces
-    visitor = await widget_request(request, workspaces.store, make_visitor_store(deps.db))
+    visitor = await widget_request(request, workspaces.store, deps.services.widget.visitors)
     if visitor is not None:
         return HttpCaller(visitor=visitor)
     header = request.headers.get(hdrs.AUTHORIZATION, "")

@@ -7,6 +7,7 @@ only; the other events act on the visitor's own tickets.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,29 @@ from aiohttp import web
 from pydantic import ValidationError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from handlers.access import WIDGET_VISITOR
 from handlers.context import Deps, EventContext
-from handlers.events import EventRouter
-from handlers.widget_auth import SESSION_KEY, authenticate_widget
-from handlers.widget_service import WidgetService, enter_widget_rooms
+from handlers.events import EventRouter, NoPayload
 from models.errors import DesklineError, Unauthorized
+from models.rooms import widget_identity_room, widget_visitor_room, widget_workspace_room
 from models.support import SupportMessage, SupportTicket
-from models.widget import WidgetAuth, WidgetOpenPayload, WidgetSendPayload, WidgetTicketPayload
-from storage.support import make_support_store
-from storage.visitors import make_visitor_store
+from models.widget import (
+    SESSION_KEY,
+    WidgetAuth,
+    WidgetCaller,
+    WidgetOpenPayload,
+    WidgetSendPayload,
+    WidgetTicketPayload,
+)
+from models.workspaces import WorkspaceRecord
+from services.bundle import Services
+from services.widget import NO_VISITOR
 
 log = logging.getLogger("deskline.widget")
 
 PATH = "/widget.js"
 SCRIPT = Path(__file__).resolve().parent.parent / "widget" / "deskline-widget.js"
+OPEN_GUARD = "widget_open_guard"
 
 
 def add_routes(app: web.Application) -> None:
@@ -48,6 +58,22 @@ def is_widget_auth(auth: Any) -> bool:
     return isinstance(auth, dict) and "widget_token" in auth
 
 
+async def enter_widget_rooms(sid: str, deps: Deps, caller: WidgetCaller) -> None:
+    """Put a widget socket in its workspace's widget room, its identity room and its visitor's room.
+
+    The first two are also presence groups, so rotating a credential finds the socket on any instance.
+    """
+    ws = caller.workspace_id
+    credential_rooms = [widget_workspace_room(ws, caller.token_tag)]
+    if caller.identity_tag is not None:
+        credential_rooms.append(widget_identity_room(ws, caller.identity_tag))
+    for room in credential_rooms:
+        await deps.sio.enter_room(sid, room)
+        await deps.services.presence.join_group(sid, room)
+    if caller.visitor_id is not None:
+        await deps.sio.enter_room(sid, widget_visitor_room(ws, caller.visitor_id, caller.token_tag))
+
+
 async def connect_widget(deps: Deps, sid: str, session: dict[str, Any], environ: dict[str, Any], auth: Any) -> None:
     """Authenticate a widget socket (token, Origin, visitor) and enter its rooms; refuse with the error code."""
     try:
@@ -55,8 +81,7 @@ async def connect_widget(deps: Deps, sid: str, session: dict[str, Any], environ:
             parsed = WidgetAuth.model_validate(auth)
         except ValidationError as exc:
             raise Unauthorized("auth must be {widget_token, visitor_secret?, identifier?, identifier_hash?}") from exc
-        workspaces, visitors = deps.services.workspaces.store, make_visitor_store(deps.db)
-        caller = await authenticate_widget(workspaces, visitors, parsed, environ.get("HTTP_ORIGIN"))
+        caller = await deps.services.widget.authenticate(parsed, environ.get("HTTP_ORIGIN"))
     except DesklineError as err:
         log.info("event=connect sid=%s kind=widget code=%s reason=%s", sid, err.code, err.message)
         raise Refused(err.message, {"code": str(err.code)}) from err
@@ -65,31 +90,65 @@ async def connect_widget(deps: Deps, sid: str, session: dict[str, Any], environ:
     log.info("event=connect sid=%s kind=widget workspace=%s visitor=%s", sid, caller.workspace_id, caller.visitor_id)
 
 
-async def setup(deps: Deps) -> EventRouter:
-    """Create the visitor store and register the widget visitor events."""
-    visitors = make_visitor_store(deps.db)
-    await visitors.init()
-    service = WidgetService(deps, deps.services.workspaces.store, visitors, make_support_store(deps.db))
-    router = EventRouter(deps)
+def register(router: EventRouter, services: Services) -> None:
+    """Declare the widget visitor events."""
+    widget = services.widget
 
-    @router.on("widget_open", WidgetOpenPayload)
+    async def caller_of(ctx: EventContext) -> tuple[WidgetCaller, WorkspaceRecord]:
+        """Return the socket's widget caller and workspace; a revoked credential ends the socket."""
+        caller: WidgetCaller = ctx.session[SESSION_KEY]
+        try:
+            return caller, await widget.still_valid(caller)
+        except Unauthorized:
+            ctx.session.pop(SESSION_KEY, None)  # never again on this socket, even if the token came back
+            await ctx.deps.sio.disconnect(ctx.sid)
+            raise
+
+    async def visitor_of(ctx: EventContext) -> tuple[WidgetCaller, WorkspaceRecord, str]:
+        """Like ``caller_of`` but the socket must be a known visitor (the widget token alone sees nothing)."""
+        caller, record = await caller_of(ctx)
+        if caller.visitor_id is None:
+            raise Unauthorized(NO_VISITOR)
+        return caller, record, caller.visitor_id
+
+    @router.on("widget_open", WidgetOpenPayload, access=WIDGET_VISITOR)
     async def widget_open(ctx: EventContext, p: WidgetOpenPayload) -> dict[str, Any]:
-        return await service.open(ctx, p)
+        caller, record = await caller_of(ctx)
+        widget.check_product(record, p.product)
+        # One socket gets one visitor even when its widget_open events run concurrently: they queue on a lock
+        # kept in the socket's session (it guards only this socket's own session state; a socket lives in one
+        # process, so no database constraint is needed).
+        guard: asyncio.Lock = ctx.session.setdefault(OPEN_GUARD, asyncio.Lock())  # no await before: one lock
+        secret: str | None = None
+        async with guard:
+            if caller.visitor_id is None:
+                secret, _ = await widget.new_visitor(caller, record)
+                await enter_widget_rooms(ctx.sid, ctx.deps, caller)
+        assert caller.visitor_id is not None
+        ticket = await widget.open(record, caller.visitor_id, p.product)
+        answer: dict[str, Any] = {"visitor_id": caller.visitor_id, "ticket": ticket}
+        if secret is not None:
+            answer["visitor_secret"] = secret
+        return answer
 
-    @router.on("widget_conversations")
-    async def widget_conversations(ctx: EventContext, _: Any) -> list[SupportTicket]:
-        return await service.conversations(ctx)
+    @router.on("widget_conversations", NoPayload, access=WIDGET_VISITOR)
+    async def widget_conversations(ctx: EventContext, _: NoPayload) -> list[SupportTicket]:
+        caller, record = await caller_of(ctx)
+        return await widget.conversations(record, caller.visitor_id)
 
-    @router.on("widget_messages", WidgetTicketPayload)
+    @router.on("widget_messages", WidgetTicketPayload, access=WIDGET_VISITOR)
     async def widget_messages(ctx: EventContext, p: WidgetTicketPayload) -> list[SupportMessage]:
-        return await service.messages(ctx, p)
+        _, record, visitor_id = await visitor_of(ctx)
+        return await widget.messages(record, visitor_id, p.ticket_id)
 
-    @router.on("widget_send", WidgetSendPayload)
+    @router.on("widget_send", WidgetSendPayload, access=WIDGET_VISITOR)
     async def widget_send(ctx: EventContext, p: WidgetSendPayload) -> SupportMessage:
-        return await service.send(ctx, p)
+        caller, record, visitor_id = await visitor_of(ctx)
+        return await widget.send(
+            caller, record, visitor_id, ctx.sid, p.ticket_id, p.message_data, p.reply_to, p.attachments
+        )
 
-    @router.on("widget_waiting_time", WidgetTicketPayload)
+    @router.on("widget_waiting_time", WidgetTicketPayload, access=WIDGET_VISITOR)
     async def widget_waiting_time(ctx: EventContext, p: WidgetTicketPayload) -> dict[str, Any]:
-        return await service.waiting_time(ctx, p)
-
-    return router
+        _, record, visitor_id = await visitor_of(ctx)
+        return await widget.waiting_time(record, visitor_id, p.ticket_id)

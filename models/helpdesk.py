@@ -5,11 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    Discriminator,
+    Field,
+    RootModel,
+    StrictBool,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from models.common import Document, Identifier, Limit, Name, Payload
+from models.pushes import Push
+from models.support import ReaderPayload
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -209,3 +223,65 @@ class MarkReadPayload(Payload):
 
     ticket_id: Identifier
     message_id: Identifier
+
+
+READ_DOORS = ("key", "signed_in")
+
+
+def read_door(value: Any) -> str:
+    """Which ``mark_read`` a payload is: the Dowell one carries the workspace ``api_key``."""
+    return "key" if isinstance(value, dict) and "api_key" in value else "signed_in"
+
+
+class AnyMarkRead(
+    RootModel[
+        Annotated[
+            Annotated[ReaderPayload, Tag("key")] | Annotated[MarkReadPayload, Tag("signed_in")],
+            Discriminator(read_door),
+        ]
+    ]
+):
+    """``mark_read``, one name for two doors: with ``api_key`` the Dowell read of a support ticket
+    (``ReaderPayload``), else the signed-in read receipt (``MarkReadPayload``)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_fields_as_sent(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Report field errors as the chosen door's model does (without the union's tag in their path)."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                if error["loc"] and error["loc"][0] in READ_DOORS:
+                    error["loc"] = error["loc"][1:]
+            raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
+
+
+class TicketUpdated(Document):
+    """Push ``ticket_updated``: a ticket was created, or its status or assignee changed."""
+
+    ticket: Ticket
+    change: str
+
+
+class TicketMessagePush(Document):
+    """Push ``ticket_message``: a new message in a ticket."""
+
+    ticket_id: str
+    message: TicketMessage
+
+
+class Typing(Document):
+    """Push ``typing``: someone in the ticket started or stopped typing."""
+
+    ticket_id: str
+    user_id: str
+    name: str
+    typing: bool
+
+
+TICKET_UPDATED = Push("ticket_updated", TicketUpdated)
+TICKET_MESSAGE = Push("ticket_message", TicketMessagePush)
+TYPING = Push("typing", Typing)
+TICKET_READ = Push("ticket_read", ReadMarker)

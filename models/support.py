@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from models.common import CompatPayload, Document
+from models.pushes import Push
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -175,3 +176,27 @@ class SupportMessage(SupportDocument):
 def normalise_topic(name: str) -> str:
     """Return a topic name as Dowell stored it: upper case, spaces as underscores."""
     return "_".join(name.upper().split())
+
+
+class DowellResponse(Document):
+    """Pushes ``setting_response``, ``ticket_response``, ``ticket_message_response``: the Dowell envelope.
+
+    ``data`` is already JSON-ready (documents dumped with their ``_id``), or the failure sentence.
+    """
+
+    data: Any
+    status: str
+    operation: str
+
+
+class NewTicket(Document):
+    """Push ``new_ticket``: a ticket was opened in the workspace (to its Dowell support room)."""
+
+    data: Any
+    status: str = "success"
+
+
+SETTING_RESPONSE = Push("setting_response", DowellResponse)
+TICKET_RESPONSE = Push("ticket_response", DowellResponse)
+TICKET_MESSAGE_RESPONSE = Push("ticket_message_response", DowellResponse)
+NEW_TICKET = Push("new_ticket", NewTicket)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.common import Document, Identifier, Payload
+from models.pushes import Push
+from models.support import SupportMessage
 
 ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -105,3 +108,27 @@ class WidgetSendPayload(Payload):
     @classmethod
     def _dedupe(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+
+SESSION_KEY = "widget"  # where a widget socket's ``WidgetCaller`` is kept in its Socket.IO session
+
+
+@dataclass
+class WidgetCaller:
+    """A widget socket's or request's identity: the workspace, the credentials' tags, the visitor if known."""
+
+    workspace_id: str
+    token_tag: str
+    identifier: str | None = None
+    identity_tag: str | None = None
+    visitor_id: str | None = None
+
+
+class WidgetTicketClosed(Document):
+    """Push ``widget_ticket_closed``: one of the visitor's conversations was closed by the support side."""
+
+    ticket_id: str
+
+
+WIDGET_MESSAGE = Push("widget_message", SupportMessage)
+WIDGET_TICKET_CLOSED = Push("widget_ticket_closed", WidgetTicketClosed)

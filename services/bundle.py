@@ -11,12 +11,15 @@ from services.attachments import AttachmentService
 from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Emitter
+from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.support import SupportService
 from services.turn import TurnService
+from services.widget import WidgetService
 from services.workspaces import WorkspaceService
 
 
@@ -31,10 +34,13 @@ class Services:
     attachments: AttachmentService
     calls: CallService
     chat: ChatService
+    helpdesk: HelpdeskService
     notify: NotifyService
     pool: PoolService
     presence: PresenceService
     queue: QueueServices
     recovery: RecoveryService
+    support: SupportService
     turn: TurnService
+    widget: WidgetService
     workspaces: WorkspaceService

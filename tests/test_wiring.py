@@ -15,24 +15,7 @@ from tests.helpers import RunningServer
 PASSWORD = "correct horse battery"
 
 # Events still registered the old way, with no payload model; step B gives each a model and empties this set.
-UNTYPED = {
-    # support (the ticket converter)
-    "create_topic",
-    "get_all_topics",
-    "create_line_manager",
-    "get_all_line_managers",
-    "create_ticket",
-    "get_tickets",
-    "close_ticket",
-    "reopen_ticket",
-    "waiting_time_response",
-    "ticket_message_event",
-    "get_ticket_messages",
-    "get_unread_count",
-    "mark_read",  # shared with helpdesk; the Dowell door is picked by sniffing api_key (ticket converter)
-    # widget (the widget converter)
-    "widget_conversations",
-}
+UNTYPED = {}
 
 
 async def test_converted_domains_work_registered_in_reverse(start_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
