@@ -6,14 +6,8 @@ import hashlib
 import hmac
 import secrets
 
-TOKEN_PREFIX = "wt_"
 VISITOR_PREFIX = "vs_"
 IDENTITY_PREFIX = "wi_"
-
-
-def new_widget_token() -> str:
-    """Return a fresh public widget token (``wt_`` + 43 url-safe characters)."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def new_identity_secret() -> str:

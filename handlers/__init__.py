@@ -4,14 +4,11 @@ To add or convert a domain (see docs/architecture.md): write ``handlers/<domain>
 ``def register(router: EventRouter, services: Services) -> None`` (sync, no I/O: it only declares events) and
 list it in ``DOMAINS``; its stores and services are built in ``wiring.py``. A domain that serves HTTP too adds
 a ``def add_routes(app)`` and lists it in ``HTTP_ROUTES``.
-
-``LEGACY_DOMAINS`` holds the old shape, ``async def setup(deps) -> EventRouter``, until step B of issue 14
-converts each of them; they run after ``DOMAINS``, in their listed order (which still matters for them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -54,9 +51,6 @@ DOMAINS: list[Register] = [
     widget.register,
 ]
 
-# Not yet converted (step B): each builds its own stores.
-LEGACY_DOMAINS: list[Callable[[Deps], Awaitable[EventRouter]]] = []
-
 HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     recovery.add_routes,
     attachments.add_routes,
@@ -66,14 +60,11 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
 
 
 async def register_all(deps: Deps) -> list[str]:
-    """Register every domain's events (converted ones first); return the event names."""
+    """Register every domain's events; return the event names."""
     connection.setup(deps)
     for register in DOMAINS:
         router = EventRouter(deps)
         register(router, deps.services)
-        deps.events.update(router.models)
-    for setup in LEGACY_DOMAINS:
-        router = await setup(deps)
         deps.events.update(router.models)
     return list(deps.events)
 

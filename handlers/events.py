@@ -11,12 +11,11 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from handlers.access import ANONYMOUS, SIGNED_IN, Access, Door
+from handlers.access import ANONYMOUS, Access, Door
 from handlers.compat import Compat
 from handlers.context import Deps, EventContext
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
-from models.roles import Role
 from models.workspaces import Workspace
 
 log = logging.getLogger("deskline.events")
@@ -28,7 +27,6 @@ MAX_DEPTH = 255  # orjson serialises at most this many nested levels
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[EventContext, Any], Awaitable[Any]]
-ErrorHook = Callable[[EventContext, DesklineError], Awaitable[None]]
 
 
 def ok(data: Any = None) -> dict[str, Any]:
@@ -80,14 +78,11 @@ class EventRouter:
     def on(
         self,
         name: str,
-        model: type[BaseModel] | None = None,
+        model: type[BaseModel],
         *,
-        access: Access | None = None,
+        access: Access = ANONYMOUS,
         compat: Compat | None = None,
         signs_in: bool = False,
-        roles: tuple[Role, ...] = (),
-        signed_in: bool = False,
-        on_error: ErrorHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, payload)`` for event ``name``; its return value is the ack's data.
 
@@ -95,20 +90,13 @@ class EventRouter:
         ``ANONYMOUS``); ``compat`` also answers failures in an old client's shape (``handlers.compat``).
         Every event of a signed-in socket first checks its session (token expiry, ended sessions), except
         ``signs_in`` events, which authenticate by themselves (login, refresh_token, reset_password...).
-
-        ``roles``, ``signed_in`` and ``on_error`` are the old spelling, kept until step B converts every domain;
-        ``model=None`` (the raw payload reaches the handler) likewise.
         """
-        if access is None:
-            access = _legacy_access(roles, signed_in)
-        elif roles or signed_in:
-            raise ValueError(f"{name}: give access=..., not roles/signed_in as well")
         if signs_in:
             self.signs_in.add(name)
 
         def register(handler: Handler) -> Handler:
             async def run(sid: str, *args: Any) -> dict[str, Any]:
-                return await self._dispatch(name, handler, model, access, compat, on_error, sid, args)
+                return await self._dispatch(name, handler, model, access, compat, sid, args)
 
             self.deps.sio.on(name, run)
             self.events.append(name)
@@ -122,10 +110,9 @@ class EventRouter:
         self,
         name: str,
         handler: Handler,
-        model: type[BaseModel] | None,
+        model: type[BaseModel],
         access: Access,
         compat: Compat | None,
-        on_error: ErrorHook | None,
         sid: str,
         args: tuple[Any, ...],
     ) -> dict[str, Any]:
@@ -141,7 +128,7 @@ class EventRouter:
                     await ctx.check_session()
                 if access.door in (Door.SIGNED_IN, Door.ROLES):
                     ctx.require(*access.roles)
-                data = parse_payload(model, payload) if model is not None else payload
+                data = parse_payload(model, payload)
                 if access.door == Door.WORKSPACE_KEY:
                     ctx.workspace = await self._workspace(data)
                 elif access.door == Door.WIDGET_VISITOR and ctx.session.get(WIDGET_SESSION_KEY) is None:
@@ -151,13 +138,13 @@ class EventRouter:
                 await compat.succeeded(ctx, result)
             return ok(result)
         except DesklineError as err:
-            return await self._fail(ctx, name, err, on_error, compat, started)
+            return await self._fail(ctx, name, err, compat, started)
         except TimeoutError:
             log.error("event=%s sid=%s code=internal reason=timeout", name, sid)
-            return await self._fail(ctx, name, _internal("the server took too long"), on_error, compat, started)
+            return await self._fail(ctx, name, _internal("the server took too long"), compat, started)
         except Exception:
             log.exception("event=%s sid=%s code=internal", name, sid)
-            return await self._fail(ctx, name, _internal("internal server error"), on_error, compat, started)
+            return await self._fail(ctx, name, _internal("internal server error"), compat, started)
 
     async def _workspace(self, payload: Any) -> Workspace:
         """Return the workspace whose current API key the (validated) payload carries, else ``Unauthorized``."""
@@ -182,7 +169,6 @@ class EventRouter:
         ctx: EventContext,
         name: str,
         err: DesklineError,
-        on_error: ErrorHook | None,
         compat: Compat | None,
         started: float,
     ) -> dict[str, Any]:
@@ -195,20 +181,12 @@ class EventRouter:
             err.code,
             (time.perf_counter() - started) * 1e3,
         )
-        for hook in (on_error, compat.failed if compat is not None else None):
-            if hook is None:
-                continue
+        if compat is not None:
             try:
-                await hook(ctx, err)
+                await compat.failed(ctx, err)
             except Exception:
-                log.exception("event=%s sid=%s code=internal in=on_error", name, ctx.sid)
+                log.exception("event=%s sid=%s code=internal in=compat", name, ctx.sid)
         return failure(err)
-
-
-def _legacy_access(roles: tuple[Role, ...], signed_in: bool) -> Access:
-    if roles:
-        return Access(Door.ROLES, frozenset(roles))
-    return SIGNED_IN if signed_in else ANONYMOUS
 
 
 def unreadable(payload: Any) -> UnreadablePayload:

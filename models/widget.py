@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -12,6 +13,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from models.common import Document, Identifier, Payload
 from models.pushes import Push
 from models.support import SupportMessage
+
+WIDGET_TOKEN_PREFIX = "wt_"
+
+
+def new_widget_token() -> str:
+    """Return a fresh public widget token (``wt_`` + 43 url-safe characters)."""
+    return WIDGET_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
 
 ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]

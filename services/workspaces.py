@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from auth.widget_tokens import credential_tag, new_identity_secret, new_widget_token
+from auth.widget_tokens import credential_tag, new_identity_secret
 from auth.workspace_keys import INVALID_API_KEY, key_matches, new_api_key, room_tag
 from models.accounts import User
 from models.clock import Clock
@@ -20,7 +20,7 @@ from models.rooms import (
     widget_workspace_room,
     workspace_admins_room,
 )
-from models.widget import IdentitySecret, WidgetSettings
+from models.widget import IdentitySecret, WidgetSettings, new_widget_token
 from models.workspaces import (
     WIDGET_TOKEN_REVOKED,
     WORKSPACE_KEY_REVOKED,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 import models
 from models.errors import ErrorCode
@@ -44,49 +44,6 @@ from tests.helpers import RunningServer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 
-# Pushes and events that other step-B slices are declaring or converting right now (issue 14): on this branch
-# they are pushed as raw literals or registered without a payload model, so neither their names nor their fields
-# can be held against the doc yet. The lead empties this set after merging the slices; an entry that is declared
-# (or typed) and documented fails test_pending_entries_are_still_pending, so stale ones show themselves.
-PENDING_PUSHES = {
-    # support / tickets (the ticket converter): DowellEnvelope answers and the workspace room pushes
-    "ticket_response",
-    "setting_response",
-    "ticket_message_response",
-    "new_ticket",
-    # helpdesk (the ticket converter)
-    "ticket_updated",
-    "ticket_message",
-    "ticket_read",
-    "typing",
-    # widget (the widget converter)
-    "widget_message",
-    "widget_ticket_closed",
-}
-# Events registered with no payload model on this branch (tests/test_wiring.py UNTYPED): their names are held
-# against the doc already, their fields once they have a model.
-PENDING_EVENT_FIELDS = {
-    "create_topic",
-    "get_all_topics",
-    "create_line_manager",
-    "get_all_line_managers",
-    "create_ticket",
-    "get_tickets",
-    "close_ticket",
-    "reopen_ticket",
-    "waiting_time_response",
-    "ticket_message_event",
-    "get_ticket_messages",
-    "get_unread_count",
-    "mark_read",
-    "widget_conversations",
-}
-
-# Kinds still sent as string literals by domains other slices are converting (they pass the Kind member then).
-PENDING_KINDS = {
-    Kind.TICKET_REPLY,  # handlers/helpdesk.py (the ticket converter)
-    Kind.TICKET_STATUS,  # handlers/helpdesk.py (the ticket converter)
-}
 CODE_PACKAGES = ("handlers", "services", "models", "notify", "storage", "auth")
 
 NAME = re.compile(r"^`([A-Za-z_][A-Za-z0-9_.]*)`")
@@ -229,8 +186,28 @@ def read_doc(text: str) -> Doc:
 
 
 def model_fields(model: type[BaseModel]) -> dict[str, bool]:
-    """Return the model's wire fields (alias when set) → optional."""
+    """Return the model's wire fields (alias when set) → optional; a root union's are its members' (one per door)."""
+    members = union_members(model)
+    if members:
+        each = [model_fields(member) for member in members]
+        names = {name for fields in each for name in fields}
+        return {name: any(fields.get(name, True) for fields in each) for name in names}
     return {(info.alias or name): not info.is_required() for name, info in model.model_fields.items()}
+
+
+def union_members(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """Return the models of a ``RootModel`` over a union of models (e.g. ``mark_read``'s two doors), else []."""
+    if not issubclass(model, RootModel):
+        return []
+    found: list[type[BaseModel]] = []
+    pending = [model.model_fields["root"].annotation]
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.append(annotation)
+        else:
+            pending.extend(get_args(annotation))
+    return found
 
 
 def field_problems(what: str, rows: list[Row], model: type[BaseModel]) -> list[str]:
@@ -269,7 +246,11 @@ def compare(
     if set(documented) != set(actual):
         missing, extra = sorted(set(actual) - set(documented)), sorted(set(documented) - set(actual))
         problems.append(f"{what}: the doc misses {missing}, the model {model.__name__} lacks {extra}")
-    by_wire = {(info.alias or name): info for name, info in model.model_fields.items()}
+    by_wire = {
+        (info.alias or name): info
+        for member in union_members(model) or [model]
+        for name, info in member.model_fields.items()
+    }
     for name in sorted(set(documented) & set(actual)):
         # (a field with a default may be documented without ``?``: ``{all: true}``, ``everywhere: bool``)
         if single and documented[name] and not actual[name]:
@@ -320,7 +301,7 @@ async def test_every_event_is_documented_and_every_documented_event_exists(serve
 async def test_documented_payload_fields_are_the_models(server: RunningServer, doc: Doc) -> None:
     problems = []
     for name, model in sorted(server.deps.events.items()):
-        if model is None or name in PENDING_EVENT_FIELDS or name not in doc.events:
+        if name not in doc.events:
             continue
         problems += field_problems(f"event {name}", doc.events[name], model)
     assert not problems, "\n".join(problems)
@@ -328,8 +309,8 @@ async def test_documented_payload_fields_are_the_models(server: RunningServer, d
 
 def test_every_push_is_documented_and_every_documented_push_is_declared(doc: Doc) -> None:
     declared = set(declared_pushes())
-    undocumented = sorted(declared - set(doc.pushes) - PENDING_PUSHES)
-    undeclared = sorted(set(doc.pushes) - declared - PENDING_PUSHES)
+    undocumented = sorted(declared - set(doc.pushes))
+    undeclared = sorted(set(doc.pushes) - declared)
     assert not undocumented, f"declared pushes without a row in a push table of docs/events.md: {undocumented}"
     assert not undeclared, f"docs/events.md documents pushes no models/ module declares: {undeclared}"
 
@@ -341,16 +322,6 @@ def test_documented_push_fields_are_the_models(doc: Doc) -> None:
             check = bare_problems if push.bare else field_problems
             problems += check(f"push {name}", doc.pushes[name], push.model)
     assert not problems, "\n".join(problems)
-
-
-async def test_pending_entries_are_still_pending(server: RunningServer, doc: Doc) -> None:
-    declared = declared_pushes()
-    done = sorted(name for name in PENDING_PUSHES if name in declared and name in doc.pushes)
-    assert not done, f"declared and documented: remove them from PENDING_PUSHES in tests/test_docs.py: {done}"
-    typed = sorted(name for name in PENDING_EVENT_FIELDS if server.deps.events.get(name) is not None)
-    assert not typed, f"these events have a model now: remove them from PENDING_EVENT_FIELDS: {typed}"
-    gone = sorted(PENDING_EVENT_FIELDS - set(server.deps.events))
-    assert not gone, f"PENDING_EVENT_FIELDS names events nobody registers: {gone}"
 
 
 def test_every_notification_kind_is_documented_once(doc: Doc) -> None:
@@ -387,12 +358,10 @@ def kind_references() -> set[str]:
 
 
 def test_every_notification_kind_is_sent_by_its_member() -> None:
-    """No member is dead: each is named by the code that sends it (literals are the pending slices' to replace)."""
+    """No member is dead: each is named by the code that sends it."""
     used = kind_references()
-    unused = sorted(k.value for k in Kind if k.name not in used and k not in PENDING_KINDS)
+    unused = sorted(k.value for k in Kind if k.name not in used)
     assert not unused, f"Kind members nothing sends (remove them, and their docs row): {unused}"
-    stale = sorted(k.value for k in PENDING_KINDS if k.name in used)
-    assert not stale, f"these kinds are sent by their member now: remove them from PENDING_KINDS: {stale}"
 
 
 def test_every_event_and_push_is_documented_once(doc: Doc) -> None:

@@ -17,12 +17,7 @@ FORBIDDEN: dict[str, set[str]] = {
 }
 
 # Known violations, each removed by the engineer named (issue 14, step B); the set must end empty.
-ALLOWED: set[tuple[str, str]] = {
-    # The workspace store mints widget tokens itself (auth.widget_tokens.new_widget_token): the workspaces
-    # converter passes the new token in from services/workspaces.py instead.
-    ("storage/mongo/workspaces.py", "auth"),
-    ("storage/sqlite/workspaces.py", "auth"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def imports_of(path: Path) -> set[str]:

@@ -13,9 +13,9 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from auth.widget_tokens import new_widget_token
 from models.errors import NotFound
 from models.helpdesk import Handover
+from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import (

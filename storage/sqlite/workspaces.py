@@ -11,9 +11,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from auth.widget_tokens import new_widget_token
 from models.errors import NotFound
 from models.helpdesk import Handover
+from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from auth.widget_tokens import hash_secret, new_visitor_secret, new_widget_token
+from auth.widget_tokens import hash_secret, new_visitor_secret
 from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import NotFound
-from models.widget import VisitorRecord
+from models.widget import VisitorRecord, new_widget_token
 from models.workspaces import WorkspaceRecord
 from storage import open_database
 from storage.database import Database, new_id
