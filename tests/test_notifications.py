@@ -405,7 +405,9 @@ async def test_a_slow_send_is_cut_off_before_its_lease_ends_so_no_other_worker_s
     await sms.wait_attempts(1)
     await wait_status(one, queued.id, OutboxStatus.PENDING, within=2, tries=1)
     given_up = await one.deps.notifier.store.get_message(queued.id)
-    assert (given_up.attempts, given_up.deferrals) == (0, 1) and "TimeoutError" in given_up.last_error
+    assert (given_up.attempts, given_up.deferrals) == (0, 1)
+    # cut off by the provider client's own timeout or by the outbox's send deadline, whichever fires first
+    assert "TimeoutError" in given_up.last_error or "send timed out" in given_up.last_error
     assert given_up.next_try_at - given_up.created_at >= timedelta(seconds=29), "retried without backoff"
     await sms.wait_for_abandoned(1, within=5)  # past the lease, and the slow request ended
     assert len(sms.attempts) == 1, "another worker sent the message while the first was still sending"

@@ -422,7 +422,7 @@ async def test_two_processes_on_one_mongo_database(tmp_path, redis_url: str, mon
 
     secantusdb retries write conflicts with sleeps, so the race is kept to 4 agent sockets and a slow admin.
     """
-    plan = LoadPlan(agents=MONGO_AGENTS, seconds=3.0, cap=MONGO_CAP, batch=30, admin_pause=0.2)
+    plan = LoadPlan(agents=MONGO_AGENTS, seconds=5.0, cap=MONGO_CAP, batch=30, admin_pause=0.2)  # room for a busy box
     report = await run_two_process_load(tmp_path / "data", plan, redis_url, mongo_url)
     assert report.fetches > 20 and report.claimed > 30 and report.sales > 10, report
     assert report.unassigned_at_end > 0, report
