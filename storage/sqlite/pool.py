@@ -149,10 +149,9 @@ class SqlitePoolStore:
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
         """Claim the oldest tickets up to the agent's free room and read its holdings, in one transaction."""
-        now = iso(clock())
 
-        def claim(conn: sqlite3.Connection) -> tuple[int, Any]:
-            claimed = conn.execute(_CLAIM, (agent_id, now, limit)).rowcount
+        def claim(conn: sqlite3.Connection) -> tuple[int, Any]:  # the clock is read under the write lock: commit order
+            claimed = conn.execute(_CLAIM, (agent_id, iso(clock()), limit)).rowcount
             return claimed, conn.execute(_HELD, (agent_id,)).fetchone()
 
         claimed, row = await self._db.run(claim)  # one unit of the writer's next batch: no thread trip of its own
@@ -162,7 +161,6 @@ class SqlitePoolStore:
     async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> Sold:
         """Check every id and mark them all sold in one transaction, or roll back and raise."""
         marks = ", ".join("?" * len(ticket_ids))
-        now = iso(clock())
 
         def sell(conn: sqlite3.Connection) -> Any:
             [row] = conn.execute(
@@ -177,7 +175,7 @@ class SqlitePoolStore:
             cursor = conn.execute(
                 "UPDATE pool_tickets SET status = 'sold', sold_at = ?, customer_name = ?, customer_email = ?"
                 f" WHERE id IN ({marks}) AND agent_id = ? AND status = 'assigned'",
-                (now, customer.name, customer.email, *ticket_ids, agent_id),
+                (iso(clock()), customer.name, customer.email, *ticket_ids, agent_id),
             )
             if cursor.rowcount != len(ticket_ids):
                 raise Conflict("the tickets changed during the sale; nothing was sold")
