@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="address to listen on")
     port: int = Field(8000, description="TCP port to listen on")
     data_dir: Path = Field(Path("./data"), description="folder for the SQLite file, JWT secret and attachments")
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        "NORMAL",
+        description="SQLite PRAGMA synchronous: NORMAL (WAL) survives a crash of the process, FULL also a power "
+        "loss; a write is acknowledged only once committed at this level",
+    )
     mongo_url: str | None = Field(None, description="MongoDB URL; unset means embedded SQLite in DATA_DIR")
     mongo_db: str = Field("deskline", description="MongoDB database name")
     redis_url: str | None = Field(None, description="Redis URL; set it to share rooms and emits between instances")

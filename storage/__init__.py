@@ -15,4 +15,4 @@ async def open_database(settings: Settings) -> Database:
     from storage.sqlite.db import SqliteDatabase
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return await SqliteDatabase.open(settings.sqlite_path())
+    return await SqliteDatabase.open(settings.sqlite_path(), settings.sqlite_synchronous)

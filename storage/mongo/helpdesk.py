@@ -278,10 +278,11 @@ class MongoHelpdeskStore:
             ]
         }
         try:
-            await self._reads.update_one({"_id": key, **older}, {"$set": marker.model_dump()}, upsert=True)
+            doc = await self._reads.find_one_and_update(
+                {"_id": key, **older}, {"$set": marker.model_dump()}, upsert=True, return_document=ReturnDocument.AFTER
+            )
         except DuplicateKeyError:
-            pass  # a newer marker is already stored
-        doc = await self._reads.find_one({"_id": key})
+            doc = await self._reads.find_one({"_id": key})  # a newer marker is already stored
         return ReadMarker.model_validate(doc)
 
     async def list_reads(self, ticket_id: str) -> list[ReadMarker]:

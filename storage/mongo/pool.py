@@ -38,6 +38,10 @@ _OLDEST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 _ASSIGNED = PoolStatus.ASSIGNED.value
 
 
+class _Refused(Exception):
+    """A sale's conditional update missed some ticket: abort, then say why."""
+
+
 def _ticket(doc: dict[str, Any]) -> PoolTicket:
     return PoolTicket.model_validate({**doc, "id": doc["_id"]})
 
@@ -123,11 +127,6 @@ class MongoPoolStore:
         """Check every id and mark them all sold in one transaction, or abort and raise."""
 
         async def attempt(session: AsyncClientSession) -> None:
-            cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"agent_id": 1, "status": 1}, session=session)
-            found = {d["_id"]: (d.get("agent_id"), PoolStatus(d["status"])) async for d in cursor}
-            failures = sale_failures(ticket_ids, found, agent_id)
-            if failures:
-                raise sale_refused(failures)
             result = await self._tickets.update_many(
                 {"_id": {"$in": ticket_ids}, "agent_id": agent_id, "status": _ASSIGNED},
                 {
@@ -137,9 +136,17 @@ class MongoPoolStore:
                 session=session,
             )
             if result.modified_count != len(ticket_ids):
-                raise Conflict("the tickets changed during the sale; nothing was sold")
+                raise _Refused  # aborts: the partial update is undone
 
-        await self._db.transaction(attempt)
+        try:
+            await self._db.transaction(attempt)
+        except _Refused:  # only a refused sale reads the tickets, to say why
+            cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"agent_id": 1, "status": 1})
+            found = {d["_id"]: (d.get("agent_id"), PoolStatus(d["status"])) async for d in cursor}
+            failures = sale_failures(ticket_ids, found, agent_id)
+            if failures:
+                raise sale_refused(failures) from None
+            raise Conflict("the tickets changed during the sale; nothing was sold") from None
         cursor = self._tickets.find({"_id": {"$in": ticket_ids}}).sort(_OLDEST)
         return Sold(tickets=[_ticket(d) async for d in cursor], counts=await self.counts())
 
@@ -178,6 +185,8 @@ class MongoPoolStore:
         return Released(ids=sorted(released), counts=await self.counts())
 
     async def counts(self) -> PoolCounts:
-        """Return how many tickets are in each status (counted over the status index)."""
-        values = {s.value: await self._tickets.count_documents({"status": s.value}) for s in PoolStatus}
+        """Return how many tickets are in each status, in one round trip."""
+        values = {s.value: 0 for s in PoolStatus}
+        async for group in await self._tickets.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+            values[group["_id"]] = group["n"]
         return PoolCounts.model_validate(values)

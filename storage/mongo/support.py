@@ -176,6 +176,9 @@ class MongoSupportStore:
             await link_all(self._attachments, ids, uploader_id, ws, "support", m.ticket_id, session)
             await self._messages.insert_one(_doc(m), session=session)
 
+        if not m.attachments:  # one document: no transaction needed
+            await self._messages.insert_one(_doc(m))
+            return
         await self._db.transaction(attempt)
 
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:

@@ -1,18 +1,34 @@
-"""One SQLite file shared by every repository of a process (and by other processes)."""
+"""One SQLite file shared by every repository of a process (and by other processes).
+
+Writes go through one writer connection with group commit: the write units that are queued
+together (single statements, ``run`` functions and whole ``transaction()`` blocks) run inside
+one ``BEGIN IMMEDIATE ... COMMIT``, each unit in its own savepoint, so a failing unit is rolled
+back alone. Each unit's caller is answered only after that COMMIT has returned, so nothing is
+acknowledged before it is durable at ``PRAGMA synchronous``'s level. Consecutive statements and
+``run`` functions share one trip to the writer's thread. Reads use their own connection in WAL
+mode, one thread trip per query, and never wait behind a write.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 30_000
+MAX_BATCH = 256  # units per transaction
+SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_SAVEPOINT = "deskline_unit"
+
+T = TypeVar("T")
+Call = Callable[[sqlite3.Connection], Any]
 
 
 async def _enable_wal(conn: aiosqlite.Connection) -> None:
@@ -35,92 +51,244 @@ async def _enable_wal(conn: aiosqlite.Connection) -> None:
             await asyncio.sleep(random.uniform(0.005, 0.05))
 
 
-class SqliteDatabase:
-    """An aiosqlite connection in WAL mode, with explicit write transactions.
+async def _connect(path: Path, pragmas: Iterable[str]) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await _enable_wal(conn)
+    for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", *pragmas):
+        await conn.execute(f"PRAGMA {pragma}")
+    return conn
 
-    Cross-process atomicity comes from SQLite itself (``BEGIN IMMEDIATE`` takes the
-    database's write lock). The asyncio lock only keeps this process's coroutines from
-    interleaving statements on the one shared connection.
+
+async def _hop(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(raw sqlite3 connection, *args)`` on the connection's thread: one trip there and back."""
+    raw = conn._conn  # aiosqlite's own thread is the only one that touches it
+    return await conn._execute(fn, raw, *args)
+
+
+def _fetch_all(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+    return raw.execute(sql, params).fetchall()
+
+
+def _fetch_one(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> sqlite3.Row | None:
+    cursor = raw.execute(sql, params)
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _statement(sql: str, params: tuple[Any, ...]) -> Call:
+    return lambda raw: raw.execute(sql, params).rowcount
+
+
+class _Calls:
+    """Units that run wholly on the writer's thread (statements, ``run`` functions)."""
+
+    __slots__ = ("done", "fn")
+
+    def __init__(self, fn: Call, done: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.done = done
+
+
+class _Block:
+    """A ``transaction()`` block: the caller runs its statements between ``started`` and ``finished``."""
+
+    __slots__ = ("done", "finished", "started")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.started: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[bool] = loop.create_future()  # True: the body succeeded
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+def _run_calls(
+    raw: sqlite3.Connection, before: list[str], calls: list[_Calls], after: list[str]
+) -> list[tuple[bool, Any]]:
+    """Run control statements, then each call in its own savepoint, then more control statements."""
+    for sql in before:
+        raw.execute(sql)
+    outcomes: list[tuple[bool, Any]] = []
+    for call in calls:
+        raw.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            outcomes.append((True, call.fn(raw)))
+        except Exception as err:
+            outcomes.append((False, err))
+            if not raw.in_transaction:
+                raise  # SQLite rolled back the whole transaction (e.g. disk full): the batch fails
+            raw.execute(f"ROLLBACK TO {_SAVEPOINT}")
+        raw.execute(f"RELEASE {_SAVEPOINT}")
+    for sql in after:
+        raw.execute(sql)
+    return outcomes
+
+
+def _roll_back(raw: sqlite3.Connection) -> None:
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")
+
+
+def _answer(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class SqliteDatabase:
+    """An SQLite file in WAL mode: one group-committing writer connection and one reader connection.
+
+    Cross-process atomicity comes from SQLite itself (``BEGIN IMMEDIATE`` takes the database's
+    write lock, waiting up to the busy timeout for other processes); the writer task only orders
+    this process's write units on its one connection.
     """
 
     kind: Literal["sqlite"] = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+        self._conn = writer
+        self._reader = reader
         self.path = path
+        self._queue: deque[_Calls | _Block] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="sqlite-writer")
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteDatabase:
-        """Open (creating if needed) the database file at ``path``."""
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await _enable_wal(conn)
-        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        return cls(conn, path)
+    async def open(cls, path: Path, synchronous: str = "NORMAL") -> SqliteDatabase:
+        """Open (creating if needed) the database file at ``path``; ``synchronous`` is SQLite's durability level."""
+        if synchronous.upper() not in SYNCHRONOUS_LEVELS:
+            raise ValueError(f"synchronous is one of {', '.join(SYNCHRONOUS_LEVELS)}, not {synchronous!r}")
+        writer = await _connect(path, [f"synchronous={synchronous.upper()}"])
+        reader = await _connect(path, ["query_only=ON"])
+        return cls(writer, reader, path)
 
     async def ping(self) -> bool:
         """Return True when the file can be read."""
         try:
-            async with self._lock:
-                await self._conn.execute("SELECT 1")
+            await self.fetch_one("SELECT 1")
             return True
         except Exception:
             return False
 
     async def close(self) -> None:
-        """Close the connection (a second call does nothing)."""
+        """Finish the queued writes and close the connections (a second call does nothing)."""
+        self._closing = True
+        self._wake.set()
+        await asyncio.shield(self._task)
         await self._conn.close()
+        await self._reader.close()
 
     async def create_schema(self, script: str) -> None:
         """Run a ``CREATE ... IF NOT EXISTS`` script."""
-        async with self.transaction() as conn:
-            for statement in script.split(";"):
-                if statement.strip():
-                    await conn.execute(statement)
+        statements = [s for s in script.split(";") if s.strip()]
+
+        def create(raw: sqlite3.Connection) -> None:
+            for statement in statements:
+                raw.execute(statement)
+
+        await self.run(create)
+
+    def _submit(self, unit: _Calls | _Block) -> None:
+        if self._closing:
+            raise RuntimeError("the database is closed")
+        self._queue.append(unit)
+        self._wake.set()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the writer's thread as one atomic write unit; return its result once committed.
+
+        ``fn`` must not touch the event loop; an exception it raises rolls back its own changes only.
+        """
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._submit(_Calls(fn, done))
+        return await done
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one write statement atomically and return the number of rows it changed, once committed."""
+        return await self.run(_statement(sql, tuple(params)))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block inside one write transaction; commit on success, roll back on error."""
-        async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                await self._abandon()  # cancelled while BEGIN was queued: it still runs, so undo it
-                raise
-            try:
-                yield self._conn
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            await self._conn.execute("COMMIT")
-
-    async def _abandon(self) -> None:
-        """Roll back a transaction that may or may not have begun (statements run in order on one thread)."""
+        """Run the block as one atomic, isolated write unit; answer after the COMMIT holding it, or roll it back."""
+        block = _Block(asyncio.get_running_loop())
+        self._submit(block)
         try:
-            await self._conn.execute("ROLLBACK")
-        except sqlite3.OperationalError:
-            pass  # BEGIN failed (busy): there is nothing to roll back
+            await block.started
+        except BaseException:
+            block.finished.set_result(False)
+            raise
+        try:
+            yield self._conn
+        except BaseException:
+            block.finished.set_result(False)
+            raise
+        block.finished.set_result(True)
+        await block.done
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Return every row of a read query."""
-        async with self._lock:
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+        """Return every row of a read query (committed data only)."""
+        return await _hop(self._reader, _fetch_all, sql, tuple(params))
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        """Return the first row of a read query, or None."""
-        async with self._lock:
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
+        """Return the first row of a read query (committed data only), or None."""
+        return await _hop(self._reader, _fetch_one, sql, tuple(params))
 
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement atomically and return the number of rows it changed."""
-        async with self._lock:
-            cursor = await self._conn.execute(sql, tuple(params))
-            return cursor.rowcount
+    async def _write_loop(self) -> None:
+        """Take the queued units in batches and commit each batch."""
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            try:
+                await self._commit(batch)
+            except Exception as err:
+                await self._fail(batch, err)
+
+    async def _commit(self, batch: list[_Calls | _Block]) -> None:
+        """Run ``batch`` in one transaction, then answer every unit."""
+        before, calls, outcomes = ["BEGIN IMMEDIATE"], [], []
+        for unit in batch:
+            if isinstance(unit, _Calls):
+                calls.append(unit)
+                continue
+            if unit.finished.done():  # cancelled before its turn
+                continue
+            outcomes += await _hop(self._conn, _run_calls, before, calls, [f"SAVEPOINT {_SAVEPOINT}"])
+            before, calls = [], []
+            if not unit.started.done():
+                unit.started.set_result(None)
+            ok = await unit.finished
+            before = [f"RELEASE {_SAVEPOINT}"] if ok else [f"ROLLBACK TO {_SAVEPOINT}", f"RELEASE {_SAVEPOINT}"]
+        outcomes += await _hop(self._conn, _run_calls, before, calls, ["COMMIT"])
+        answers = iter(outcomes)
+        for unit in batch:
+            if isinstance(unit, _Calls):
+                _answer(unit.done, *next(answers))
+            elif unit.finished.done() and unit.finished.result():
+                _answer(unit.done, True, None)
+
+    async def _fail(self, batch: list[_Calls | _Block], err: Exception) -> None:
+        """Roll the batch back and give its error to every unit still waiting."""
+        try:
+            await _hop(self._conn, _roll_back)
+        except Exception:
+            pass
+        for unit in batch:
+            if isinstance(unit, _Calls):
+                _answer(unit.done, False, err)
+            elif not unit.started.done():
+                unit.started.set_exception(err)
+            elif unit.finished.done() and unit.finished.result():
+                _answer(unit.done, False, err)
 
 
 async def tx_fetch_all(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:

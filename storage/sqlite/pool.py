@@ -9,6 +9,7 @@ exact by triggers in the same statements, so counting never scans the table.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -148,36 +149,42 @@ class SqlitePoolStore:
 
     async def claim_unassigned(self, agent_id: str, limit: int, clock: Clock) -> Claim:
         """Claim the oldest tickets up to the agent's free room and read its holdings, in one transaction."""
-        async with self._db.transaction() as conn:
-            claimed = (await conn.execute(_CLAIM, (agent_id, iso(clock()), limit))).rowcount
-            [row] = await conn.execute_fetchall(_HELD, (agent_id,))
+
+        def claim(conn: sqlite3.Connection) -> tuple[int, Any]:  # the clock is read under the write lock: commit order
+            claimed = conn.execute(_CLAIM, (agent_id, iso(clock()), limit)).rowcount
+            return claimed, conn.execute(_HELD, (agent_id,)).fetchone()
+
+        claimed, row = await self._db.run(claim)  # one unit of the writer's next batch: no thread trip of its own
         held = _tickets(row["tickets"])
         return Claim(tickets=held, claimed=claimed, held_before=len(held) - claimed, counts=_counts(row["counts"]))
 
     async def sell(self, agent_id: str, ticket_ids: list[str], customer: Customer, clock: Clock) -> Sold:
         """Check every id and mark them all sold in one transaction, or roll back and raise."""
         marks = ", ".join("?" * len(ticket_ids))
-        async with self._db.transaction() as conn:
-            [row] = await conn.execute_fetchall(
+
+        def sell(conn: sqlite3.Connection) -> Any:
+            [row] = conn.execute(
                 "SELECT json_group_array(json_array(id, agent_id, status)) AS found"
                 f" FROM pool_tickets WHERE id IN ({marks})",
                 ticket_ids,
-            )
+            ).fetchall()
             found = {i: (agent, PoolStatus(status)) for i, agent, status in orjson.loads(row["found"])}
             failures = sale_failures(ticket_ids, found, agent_id)
             if failures:
                 raise sale_refused(failures)
-            cursor = await conn.execute(
+            cursor = conn.execute(
                 "UPDATE pool_tickets SET status = 'sold', sold_at = ?, customer_name = ?, customer_email = ?"
                 f" WHERE id IN ({marks}) AND agent_id = ? AND status = 'assigned'",
                 (iso(clock()), customer.name, customer.email, *ticket_ids, agent_id),
             )
             if cursor.rowcount != len(ticket_ids):
                 raise Conflict("the tickets changed during the sale; nothing was sold")
-            [row] = await conn.execute_fetchall(
+            return conn.execute(
                 f"SELECT (SELECT {_AS_JSON} FROM pool_tickets WHERE id IN ({marks})) AS tickets, {_COUNTS}",
                 ticket_ids,
-            )
+            ).fetchone()
+
+        row = await self._db.run(sell)
         return Sold(tickets=_tickets(row["tickets"]), counts=_counts(row["counts"]))
 
     async def release_held(self, agent_id: str) -> Released:

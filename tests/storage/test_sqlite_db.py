@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
-from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 
 
 async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(settings_for) -> None:  # type: ignore[no-untyped-def]
@@ -47,3 +48,85 @@ async def test_processes_opening_a_new_file_at_once_all_get_it_in_wal_mode(tmp_p
             row = await db.fetch_one("PRAGMA journal_mode")
             assert row is not None and row["journal_mode"] == "wal"
             await db.close()
+
+
+async def _counters(tmp_path) -> SqliteDatabase:  # type: ignore[no-untyped-def]
+    db = await SqliteDatabase.open(tmp_path / "group.db")
+    await db.create_schema(
+        "CREATE TABLE IF NOT EXISTS items (n INTEGER PRIMARY KEY);"
+        "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+        "INSERT OR IGNORE INTO counter VALUES (1, 0)"
+    )
+    return db
+
+
+async def test_every_concurrent_write_is_in_the_file_when_it_is_acknowledged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Writes queued together share a commit, and each is answered only once that commit is in the file."""
+    db = await _counters(tmp_path)
+    other = sqlite3.connect(tmp_path / "group.db")
+
+    async def write_and_look(n: int) -> None:
+        assert await db.execute("INSERT INTO items VALUES (?)", (n,)) == 1
+        assert other.execute("SELECT count(*) FROM items WHERE n = ?", (n,)).fetchone() == (1,)
+
+    await asyncio.gather(*(write_and_look(n) for n in range(500)))
+    await db.close()
+    again = sqlite3.connect(tmp_path / "group.db")
+    assert again.execute("SELECT count(*) FROM items").fetchone() == (500,)
+    other.close()
+    again.close()
+
+
+async def test_a_failing_unit_is_rolled_back_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In one batch: a duplicate insert and a block that raises leave nothing; the other units commit."""
+    db = await _counters(tmp_path)
+    await db.execute("INSERT INTO items VALUES (0)")
+
+    async def failing_block() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO items VALUES (1001)")
+            await conn.execute("INSERT INTO items VALUES (1002)")
+            raise ValueError("refused")
+
+    def failing_run(raw: sqlite3.Connection) -> None:
+        raw.execute("INSERT INTO items VALUES (2001)")
+        raw.execute("INSERT INTO items VALUES (0)")  # duplicate: the whole unit goes
+
+    results = await asyncio.gather(
+        db.execute("INSERT INTO items VALUES (1)"),
+        db.execute("INSERT INTO items VALUES (0)"),
+        failing_block(),
+        db.run(failing_run),
+        db.execute("INSERT INTO items VALUES (2)"),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[4] == 1
+    assert isinstance(results[1], sqlite3.IntegrityError) and isinstance(results[3], sqlite3.IntegrityError)
+    assert isinstance(results[2], ValueError)
+    rows = await db.fetch_all("SELECT n FROM items ORDER BY n")
+    assert [r["n"] for r in rows] == [0, 1, 2]
+    await db.close()
+
+
+async def test_a_read_then_write_block_stays_isolated_across_connections_and_batches(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Blocks that read a counter and write it back lose no update, from two connections (as two processes)."""
+    first, second = await _counters(tmp_path), await SqliteDatabase.open(tmp_path / "group.db")
+
+    async def bump(db: SqliteDatabase) -> None:
+        async with db.transaction() as conn:
+            row = await tx_fetch_one(conn, "SELECT n FROM counter WHERE id = 1")
+            await asyncio.sleep(0)
+            await conn.execute("UPDATE counter SET n = ? WHERE id = 1", (row["n"] + 1,))
+
+    def bump_in_thread(raw: sqlite3.Connection) -> None:
+        (n,) = raw.execute("SELECT n FROM counter WHERE id = 1").fetchone()
+        raw.execute("UPDATE counter SET n = ? WHERE id = 1", (n + 1,))
+
+    await asyncio.gather(
+        *(bump(db) for db in (first, second) for _ in range(100)),
+        *(db.run(bump_in_thread) for db in (first, second) for _ in range(100)),
+    )
+    row = await second.fetch_one("SELECT n FROM counter WHERE id = 1")
+    assert row is not None and row["n"] == 400
+    await first.close()
+    await second.close()
