@@ -28,6 +28,13 @@ CHEAP_ARGON2 = {
     "DESKLINE_ARGON2_MEMORY_KIB": "8192",
     "DESKLINE_ARGON2_PARALLELISM": "1",
 }
+# The load generator sends far faster per socket than a person: per-socket and per-user event limits would refuse
+# most of it, so the bench measures Deskline with them off (Node and bare python-socketio have none).
+NO_RATE_LIMITS = {
+    "DESKLINE_RATE_LIMIT_DEFAULT": "off",
+    "DESKLINE_RATE_LIMIT_CALLS": "off",
+    "DESKLINE_RATE_LIMIT_AUTH": "off",
+}
 NAMES = {"node": "Node socket.io", "py": "bare python-socketio", "deskline": "Deskline"}
 
 
@@ -87,6 +94,7 @@ def deskline_env(data_dir: Path, port: int, secret: str, redis_channel: str | No
         "DESKLINE_LOG_LEVEL": "WARNING",
         "DESKLINE_JWT_SECRET": secret,
         **CHEAP_ARGON2,
+        **NO_RATE_LIMITS,
     }
     if redis_channel:
         env |= {"DESKLINE_REDIS_URL": "redis://127.0.0.1:6379/0", "DESKLINE_REDIS_CHANNEL": redis_channel}
