@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import Settings
 from storage import open_database
 from storage.migrations import MIGRATIONS, Migration, applied_versions, migrate
+from tests.helpdesk_kit import keyed
 from tests.helpers import RunningServer
+from tests.test_attachments import download, upload
 from tests.test_chat import MESSAGE
+from tests.test_helpdesk import desk, ticket_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,3 +145,149 @@ async def test_backup_refuses_mongo(settings_for, tmp_path: Path) -> None:
     code, _, err = await cli(settings_for("mongo"), "backup", "--to", str(tmp_path / "x.db"))
     assert code == 2
     assert "mongodump" in err
+
+
+async def snapshot(server: RunningServer, s: Scene) -> dict[str, Any]:
+    """Read everything of the scene's workspace back through events and HTTP, as its users see it."""
+    ws = {"workspace_id": s.workspace["id"]}
+    manager = await server.client(token=s.tokens["manager"])
+    client = await server.client(token=s.tokens["client"])
+    dowell = await server.client()
+    visitor = await server.client(auth={"widget_token": s.widget_token, "visitor_secret": s.visitor_secret})
+    members = sorted(await manager.ok("list_workspace_members", ws), key=lambda m: m["user_id"])
+    tickets = (await manager.ok("list_tickets", {}))["tickets"]
+    views = [await manager.ok("get_ticket", {"ticket_id": t["id"]}) for t in tickets]
+    for view in views:
+        del view["presence"]  # who is online now, not stored data
+    files = {}
+    for view in views:
+        for item in [view["ticket"], *view["messages"]]:
+            for attachment_id in item["attachments"]:
+                status, content, _ = await download(
+                    server, attachment_id, {"Authorization": f"Bearer {s.tokens['client']}"}
+                )
+                files[attachment_id] = (status, content)
+    k = {**ws, "api_key": s.key}
+    support = await dowell.ok("get_tickets", {**k, "product": "app"})
+    support_messages = {
+        t["_id"]: await dowell.ok("get_ticket_messages", {**k, "ticket_id": t["_id"], "product": "app"})
+        for t in support
+    }
+    unread = {
+        who: await dowell.ok("get_unread_count", {**k, "ticket_id": t["_id"], "user_id": who})
+        for t in support
+        for who in ("cust", "lm1")
+    }
+    return {
+        "members": members,
+        "categories": await manager.ok("list_categories", ws),
+        "tickets": tickets,
+        "views": views,
+        "client_tickets": await client.ok("list_tickets", {}),
+        "files": files,
+        "topics": await dowell.ok("get_all_topics", k),
+        "line_managers": await dowell.ok("get_all_line_managers", k),
+        "support": support,
+        "support_messages": support_messages,
+        "unread": unread,
+        "visitor": await visitor.ok("widget_conversations"),
+    }
+
+
+@dataclass
+class Scene:
+    """A workspace built with real events: who can read it back, and with which credentials."""
+
+    workspace: dict[str, Any]
+    key: str
+    widget_token: str
+    visitor_secret: str
+    tokens: dict[str, str]
+
+
+async def build_scene(server: RunningServer) -> Scene:
+    """Build a workspace with every kind of record through real events (helpdesk, Dowell, widget, uploads)."""
+    d = await desk(server, products=["app", "shop"])
+    created = await d.admin.ok("get_widget_settings", {"workspace_id": d.workspace["id"]})
+    key = (await d.admin.ok("rotate_workspace_key", {"workspace_id": d.workspace["id"]}))["api_key"]
+    bearer = {"Authorization": f"Bearer {d.tokens['client']}"}
+    status, shot = await upload(server, bearer, b"\x89PNG first bytes", "image/png", "shot.png")
+    assert status == 201, shot
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing, attachments=[shot["id"]]))
+    first = await d.client.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": "hello?"})
+    status, log = await upload(
+        server, {"Authorization": f"Bearer {d.tokens['billing_agent']}"}, b"a log", "text/plain", "log.txt"
+    )
+    assert status == 201, log
+    await d.billing_agent.ok(
+        "send_ticket_message", {"ticket_id": ticket["id"], "body": "on it", "attachments": [log["id"]]}
+    )
+    await d.billing_agent.ok("mark_read", {"ticket_id": ticket["id"], "message_id": first["id"]})
+    done = await d.client.ok("submit_ticket", ticket_payload(d.tech, "Done"))
+    await d.client.ok("send_ticket_message", {"ticket_id": done["id"], "body": "thanks"})
+    await d.manager.ok("set_ticket_status", {"ticket_id": done["id"], "status": "resolved"})
+    await d.client.ok("set_ticket_status", {"ticket_id": done["id"], "status": "closed"})
+    await d.client.ok("submit_ticket", ticket_payload(d.tech, "Pending"))
+
+    k = keyed(d.workspace, key)
+    dowell = await server.client()
+    await dowell.ok("create_topic", {**k, "name": "billing"})
+    lm = {"positions_in_a_line": 1, "average_serving_time": 4.5, "ticket_count": 0}
+    await dowell.ok("create_line_manager", {**k, "user_id": "lm1", **lm})
+    support = await dowell.ok("create_ticket", {**k, "user_id": "cust", "product": "app"})
+    support_id = support["_id"] if "_id" in support else support["data"]["_id"]
+    for who, text in (("cust", "hello"), ("lm1", "hi!"), ("cust", "still there?")):
+        await dowell.ok(
+            "ticket_message_event",
+            {**k, "ticket_id": support_id, "product": "app", "message_data": text, "user_id": who},
+        )
+    await dowell.ok("mark_read", {**k, "ticket_id": support_id, "user_id": "lm1"})
+
+    visitor = await server.client(auth={"widget_token": created["widget_token"]})
+    opened_ = await visitor.ok("widget_open", {"product": "shop"})
+    await visitor.ok("widget_send", {"ticket_id": opened_["ticket"]["_id"], "message_data": "from the widget"})
+    return Scene(d.workspace, key, created["widget_token"], opened_["visitor_secret"], d.tokens)
+
+
+async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
+    start_server, settings_for, tmp_path: Path
+) -> None:
+    source = await start_server(settings=settings_for("sqlite"))
+    scene = await build_scene(source)
+    before = await snapshot(source, scene)
+    assert len(before["tickets"]) == 3 and len(before["files"]) == 2 and before["support"]
+    assert all(status == 200 for status, _ in before["files"].values())
+
+    dump = tmp_path / "workspace.jsonl"
+    code, _, err = await cli(source.settings, "export", "--workspace", scene.workspace["id"], "--to", str(dump))
+    assert code == 0, err
+    kinds = {json.loads(line)["kind"] for line in dump.read_text().splitlines()}
+    assert kinds >= {
+        "header",
+        "user",
+        "workspace",
+        "member",
+        "category",
+        "visitor",
+        "attachment",
+        "topic",
+        "line_manager",
+        "support_ticket",
+        "support_message",
+        "ticket",
+        "ticket_message",
+        "read_marker",
+    }
+
+    for backend in ("mongo", "sqlite"):  # the upgrade path, and back into a fresh SQLite file
+        target = settings_for(backend)
+        code, out, err = await cli(target, "import", "--from", str(dump))
+        assert code == 0, err
+        assert f"workspace={scene.workspace['id']}" in out
+        destination = await start_server(settings=target)
+        after = await snapshot(destination, scene)
+        for part in before:
+            assert after[part] == before[part], (backend, part)
+
+    code, _, err = await cli(target, "import", "--from", str(dump))  # the same workspace twice is refused
+    assert code == 2 and "error: this database already has that workspace" in err
