@@ -85,9 +85,8 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         yield _line("member", member)
     for category in categories:
         yield _line("category", category)
-    for visitor_id in dict.fromkeys(t.user_id for t in support_tickets):
-        if (visitor := await s.visitors.get(workspace_id, visitor_id)) is not None:
-            yield _line("visitor", visitor)
+    for visitor in await s.visitors.list(workspace_id):
+        yield _line("visitor", visitor)
     for attachment_id in dict.fromkeys(attachment_ids):
         record = await s.attachments.get(attachment_id)
         content = b"".join([chunk async for chunk in s.attachments.read(attachment_id)])
