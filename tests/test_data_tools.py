@@ -178,6 +178,16 @@ async def snapshot(server: RunningServer, s: Scene) -> dict[str, Any]:
         for t in support
         for who in ("cust", "lm1")
     }
+    by_key = {"X-Workspace-Id": s.workspace["id"], "X-Api-Key": s.key}
+    by_visitor = {"X-Widget-Token": s.widget_token, "X-Visitor-Secret": s.visitor_secret}
+    for messages in support_messages.values():
+        for message in messages:
+            for attachment_id in message.get("attachments", []):
+                status, content, _ = await download(server, attachment_id, by_key)
+                files[attachment_id] = (status, content)
+    conversations = await visitor.ok("widget_conversations")
+    status, content, _ = await download(server, s.visitor_file, by_visitor)
+    files[s.visitor_file] = (status, content)
     return {
         "members": members,
         "categories": await manager.ok("list_categories", ws),
@@ -190,7 +200,7 @@ async def snapshot(server: RunningServer, s: Scene) -> dict[str, Any]:
         "support": support,
         "support_messages": support_messages,
         "unread": unread,
-        "visitor": await visitor.ok("widget_conversations"),
+        "visitor": conversations,
     }
 
 
@@ -202,6 +212,7 @@ class Scene:
     key: str
     widget_token: str
     visitor_secret: str
+    visitor_file: str
     tokens: dict[str, str]
 
 
@@ -236,6 +247,10 @@ async def build_scene(server: RunningServer) -> Scene:
     await dowell.ok("create_line_manager", {**k, "user_id": "lm1", **lm})
     support = await dowell.ok("create_ticket", {**k, "user_id": "cust", "product": "app"})
     support_id = support["_id"] if "_id" in support else support["data"]["_id"]
+    status, key_file = await upload(server, {"X-Workspace-Id": d.workspace["id"], "X-Api-Key": key}, b"k", "text/plain")
+    assert status == 201, key_file
+    with_file = {**k, "ticket_id": support_id, "product": "app", "message_data": "see file", "user_id": "lm1"}
+    await dowell.ok("ticket_message_event", {**with_file, "attachments": [key_file["id"]]})
     for who, text in (("cust", "hello"), ("lm1", "hi!"), ("cust", "still there?")):
         await dowell.ok(
             "ticket_message_event",
@@ -245,8 +260,12 @@ async def build_scene(server: RunningServer) -> Scene:
 
     visitor = await server.client(auth={"widget_token": created["widget_token"]})
     opened_ = await visitor.ok("widget_open", {"product": "shop"})
-    await visitor.ok("widget_send", {"ticket_id": opened_["ticket"]["_id"], "message_data": "from the widget"})
-    return Scene(d.workspace, key, created["widget_token"], opened_["visitor_secret"], d.tokens)
+    visitor_headers = {"X-Widget-Token": created["widget_token"], "X-Visitor-Secret": opened_["visitor_secret"]}
+    status, mine = await upload(server, visitor_headers, b"visitor bytes", "text/plain", "v.txt")
+    assert status == 201, mine
+    sent = {"ticket_id": opened_["ticket"]["_id"], "message_data": "from the widget", "attachments": [mine["id"]]}
+    await visitor.ok("widget_send", sent)
+    return Scene(d.workspace, key, created["widget_token"], opened_["visitor_secret"], mine["id"], d.tokens)
 
 
 async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
@@ -255,7 +274,7 @@ async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
     source = await start_server(settings=settings_for("sqlite"))
     scene = await build_scene(source)
     before = await snapshot(source, scene)
-    assert len(before["tickets"]) == 3 and len(before["files"]) == 2 and before["support"]
+    assert len(before["tickets"]) == 3 and len(before["files"]) == 4 and before["support"]
     assert all(status == 200 for status, _ in before["files"].values())
 
     dump = tmp_path / "workspace.jsonl"
