@@ -89,13 +89,13 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
         db = await open_database(settings)
         redis = None
         deps: Deps | None = None
-        if settings.migrate_on_start:
-            await migrate(db, settings)
         if settings.redis_url:
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
         try:
+            if settings.migrate_on_start:
+                await migrate(db, settings)
             deps = await build_deps(settings, sio, db, clock, redis)
             await handlers.register_all(deps)
             app[DB_KEY] = db
