@@ -8,11 +8,18 @@ import os
 import sqlite3
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from config import Settings
+from models.accounts import UserRecord
+from models.errors import Conflict
+from models.roles import Role
 from storage import open_database
+from storage.accounts import make_account_store
 from storage.migrations import MIGRATIONS, Migration, applied_versions, migrate
 from tests.helpdesk_kit import keyed
 from tests.helpers import RunningServer
@@ -310,3 +317,28 @@ async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
 
     code, _, err = await cli(target, "import", "--from", str(dump))  # the same workspace twice is refused
     assert code == 2 and "error: this database already has that workspace" in err
+
+
+async def test_restored_users_keep_their_id_hash_and_session_version(settings_for, backend: str) -> None:
+    settings = settings_for(backend)
+    db = await open_database(settings)
+    try:
+        await migrate(db, settings)
+        store = make_account_store(db)
+        now = datetime.now(UTC).replace(microsecond=0)
+        record = UserRecord(
+            id="a" * 24,
+            email="x@example.com",
+            name="X",
+            role=Role.AGENT,
+            created_at=now,
+            password_hash="$argon2id$kept",
+            session_version=3,
+        )
+        assert await store.restore_user(record) is True
+        assert await store.restore_user(record) is False  # the same id again: left as it is
+        assert await store.get_user(record.id) == record
+        with pytest.raises(Conflict):  # another id with a taken email
+            await store.restore_user(record.model_copy(update={"id": "b" * 24}))
+    finally:
+        await db.close()
