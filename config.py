@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     mongo_db: str = Field("deskline", description="MongoDB database name")
     redis_url: str | None = Field(None, description="Redis URL; set it to share rooms and emits between instances")
     redis_channel: str = Field("deskline", description="Redis pub/sub channel shared by the instances")
+    workers: int = Field(
+        1, ge=1, description="processes sharing the port (SO_REUSEPORT, WebSocket transport only); >1 needs REDIS_URL"
+    )
+    migrate_on_start: bool = Field(True, description="apply pending schema migrations when the server starts")
     jwt_secret: str | None = Field(None, description="HS256 secret; unset means one is generated and kept in DATA_DIR")
     access_token_minutes: int = Field(15, description="lifetime of an access JWT")
     refresh_token_days: int = Field(30, description="lifetime of a refresh token")

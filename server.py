@@ -13,7 +13,9 @@ from datetime import timedelta
 import socketio
 from aiohttp import hdrs, web
 
+import data_tools
 import handlers
+import workers
 from auth.passwords import Passwords
 from config import Settings, describe_settings
 from handlers import codec
@@ -26,6 +28,7 @@ from models.roles import Role
 from services.accounts import AccountService
 from storage import open_database
 from storage.accounts import make_account_store
+from storage.migrations import migrate
 from wiring import build_deps
 
 VERSION = "0.1.0"
@@ -51,6 +54,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         json=codec,
         cors_allowed_origins=settings.cors_list(),
         cors_credentials=settings.cors_credentials(),
+        transports=["websocket"] if settings.workers > 1 else None,  # polling needs stickiness: one process
         max_http_buffer_size=settings.max_payload_bytes * 4,
     )
     sio.attach(app, socketio_path="socket.io")
@@ -90,6 +94,8 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
 
             redis = Redis.from_url(settings.redis_url)
         try:
+            if settings.migrate_on_start:
+                await migrate(db, settings)
             deps = await build_deps(settings, sio, db, clock, redis)
             await handlers.register_all(deps)
             app[DB_KEY] = db
@@ -161,9 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.add_argument("--name", default="Administrator")
+    parser.add_argument("--workers", type=int, help="processes sharing the port (DESKLINE_WORKERS); needs Redis")
+    parser.add_argument(workers.WORKER_FLAG, action="store_true", help=argparse.SUPPRESS)
+    data_tools.add_commands(commands)
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    settings = Settings(**({"workers": args.workers} if args.workers else {}))
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
@@ -176,6 +185,15 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"details: {exc.details}", file=sys.stderr)
             raise SystemExit(2) from exc
         return
+    if args.command in data_tools.COMMANDS:
+        raise SystemExit(data_tools.run(args, settings))
+    if reason := workers.refusal(settings):
+        print(f"error: {reason}", file=sys.stderr)
+        raise SystemExit(2)
+    if settings.workers > 1 and not args.pool_worker:
+        if settings.migrate_on_start:
+            asyncio.run(data_tools.migrate_only(settings))  # once, before the workers start
+        raise SystemExit(workers.supervise(settings))
     loop_factory = _uvloop_factory()
     app = create_app(settings)
     app.on_startup.append(_stop_on_first_signal)
@@ -186,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         print=lambda text: log.info("event=listening host=%s port=%s", settings.host, settings.port),
         access_log=None,
         handle_signals=False,  # _stop_on_first_signal: a repeated signal must not cut the cleanup short
+        reuse_port=args.pool_worker or None,
         loop=loop_factory() if loop_factory else None,
     )
 

@@ -20,6 +20,9 @@ class AccountStore(Protocol):
     async def create_user(self, new: NewUser, now: datetime) -> User:
         """Store a user; ``Conflict`` when the email or phone is taken."""
 
+    async def restore_user(self, record: UserRecord) -> bool:
+        """Store an exported user as it was (id, hash, session version); False if that id already exists."""
+
     async def get_user(self, user_id: str) -> UserRecord:
         """Return one user; ``NotFound`` if unknown."""
 

@@ -37,6 +37,9 @@ class SupportStore(Protocol):
     ) -> SupportTicket | None:
         """Atomically assign the least-loaded line manager (+1) and store the ticket; None if no manager."""
 
+    async def restore_ticket(self, ticket: SupportTicket) -> None:
+        """Store an exported ticket as it was (its manager's count comes with the exported line managers)."""
+
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
 

@@ -21,6 +21,9 @@ class VisitorStore(Protocol):
     async def get(self, workspace_id: str, visitor_id: str) -> VisitorRecord | None:
         """Return one visitor of the workspace, or None."""
 
+    async def list(self, workspace_id: str) -> list[VisitorRecord]:
+        """Return every visitor of the workspace, oldest first."""
+
     async def find_by_secret(self, workspace_id: str, secret_hash: str) -> VisitorRecord | None:
         """Return the workspace's visitor holding the secret with this hash, or None."""
 

@@ -62,6 +62,21 @@ class MongoAccountStore:
             raise Conflict("an account with this email or phone already exists") from exc
         return _public(doc)
 
+    async def restore_user(self, record: UserRecord) -> bool:
+        """Store an exported user as it was (id, hash, session version); False if that id already exists."""
+        doc = record.model_dump()
+        doc["_id"], doc["role"] = doc.pop("id"), record.role.value
+        for contact in ("email", "phone"):
+            if doc[contact] is None:
+                del doc[contact]
+        if await self._users.find_one({"_id": doc["_id"]}, {"_id": 1}):
+            return False
+        try:
+            await self._users.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict("an account with this email or phone already exists", {"user_id": record.id}) from exc
+        return True
+
     async def get_user(self, user_id: str) -> UserRecord:
         """Return one user; ``NotFound`` if unknown."""
         doc = await self._users.find_one({"_id": user_id})

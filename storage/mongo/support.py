@@ -105,6 +105,12 @@ class MongoSupportStore:
 
         return await self._db.transaction(attempt)
 
+    async def restore_ticket(self, ticket: SupportTicket) -> None:
+        """Store an exported ticket as it was (its manager's count comes with the exported line managers)."""
+        doc = _doc(ticket)
+        del doc["_id"]
+        await self._tickets.update_one({"_id": ticket.id}, {"$setOnInsert": doc}, upsert=True)
+
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
         cursor = self._tickets.find({"workspace_id": workspace_id, "product": product}).sort(BY_TIME)

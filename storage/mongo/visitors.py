@@ -48,6 +48,11 @@ class MongoVisitorStore:
         """Return one visitor of the workspace, or None."""
         return await self._one({"_id": visitor_id, "workspace_id": workspace_id})
 
+    async def list(self, workspace_id: str) -> list[VisitorRecord]:
+        """Return every visitor of the workspace, oldest first."""
+        cursor = self._visitors.find({"workspace_id": workspace_id}).sort([("created_at", 1), ("_id", 1)])
+        return [_visitor(doc) async for doc in cursor]
+
     async def find_by_secret(self, workspace_id: str, secret_hash: str) -> VisitorRecord | None:
         """Return the workspace's visitor holding the secret with this hash, or None."""
         return await self._one({"secret_hash": secret_hash, "workspace_id": workspace_id})

@@ -106,6 +106,29 @@ class SqliteAccountStore:
             raise Conflict("an account with this email or phone already exists") from exc
         return User(id=user_id, email=new.email, phone=new.phone, name=new.name, role=new.role, created_at=now)
 
+    async def restore_user(self, record: UserRecord) -> bool:
+        """Store an exported user as it was (id, hash, session version); False if that id already exists."""
+        r = record
+        try:
+            changed = await self._db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}, session_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (
+                    r.id,
+                    r.email,
+                    r.phone,
+                    r.name,
+                    r.role.value,
+                    int(r.active),
+                    r.password_hash,
+                    iso(r.created_at),
+                    r.session_version,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("an account with this email or phone already exists", {"user_id": r.id}) from exc
+        return changed == 1
+
     async def get_user(self, user_id: str) -> UserRecord:
         """Return one user; ``NotFound`` if unknown."""
         row = await self._db.fetch_one(f"{_SELECT_USER} WHERE id = ?", (user_id,))

@@ -190,6 +190,23 @@ class SqliteSupportStore:
             workspace_id=workspace_id,
         )
 
+    async def restore_ticket(self, ticket: SupportTicket) -> None:
+        """Store an exported ticket as it was (its manager's count comes with the exported line managers)."""
+        t = ticket
+        await self._db.execute(
+            f"INSERT INTO support_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (
+                t.id,
+                t.workspace_id,
+                t.user_id,
+                t.product,
+                t.line_manager,
+                int(t.is_closed),
+                iso(t.created_at),
+                iso(t.updated_at),
+            ),
+        )
+
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
         rows = await self._db.fetch_all(

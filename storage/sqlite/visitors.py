@@ -60,6 +60,13 @@ class SqliteVisitorStore:
         """Return one visitor of the workspace, or None."""
         return await self._one("workspace_id = ? AND id = ?", (workspace_id, visitor_id))
 
+    async def list(self, workspace_id: str) -> list[VisitorRecord]:
+        """Return every visitor of the workspace, oldest first."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_VISITOR} FROM widget_visitors WHERE workspace_id = ? ORDER BY created_at, id", (workspace_id,)
+        )
+        return [_visitor(row) for row in rows]
+
     async def find_by_secret(self, workspace_id: str, secret_hash: str) -> VisitorRecord | None:
         """Return the workspace's visitor holding the secret with this hash, or None."""
         return await self._one("secret_hash = ? AND workspace_id = ?", (secret_hash, workspace_id))

@@ -1,0 +1,194 @@
+"""Move one workspace between databases (and backends) as JSON lines, through the storage interfaces only.
+
+Each line is ``{"kind": K, "data": <the model, as JSON>}``; the first is ``{"kind": "header", "format": 1, ...}``.
+Lines come in the order ``import_lines`` needs them (users before members, uploads before the messages that
+link them...). Attachment bytes travel inside their line, base64-encoded (``"bytes"``), so one file holds it all.
+Reading and writing through the stores (never tables or collections) keeps the format the models' own JSON,
+whatever a backend's layout becomes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models.accounts import UserRecord
+from models.attachments import AttachmentRecord
+from models.errors import Conflict, InvalidPayload, NotFound
+from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from models.widget import VisitorRecord
+from models.workspaces import Member, WorkspaceRecord
+from storage.accounts import AccountStore
+from storage.attachments import AttachmentStore
+from storage.helpdesk import HelpdeskStore
+from storage.support import SupportStore
+from storage.visitors import VisitorStore
+from storage.workspaces import WorkspaceStore
+
+FORMAT = 1
+PAGE = 500
+ALL = 1_000_000  # "every message of the ticket" for the stores' newest-N listings
+
+
+@dataclass
+class TransferStores:
+    """The stores a workspace lives in."""
+
+    accounts: AccountStore
+    workspaces: WorkspaceStore
+    helpdesk: HelpdeskStore
+    support: SupportStore
+    visitors: VisitorStore
+    attachments: AttachmentStore
+
+
+def _line(kind: str, model: Any, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "data": model.model_dump(mode="json", by_alias=True), **extra}
+
+
+async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterator[dict[str, Any]]:
+    """Yield the workspace ``workspace_id`` as export lines; ``NotFound`` if it does not exist."""
+    s = stores
+    workspace = await s.workspaces.find(workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace", {"workspace_id": workspace_id})
+    members = await s.workspaces.list_members(workspace_id)
+    categories = await s.helpdesk.list_categories(workspace_id)
+    tickets = await _all_helpdesk_tickets(s.helpdesk, workspace_id)
+    messages = {t.id: await s.helpdesk.list_messages(t.id, ALL) for t in tickets}
+    reads = {t.id: await s.helpdesk.list_reads(t.id) for t in tickets}
+    support_tickets = [
+        t for i in await s.support.ticket_ids(workspace_id) if (t := await s.support.get_ticket(workspace_id, i))
+    ]
+    support_messages = {t.id: await s.support.list_messages(t.id, ALL) for t in support_tickets}
+
+    user_ids = [m.user_id for m in members] + [t.client_id for t in tickets]
+    user_ids += [m.author_id for ms in messages.values() for m in ms]
+    user_ids += [r.user_id for rs in reads.values() for r in rs]
+    user_ids += [manager.user_id for manager in await s.support.list_line_managers(workspace_id)]
+    attachment_ids = [a for t in tickets for a in t.attachments]
+    attachment_ids += [a for ms in messages.values() for m in ms for a in m.attachments]
+    attachment_ids += [a for ms in support_messages.values() for m in ms for a in m.attachments]
+
+    yield {"kind": "header", "format": FORMAT, "workspace_id": workspace_id}
+    for user_id in dict.fromkeys(user_ids):
+        try:
+            yield _line("user", await s.accounts.get_user(user_id))
+        except NotFound:
+            continue  # a Dowell line manager's user id may name no Deskline account
+    yield _line("workspace", workspace)
+    for member in members:
+        yield _line("member", member)
+    for category in categories:
+        yield _line("category", category)
+    for visitor in await s.visitors.list(workspace_id):
+        yield _line("visitor", visitor)
+    for attachment_id in dict.fromkeys(attachment_ids):
+        record = await s.attachments.get(attachment_id)
+        content = b"".join([chunk async for chunk in s.attachments.read(attachment_id)])
+        yield _line("attachment", record, bytes=base64.b64encode(content).decode("ascii"))
+    for topic in await s.support.list_topics(workspace_id):
+        yield _line("topic", topic)
+    for manager in await s.support.list_line_managers(workspace_id):
+        yield _line("line_manager", manager)
+    for support_ticket in support_tickets:
+        yield _line("support_ticket", support_ticket)
+        for support_message in support_messages[support_ticket.id]:
+            yield _line("support_message", support_message)
+    for ticket in reversed(tickets):  # oldest first
+        yield _line("ticket", ticket)
+        for message in messages[ticket.id]:
+            yield _line("ticket_message", message)
+        for marker in reads[ticket.id]:
+            yield _line("read_marker", marker)
+        yield _line("ticket_status", ticket)  # its final status and updated_at, once its messages are in
+
+
+async def _all_helpdesk_tickets(store: HelpdeskStore, workspace_id: str) -> list[Ticket]:
+    """Return every helpdesk ticket of the workspace, newest first, page by page."""
+    query, found = TicketQuery(workspace_ids=[workspace_id]), []
+    after: tuple[datetime, str] | None = None
+    while page := await store.list_tickets(query, after, PAGE):
+        found += page
+        after = (page[-1].created_at, page[-1].id)
+    return found
+
+
+@dataclass
+class ImportReport:
+    """What an import stored, by kind."""
+
+    counts: dict[str, int]
+    workspace_id: str | None = None
+
+
+async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) -> ImportReport:
+    """Store the workspace that export lines describe, in their order; ``InvalidPayload`` on a bad line."""
+    s, report = stores, ImportReport(counts={})
+    uploaders: dict[str, str | None] = {}
+    for number, line in enumerate(lines, 1):
+        kind, data = line.get("kind"), line.get("data")
+        if kind == "header":
+            if line.get("format") != FORMAT:
+                raise InvalidPayload(f"unknown export format {line.get('format')!r}", {"line": number})
+            report.workspace_id = line.get("workspace_id")
+            if report.workspace_id and await s.workspaces.find(report.workspace_id) is not None:
+                raise Conflict("this database already has that workspace", {"workspace_id": report.workspace_id})
+        elif kind == "user":
+            await s.accounts.restore_user(UserRecord.model_validate(data))
+        elif kind == "workspace":
+            await s.workspaces.create(WorkspaceRecord.model_validate(data))
+        elif kind == "member":
+            await s.workspaces.put_member(Member.model_validate(data))  # load counted as the tickets come
+        elif kind == "category":
+            await s.helpdesk.create_category(Category.model_validate(data))
+        elif kind == "visitor":
+            await s.visitors.add(VisitorRecord.model_validate(data))
+        elif kind == "attachment":
+            await _import_attachment(s.attachments, AttachmentRecord.model_validate(data), line["bytes"])
+            uploaders[data["id"]] = data.get("uploader_id")
+        elif kind == "topic":
+            await s.support.create_topic(Topic.model_validate(data))
+        elif kind == "line_manager":
+            await s.support.create_line_manager(LineManager.model_validate(data))
+        elif kind == "support_ticket":
+            await s.support.restore_ticket(SupportTicket.model_validate(data))
+        elif kind == "support_message":
+            message = SupportMessage.model_validate(data)
+            uploader = next((uploaders.get(a) for a in message.attachments), None)
+            await s.support.add_message(message, uploader)
+        elif kind == "ticket":
+            await _import_ticket(s.helpdesk, Ticket.model_validate(data))
+        elif kind == "ticket_message":
+            await s.helpdesk.add_message(TicketMessage.model_validate(data))
+        elif kind == "ticket_status":
+            ticket = Ticket.model_validate(data)
+            interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
+            await s.helpdesk.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
+        elif kind == "read_marker":
+            await s.helpdesk.set_read(ReadMarker.model_validate(data))
+        else:
+            raise InvalidPayload(f"unknown line kind {kind!r}", {"line": number})
+        report.counts[str(kind)] = report.counts.get(str(kind), 0) + 1
+    return report
+
+
+async def _import_attachment(store: AttachmentStore, record: AttachmentRecord, encoded: str) -> None:
+    """Store the bytes and the record as an unlinked upload; the ticket or message naming it links it again."""
+    content = base64.b64decode(encoded)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield content
+
+    await store.write(record.id, record.name, chunks())
+    await store.add(record.model_copy(update={"ticket_kind": None, "ticket_id": None}))
+
+
+async def _import_ticket(store: HelpdeskStore, ticket: Ticket) -> None:
+    """Store a ticket still open to messages (a closed one as resolved until its messages are in)."""
+    interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
+    await store.create_ticket(ticket.model_copy(update={"status": interim}))

@@ -1,0 +1,72 @@
+"""``--workers N``: N server processes on one port (SO_REUSEPORT), sharing rooms through Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from config import Settings
+
+log = logging.getLogger("deskline.workers")
+WORKER_FLAG = "--pool-worker"  # hidden: tells a child it is one of the pool (binds with SO_REUSEPORT)
+STOP_SECONDS = 30
+
+
+def refusal(settings: Settings) -> str | None:
+    """Return why ``settings`` cannot run several workers, or None."""
+    if settings.workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {settings.workers} needs Redis: set DESKLINE_REDIS_URL (the workers share rooms and "
+            "emits through it), or run one worker"
+        )
+    if settings.workers > 1 and not hasattr(__import__("socket"), "SO_REUSEPORT"):
+        return "--workers needs SO_REUSEPORT, which this platform lacks"
+    return None
+
+
+def supervise(settings: Settings) -> int:
+    """Start ``settings.workers`` children, forward SIGTERM/SIGINT to them, and return when all have exited.
+
+    If one child exits on its own, the others are stopped too and the exit code is non-zero, so a
+    supervisor (systemd, Docker) restarts the whole pool.
+    """
+    server = str(Path(__file__).resolve().parent / "server.py")
+    env = {**os.environ, "DESKLINE_WORKERS": str(settings.workers), "DESKLINE_MIGRATE_ON_START": "false"}
+    children = [subprocess.Popen([sys.executable, server, WORKER_FLAG], env=env) for _ in range(settings.workers)]
+    log.info("event=workers_started count=%s pids=%s", len(children), ",".join(str(c.pid) for c in children))
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            log.info("event=workers_stopping signal=%s", signal.Signals(signum).name)
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed = False
+    deadline: float | None = None
+    while any(child.poll() is None for child in children):
+        if not stopping and any(child.poll() is not None for child in children):
+            failed = True
+            log.error("event=worker_exited action=stopping_the_others")
+            stop(signal.SIGTERM, None)
+        if stopping and deadline is None:
+            deadline = time.monotonic() + STOP_SECONDS
+        if deadline is not None and time.monotonic() > deadline:
+            for child in children:
+                if child.poll() is None:
+                    log.error("event=worker_killed pid=%s", child.pid)
+                    child.kill()
+        time.sleep(0.1)
+    codes = [child.returncode for child in children]
+    log.info("event=workers_stopped codes=%s", codes)
+    return 1 if failed or any(codes) else 0
