@@ -188,8 +188,9 @@ class EventRouter:
         seconds = time.perf_counter() - started
         metrics().events.labels(name, code).inc()
         metrics().event_seconds.labels(name).observe(seconds)
-        who = ctx.principal.user_id if ctx.principal else "-"
-        log.log(level, "event handled", extra=event_fields(name, ctx.sid, who, code, seconds * 1e3))
+        if log.isEnabledFor(level):
+            who = ctx.principal.user_id if ctx.principal else "-"
+            log.log(level, "event handled", extra=event_fields(name, ctx.sid, who, code, seconds * 1e3))
 
 
 def unreadable(payload: Any) -> UnreadablePayload:
