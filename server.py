@@ -44,7 +44,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
-    setup_metrics(settings)
+    setup_metrics(settings.metrics_dir)
     client_manager = (
         ObservedRedisManager(settings.redis_url, channel=settings.redis_channel)
         if settings.redis_url

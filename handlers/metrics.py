@@ -31,7 +31,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from config import Settings
 from handlers.context import DEPS_KEY
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -82,10 +81,10 @@ _metrics: Metrics | None = None
 _multiprocess_dir: Path | None = None
 
 
-def setup_metrics(settings: Settings) -> Metrics:
-    """Create this process's metrics once (in multiprocess mode when ``metrics_dir`` is set) and return them."""
+def setup_metrics(metrics_dir: Path | None) -> Metrics:
+    """Create this process's metrics once (in multiprocess mode with a ``metrics_dir``) and return them."""
     global _metrics, _multiprocess_dir
-    wanted = settings.metrics_dir.resolve() if settings.metrics_dir else None
+    wanted = metrics_dir.resolve() if metrics_dir else None
     if _metrics is not None:
         if wanted != _multiprocess_dir:
             raise RuntimeError("DESKLINE_METRICS_DIR cannot change within one process")
@@ -104,7 +103,7 @@ def setup_metrics(settings: Settings) -> Metrics:
 
 def metrics() -> Metrics:
     """Return this process's metrics (created by ``setup_metrics``; single-process ones if it never ran)."""
-    return _metrics if _metrics is not None else setup_metrics(Settings(metrics_dir=None))
+    return _metrics if _metrics is not None else setup_metrics(None)
 
 
 def process_exiting() -> None:
