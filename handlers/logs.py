@@ -8,6 +8,7 @@ format writes them as keys; the text format appends them as ``key=value``. An ev
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -19,6 +20,10 @@ from config import Settings
 # Structured fields a record may carry (through ``extra=``), in the order the text format shows them.
 FIELDS = ("event", "sid", "user", "code", "duration_ms", "reason")
 EVENT_FIELDS = ("event", "sid", "user", "code", "duration_ms")
+
+# Older lines spell their fields in the message ("event=stopped", "event=x sid=y user=z code=c ..."): the JSON
+# format lifts these four (their values never hold spaces) so every line can be filtered the same way.
+_SPELLED = re.compile(r"(?:^|\s)(event|sid|user|code)=([^\s=]+)(?=\s|$)")
 
 # Libraries whose DEBUG output carries payloads, SQL parameters or commands: never below WARNING.
 QUIET_LIBRARIES = (
@@ -50,6 +55,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for key, found in _SPELLED.findall(line["msg"]):
+            line.setdefault(key, found)
         for key in FIELDS:
             if key in record.__dict__:
                 line[key] = record.__dict__[key]

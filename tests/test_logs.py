@@ -42,6 +42,15 @@ def test_both_formats_render_the_event_fields() -> None:
     assert text.endswith("event handled event=login sid=abc user=- code=unauthorized duration_ms=3.14")
 
 
+def test_json_lifts_fields_spelled_in_older_messages() -> None:
+    rec = logging.LogRecord(
+        "deskline", logging.INFO, __file__, 1, "event=%s user=%s reason=%s", ("x", "u1", "a b"), None
+    )
+    line = json.loads(JsonFormatter().format(rec))
+    assert (line["event"], line["user"], line["msg"]) == ("x", "u1", "event=x user=u1 reason=a b")
+    assert "reason" not in line and "sid" not in line
+
+
 def test_format_defaults_to_text_on_a_terminal_and_json_elsewhere(tmp_path: Path) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
