@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     )
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json (one object per line) or text; auto: text when stderr is a terminal, else json"
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="empty folder shared by the processes serving one port, so GET /metrics sums them "
+        "(prometheus-client multiprocess mode); unset: one process",
+    )
     smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
     smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS unless SMTP_TLS says otherwise)")
     smtp_user: str | None = Field(None, description="SMTP login, if the server wants one")

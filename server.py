@@ -21,6 +21,8 @@ from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
+from handlers.logs import configure_logging
+from handlers.metrics import ObservedManager, ObservedRedisManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
 from models.clock import Clock
 from models.common import utc_now
@@ -45,8 +47,11 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
+    setup_metrics(settings.metrics_dir)
     client_manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
+        ObservedRedisManager(settings.redis_url, channel=settings.redis_channel)
+        if settings.redis_url
+        else ObservedManager()
     )
     sio = DesklineServer(
         async_mode="aiohttp",
@@ -108,6 +113,7 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             if redis is not None:
                 await redis.aclose()
             await db.close()
+            process_exiting()
             log.info("event=stopped")
 
     return context
@@ -173,9 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = Settings(**({"workers": args.workers} if args.workers else {}))
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    configure_logging(settings)
     if args.command == "create-admin":
         try:
             asyncio.run(create_admin(settings, args.email, args.password, args.name))

@@ -22,6 +22,7 @@ from handlers import queue as queue_events
 from handlers.background import start_periodic
 from handlers.context import Deps
 from handlers.helpdesk import SioRooms
+from handlers.metrics import metrics, observe_store
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
@@ -70,6 +71,7 @@ class SioEmitter:
     ) -> None:
         """Send ``payload`` as ``push`` to a room, a socket or a list of them."""
         rooms = to if isinstance(to, str) else list(to)
+        metrics().emits.labels(push.name).inc()
         await self.sio.emit(push.name, push.dump(payload), to=rooms, skip_sid=skip_sid)  # type: ignore[arg-type]
 
 
@@ -189,6 +191,23 @@ async def build_deps(
         emitter=emitter,
         redis=redis,
     )
+
+    # metrics: every repository operation is timed (deskline_storage_operation_seconds{store,operation})
+    for name, store in {
+        "accounts": account_store,
+        "attachments": attachment_store,
+        "calls": call_store,
+        "chat": chat_store,
+        "helpdesk": helpdesk_store,
+        "notify": notify_store,
+        "pool": pool_store,
+        "queue": queue_store,
+        "recovery": recovery_store,
+        "support": support_store,
+        "visitors": visitor_store,
+        "workspaces": workspace_store,
+    }.items():
+        observe_store(store, name)
 
     # Hooks and background work, one block per domain
     deps.limits = RateLimiter(settings, sio, redis)

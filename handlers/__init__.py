@@ -23,6 +23,7 @@ from handlers import (
     pool,
     presence,
     queue,
+    ready,
     recovery,
     support,
     turn,
@@ -56,6 +57,7 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     attachments.add_routes,
     turn.add_routes,
     widget.add_routes,
+    ready.add_routes,
 ]
 
 

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from handlers.access import ANONYMOUS, Access, Door
 from handlers.compat import Compat
 from handlers.context import Deps, EventContext
+from handlers.logs import event_fields
+from handlers.metrics import metrics
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
 from models.workspaces import Workspace
@@ -136,14 +138,15 @@ class EventRouter:
                 result = await handler(ctx, data)
             if compat is not None:
                 await compat.succeeded(ctx, result)
+            self._done(ctx, name, "ok", started, logging.DEBUG)
             return ok(result)
         except DesklineError as err:
             return await self._fail(ctx, name, err, compat, started)
         except TimeoutError:
-            log.error("event=%s sid=%s code=internal reason=timeout", name, sid)
+            log.error("event timed out", extra={"event": name, "sid": sid, "code": "internal", "reason": "timeout"})
             return await self._fail(ctx, name, _internal("the server took too long"), compat, started)
         except Exception:
-            log.exception("event=%s sid=%s code=internal", name, sid)
+            log.exception("event crashed", extra={"event": name, "sid": sid, "code": "internal"})
             return await self._fail(ctx, name, _internal("internal server error"), compat, started)
 
     async def _workspace(self, payload: Any) -> Workspace:
@@ -172,21 +175,22 @@ class EventRouter:
         compat: Compat | None,
         started: float,
     ) -> dict[str, Any]:
-        who = ctx.principal.user_id if ctx.principal else "-"
-        log.info(
-            "event=%s sid=%s user=%s code=%s ms=%.1f",
-            name,
-            ctx.sid,
-            who,
-            err.code,
-            (time.perf_counter() - started) * 1e3,
-        )
+        self._done(ctx, name, str(err.code), started, logging.INFO)
         if compat is not None:
             try:
                 await compat.failed(ctx, err)
             except Exception:
-                log.exception("event=%s sid=%s code=internal in=compat", name, ctx.sid)
+                log.exception("compat answer failed", extra={"event": name, "sid": ctx.sid, "code": "internal"})
         return failure(err)
+
+    def _done(self, ctx: EventContext, name: str, code: str, started: float, level: int) -> None:
+        """Count the event, time it, and log its line (failures at INFO, successes at DEBUG)."""
+        seconds = time.perf_counter() - started
+        metrics().events.labels(name, code).inc()
+        metrics().event_seconds.labels(name).observe(seconds)
+        if log.isEnabledFor(level):
+            who = ctx.principal.user_id if ctx.principal else "-"
+            log.log(level, "event handled", extra=event_fields(name, ctx.sid, who, code, seconds * 1e3))
 
 
 def unreadable(payload: Any) -> UnreadablePayload:

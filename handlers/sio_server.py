@@ -16,6 +16,7 @@ import socketio
 from socketio import packet
 
 from handlers.events import failure
+from handlers.metrics import metrics
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
@@ -78,6 +79,11 @@ class DesklineServer(socketio.AsyncServer):
             await super()._handle_eio_message(eio_sid, data)
         except json.JSONDecodeError as exc:  # orjson's error subclasses it
             await self._refuse_unreadable(eio_sid, data, str(exc))
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        """Send one pushed event packet to a socket of this server, counted in ``deskline_deliveries``."""
+        metrics().deliveries.inc()
+        await super()._send_eio_packet(eio_sid, eio_pkt)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         """Forget the socket's pending attachments, then disconnect it as usual."""

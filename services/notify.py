@@ -72,6 +72,11 @@ class NotifyService:
         """Stop the outbox worker after the sends in flight."""
         await self.worker.stop()
 
+    async def outbox_backlog(self) -> tuple[int, float]:
+        """Return how many emails and SMS wait (or are being sent) and the age in seconds of the oldest one."""
+        depth, oldest = await self.store.outbox_backlog()
+        return depth, max(0.0, (self.clock() - oldest).total_seconds()) if oldest is not None else 0.0
+
     async def notify(
         self,
         user_id: str,

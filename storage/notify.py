@@ -78,6 +78,9 @@ class NotifyStore(Protocol):
     async def prune_outbox(self, before: datetime) -> int:
         """Delete messages sent or failed before ``before``; return how many."""
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Return how many messages are pending or being sent, and when the oldest of them was queued."""
+
 
 def encode_position(position: ListPosition) -> str:
     """Return an opaque cursor for a position in the notification list (the read flag rides before the id)."""

@@ -192,6 +192,15 @@ class MongoNotifyStore:
         cursor = self._outbox.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [_from_doc(OutboxMessage, doc) async for doc in cursor]
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Return how many messages are pending or being sent, and when the oldest of them was queued."""
+        query = {"status": {"$in": [OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]}}
+        depth = await self._outbox.count_documents(query)
+        if not depth:
+            return 0, None
+        oldest = await self._outbox.find_one(query, {"created_at": 1}, sort=[("created_at", ASCENDING)])
+        return depth, oldest["created_at"] if oldest else None
+
     async def prune_outbox(self, before: datetime) -> int:
         """Delete messages sent or failed before ``before``; return how many."""
         result = await self._outbox.delete_many(

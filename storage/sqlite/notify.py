@@ -251,6 +251,15 @@ class SqliteNotifyStore:
         )
         return [_message(r) for r in rows]
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Return how many messages are pending or being sent, and when the oldest of them was queued."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status IN ('pending', 'sending')"
+        )
+        if row is None or not row["n"]:
+            return 0, None
+        return int(row["n"]), from_iso(row["oldest"])
+
     async def prune_outbox(self, before: datetime) -> int:
         """Delete messages sent or failed before ``before``; return how many."""
         return await self._db.execute(

@@ -240,3 +240,16 @@ async def test_an_outbox_made_before_deferrals_gets_the_column(tmp_path) -> None
         assert retried is not None and (retried.attempts, retried.deferrals) == (2, 1)
     finally:
         await db.close()
+
+
+async def test_outbox_backlog_counts_pending_and_sending_and_finds_the_oldest(store: NotifyStore) -> None:
+    assert await store.outbox_backlog() == (0, None)
+    older = message().model_copy(update={"created_at": T0 - timedelta(minutes=3)})
+    sent, waiting = message(), message(Channel.EMAIL)
+    for m in (older, sent, waiting):
+        await store.enqueue(m)
+    [claimed, done] = await store.claim_due([Channel.SMS], "w1", T0, T0 + timedelta(seconds=60), 10)
+    assert await store.outbox_backlog() == (3, T0 - timedelta(minutes=3))  # claimed ones are still owed
+    assert await store.mark_sent(done, "w1", T0, None)
+    assert await store.mark_sent(claimed, "w1", T0, None)
+    assert await store.outbox_backlog() == (1, T0)
