@@ -14,7 +14,8 @@ USER deskline
 
 EXPOSE 8000
 VOLUME ["/app/data"]
-HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"
+# /ready answers 200 only when storage and Redis (if configured) answer; /health is liveness only.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2).status == 200 else 1)"
 
 CMD ["python", "server.py"]
