@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     )
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
+    shutdown_drain_seconds: float = Field(
+        0, ge=0, le=5, description="on SIGTERM, seconds /ready answers 503 before the sockets close (a proxy's check)"
+    )
     smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
     smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS unless SMTP_TLS says otherwise)")
     smtp_user: str | None = Field(None, description="SMTP login, if the server wants one")

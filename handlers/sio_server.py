@@ -7,6 +7,7 @@ traceback and no ack. This subclass answers both with our error envelope.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,29 @@ class DesklineServer(socketio.AsyncServer):
         super().__init__(*args, **kwargs)
         self.unknown_event_hook: UnknownEventHook | None = None
         self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
+        self.in_flight = 0  # event handlers running now (a graceful stop waits for them)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def _handle_event_internal(self, *args: Any) -> Any:
+        """Run an event's handler, counted in ``in_flight``."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            return await super()._handle_event_internal(*args)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def until_idle(self, seconds: float) -> bool:
+        """Wait until no event handler runs (at most ``seconds``); return whether none does."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            pass
+        return not self.in_flight
 
     async def _trigger_event(self, event: Any, namespace: str, *args: Any) -> Any:
         """Run the event's handler; answer an event no handler knows with ``unknown_event``."""
