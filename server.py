@@ -16,7 +16,7 @@ from aiohttp import hdrs, web
 import handlers
 from auth.passwords import Passwords
 from config import Settings, describe_settings
-from handlers import codec, lifecycle
+from handlers import asyncapi, codec, lifecycle
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
 from handlers.sio_server import DesklineServer
@@ -57,6 +57,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[SIO_KEY] = sio
     app.router.add_get("/health", health)
+    app.router.add_get("/asyncapi.json", asyncapi.serve)
     handlers.add_all_routes(app)
     lifecycle.install(app, sio)  # /ready, and SIGTERM closes every socket so its client reconnects at once
     app.cleanup_ctx.append(_resources(settings, sio, clock))
@@ -144,7 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.add_argument("--name", default="Administrator")
+    commands.add_parser("asyncapi", help="print the AsyncAPI 3 document (YAML) of the Socket.IO API")
     args = parser.parse_args(argv)
+    if args.command == "asyncapi":
+        print(asyncapi.to_yaml(asyncapi.document(VERSION)), end="")
+        return
 
     settings = Settings()
     logging.basicConfig(
