@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from config import Settings
 from storage import open_database
 from storage.chat import make_chat_store
 from tests.browser import node_modules
-from tests.helpers import connect_client
+from tests.helpers import ServerProcess, connect_client, free_port
 from tests.test_instances import Cluster, cluster  # noqa: F401  (the two-process fixture)
 
 CLIENTS = 4
@@ -42,7 +43,12 @@ async def ready_status(url: str) -> int:
 
 
 async def stored_texts(env: dict[str, str]) -> set[str]:
-    settings = Settings(data_dir=Path(env["DESKLINE_DATA_DIR"]), jwt_secret=env["DESKLINE_JWT_SECRET"])
+    settings = Settings(
+        data_dir=Path(env["DESKLINE_DATA_DIR"]),
+        mongo_url=env.get("DESKLINE_MONGO_URL"),
+        mongo_db=env.get("DESKLINE_MONGO_DB", "deskline"),
+        jwt_secret=env["DESKLINE_JWT_SECRET"],
+    )
     db = await open_database(settings)
     try:
         return {m.message_data for m in await make_chat_store(db).history("restart-load", 100_000)}
@@ -50,10 +56,42 @@ async def stored_texts(env: dict[str, str]) -> set[str]:
         await db.close()
 
 
-async def test_ready_answers_200_while_running(cluster: Cluster) -> None:  # noqa: F811
-    assert await ready_status(cluster.a.url) == 200
+async def status_of(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status
 
 
+async def test_ready_turns_503_first_then_the_sockets_close(tmp_path: Path) -> None:
+    server = await ServerProcess(
+        {"DESKLINE_DATA_DIR": str(tmp_path / "data"), "DESKLINE_SHUTDOWN_DRAIN_SECONDS": "1.5"}, free_port()
+    ).start()
+    client = await connect_client(server.url)
+    try:
+        assert await ready_status(server.url) == 200
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        statuses = []
+        for _ in range(20):  # within 1 s
+            statuses.append(await ready_status(server.url))
+            if statuses[-1] == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert statuses[-1] == 503, statuses
+        assert await status_of(f"{server.url}/health") == 200  # still alive, still serving its sockets
+        assert client.sio.connected
+        assert await asyncio.to_thread(server.proc.wait, 10) == 0
+        for _ in range(100):  # within 5 s
+            if not client.sio.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not client.sio.connected
+    finally:
+        await client.close()
+        server.stop()
+    assert "Traceback" not in server.log.read_text()
+
+
+@pytest.mark.parametrize("cluster", ["sqlite", "mongo"], indirect=True)
 async def test_sigterm_under_load_loses_no_acked_message_and_clients_reconnect_at_once(
     cluster: Cluster,  # noqa: F811
 ) -> None:
