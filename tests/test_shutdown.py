@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from config import Settings
+from models.roles import Role
 from storage import open_database
 from storage.chat import make_chat_store
 from tests.browser import node_modules
@@ -25,16 +26,30 @@ from tests.test_instances import Cluster, cluster  # noqa: F401  (the two-proces
 CLIENTS = 4
 
 
-async def read_line(proc: asyncio.subprocess.Process, key: str, seconds: float = 20) -> dict[str, Any]:
-    """Return the next JSON line of the Node driver that has ``key``."""
-    assert proc.stdout is not None
-    async with asyncio.timeout(seconds):
-        while True:
-            raw = await proc.stdout.readline()
-            assert raw, f"the driver ended before {key!r}"
-            line = json.loads(raw)
-            if key in line:
-                return line
+class Driver:
+    """The Node driver's JSON lines, read in order and kept, so a line that came early is still found."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self.taken: set[int] = set()
+
+    async def next(self, key: str, seconds: float = 20, **match: Any) -> dict[str, Any]:
+        """Return the first line not returned yet that has ``key`` (and ``match``'s values)."""
+        assert self.proc.stdout is not None
+
+        def fits(line: dict[str, Any]) -> bool:
+            return key in line and all(line.get(k) == v for k, v in match.items())
+
+        async with asyncio.timeout(seconds):
+            while True:
+                for n, line in enumerate(self.lines):
+                    if n not in self.taken and fits(line):
+                        self.taken.add(n)
+                        return line
+                raw = await self.proc.stdout.readline()
+                assert raw, f"the driver ended before {key!r}"
+                self.lines.append(json.loads(raw))
 
 
 async def ready_status(url: str) -> int:
@@ -96,39 +111,48 @@ async def test_sigterm_under_load_loses_no_acked_message_and_clients_reconnect_a
     cluster: Cluster,  # noqa: F811
 ) -> None:
     users = [await cluster.user(name=f"js{i}") for i in range(CLIENTS)]
+    _, manager_token = await cluster.user(Role.MANAGER, "Mona")
+    manager = await cluster.client(cluster.b, manager_token)
+    office = await manager.ok("create_office", {"name": "Main", "address": "1 Main St", "windows": 1})
     js = await asyncio.to_thread(node_modules)
     node = shutil.which("node")
     assert node, "node is required (.ci/run installs it)"
     tokens = json.dumps([token for _, token in users])
-    driver = await asyncio.create_subprocess_exec(
-        node, "restart_load.mjs", cluster.a.url, cluster.b.url, tokens,
+    proc = await asyncio.create_subprocess_exec(
+        node, "restart_load.mjs", cluster.a.url, cluster.b.url, tokens, office["ref_office"],
         cwd=js, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
     )  # fmt: skip
+    driver = Driver(proc)
     try:
-        await read_line(driver, "ready")
+        await driver.next("ready")
         assert cluster.a.proc is not None
         sigterm_at = time.time()
         cluster.a.proc.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(cluster.a.proc.wait, 10)  # raises if it takes longer than 10 s
         exited_after = time.time() - sigterm_at
-        switched = await read_line(driver, "switched")
+        switched = await driver.next("switched")
         assert switched["urls"] == [cluster.b.url] * CLIENTS
         await asyncio.sleep(1.0)  # the load goes on against B
-        assert driver.stdin is not None
-        driver.stdin.write(b"stop\n")
-        await driver.stdin.drain()
-        result = (await read_line(driver, "result"))["result"]
+        # Tracked offices are restored on B: socket 0 is told, and gets the office's counter pushes there.
+        restored = await driver.next("push", push="tracking_restored", url=cluster.b.url)
+        assert restored["data"]["tracking"] == [office["ref_office"]]
+        await manager.ok("reset_counters", {"ref_office": office["ref_office"]})
+        await driver.next("push", push="counter_updated", url=cluster.b.url)
+        assert proc.stdin is not None
+        proc.stdin.write(b"stop\n")
+        await proc.stdin.drain()
+        result = (await driver.next("result"))["result"]
 
         # Signed-in rooms are restored on B: ending user 0's sessions from B reaches its JS socket there.
         _, token0 = users[0]
         other = await connect_client(cluster.b.url, token0)
         await other.ok("logout", {"everywhere": True})
         await other.close()
-        assert (await read_line(driver, "session_ended"))["session_ended"] == 0
+        assert (await driver.next("session_ended"))["session_ended"] == 0
     finally:
-        if driver.returncode is None:
-            driver.kill()
-        await driver.communicate()
+        if proc.returncode is None:
+            proc.kill()
+        await proc.communicate()
     assert exit_code == 0
     print(f"SIGTERM -> exit {exited_after:.2f}s")
     stored = await stored_texts(cluster.env)

@@ -1,11 +1,13 @@
 // Restart under load (tests/test_shutdown.py): signed-in socket.io-client sockets over WebSocket send acked
 // chat messages to instance A; when A stops, each reconnects (socket.io-client's own reconnection) to B, the
 // URL a proxy would route it to. Prints JSON lines: {"ready"}, {"switched"}, then on stdin "stop" the result,
-// then {"session_ended": i} for each socket that gets that push on its user room afterwards.
+// then {"session_ended": i} for each socket that gets that push on its user room afterwards. With an office ref,
+// socket 0 tracks it first and reports {"push": name, "i": 0} for the office pushes it gets.
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
-const [urlA, urlB, tokensJson] = process.argv.slice(2);
+const [urlA, urlB, tokensJson, office] = process.argv.slice(2);
+const OFFICE_PUSHES = ["tracking_restored", "counter_updated"];
 const tokens = JSON.parse(tokensJson);
 const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -23,6 +25,7 @@ const clients = tokens.map((token, i) => {
     socket.io.uri = urlB; // what a proxy does: the next connection goes to the instance still up
   });
   socket.on("session_ended", () => say({ session_ended: i }));
+  socket.onAny((event, data) => { if (OFFICE_PUSHES.includes(event)) say({ push: event, i, data, url: socket.io.uri }); });
   return c;
 });
 
@@ -43,6 +46,12 @@ async function load(c) {
 
 const until = async (check) => { while (!check()) await wait(20); };
 await until(() => clients.every((c) => c.socket.connected));
+if (office) {
+  const tracked = await clients[0].socket.timeout(5000).emitWithAck("track_offices", {
+    action: "enable", ref_offices: [office],
+  });
+  if (!tracked.ok) throw new Error(`track_offices failed: ${JSON.stringify(tracked)}`);
+}
 const loops = clients.map(load);
 await wait(300);
 say({ ready: true });
