@@ -20,7 +20,9 @@ from models.roles import Role
 from storage import open_database
 from storage.chat import make_chat_store
 from tests.browser import node_modules
-from tests.helpers import ServerProcess, connect_client, free_port
+from tests.conftest import signed_in
+from tests.helpers import RunningServer, ServerProcess, connect_client, free_port
+from tests.test_helpdesk import desk, ticket_payload
 from tests.test_instances import Cluster, cluster  # noqa: F401  (the two-process fixture)
 
 CLIENTS = 4
@@ -170,3 +172,17 @@ async def test_sigterm_under_load_loses_no_acked_message_and_clients_reconnect_a
         lost = set(client["acked"]) - stored
         assert not lost, f"acked but not stored: {sorted(lost)}"
     assert "Traceback" not in cluster.a.log.read_text(), cluster.a.log.read_text()[-3000:]
+
+
+async def test_a_reconnecting_socket_gets_its_ticket_rooms_back_from_auth_tickets(server: RunningServer) -> None:
+    d = await desk(server)
+    ticket = await d.client.ok("submit_ticket", ticket_payload(d.billing))
+    back = await server.client(auth={"token": d.tokens["client"], "tickets": [ticket["id"], "no-such-ticket", 5]})
+    plain = await server.client(token=d.tokens["client"])
+    _, other = await signed_in(server, Role.CLIENT, "other")
+    nosy = await server.client(auth={"token": other["access_token"], "tickets": [ticket["id"]]})
+
+    await d.billing_agent.ok("typing", {"ticket_id": ticket["id"], "typing": True})
+    assert (await back.inbox.wait_for("typing"))["ticket_id"] == ticket["id"]
+    await asyncio.sleep(0.3)
+    assert plain.inbox.of("typing") == [] and nosy.inbox.of("typing") == []  # no tickets asked; not its ticket
