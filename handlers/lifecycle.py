@@ -62,6 +62,9 @@ async def ready(request: web.Request) -> web.Response:
 async def stop_sockets(app: web.Application, sio: DesklineServer) -> None:
     """Let in-flight handlers finish, close every socket so its client reconnects now, stop Socket.IO's tasks."""
     not_ready(app)
+    sio.stopping = True  # from now on events are answered "restarting", not run: the running ones end before the close
+    for _ in range(3):  # messages already read have their dispatch task scheduled: let them start (and count)
+        await asyncio.sleep(0)
     if not await sio.until_idle(HANDLER_GRACE_SECONDS):
         log.warning("event=stopping code=internal reason=handlers_still_running count=%s", sio.in_flight)
     sockets = list(sio.eio.sockets.values())
@@ -70,7 +73,7 @@ async def stop_sockets(app: web.Application, sio: DesklineServer) -> None:
         _, stuck = await asyncio.wait(closing, timeout=CLOSE_GRACE_SECONDS)
         for task in stuck:
             task.cancel()
-    await sio.until_idle(HANDLER_GRACE_SECONDS)  # those that raced the close still finish their writes
+    await sio.until_idle(HANDLER_GRACE_SECONDS)  # disconnect handlers' work, if any, still finishes
     log.info("event=sockets_closed count=%s", len(sockets))
     sio.eio.sockets = {}
     if sio.eio.service_task_handle is not None:
