@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         description="empty folder shared by the processes serving one port, so GET /metrics sums them "
         "(prometheus-client multiprocess mode); unset: one process",
     )
+    shutdown_drain_seconds: float = Field(
+        0, ge=0, le=5, description="on SIGTERM, seconds /ready answers 503 before the sockets close (a proxy's check)"
+    )
     smtp_host: str | None = Field(None, description="SMTP server; unset turns the email channel off")
     smtp_port: int = Field(587, description="SMTP port (465 means implicit TLS unless SMTP_TLS says otherwise)")
     smtp_user: str | None = Field(None, description="SMTP login, if the server wants one")

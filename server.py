@@ -18,7 +18,7 @@ import handlers
 import workers
 from auth.passwords import Passwords
 from config import Settings, describe_settings
-from handlers import codec
+from handlers import asyncapi, codec, lifecycle
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
 from handlers.logs import configure_logging
@@ -34,7 +34,7 @@ from storage.migrations import migrate
 from wiring import build_deps
 
 VERSION = "0.1.0"
-SHUTDOWN_GRACE_SECONDS = 3
+SHUTDOWN_TIMEOUT_SECONDS = 2.0  # aiohttp waits this long for requests still open once the sockets closed
 log = logging.getLogger("deskline")
 
 SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
@@ -66,27 +66,11 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[SIO_KEY] = sio
     app.router.add_get("/health", health)
+    app.router.add_get("/asyncapi.json", asyncapi.serve)
     handlers.add_all_routes(app)
-    app.on_shutdown.append(_disconnect_sockets)
+    lifecycle.install(app, sio)  # SIGTERM: /ready 503, then every socket closed so its client reconnects at once
     app.cleanup_ctx.append(_resources(settings, sio, clock))
     return app
-
-
-async def _disconnect_sockets(app: web.Application) -> None:
-    """Disconnect every socket and stop Socket.IO's tasks before aiohttp waits for open connections."""
-    sio = app[SIO_KEY]
-    closing = [
-        asyncio.create_task(socket.close(reason=sio.eio.reason.SERVER_DISCONNECT))
-        for socket in list(sio.eio.sockets.values())
-    ]
-    if closing:
-        # A socket whose client already went away never drains its queue: don't wait on it forever.
-        _, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_GRACE_SECONDS)
-        for task in stuck:
-            task.cancel()
-    sio.eio.sockets = {}
-    if sio.eio.service_task_handle is not None:
-        await sio.shutdown()
 
 
 def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # type: ignore[no-untyped-def]
@@ -176,7 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, help="processes sharing the port (DESKLINE_WORKERS); needs Redis")
     parser.add_argument(workers.WORKER_FLAG, action="store_true", help=argparse.SUPPRESS)
     data_tools.add_commands(commands)
+    commands.add_parser("asyncapi", help="print the AsyncAPI 3 document (YAML) of the Socket.IO API")
     args = parser.parse_args(argv)
+    if args.command == "asyncapi":
+        print(asyncapi.to_yaml(asyncapi.document(VERSION)), end="")
+        return
 
     settings = Settings(**({"workers": args.workers} if args.workers else {}))
     configure_logging(settings)
@@ -209,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=None,
         handle_signals=False,  # _stop_on_first_signal: a repeated signal must not cut the cleanup short
         reuse_port=args.pool_worker or None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         loop=loop_factory() if loop_factory else None,
     )
 
@@ -224,13 +213,21 @@ async def _stop_on_first_signal(app: web.Application) -> None:
     still ends a stop that hangs.
     """
     loop = asyncio.get_running_loop()
+    drain = app[SETTINGS_KEY].shutdown_drain_seconds
+
+    def exit_now() -> None:
+        raise web.GracefulExit()
 
     def stop(sig: signal.Signals) -> None:
         for each in STOP_SIGNALS:
             loop.remove_signal_handler(each)
             signal.signal(each, signal.SIG_IGN)
-        log.info("event=stopping signal=%s", sig.name)
-        raise web.GracefulExit()
+        log.info("event=stopping signal=%s drain_s=%s", sig.name, drain)
+        lifecycle.not_ready(app)  # /ready says 503 first; the proxy stops sending new clients here
+        if drain:
+            loop.call_later(drain, exit_now)
+        else:
+            exit_now()
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop, sig)

@@ -21,7 +21,7 @@ from config import Settings
 from handlers import queue as queue_events
 from handlers.background import start_periodic
 from handlers.context import Deps
-from handlers.helpdesk import SioRooms
+from handlers.helpdesk import SioRooms, ticket_rooms_restorer
 from handlers.metrics import metrics, observe_store
 from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
@@ -219,6 +219,8 @@ async def build_deps(
     deps.shutdown_hooks.append(notify.stop)
     # queue
     deps.session_hooks.append(queue_events.tracking_restorer(sio, queue.tracking))
+    # helpdesk: a reconnecting socket's ticket rooms (auth.tickets), e.g. after its instance restarted
+    deps.session_hooks.append(ticket_rooms_restorer(sio, helpdesk))
     # workspaces and attachments: the tickets' side
     workspaces.helpdesk = attachments.helpdesk = helpdesk
     deps.account_hooks.append(workspaces.follow_account)

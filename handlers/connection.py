@@ -10,6 +10,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from auth.addresses import TrustedProxies, parse_proxies, request_address
 from handlers.context import Deps, sign_in_socket
+from handlers.helpdesk import RESUME_TICKETS, resume_tickets
 from handlers.widget import connect_widget, is_widget_auth
 from models.chat import MY_RESPONSE, ChatResponse
 from models.errors import DesklineError
@@ -50,6 +51,7 @@ def setup(deps: Deps) -> None:
                 log.info("event=connect sid=%s code=%s reason=%s", sid, err.code, err.message)
                 raise Refused(err.message, {"code": str(err.code)}) from err
             await sign_in_socket(sio, sid, session, principal, grant)
+            session[RESUME_TICKETS] = resume_tickets(auth)  # a reconnecting frontend's open tickets (restart)
         await deps.emitter.push(MY_RESPONSE, WELCOME, to=sid)
         await deps.session_changed(sid, session)
 

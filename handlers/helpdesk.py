@@ -7,7 +7,7 @@ from typing import Any
 from handlers import support as dowell
 from handlers.access import SIGNED_IN, roles
 from handlers.compat import Sender
-from handlers.context import EventContext
+from handlers.context import EventContext, SessionHook
 from handlers.events import EventRouter, parse_payload
 from models.errors import DesklineError, NotFound
 from models.helpdesk import (
@@ -41,6 +41,7 @@ from models.rooms import (
 )
 from models.support import ReaderPayload
 from services.bundle import Services
+from services.helpdesk import HelpdeskService
 
 MANAGERS = roles(Role.MANAGER, Role.ADMIN)
 STAFF = roles(*STAFF_ROLES)
@@ -161,6 +162,43 @@ def register(router: EventRouter, services: Services) -> None:
             raise
         await envelope.succeeded(ctx, data)
         return data
+
+
+RESUME_TICKETS = "resume_tickets"  # session key: the ticket rooms a reconnecting socket asked back (auth.tickets)
+MAX_RESUMED_TICKETS = 50
+
+
+def resume_tickets(auth: Any) -> list[str]:
+    """Return the ticket ids of ``auth.tickets`` (a reconnecting frontend's open tickets), at most 50."""
+    wanted = auth.get("tickets") if isinstance(auth, dict) else None
+    if not isinstance(wanted, list):
+        return []
+    return [t for t in wanted if isinstance(t, str) and 0 < len(t) <= 64][:MAX_RESUMED_TICKETS]
+
+
+def ticket_rooms_restorer(sio: Any, helpdesk: HelpdeskService) -> SessionHook:
+    """Return the session hook by which a signed-in socket re-enters the ticket rooms its ``auth.tickets`` names.
+
+    After a restart the client reconnects (to another instance) with the same auth; tickets it may no longer see
+    are skipped, as ``get_ticket`` would refuse them.
+    """
+
+    async def restore(sid: str, session: dict[str, Any]) -> None:
+        wanted: list[str] = session.pop(RESUME_TICKETS, None) or []
+        who = session.get("principal")
+        if who is None:
+            return
+        for ticket_id in wanted:
+            try:
+                ticket = await helpdesk.ticket(who, ticket_id)
+            except DesklineError:
+                continue
+            await sio.enter_room(sid, ticket_room(ticket.id))
+            for other in (ticket.client_id, ticket.assignee_id):
+                if other and other != who.user_id:
+                    await sio.enter_room(sid, presence_room(other))
+
+    return restore
 
 
 async def enter_ticket(ctx: EventContext, ticket: Ticket) -> dict[str, str]:

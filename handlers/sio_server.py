@@ -7,6 +7,7 @@ traceback and no ack. This subclass answers both with our error envelope.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,62 @@ class DesklineServer(socketio.AsyncServer):
         super().__init__(*args, **kwargs)
         self.unknown_event_hook: UnknownEventHook | None = None
         self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
+        self.in_flight = 0  # event handlers running now (a graceful stop waits for them)
+        self.stopping = False  # set by a graceful stop: events that arrive now are answered "send it again"
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def _begin(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+        """Dispatch an event; while stopping, answer it ``internal`` ``{reason: "restarting"}`` instead of running it.
+
+        So every handler that runs finishes before the sockets close, and its ack goes out first; an event refused
+        here changed nothing and can be sent again once the client has reconnected.
+        """
+        if not self.stopping:
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+            if self.manager.is_connected(sid, namespace or "/"):
+                self._begin()  # now, not when its task starts: a stop must not miss a handler about to run
+                try:
+                    await super()._handle_event(eio_sid, namespace, id, data)
+                except BaseException:
+                    self._end()
+                    raise
+                if not self.async_handlers:
+                    self._end()
+                return
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        log.info("event=%s code=internal reason=restarting", str(data[0])[:64] if data else "-")
+        if id is not None:
+            error = DesklineError("the server is restarting: send it again once reconnected", {"reason": "restarting"})
+            ack = self.packet_class(packet.ACK, namespace=namespace or "/", id=id, data=[failure(error)])
+            await self._send_packet(eio_sid, ack)
+
+    async def _handle_event_internal(self, *args: Any) -> Any:
+        """Run an event's handler, counted in ``in_flight`` since it was dispatched."""
+        try:
+            return await super()._handle_event_internal(*args)
+        finally:
+            if self.async_handlers:
+                self._end()
+
+    async def until_idle(self, seconds: float) -> bool:
+        """Wait until no event handler runs (at most ``seconds``); return whether none does."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            pass
+        return not self.in_flight
 
     async def _trigger_event(self, event: Any, namespace: str, *args: Any) -> Any:
         """Run the event's handler; answer an event no handler knows with ``unknown_event``."""
@@ -75,10 +132,13 @@ class DesklineServer(socketio.AsyncServer):
             if not self._skip_attachments[eio_sid]:
                 del self._skip_attachments[eio_sid]
             return
+        self._begin()  # a message being read counts as in flight until its event is dispatched
         try:
             await super()._handle_eio_message(eio_sid, data)
         except json.JSONDecodeError as exc:  # orjson's error subclasses it
             await self._refuse_unreadable(eio_sid, data, str(exc))
+        finally:
+            self._end()
 
     async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
         """Send one pushed event packet to a socket of this server, counted in ``deskline_deliveries``."""
