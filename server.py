@@ -19,6 +19,7 @@ from config import Settings, describe_settings
 from handlers import codec
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
+from handlers.sio_engine import DirectEmitManager, DirectEmitRedisManager
 from handlers.sio_server import DesklineServer
 from models.clock import Clock
 from models.common import utc_now
@@ -43,11 +44,14 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
     client_manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_channel) if settings.redis_url else None
+        DirectEmitRedisManager(settings.redis_url, channel=settings.redis_channel)
+        if settings.redis_url
+        else DirectEmitManager()
     )
     sio = DesklineServer(
         async_mode="aiohttp",
         client_manager=client_manager,
+        send_backlog=settings.send_backlog,
         json=codec,
         cors_allowed_origins=settings.cors_list(),
         cors_credentials=settings.cors_credentials(),

@@ -15,6 +15,7 @@ from auth.workspace_keys import authenticate_workspace
 from handlers.access import ANONYMOUS, SIGNED_IN, Access, Door
 from handlers.compat import Compat
 from handlers.context import Deps, EventContext
+from handlers.sio_engine import message_size
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
 from models.roles import Role
@@ -171,10 +172,12 @@ class EventRouter:
         limit = self.deps.settings.max_payload_bytes
         if payload is None or isinstance(payload, bool | int | float):
             return
-        try:
-            size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
-        except orjson.JSONEncodeError:
-            raise unreadable(payload) from None
+        size = message_size.get()  # the whole message's length, set when it is text too shallow to be refused
+        if size is None:  # binary, or nested deeply enough to need a closer look
+            try:
+                size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+            except orjson.JSONEncodeError:
+                raise unreadable(payload) from None
         if size > limit:
             raise PayloadTooLarge(f"payload is {size} bytes; the limit is {limit}", {"limit": limit, "size": size})
 
