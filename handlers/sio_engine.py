@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -60,11 +61,37 @@ class DesklineSocket(AsyncSocket):
 
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
+        self._queue: asyncio.Queue[Any] | None = None  # made on first use: most WebSocket sockets never queue
+        self._ping_timer: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None  # the live WebSocket's transport, else None
         self.direct = False  # the transport takes raw frames (WebSocket live, no compression)
         self.pending = 0  # packets queued for, or being written by, the writer task
         self.writer_task: asyncio.Task[None] | None = None
         self._ws: Any = None  # engine.io's aiohttp WebSocket wrapper while the WebSocket is live
+
+    @property
+    def queue(self) -> asyncio.Queue[Any]:  # type: ignore[override]
+        """The outgoing queue, made when first needed (an idle WebSocket socket saves its ~3 kB)."""
+        if self._queue is None:
+            self._queue = self.server.create_queue()
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: asyncio.Queue[Any]) -> None:
+        self._queue = None  # BaseSocket.__init__ assigns one; leave it unmade until needed
+
+    def schedule_ping(self) -> None:
+        """Ping after ``ping_interval`` (replaces ``AsyncSocket.schedule_ping``): a timer, not a sleeping task."""
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        """Send the ping that is due (``AsyncSocket._send_ping`` after its sleep)."""
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.push(eio_packet.Packet(eio_packet.PING))
 
     def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
         """Send ``pkt`` now if nothing is pending on this socket, else queue it behind what is."""
@@ -110,6 +137,7 @@ class DesklineSocket(AsyncSocket):
                 await ws.send(pkt.encode())
                 self.pending -= 1
                 if not self.pending and self.queue.empty():
+                    self._queue = None  # drained: an idle socket keeps no queue
                     break
         except Exception:  # the connection broke: the read loop sees it and ends the socket
             self.direct = False
@@ -121,7 +149,7 @@ class DesklineSocket(AsyncSocket):
     def _go_live(self, ws: Any) -> None:
         """Route sends over the now-live WebSocket ``ws``: what is already queued first, via the writer."""
         resp = ws._sock
-        self.pending = self.queue.qsize()
+        self.pending = self._queue.qsize() if self._queue is not None else 0
         self._ws = ws
         self.transport = resp._writer.transport if resp._writer is not None else None
         self.direct = self.transport is not None and not resp.compress
@@ -171,6 +199,8 @@ class DesklineSocket(AsyncSocket):
                     self.server.logger.exception("Unknown receive error")
         finally:
             self.direct = False
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
             writer = self.writer_task
             if writer is not None:
                 self.queue.put_nowait(None)  # let the writer finish what is queued, then stop
