@@ -110,7 +110,8 @@ class DesklineSocket(AsyncSocket):
             return  # polling, or upgrading: a GET request or the WebSocket handler drains the queue
         self.pending += 1
         if self.pending > self.server.send_backlog:
-            self._drop_slow_reader()
+            if self.transport is not None:  # once: the transport is forgotten when dropped
+                self._drop_slow_reader()
         elif self.writer_task is None:
             self.writer_task = asyncio.ensure_future(self._write_queued(self._ws))
 
@@ -123,8 +124,9 @@ class DesklineSocket(AsyncSocket):
         """Abort the connection of a client whose backlog passed ``send_backlog``; the read loop then ends it."""
         log.warning("event=send_backlog sid=%s pending=%d code=dropped", self.sid, self.pending)
         self.direct = False
-        if self.transport is not None:
-            self.transport.abort()
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
 
     async def _write_queued(self, ws: Any) -> None:
         """Write queued packets in order until none is pending (the writer exists only while it has work)."""
