@@ -125,7 +125,7 @@ class DesklineSocket(AsyncSocket):
         log.warning("event=send_backlog sid=%s pending=%d code=dropped", self.sid, self.pending)
         self.direct = False
         transport, self.transport = self.transport, None
-        if transport is not None:
+        if transport is not None and not transport.is_closing():
             transport.abort()
 
     async def _write_queued(self, ws: Any) -> None:
@@ -143,7 +143,7 @@ class DesklineSocket(AsyncSocket):
                     break
         except Exception:  # the connection broke: the read loop sees it and ends the socket
             self.direct = False
-            if self.transport is not None:
+            if self.transport is not None and not self.transport.is_closing():
                 self.transport.abort()
         finally:
             self.writer_task = None
