@@ -151,6 +151,12 @@ class DesklineSocket(AsyncSocket):
     def _go_live(self, ws: Any) -> None:
         """Route sends over the now-live WebSocket ``ws``: what is already queued first, via the writer."""
         resp = ws._sock
+        if self._queue is not None:  # a NOOP left to end a poll means nothing on a WebSocket: don't send it
+            waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            for pkt in waiting:
+                self._queue.task_done()
+                if pkt is None or pkt.packet_type != eio_packet.NOOP:
+                    self._queue.put_nowait(pkt)
         self.pending = self._queue.qsize() if self._queue is not None else 0
         self._ws = ws
         self.transport = resp._writer.transport if resp._writer is not None else None

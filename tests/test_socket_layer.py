@@ -75,11 +75,15 @@ async def test_a_slow_reader_gets_every_push_in_order(server: RunningServer) -> 
     sio = server.app[SIO_KEY]
     raw = await RawSocket.open(server.url)
     (sock,) = engine_sockets(server)
-    count, queued = 1500, 0
+    first = 0
+    while not sock.pending and first < 5000:  # unread pushes fill the kernel's buffers, then the queue
+        await sio.emit("tick", {"n": first, "pad": PAD})
+        first += 1
+    count, queued = first + 1500, sock.pending
 
     async def produce() -> None:
         nonlocal queued
-        for n in range(count):  # ~24 MB while the client reads slowly: pushes go direct, queue, go direct again
+        for n in range(first, count):  # more while the client reads slowly: queued, then direct again
             await sio.emit("tick", {"n": n, "pad": PAD})
             queued = max(queued, sock.pending)
             if n % 10 == 0:
