@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For gives the client address; "
         "empty: the peer address is the client's",
     )
+    send_backlog: int = Field(
+        10_000,
+        ge=1,
+        description="packets one socket may have waiting to be written (a client reading too slowly); "
+        "past it the server drops the connection",
+    )
     websocket_compression: bool = Field(False, description="allow permessage-deflate (costs ~88 kB per connection)")
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["auto", "json", "text"] = Field(

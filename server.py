@@ -56,6 +56,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     sio = DesklineServer(
         async_mode="aiohttp",
         client_manager=client_manager,
+        send_backlog=settings.send_backlog,
         json=codec,
         cors_allowed_origins=settings.cors_list(),
         cors_credentials=settings.cors_credentials(),

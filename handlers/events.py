@@ -16,6 +16,7 @@ from handlers.compat import Compat
 from handlers.context import Deps, EventContext
 from handlers.logs import event_fields
 from handlers.metrics import metrics
+from handlers.sio_engine import message_size
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
 from models.workspaces import Workspace
@@ -160,10 +161,12 @@ class EventRouter:
         limit = self.deps.settings.max_payload_bytes
         if payload is None or isinstance(payload, bool | int | float):
             return
-        try:
-            size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
-        except orjson.JSONEncodeError:
-            raise unreadable(payload) from None
+        size = message_size.get()  # the whole message's length, set when it is text too shallow to be refused
+        if size is None:  # binary, or nested deeply enough to need a closer look
+            try:
+                size = len(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+            except orjson.JSONEncodeError:
+                raise unreadable(payload) from None
         if size > limit:
             raise PayloadTooLarge(f"payload is {size} bytes; the limit is {limit}", {"limit": limit, "size": size})
 

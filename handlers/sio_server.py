@@ -2,7 +2,8 @@
 
 python-socketio drops an event no handler knows (a client waiting for its ack waits forever) and lets a
 packet whose JSON cannot be decoded (nested deeper than 1024 levels) raise inside Engine.IO: a logged
-traceback and no ack. This subclass answers both with our error envelope.
+traceback and no ack. This subclass answers both with our error envelope. It runs on ``handlers.sio_engine``'s
+Engine.IO server (direct writes to idle WebSockets, a bounded backlog per socket).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from handlers.events import failure
+from handlers.events import MAX_DEPTH, failure
 from handlers.metrics import metrics
+from handlers.sio_engine import DesklineEngine, message_size
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
@@ -44,8 +46,9 @@ class _PacketHeader(packet.Packet):
 class DesklineServer(socketio.AsyncServer):
     """``AsyncServer`` that acks unknown events with ``unknown_event`` and undecodable ones with ``invalid_payload``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, send_backlog: int = DesklineEngine.send_backlog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.eio.send_backlog = send_backlog  # packets one socket may have waiting before it is dropped
         self.unknown_event_hook: UnknownEventHook | None = None
         self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
         self.in_flight = 0  # event handlers running now (a graceful stop waits for them)
@@ -132,6 +135,12 @@ class DesklineServer(socketio.AsyncServer):
             if not self._skip_attachments[eio_sid]:
                 del self._skip_attachments[eio_sid]
             return
+        # The size limit reads the message's length from here (in the handler's task too), unless the message
+        # is binary or has brackets enough to be nested too deeply: then it serialises the payload to check it.
+        if isinstance(data, str) and data.count("[") + data.count("{") <= MAX_DEPTH:
+            message_size.set(len(data) if data.isascii() else len(data.encode()))
+        else:
+            message_size.set(None)
         self._begin()  # a message being read counts as in flight until its event is dispatched
         try:
             await super()._handle_eio_message(eio_sid, data)
@@ -144,6 +153,10 @@ class DesklineServer(socketio.AsyncServer):
         """Send one pushed event packet to a socket of this server, counted in ``deskline_deliveries``."""
         metrics().deliveries.inc()
         await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    def _engineio_server_class(self) -> type[DesklineEngine]:
+        """Run on ``DesklineEngine`` (replaces ``socketio.AsyncServer._engineio_server_class``)."""
+        return DesklineEngine
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         """Forget the socket's pending attachments, then disconnect it as usual."""

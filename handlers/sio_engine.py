@@ -1,0 +1,327 @@
+"""Deskline's Engine.IO side: sends written straight to an idle WebSocket, in order, with a bounded backlog.
+
+python-engineio puts every outgoing packet on the socket's queue and wakes a writer task for it, and
+python-socketio starts a task per recipient of every emit. Here a packet goes straight to the socket's
+transport (one ``write``, no task, no queue hop) when that socket has nothing queued or in flight; otherwise
+it takes the queue, drained by a writer task that exists only while there is something to drain, so each
+socket's packets always leave in the order they were sent. A broadcast is encoded and framed once
+(server frames are unmasked: every recipient gets the same bytes). A socket whose queue holds more than
+``send_backlog`` packets (a reader too slow for what it is sent) is dropped. Polling sockets and sockets
+mid-upgrade always take the queue.
+
+The upstream writer waits for a packet at most ``ping_interval + ping_timeout`` and then closes the
+WebSocket; with direct writes its queue can stay empty that long for a healthy client, so our writer has no
+idle timeout: the read loop (and the ping check) decide when a client is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
+
+from handlers import metrics as observed  # a module: handlers.metrics imports this one's managers
+
+log = logging.getLogger("deskline.socket")
+
+# A direct write is skipped (the packet is queued) once the transport holds this many unsent bytes.
+DIRECT_WRITE_MAX_BUFFERED = 64 * 1024
+# The byte length of the text message being dispatched (None for binary ones): the size limit reads it
+# instead of serialising the payload again. Set per message; a handler's task inherits the value.
+message_size: ContextVar[int | None] = ContextVar("message_size", default=None)
+_TEXT = 0x81  # FIN + text opcode
+_BINARY = 0x82
+
+
+def ws_frame(data: str | bytes) -> bytes:
+    """Return one unmasked (server-to-client) WebSocket frame holding ``data``."""
+    if isinstance(data, str):
+        payload, first = data.encode(), _TEXT
+    else:
+        payload, first = bytes(data), _BINARY
+    n = len(payload)
+    if n < 126:
+        header = bytes((first, n))
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload
+
+
+class DesklineSocket(AsyncSocket):
+    """``AsyncSocket`` that writes to an idle WebSocket directly and queues only behind pending packets."""
+
+    def __init__(self, server: Any, sid: str) -> None:
+        super().__init__(server, sid)
+        self._queue: asyncio.Queue[Any] | None = None  # made on first use: most WebSocket sockets never queue
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self.transport: asyncio.Transport | None = None  # the live WebSocket's transport, else None
+        self.direct = False  # the transport takes raw frames (WebSocket live, no compression)
+        self.pending = 0  # packets queued for, or being written by, the writer task
+        self.writer_task: asyncio.Task[None] | None = None
+        self._ws: Any = None  # engine.io's aiohttp WebSocket wrapper while the WebSocket is live
+
+    @property
+    def queue(self) -> asyncio.Queue[Any]:  # type: ignore[override]
+        """The outgoing queue, made when first needed (an idle WebSocket socket saves its ~3 kB)."""
+        if self._queue is None:
+            self._queue = self.server.create_queue()
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: asyncio.Queue[Any]) -> None:
+        self._queue = None  # BaseSocket.__init__ assigns one; leave it unmade until needed
+
+    def schedule_ping(self) -> None:
+        """Ping after ``ping_interval`` (replaces ``AsyncSocket.schedule_ping``): a timer, not a sleeping task."""
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        """Send the ping that is due (``AsyncSocket._send_ping`` after its sleep)."""
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.push(eio_packet.Packet(eio_packet.PING))
+
+    def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
+        """Send ``pkt`` now if nothing is pending on this socket, else queue it behind what is."""
+        transport = self.transport
+        if (
+            self.direct
+            and not self.pending
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < DIRECT_WRITE_MAX_BUFFERED
+        ):
+            transport.write(frame if frame is not None else ws_frame(pkt.encode()))
+            return
+        self.queue.put_nowait(pkt)
+        if self._ws is None:
+            return  # polling, or upgrading: a GET request or the WebSocket handler drains the queue
+        self.pending += 1
+        if self.pending > self.server.send_backlog:
+            if self.transport is not None:  # once: the transport is forgotten when dropped
+                self._drop_slow_reader()
+        elif self.writer_task is None:
+            self.writer_task = asyncio.ensure_future(self._write_queued(self._ws))
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """Send a packet (replaces ``engineio.async_socket.AsyncSocket.send``): direct when idle, else queued."""
+        if await self.check_ping_timeout():
+            self.push(pkt)
+
+    def _drop_slow_reader(self) -> None:
+        """Abort the connection of a client whose backlog passed ``send_backlog``; the read loop then ends it."""
+        log.warning("event=send_backlog sid=%s pending=%d code=dropped", self.sid, self.pending)
+        self.direct = False
+        transport, self.transport = self.transport, None
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    async def _write_queued(self, ws: Any) -> None:
+        """Write queued packets in order until none is pending (the writer exists only while it has work)."""
+        try:
+            while True:
+                pkt = await self.queue.get()  # no idle timeout: see the module docstring
+                self.queue.task_done()
+                if pkt is None:
+                    break
+                await ws.send(pkt.encode())
+                self.pending -= 1
+                if not self.pending and self.queue.empty():
+                    self._queue = None  # drained: an idle socket keeps no queue
+                    break
+        except Exception:  # the connection broke: the read loop sees it and ends the socket
+            self.direct = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.abort()
+        finally:
+            self.writer_task = None
+
+    def _go_live(self, ws: Any) -> None:
+        """Route sends over the now-live WebSocket ``ws``: what is already queued first, via the writer."""
+        resp = ws._sock
+        if self._queue is not None:  # a NOOP left to end a poll means nothing on a WebSocket: don't send it
+            waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            for pkt in waiting:
+                self._queue.task_done()
+                if pkt is None or pkt.packet_type != eio_packet.NOOP:
+                    self._queue.put_nowait(pkt)
+        self.pending = self._queue.qsize() if self._queue is not None else 0
+        self._ws = ws
+        self.transport = resp._writer.transport if resp._writer is not None else None
+        self.direct = self.transport is not None and not resp.compress
+        if self.pending and self.writer_task is None:
+            self.writer_task = asyncio.ensure_future(self._write_queued(ws))
+
+    async def _websocket_handler(self, ws: Any) -> Any:
+        """Serve the WebSocket transport (replaces ``engineio.async_socket.AsyncSocket._websocket_handler``).
+
+        The same upgrade handshake; then reads without a task and ``wait_for`` per message, and writes
+        through ``push`` and an on-demand writer instead of an always-running one with an idle timeout.
+        """
+        resp = ws._sock
+        timeout = self.server.ping_interval + self.server.ping_timeout
+        if self.connected:  # an upgrade from polling
+            self.upgrading = True  # hold packet sends during the upgrade
+            data = await self._read(resp, timeout)
+            pkt = eio_packet.Packet(encoded_packet=data) if data is not None else None
+            if pkt is None or pkt.packet_type != eio_packet.PING or pkt.data != "probe":
+                self.server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
+                self.upgrading = False
+                return
+            await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the pending poll
+            data = await self._read(resp, timeout)
+            pkt = eio_packet.Packet(encoded_packet=data) if data is not None else None
+            if pkt is None or pkt.packet_type != eio_packet.UPGRADE:
+                self.server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet", self.sid)
+                self.upgrading = False
+                return
+            self.upgraded = True
+            self._go_live(ws)
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+            self._go_live(ws)
+        try:
+            while (data := await self._read(resp, timeout)) is not None:
+                try:
+                    await self.receive(eio_packet.Packet(encoded_packet=data))
+                except engineio.exceptions.UnknownPacketError:
+                    pass
+                except engineio.exceptions.SocketIsClosedError:
+                    break
+                except Exception:
+                    self.server.logger.exception("Unknown receive error")
+        finally:
+            self.direct = False
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
+            writer = self.writer_task
+            if writer is not None:
+                self.queue.put_nowait(None)  # let the writer finish what is queued, then stop
+                await asyncio.wait([writer])
+            self._ws = None
+            self.transport = None
+            await ws.close()
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _read(self, resp: Any, silence: float) -> str | bytes | None:
+        """Return the next message, or None once the connection closed, failed or stayed silent ``silence`` s."""
+        try:
+            msg = await resp.receive(silence)
+        except Exception:
+            return None
+        data = msg.data
+        if not isinstance(data, str | bytes):
+            return None
+        return data
+
+
+class DesklineEngine(engineio.AsyncServer):
+    """Engine.IO server whose sockets are ``DesklineSocket``; ``send_backlog`` bounds each socket's queue."""
+
+    send_backlog = 10_000
+
+    async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
+        """Open a session (replaces ``engineio.AsyncServer._handle_connect``) on a ``DesklineSocket``."""
+        if self.start_service_task:
+            self.start_service_task = False
+            self.service_task_handle = self.start_background_task(self._service_task)
+        sid = self.generate_id()
+        s = DesklineSocket(self, sid)
+        self.sockets[sid] = s
+        pkt = eio_packet.Packet(
+            eio_packet.OPEN,
+            {
+                "sid": sid,
+                "upgrades": self._upgrades(sid, transport),
+                "pingTimeout": int(self.ping_timeout * 1000),
+                "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
+                "maxPayload": self.max_http_buffer_size,
+            },
+        )
+        await s.send(pkt)
+        ret = await self._trigger_event("connect", sid, environ, run_async=False)
+        if ret is not None and ret is not True:
+            del self.sockets[sid]
+            self.logger.warning("Application rejected connection")
+            return self._unauthorized(ret or None)
+        s.schedule_ping()
+        if transport == "websocket":
+            ret = await s.handle_get_request(environ)
+            if s.closed and sid in self.sockets:
+                del self.sockets[sid]
+            return ret
+        s.connected = True
+        headers = None
+        if self.cookie:
+            cookie = self.cookie
+            if not isinstance(cookie, dict):
+                cookie = {"name": self.cookie, "path": "/", "SameSite": "Lax"}
+            headers = [("Set-Cookie", self._generate_sid_cookie(sid, cookie))]
+        try:
+            return self._ok(await s.poll(), headers=headers, jsonp_index=jsonp_index)
+        except engineio.exceptions.QueueEmpty:
+            return self._bad_request()
+
+
+class DirectEmitManager(socketio.AsyncManager):
+    """``AsyncManager`` whose emits are encoded and framed once and pushed to each recipient without a task."""
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Emit to a room (replaces ``socketio.AsyncManager.emit``); callbacks and binary use upstream's."""
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        if callback is not None:
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback)
+        args = list(data) if isinstance(data, tuple) else [data] if data is not None else []
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        if isinstance(encoded, list):  # binary attachments: several packets per recipient
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid)
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        frame: bytes | None = None
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        sockets = self.server.eio.sockets
+        delivered = 0
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed:
+                continue
+            if frame is None:
+                frame = ws_frame(pkt.encode())
+            sock.push(pkt, frame)
+            delivered += 1
+        if delivered:
+            observed.metrics().deliveries.inc(delivered)
+
+
+class DirectEmitRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
+    """``AsyncRedisManager`` that delivers locally through ``DirectEmitManager.emit`` (it sits next in the MRO)."""

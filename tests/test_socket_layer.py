@@ -1,0 +1,192 @@
+"""The socket layer (handlers/sio_engine.py): per-socket order under back-pressure and across the upgrade,
+the bounded backlog, and no writer idle timeout, with real servers and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+import aiohttp
+import orjson
+
+from handlers.sio_engine import DesklineSocket
+from server import SIO_KEY
+from tests.browser import node_modules
+from tests.helpers import RunningServer, connect_client
+
+PAD = "x" * 16_000  # big pushes fill the kernel's buffers quickly, so the queued path is taken
+
+
+class RawSocket:
+    """A raw Engine.IO/Socket.IO WebSocket client that reads only when told to (a slow reader)."""
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.http = http
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str) -> RawSocket:
+        """Connect to ``url`` over WebSocket and join the default namespace."""
+        http = aiohttp.ClientSession()
+        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
+        raw = cls(http, ws)
+        assert (await ws.receive_str()).startswith("0")  # OPEN
+        await ws.send_str("40")
+        while not (await raw.next_text()).startswith("40"):
+            pass
+        return raw
+
+    async def next_text(self) -> str:
+        """Return the next text message, answering pings on the way."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"socket closed: {msg.type}")
+            if msg.data == "2":
+                await self.ws.send_str("3")
+                continue
+            return str(msg.data)
+
+    async def next_event(self, name: str) -> Any:
+        """Return the data of the next ``name`` event, skipping other pushes."""
+        while True:
+            text = await self.next_text()
+            if text.startswith("42"):
+                event = orjson.loads(text[2:])
+                if event[0] == name:
+                    return event[1]
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.ws.close()
+        await self.http.close()
+
+
+def engine_sockets(server: RunningServer) -> list[DesklineSocket]:
+    """The server's Engine.IO sockets."""
+    return list(server.app[SIO_KEY].eio.sockets.values())
+
+
+async def test_a_slow_reader_gets_every_push_in_order(server: RunningServer) -> None:
+    sio = server.app[SIO_KEY]
+    raw = await RawSocket.open(server.url)
+    (sock,) = engine_sockets(server)
+    first = 0
+    while not sock.pending and first < 5000:  # unread pushes fill the kernel's buffers, then the queue
+        await sio.emit("tick", {"n": first, "pad": PAD})
+        first += 1
+    count, queued = first + 1500, sock.pending
+
+    async def produce() -> None:
+        nonlocal queued
+        for n in range(first, count):  # more while the client reads slowly: queued, then direct again
+            await sio.emit("tick", {"n": n, "pad": PAD})
+            queued = max(queued, sock.pending)
+            if n % 10 == 0:
+                await asyncio.sleep(0.002)
+
+    producer = asyncio.create_task(produce())
+    try:
+        seen = []
+        for _ in range(count):
+            seen.append((await raw.next_event("tick"))["n"])
+            if len(seen) % 25 == 0:
+                await asyncio.sleep(0.05)  # read slowly
+        await producer
+        assert seen == list(range(count))
+        assert queued > 0, "the queued path was never taken"
+        await asyncio.sleep(0.1)
+        assert sock.pending == 0 and sock.writer_task is None and not sock.closed
+        await sio.emit("tick", {"n": count})  # idle again: the direct path
+        assert (await raw.next_event("tick"))["n"] == count
+    finally:
+        producer.cancel()
+        await raw.close()
+
+
+async def test_a_reader_past_the_backlog_limit_is_dropped(start_server: Any) -> None:
+    server = await start_server(send_backlog=50)
+    sio = server.app[SIO_KEY]
+    slow = await RawSocket.open(server.url)
+    healthy = await server.client()
+    sent = 0
+    try:
+        while len(sio.eio.sockets) > 1 and sent < 5000:  # the raw client never reads: fill every buffer
+            await sio.emit("tick", {"n": sent, "pad": PAD})
+            sent += 1
+            await asyncio.sleep(0)
+        for _ in range(100):  # the slow socket is dropped (the healthy one stays)
+            if len(sio.eio.sockets) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(sio.eio.sockets) == 1
+        assert healthy.sio.connected
+        ticks = await healthy.inbox.wait_count("tick", sent, timeout=30)
+        assert [t["n"] for t in ticks] == list(range(sent))
+    finally:
+        await slow.close()
+
+
+async def test_a_quiet_socket_outlives_ping_interval_plus_timeout_on_direct_writes(server: RunningServer) -> None:
+    sio = server.app[SIO_KEY]
+    sio.eio.ping_interval, sio.eio.ping_timeout = 1, 1  # upstream's writer would give up after 2 s
+    client = await connect_client(server.url)
+    server.clients.append(client)
+    try:
+        for n in range(25):  # 5 s of pushes, each written straight to the idle transport
+            await sio.emit("tick", {"n": n})
+            await asyncio.sleep(0.2)
+        assert client.sio.connected
+        assert all(s.writer_task is None for s in engine_sockets(server))
+        ticks = await client.inbox.wait_count("tick", 25)
+        assert [t["n"] for t in ticks] == list(range(25))
+    finally:
+        sio.eio.ping_interval, sio.eio.ping_timeout = 25, 20
+
+
+async def test_order_holds_across_the_polling_to_websocket_upgrade(server: RunningServer) -> None:
+    sio = server.app[SIO_KEY]
+    js = await asyncio.to_thread(node_modules)
+    node = shutil.which("node")
+    assert node
+    count = 8
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        "upgrade_order.mjs",
+        server.url,
+        str(count),
+        cwd=js,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
+    assert proc.stdout is not None
+    sent = 0
+    try:
+        # Push from the first handshake on, so each upgrade happens while pushes are flowing.
+        async with asyncio.timeout(20):
+            while len(sio.eio.sockets) < count or any(not s.upgraded for s in engine_sockets(server)):
+                await sio.emit("seq", sent)
+                sent += 1
+                await asyncio.sleep(0.0005 if sent % 4 else 0.002)
+        for _ in range(200):
+            await sio.emit("seq", sent)
+            sent += 1
+        await sio.emit("seq_done")
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    results = [json.loads(line) for line in out.decode().splitlines()[1:]]
+    assert len(results) == count
+    for seen in results:
+        assert seen["transport"] == "websocket"
+        assert seen["upgradedAt"] is not None
+        seq = seen["seq"]
+        assert seq == list(range(seq[0], sent)), "pushes lost or reordered across the upgrade"
