@@ -61,5 +61,4 @@ async def close_socket(sio: DesklineServer, socket: object) -> None:
     """Close one Engine.IO socket; over WebSocket, close the WebSocket too, after what is queued is sent."""
     await socket.close(wait=False, reason=sio.eio.reason.SERVER_DISCONNECT)  # type: ignore[attr-defined]
     if socket.upgraded:  # type: ignore[attr-defined]
-        # The writer sends the queued packets (the CLOSE last), reads this None as "closed" and closes the WebSocket.
-        await socket.queue.put(None)  # type: ignore[attr-defined]
+        await socket.close_websocket(CLOSE_GRACE_SECONDS)  # type: ignore[attr-defined]

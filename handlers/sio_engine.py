@@ -17,6 +17,7 @@ idle timeout: the read loop (and the ping check) decide when a client is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -121,6 +122,20 @@ class DesklineSocket(AsyncSocket):
         """Send a packet (replaces ``engineio.async_socket.AsyncSocket.send``): direct when idle, else queued."""
         if await self.check_ping_timeout():
             self.push(pkt)
+
+    async def close_websocket(self, within: float) -> None:
+        """Close the WebSocket itself once what is queued is written (the CLOSE packet last).
+
+        (Upstream's writer does this when it reads ``None`` off the queue; ours exists only while it has work.)
+        socket.io-client acts on an Engine.IO CLOSE only over polling: over WebSocket it needs the close itself.
+        """
+        writer, ws = self.writer_task, self._ws
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), within)
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
 
     def _drop_slow_reader(self) -> None:
         """Abort the connection of a client whose backlog passed ``send_backlog``; the read loop then ends it."""
