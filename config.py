@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     )
     metrics_dir: Path | None = Field(
         None,
-        description="empty folder shared by the processes serving one port, so GET /metrics sums them "
-        "(prometheus-client multiprocess mode); unset: one process",
+        description="folder shared by the processes serving one port, so GET /metrics sums them "
+        "(prometheus-client multiprocess mode); --workers makes a private one when unset, and clears it when set",
     )
     shutdown_drain_seconds: float = Field(
         0, ge=0, le=5, description="on SIGTERM, seconds /ready answers 503 before the sockets close (a proxy's check)"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,14 +31,44 @@ def refusal(settings: Settings) -> str | None:
     return None
 
 
+def metrics_folder(settings: Settings) -> tuple[Path, bool]:
+    """Return the folder the workers' metrics go to, cleared, and whether it is a private one to remove at exit.
+
+    ``DESKLINE_METRICS_DIR`` when set (its metric files, left by an earlier run, are deleted), else a fresh
+    temporary folder, so ``GET /metrics`` sums the workers without the user setting anything.
+    """
+    if settings.metrics_dir is None:
+        return Path(tempfile.mkdtemp(prefix="deskline-metrics-")), True
+    settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in settings.metrics_dir.glob("*.db"):  # prometheus-client's files; nothing else is touched
+        stale.unlink()
+    return settings.metrics_dir, False
+
+
 def supervise(settings: Settings) -> int:
     """Start ``settings.workers`` children, forward SIGTERM/SIGINT to them, and return when all have exited.
 
     If one child exits on its own, the others are stopped too and the exit code is non-zero, so a
-    supervisor (systemd, Docker) restarts the whole pool.
+    supervisor (systemd, Docker) restarts the whole pool. The children share one metrics folder
+    (``metrics_folder``); a private one is removed once they have exited.
     """
+    folder, private = metrics_folder(settings)
+    try:
+        return _run_pool(settings, folder)
+    finally:
+        if private:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_pool(settings: Settings, folder: Path) -> int:
     server = str(Path(__file__).resolve().parent / "server.py")
-    env = {**os.environ, "DESKLINE_WORKERS": str(settings.workers), "DESKLINE_MIGRATE_ON_START": "false"}
+    env = {
+        **os.environ,
+        "DESKLINE_WORKERS": str(settings.workers),
+        "DESKLINE_MIGRATE_ON_START": "false",
+        "DESKLINE_METRICS_DIR": str(folder),
+    }
+    log.info("event=metrics_dir path=%s", folder)
     children = [subprocess.Popen([sys.executable, server, WORKER_FLAG], env=env) for _ in range(settings.workers)]
     log.info("event=workers_started count=%s pids=%s", len(children), ",".join(str(c.pid) for c in children))
     stopping = False

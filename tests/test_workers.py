@@ -15,6 +15,7 @@ import aiohttp
 
 from tests.helpers import Client, connect_client, free_port
 from tests.test_chat import MESSAGE
+from tests.test_metrics import scrape, sockets_settle
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 24
@@ -152,3 +153,80 @@ async def test_workers_setting_from_the_environment_is_refused_without_redis(tmp
     code = await asyncio.to_thread(proc.wait, 30)
     assert code == 2
     assert "--workers 3 needs Redis" in log.read_text()
+
+
+def metrics_dir_of(pid: int) -> Path:
+    """Return the DESKLINE_METRICS_DIR a worker process was started with."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [entry.split(b"=", 1)[1] for entry in environ if entry.startswith(b"DESKLINE_METRICS_DIR=")]
+    assert len(found) == 1, "the supervisor passes DESKLINE_METRICS_DIR to every worker"
+    return Path(found[0].decode())
+
+
+async def spread_clients(url: str, workers: list[int], port: int) -> tuple[list[Client], Counter[int]]:
+    """Connect CLIENTS clients, again until the kernel has put some on every worker."""
+    for _ in range(40):
+        clients = [await connect_client(url) for _ in range(CLIENTS)]
+        spread = connections_per_process(workers, port)
+        if len(spread) == len(workers):
+            return clients, spread
+        for client in clients:
+            await client.close()
+    raise AssertionError(f"the clients never reached every worker: {spread}")
+
+
+async def test_metrics_of_two_workers_are_summed_without_any_setting(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    channel = f"t-{uuid.uuid4().hex[:12]}"
+    proc, log = start(tmp_path, port, "--workers", "2", DESKLINE_REDIS_URL=redis_url, DESKLINE_REDIS_CHANNEL=channel)
+    url = f"http://127.0.0.1:{port}"
+    clients: list[Client] = []
+    try:
+        await wait_ready(url, proc, log)
+        workers = children(proc.pid)
+        folders = {metrics_dir_of(pid) for pid in workers}
+        assert len(folders) == 1, folders  # one private folder, shared by both
+        folder = folders.pop()
+        assert folder.is_dir() and folder.name.startswith("deskline-metrics-")
+        clients, spread = await spread_clients(url, workers, port)
+        assert all(spread[pid] > 0 for pid in workers), spread
+        # Whichever worker answers the scrape (the kernel picks), it reports the sockets of both.
+        for _ in range(4):
+            assert await sockets_settle(url, CLIENTS), await scrape(url)
+    finally:
+        for client in clients:
+            await client.close()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0, log.read_text()[-3000:]
+    assert not folder.exists()  # the private folder is removed once the workers have exited
+
+
+async def test_a_configured_metrics_dir_is_cleared_at_start(tmp_path: Path, redis_url: str) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "gauge_livesum_999999.db").write_bytes(b"left by an earlier run, not a valid file")
+    (folder / "notes.txt").write_text("not ours")
+    port = free_port()
+    proc, log = start(
+        tmp_path,
+        port,
+        "--workers",
+        "2",
+        DESKLINE_REDIS_URL=redis_url,
+        DESKLINE_REDIS_CHANNEL=f"t-{uuid.uuid4().hex[:12]}",
+        DESKLINE_METRICS_DIR=str(folder),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(url, proc, log)
+        assert {metrics_dir_of(pid) for pid in children(proc.pid)} == {folder}
+        assert not (folder / "gauge_livesum_999999.db").exists()
+        client = await connect_client(url)
+        assert await sockets_settle(url, 1)  # the scrape reads only this run's files
+        await client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0, log.read_text()[-3000:]
+    assert folder.is_dir() and (folder / "notes.txt").exists()  # the user's folder stays, with what is not ours

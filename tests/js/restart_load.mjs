@@ -17,7 +17,7 @@ const clients = tokens.map((token, i) => {
   const socket = io(urlA, {
     transports: ["websocket"], auth: { token }, reconnectionDelay: 200, reconnectionDelayMax: 1000,
   });
-  const c = { i, socket, acked: [], failed: 0, restarting: 0, timeouts: 0, downs: [], ups: [], reasons: [], urls: [], n: 0, pending: new Set() };
+  const c = { i, socket, acked: [], failed: 0, restarting: 0, timeouts: 0, timedOut: [], downs: [], ups: [], reasons: [], urls: [], n: 0, pending: new Set() };
   socket.on("connect", () => { c.ups.push(Date.now()); c.urls.push(socket.io.uri); });
   socket.on("disconnect", (reason) => {
     c.downs.push(Date.now());
@@ -40,7 +40,7 @@ async function load(c) {
         if (ack && ack.ok) c.acked.push(text);
         else if (ack?.error?.details?.reason === "restarting") c.restarting++; // refused, not run: send again
         else c.failed++;
-      }, () => { c.timeouts++; });
+      }, () => { c.timeouts++; c.timedOut.push(text); });
       c.pending.add(sent);
       sent.finally(() => c.pending.delete(sent));
     }
@@ -70,7 +70,7 @@ for await (const line of lines) {
   await Promise.all(clients.flatMap((c) => [...c.pending]));
   say({
     result: clients.map((c) => ({
-      acked: c.acked, failed: c.failed, restarting: c.restarting, timeouts: c.timeouts, downs: c.downs, ups: c.ups, reasons: c.reasons, urls: c.urls,
+      acked: c.acked, failed: c.failed, restarting: c.restarting, timeouts: c.timeouts, timed_out: c.timedOut, downs: c.downs, ups: c.ups, reasons: c.reasons, urls: c.urls,
       transport: c.socket.io.engine.transport.name,
     })),
   });
