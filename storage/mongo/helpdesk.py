@@ -22,6 +22,7 @@ from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage,
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
+from storage.mongo.tickets import MESSAGES, SIGNED_IN, TICKETS, init_tickets
 
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -38,7 +39,7 @@ def _out(model: Any) -> dict[str, Any]:
 
 def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str, Any]:
     """Return the MongoDB filter of a ticket listing."""
-    parts: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = [SIGNED_IN]
     if query.client_id is not None:
         parts.append({"client_id": query.client_id})
     if query.workspace_ids is not None:
@@ -67,7 +68,7 @@ def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str,
     if after is not None:
         stamp, last_id = after
         parts.append({"$or": [{"created_at": {"$lt": stamp}}, {"created_at": stamp, "_id": {"$lt": last_id}}]})
-    return {"$and": parts} if parts else {}
+    return {"$and": parts}
 
 
 class MongoHelpdeskStore:
@@ -75,8 +76,8 @@ class MongoHelpdeskStore:
 
     def __init__(self, db: MongoDatabase) -> None:
         self._categories = db.db["hd_categories"]
-        self._tickets = db.db["hd_tickets"]
-        self._messages = db.db["hd_messages"]
+        self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), signed-in door only
+        self._messages = db.db[MESSAGES]
         self._reads = db.db["hd_reads"]
         self._members = db.db[MEMBERS]
         self._attachments = db.db[RECORDS]
@@ -85,12 +86,7 @@ class MongoHelpdeskStore:
     async def init(self) -> None:
         """Create the helpdesk indexes if missing."""
         await self._categories.create_index([("workspace_id", ASCENDING), ("name_key", ASCENDING)], unique=True)
-        await self._tickets.create_index(NEWEST)
-        await self._tickets.create_index([("workspace_id", ASCENDING), ("status", ASCENDING), *NEWEST])
-        await self._tickets.create_index([("client_id", ASCENDING), *NEWEST])
-        await self._tickets.create_index([("assignee_id", ASCENDING), *NEWEST])
-        await self._tickets.create_index("category_id")
-        await self._messages.create_index([("ticket_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+        await init_tickets(self._db)
 
     async def create_category(self, category: Category) -> Category:
         """Store a category; ``Conflict`` if the workspace has one of that name (any case)."""
@@ -149,7 +145,7 @@ class MongoHelpdeskStore:
             elif t.assignee_id and t.status in ACTIVE:
                 await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
             await link_all(self._attachments, t.attachments, t.client_id, None, "helpdesk", t.id, session)
-            doc = _out(t)
+            doc = {**_out(t), "door": "signed_in", "product": None}
             doc["status"] = t.status.value
             await self._tickets.insert_one(doc, session=session)
             return t
@@ -158,7 +154,7 @@ class MongoHelpdeskStore:
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
-        doc = await self._tickets.find_one({"_id": ticket_id})
+        doc = await self._tickets.find_one({"_id": ticket_id, **SIGNED_IN})
         if doc is None:
             raise NotFound("no such ticket", {"ticket_id": ticket_id})
         return Ticket.model_validate(_in(doc))
@@ -183,7 +179,7 @@ class MongoHelpdeskStore:
 
         async def attempt(session: AsyncClientSession) -> Ticket | None:
             doc = await self._tickets.find_one_and_update(
-                match, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+                {**match, **SIGNED_IN}, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
             )
             if doc is None:
                 return None
@@ -243,17 +239,19 @@ class MongoHelpdeskStore:
         m = message
 
         async def attempt(session: AsyncClientSession) -> None:
-            touched = await self._tickets.update_one(
-                {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
+            touched = await self._tickets.find_one_and_update(
+                {"_id": m.ticket_id, **SIGNED_IN, "status": {"$ne": TicketStatus.CLOSED.value}},
                 {"$set": {"updated_at": m.created_at}},
+                {"workspace_id": 1},
                 session=session,
             )
-            if not touched.matched_count:
-                if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
+            if touched is None:
+                if await self._tickets.find_one({"_id": m.ticket_id, **SIGNED_IN}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
             await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
-            await self._messages.insert_one(_out(m), session=session)
+            extra = {"workspace_id": touched["workspace_id"], "product": None, "reply_to": None, "is_read": False}
+            await self._messages.insert_one({**_out(m), **extra}, session=session)
 
         await self._db.transaction(attempt)
 

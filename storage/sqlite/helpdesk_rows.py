@@ -1,4 +1,7 @@
-"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter."""
+"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter.
+
+Tickets and messages live in the unified tables of ``storage.sqlite.tickets`` (``door = 'signed_in'``).
+"""
 
 from __future__ import annotations
 
@@ -19,35 +22,6 @@ CREATE TABLE IF NOT EXISTS hd_categories (
     updated_at TEXT NOT NULL,
     UNIQUE (workspace_id, name)
 );
-CREATE TABLE IF NOT EXISTS hd_tickets (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    category_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    status TEXT NOT NULL,
-    assignee_id TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_tickets_created ON hd_tickets (created_at, id);
-CREATE INDEX IF NOT EXISTS hd_tickets_workspace ON hd_tickets (workspace_id, status, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_client ON hd_tickets (client_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_assignee ON hd_tickets (assignee_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_category ON hd_tickets (category_id);
-CREATE TABLE IF NOT EXISTS hd_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    ticket_id TEXT NOT NULL,
-    author_id TEXT NOT NULL,
-    author_role TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_messages_ticket ON hd_messages (ticket_id, seq);
 CREATE TABLE IF NOT EXISTS hd_reads (
     ticket_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -114,7 +88,7 @@ def ticket_values(t: Ticket) -> tuple[Any, ...]:
 
 def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
     """Return the WHERE clause (and its parameters) of a ticket listing."""
-    clauses: list[str] = []
+    clauses: list[str] = ["door = 'signed_in'"]
     params: list[Any] = []
 
     def add(clause: str, *values: Any) -> None:
@@ -149,4 +123,4 @@ def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tupl
         add("created_at < ?", iso(query.created_to))
     if after is not None:
         add("(created_at, id) < (?, ?)", iso(after[0]), after[1])
-    return " AND ".join(clauses) or "1 = 1", params
+    return " AND ".join(clauses), params

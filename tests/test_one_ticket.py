@@ -1,0 +1,190 @@
+"""One ticket behind every door: today's ``support_*``/``hd_*`` data migrates on start, on both backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from config import Settings
+from models.roles import Role
+from storage.sqlite.convert import iso
+from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in
+from tests.helpers import RunningServer, connect_client
+
+# Today's main (before the unified store) created these, copied from storage/sqlite/support.py and
+# storage/sqlite/helpdesk_rows.py as they were.
+OLD_SQLITE = """
+CREATE TABLE IF NOT EXISTS support_tickets (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    line_manager TEXT NOT NULL,
+    is_closed INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS support_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ticket_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    author TEXT NOT NULL,
+    message_data TEXT NOT NULL,
+    reply_to TEXT,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    is_read INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hd_tickets (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    category_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    status TEXT NOT NULL,
+    assignee_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hd_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ticket_id TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    author_role TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def old_rows(ws: str, category: str, client: str) -> dict[str, list[dict[str, Any]]]:
+    """One Dowell ticket, one widget ticket and one signed-in ticket, with messages, as today's main stored them."""
+    dowell = {"id": "dt1", "workspace_id": ws, "user_id": "cust", "product": "app", "line_manager": "lm"}
+    widget = {"id": "wt1", "workspace_id": ws, "user_id": "visitor-abc", "product": "widget", "line_manager": "lm"}
+    support_tickets = [
+        {**dowell, "is_closed": 0, "created_at": at(0), "updated_at": at(0)},
+        {**widget, "is_closed": 1, "created_at": at(1), "updated_at": at(5)},
+    ]
+    said = {"workspace_id": ws, "reply_to": None, "attachments": [], "is_read": 0}
+    support_messages = [
+        {**said, "id": "dm1", "ticket_id": "dt1", "product": "app", "author": "cust", "message_data": "hello"},
+        {**said, "id": "dm2", "ticket_id": "dt1", "product": "app", "author": "lm", "message_data": "hi!"},
+        {**said, "id": "wm1", "ticket_id": "wt1", "product": "widget", "author": "visitor-abc", "message_data": "hey"},
+    ]
+    for n, m in enumerate(support_messages):
+        m["created_at"] = at(10 + n)
+    hd_tickets = [
+        {
+            "id": "ht1",
+            "workspace_id": ws,
+            "category_id": category,
+            "client_id": client,
+            "title": "Refund",
+            "body": "charged twice",
+            "attachments": [],
+            "status": "open",
+            "assignee_id": None,
+            "created_at": at(2),
+            "updated_at": at(20),
+        }
+    ]
+    hd_messages = [
+        {"id": "hm1", "ticket_id": "ht1", "author_id": client, "author_role": "client", "body": "any news?"},
+    ]
+    hd_messages[0].update(attachments=[], created_at=at(20))
+    return {
+        "support_tickets": support_tickets,
+        "support_messages": support_messages,
+        "hd_tickets": hd_tickets,
+        "hd_messages": hd_messages,
+    }
+
+
+async def write_old(server: RunningServer, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Make the server's database look like one today's main wrote: old ticket tables, no unified ones."""
+    db = server.deps.db
+    if db.kind == "mongo":
+        for name in ("tickets", "ticket_messages", "migrations"):
+            await db.db.drop_collection(name)
+        for name, docs in rows.items():
+            out = []
+            for doc in docs:
+                doc = {"_id": doc["id"], **{k: v for k, v in doc.items() if k != "id"}}
+                if name.startswith("support_"):
+                    doc = {**doc, "is_closed": bool(doc.get("is_closed"))} if name == "support_tickets" else doc
+                    if name == "support_messages":
+                        doc = {**doc, "document_type": "chat", "is_read": bool(doc["is_read"])}
+                        del doc["attachments"]  # Dowell's shape: absent when there are none
+                out.append(doc)
+            await db.db[name].insert_many(out)
+        return
+    async with db.transaction() as conn:
+        for name in ("tickets", "ticket_messages", "migrations"):
+            await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        for statement in OLD_SQLITE.split(";"):
+            await conn.execute(statement)
+        for name, docs in rows.items():
+            for doc in docs:
+                values = {
+                    k: iso(v) if isinstance(v, datetime) else json.dumps(v) if isinstance(v, list) else v
+                    for k, v in doc.items()
+                }
+                columns = ", ".join(values)
+                marks = ", ".join("?" * len(values))
+                await conn.execute(f"INSERT INTO {name} ({columns}) VALUES ({marks})", tuple(values.values()))
+
+
+async def test_todays_tickets_migrate_on_start_and_read_through_both_doors(start_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    first: RunningServer = await start_server(backend)
+    admin = await admin_of(first)
+    workspace, key = await new_workspace(admin)
+    ws = workspace["id"]
+    manager, info = await signed_in(first, Role.MANAGER)
+    await admin.ok("add_workspace_member", {"workspace_id": ws, "user_id": info["user"]["id"]})
+    category = await manager.ok("create_category", {"workspace_id": ws, "name": "Billing"})
+    _, client_info = await signed_in(first, Role.CLIENT)
+    client_id, client_token = client_info["user"]["id"], client_info["access_token"]
+    lm = keyed(workspace, key, user_id="lm", positions_in_a_line=1, average_serving_time=2)
+    await (await first.client()).ok("create_line_manager", lm)
+    await write_old(first, old_rows(ws, category["id"], client_id))
+    settings: Settings = first.settings
+    await first.stop()
+
+    for _ in range(2):  # the second start finds the migration done and copies nothing twice
+        server: RunningServer = await start_server(settings=settings)
+        desk = await server.client()
+        history = await desk.ok("get_ticket_messages", keyed(workspace, key, ticket_id="dt1", product="app"))
+        assert [(m["author"], m["message_data"]) for m in history] == [("cust", "hello"), ("lm", "hi!")]
+        assert {m["workspace_id"] for m in history} == {ws} and {m["product"] for m in history} == {"app"}
+        listed = await desk.ok("get_tickets", keyed(workspace, key, product="app"))
+        assert [(t["_id"], t["user_id"], t["line_manager"], t["is_closed"]) for t in listed] == [
+            ("dt1", "cust", "lm", False)
+        ]
+        widget = await desk.ok("get_tickets", keyed(workspace, key, product="widget"))
+        assert [(t["_id"], t["is_closed"]) for t in widget] == [("wt1", True)]
+        unread = await desk.ok("get_unread_count", keyed(workspace, key, ticket_id="dt1", user_id="cust"))
+        assert unread["unread_count"] == 1
+
+        client = await connect_client(server.url, client_token)
+        server.clients.append(client)
+        mine = await client.ok("list_tickets", {})
+        assert [t["id"] for t in mine["tickets"]] == ["ht1"]
+        view = await client.ok("get_ticket", {"ticket_id": "ht1"})
+        assert view["ticket"]["title"] == "Refund" and view["ticket"]["category_id"] == category["id"]
+        assert [m["body"] for m in view["messages"]] == ["any news?"]
+        await client.error("get_ticket", {"ticket_id": "dt1"}, "not_found")
+        await server.stop()
+        server.clients.clear()
