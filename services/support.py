@@ -11,7 +11,8 @@ from typing import Any
 from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import Conflict, NotFound
-from models.rooms import support_ticket_room, support_workspace_room
+from models.helpdesk import TICKET_MESSAGE, signed_in_view
+from models.rooms import support_ticket_room, support_workspace_room, ticket_room
 from models.support import (
     NEW_TICKET,
     TICKET_MESSAGE_RESPONSE,
@@ -171,6 +172,7 @@ class SupportService:
         room = support_ticket_room(message.ticket_id, key_tag)
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, dowell(message, "send_message"), to=room)
         await self.widget.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
+        await self.emitter.push(TICKET_MESSAGE, signed_in_view(message), to=ticket_room(message.ticket_id))
 
     async def messages(self, ticket: SupportTicket) -> list[SupportMessage]:
         """Return the ticket's messages, oldest first."""

@@ -14,8 +14,9 @@ from auth.widget_tokens import credential_tag, hash_secret, identifier_verified,
 from auth.workspace_keys import room_tag
 from models.clock import Clock
 from models.errors import Conflict, Forbidden, NotFound, Unauthorized
+from models.helpdesk import TICKET_MESSAGE, signed_in_view
 from models.pushes import Push
-from models.rooms import support_ticket_room, support_workspace_room, widget_visitor_room
+from models.rooms import support_ticket_room, support_workspace_room, ticket_room, widget_visitor_room
 from models.support import NEW_TICKET, TICKET_MESSAGE_RESPONSE, NewTicket, SupportMessage, SupportTicket
 from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller
 from models.workspaces import WorkspaceRecord
@@ -126,6 +127,19 @@ class WidgetService:
         tag = credential_tag("token", record.widget_token)
         await self.emitter.push(push, payload, to=widget_visitor_room(workspace_id, visitor_id, tag))
 
+    async def answered(self, message: SupportMessage, visitor_id: str | None) -> None:
+        """Push a message written at another door to the ticket's Dowell room of the current key and, for a
+        visitor's ticket, to the visitor's widget (exactly what a Dowell answer pushes)."""
+        record = await self.workspaces.find(message.workspace_id)
+        if record is None:
+            return
+        data = {"data": message.model_dump(mode="json"), "status": "success", "operation": "send_message"}
+        await self.emitter.push(
+            TICKET_MESSAGE_RESPONSE, data, to=support_ticket_room(message.ticket_id, room_tag(record.key_hash))
+        )
+        if visitor_id is not None:
+            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
+
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
         """Return the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""
         ticket = await self.support.get_ticket(workspace_id, ticket_id)
@@ -214,6 +228,7 @@ class WidgetService:
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, data, to=agents)
         own = widget_visitor_room(record.id, visitor_id, caller.token_tag)
         await self.emitter.push(WIDGET_MESSAGE, message, to=own, skip_sid=sid)
+        await self.emitter.push(TICKET_MESSAGE, signed_in_view(message), to=ticket_room(ticket.id))
         return message
 
     async def waiting_time(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> dict[str, Any]:

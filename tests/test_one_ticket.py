@@ -1,4 +1,5 @@
-"""One ticket behind every door: today's ``support_*``/``hd_*`` data migrates on start, on both backends."""
+"""One ticket behind every door: signed-in agents answer widget and Dowell tickets, and today's ``support_*``/
+``hd_*`` data migrates on start, on both backends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from models.roles import Role
 from storage.sqlite.convert import iso
 from tests.helpdesk_kit import admin_of, keyed, new_workspace, signed_in
 from tests.helpers import RunningServer, connect_client
+from tests.security.test_widget_token import opened, site_of
 
 # Today's main (before the unified store) created these, copied from storage/sqlite/support.py and
 # storage/sqlite/helpdesk_rows.py as they were.
@@ -188,3 +190,97 @@ async def test_todays_tickets_migrate_on_start_and_read_through_both_doors(start
         await client.error("get_ticket", {"ticket_id": "dt1"}, "not_found")
         await server.stop()
         server.clients.clear()
+
+
+async def test_a_signed_in_agent_answers_a_widget_visitor_and_the_key_holder_sees_the_same_history(
+    any_server: RunningServer,
+) -> None:
+    site = await site_of(any_server)
+    ws = site.workspace["id"]
+    visitor, opened_answer = await opened(site, "my order never arrived")
+    ticket_id = opened_answer["ticket"]["_id"]
+    agent, info = await signed_in(any_server, Role.AGENT, name="ana")
+    stranger, _ = await signed_in(any_server, Role.AGENT)  # an agent of no workspace sees nothing
+    await site.admin.ok("add_workspace_member", {"workspace_id": ws, "user_id": info["user"]["id"]})
+    dowell_room = await any_server.client()  # a Dowell frontend in the ticket's room of the key
+    await dowell_room.ok("get_ticket_messages", site.keyed(ticket_id=ticket_id, product="shop"))
+
+    listed = await agent.ok("list_tickets", {"workspace_id": ws})
+    assert [(t["id"], t["door"], t["product"], t["category_id"]) for t in listed["tickets"]] == [
+        (ticket_id, "widget", "shop", None)
+    ]
+    assert (await stranger.ok("list_tickets", {}))["tickets"] == []
+    await stranger.error("get_ticket", {"ticket_id": ticket_id}, "not_found")
+    view = await agent.ok("get_ticket", {"ticket_id": ticket_id})
+    visitor_id = opened_answer["visitor_id"]
+    assert [(m["author_id"], m["author_role"], m["body"]) for m in view["messages"]] == [
+        (visitor_id, "visitor", "my order never arrived")
+    ]
+
+    reply = await agent.ok("send_ticket_message", {"ticket_id": ticket_id, "body": "Resending it today."})
+    assert reply["author_role"] == "agent"
+    live = await visitor.inbox.wait_for("widget_message", lambda m: m["_id"] == reply["id"])
+    assert (live["message_data"], live["author"], live["product"]) == (
+        "Resending it today.",
+        info["user"]["id"],
+        "shop",
+    )
+    pushed = await dowell_room.inbox.wait_for(
+        "ticket_message_response", lambda m: isinstance(m["data"], dict) and m["data"].get("_id") == reply["id"]
+    )
+    assert pushed["operation"] == "send_message" and pushed["data"] == live
+
+    history = await site.agent.ok("get_ticket_messages", site.keyed(ticket_id=ticket_id, product="shop"))
+    assert [(m["author"], m["message_data"]) for m in history] == [
+        (visitor_id, "my order never arrived"),
+        (info["user"]["id"], "Resending it today."),
+    ]
+    assert history[1] == live
+    mine = await visitor.ok("widget_messages", {"ticket_id": ticket_id})
+    assert [m["message_data"] for m in mine] == ["my order never arrived", "Resending it today."]
+
+    await visitor.ok("widget_send", {"ticket_id": ticket_id, "message_data": "thanks!"})
+    back = await agent.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == "thanks!")
+    assert back["ticket_id"] == ticket_id and back["message"]["author_role"] == "visitor"
+    keyed_answer = site.keyed(ticket_id=ticket_id, product="shop", message_data="anything else?", user_id="lm-ana")
+    await site.agent.ok("ticket_message_event", keyed_answer)
+    back = await agent.inbox.wait_for("ticket_message", lambda m: m["message"]["body"] == "anything else?")
+    assert back["message"]["author_id"] == "lm-ana" and back["message"]["author_role"] == "dowell"
+    assert len((await agent.ok("get_ticket", {"ticket_id": ticket_id}))["messages"]) == 4
+
+    # the line manager's count moves at the Dowell door: not through the signed-in status and assignee events
+    await agent.error("set_ticket_status", {"ticket_id": ticket_id, "status": "closed"}, "conflict")
+    await agent.error("reassign_ticket", {"ticket_id": ticket_id, "assignee_id": info["user"]["id"]}, "conflict")
+    await site.agent.ok("close_ticket", site.keyed(ticket_id=ticket_id, product="shop", line_manager="lm-ana"))
+    await agent.error("send_ticket_message", {"ticket_id": ticket_id, "body": "late"}, "conflict")
+    assert (await agent.ok("get_ticket", {"ticket_id": ticket_id}))["ticket"]["status"] == "closed"
+
+
+async def test_a_signed_in_agent_answers_a_dowell_ticket_in_the_key_holders_room(server: RunningServer) -> None:
+    site = await site_of(server)
+    ws = site.workspace["id"]
+    ticket = await site.agent.ok("create_ticket", site.keyed(user_id="cust", product="shop"))
+    said = site.keyed(ticket_id=ticket["_id"], product="shop", message_data="hello", user_id="cust")
+    first = await site.agent.ok("ticket_message_event", said)  # the sender is in the ticket's room of the key
+    manager, info = await signed_in(server, Role.MANAGER)
+    await site.admin.ok("add_workspace_member", {"workspace_id": ws, "user_id": info["user"]["id"]})
+    category_agent, agent_info = await signed_in(server, Role.AGENT)
+    category = await manager.ok("create_category", {"workspace_id": ws, "name": "Billing"})
+    limited = {"workspace_id": ws, "user_id": agent_info["user"]["id"], "categories": [category["id"]]}
+    await site.admin.ok("add_workspace_member", limited)
+
+    listed = await manager.ok("list_tickets", {"workspace_id": ws})
+    assert [(t["id"], t["door"], t["client_id"], t["assignee_id"]) for t in listed["tickets"]] == [
+        (ticket["_id"], "dowell", "cust", "lm-ana")
+    ]
+    assert (await category_agent.ok("list_tickets", {}))["tickets"] == []  # no category: not in theirs
+    await category_agent.error("get_ticket", {"ticket_id": ticket["_id"]}, "not_found")
+    view = await manager.ok("get_ticket", {"ticket_id": ticket["_id"]})
+    assert [(m["id"], m["author_role"]) for m in view["messages"]] == [(first["_id"], "dowell")]
+    reply = await manager.ok("send_ticket_message", {"ticket_id": ticket["_id"], "body": "we are on it"})
+    pushed = await site.agent.inbox.wait_for(
+        "ticket_message_response", lambda m: isinstance(m["data"], dict) and m["data"].get("_id") == reply["id"]
+    )
+    assert pushed["data"]["message_data"] == "we are on it" and pushed["data"]["author"] == info["user"]["id"]
+    history = await site.agent.ok("get_ticket_messages", site.keyed(ticket_id=ticket["_id"], product="shop"))
+    assert [m["_id"] for m in history] == [first["_id"], reply["id"]] and history[1] == pushed["data"]

@@ -39,9 +39,9 @@ def _out(model: Any) -> dict[str, Any]:
 
 def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str, Any]:
     """Return the MongoDB filter of a ticket listing."""
-    parts: list[dict[str, Any]] = [SIGNED_IN]
-    if query.client_id is not None:
-        parts.append({"client_id": query.client_id})
+    parts: list[dict[str, Any]] = []
+    if query.client_id is not None:  # a client's own tickets: the signed-in door's (others name no account)
+        parts.append({"client_id": query.client_id, **SIGNED_IN})
     if query.workspace_ids is not None:
         parts.append({"workspace_id": {"$in": query.workspace_ids}})
     if query.agent_id is not None:
@@ -68,7 +68,7 @@ def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str,
     if after is not None:
         stamp, last_id = after
         parts.append({"$or": [{"created_at": {"$lt": stamp}}, {"created_at": stamp, "_id": {"$lt": last_id}}]})
-    return {"$and": parts}
+    return {"$and": parts} if parts else {}
 
 
 class MongoHelpdeskStore:
@@ -76,7 +76,7 @@ class MongoHelpdeskStore:
 
     def __init__(self, db: MongoDatabase) -> None:
         self._categories = db.db["hd_categories"]
-        self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), signed-in door only
+        self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``): status/assignee of signed-in
         self._messages = db.db[MESSAGES]
         self._reads = db.db["hd_reads"]
         self._members = db.db[MEMBERS]
@@ -145,7 +145,7 @@ class MongoHelpdeskStore:
             elif t.assignee_id and t.status in ACTIVE:
                 await add_member_load(self._members, t.workspace_id, t.assignee_id, 1, session)
             await link_all(self._attachments, t.attachments, t.client_id, None, "helpdesk", t.id, session)
-            doc = {**_out(t), "door": "signed_in", "product": None}
+            doc = _out(t)
             doc["status"] = t.status.value
             await self._tickets.insert_one(doc, session=session)
             return t
@@ -154,7 +154,7 @@ class MongoHelpdeskStore:
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
-        doc = await self._tickets.find_one({"_id": ticket_id, **SIGNED_IN})
+        doc = await self._tickets.find_one({"_id": ticket_id})
         if doc is None:
             raise NotFound("no such ticket", {"ticket_id": ticket_id})
         return Ticket.model_validate(_in(doc))
@@ -240,17 +240,18 @@ class MongoHelpdeskStore:
 
         async def attempt(session: AsyncClientSession) -> None:
             touched = await self._tickets.find_one_and_update(
-                {"_id": m.ticket_id, **SIGNED_IN, "status": {"$ne": TicketStatus.CLOSED.value}},
+                {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
                 {"$set": {"updated_at": m.created_at}},
-                {"workspace_id": 1},
+                {"workspace_id": 1, "product": 1},
                 session=session,
             )
             if touched is None:
-                if await self._tickets.find_one({"_id": m.ticket_id, **SIGNED_IN}, {"_id": 1}, session=session) is None:
+                if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
             await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
-            extra = {"workspace_id": touched["workspace_id"], "product": None, "reply_to": None, "is_read": False}
+            extra = {"workspace_id": touched["workspace_id"], "product": touched.get("product"), "reply_to": None}
+            extra["is_read"] = False
             await self._messages.insert_one({**_out(m), **extra}, session=session)
 
         await self._db.transaction(attempt)

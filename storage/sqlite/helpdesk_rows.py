@@ -1,6 +1,7 @@
 """Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter.
 
-Tickets and messages live in the unified tables of ``storage.sqlite.tickets`` (``door = 'signed_in'``).
+Tickets and messages live in the unified tables of ``storage.sqlite.tickets``: this store reads every door's
+tickets and messages, and changes status and assignee of the signed-in door's only (loads count those).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS hd_reads (
 
 CATEGORY = "id, workspace_id, name, description, created_at, updated_at"
 TICKET = (
-    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at"
+    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at, "
+    "door, product"
 )
 MESSAGE = "id, ticket_id, author_id, author_role, body, attachments, created_at"
 READ = "ticket_id, user_id, message_id, message_at, at"
@@ -83,20 +85,22 @@ def ticket_values(t: Ticket) -> tuple[Any, ...]:
         t.assignee_id,
         iso(t.created_at),
         iso(t.updated_at),
+        t.door,
+        t.product,
     )
 
 
 def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
     """Return the WHERE clause (and its parameters) of a ticket listing."""
-    clauses: list[str] = ["door = 'signed_in'"]
+    clauses: list[str] = []
     params: list[Any] = []
 
     def add(clause: str, *values: Any) -> None:
         clauses.append(clause)
         params.extend(values)
 
-    if query.client_id is not None:
-        add("client_id = ?", query.client_id)
+    if query.client_id is not None:  # a client's own tickets: the signed-in door's (others name no account)
+        add("client_id = ? AND door = 'signed_in'", query.client_id)
     if query.workspace_ids is not None:
         add(f"workspace_id IN ({', '.join('?' * len(query.workspace_ids)) or 'NULL'})", *query.workspace_ids)
     if query.agent_id is not None and not query.agent_scopes:
@@ -123,4 +127,4 @@ def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tupl
         add("created_at < ?", iso(query.created_to))
     if after is not None:
         add("(created_at, id) < (?, ?)", iso(after[0]), after[1])
-    return " AND ".join(clauses), params
+    return " AND ".join(clauses) or "1 = 1", params
