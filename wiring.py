@@ -160,7 +160,7 @@ async def build_deps(
     support = SupportService(support_store, widget, attachments, emitter, now)
     rooms = SioRooms(sio, lambda: presence)
     helpdesk = HelpdeskService(
-        helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, emitter, now
+        helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, support, emitter, now
     )
 
     services = Services(

@@ -41,6 +41,7 @@ from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.emitter import Emitter
 from services.notify import NotifyService
+from services.support import SupportService
 from services.widget import WidgetService
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
@@ -90,6 +91,7 @@ class HelpdeskService:
         files: AttachmentService,
         sockets: SocketRooms,
         widget: WidgetService,
+        support: SupportService,
         emitter: Emitter,
         clock: Clock,
     ) -> None:
@@ -100,6 +102,7 @@ class HelpdeskService:
         self.files = files
         self.sockets = sockets
         self.widget = widget
+        self.support = support
         self.emitter = emitter
         self.clock = clock
 
@@ -372,7 +375,8 @@ class HelpdeskService:
     async def set_status(self, who: Principal, ticket_id: str, status: TicketStatus) -> Ticket:
         """Move a ticket along its workflow (a client may only close theirs)."""
         ticket = await self.ticket(who, ticket_id)
-        self.own_door_only(ticket)
+        if ticket.door != SIGNED_IN_DOOR:
+            return await self.set_door_status(ticket, status)
         if who.role == Role.CLIENT and status != TicketStatus.CLOSED:
             raise Forbidden("a client may only close their ticket")
         if status not in TRANSITIONS[ticket.status]:
@@ -407,13 +411,26 @@ class HelpdeskService:
         await self.notify(assignee_id, who.user_id, Kind.TICKET_ASSIGNED, "Ticket assigned to you", changed)
         return changed
 
+    async def set_door_status(self, ticket: Ticket, status: TicketStatus) -> Ticket:
+        """Close or reopen a widget or Dowell ticket as its own door does (its line manager's ``ticket_count``
+        moves in the same transaction; the visitor is told of a close), then push ``ticket_updated``."""
+        workspace = await self.workspaces.get(ticket.workspace_id)
+        if status == TicketStatus.CLOSED and ticket.status != TicketStatus.CLOSED:
+            await self.support.close(workspace, ticket.id, str(ticket.product))
+        elif status == TicketStatus.OPEN and ticket.status == TicketStatus.CLOSED:
+            await self.support.reopen(workspace, ticket.id, ticket.product)
+        else:
+            raise Conflict(f"a {ticket.door} ticket is only closed or reopened", {"status": ticket.status})
+        changed = await self.store.get_ticket(ticket.id)
+        await self.push(changed, "status")
+        return changed
+
     @staticmethod
     def own_door_only(ticket: Ticket) -> None:
-        """Raise ``Conflict`` for a Dowell or widget ticket: its line manager's count is moved at its own door."""
+        """Raise ``Conflict`` for a Dowell or widget ticket: its line manager is chosen at its own door."""
         if ticket.door != SIGNED_IN_DOOR:
             raise Conflict(
-                "a Dowell or widget ticket is closed, reopened and assigned at its own door",
-                {"ticket_id": ticket.id, "door": ticket.door},
+                "a Dowell or widget ticket is assigned at its own door", {"ticket_id": ticket.id, "door": ticket.door}
             )
 
     async def mark_read(self, who: Principal, ticket_id: str, message_id: str) -> ReadMarker:

@@ -248,12 +248,20 @@ async def test_a_signed_in_agent_answers_a_widget_visitor_and_the_key_holder_see
     assert back["message"]["author_id"] == "lm-ana" and back["message"]["author_role"] == "dowell"
     assert len((await agent.ok("get_ticket", {"ticket_id": ticket_id}))["messages"]) == 4
 
-    # the line manager's count moves at the Dowell door: not through the signed-in status and assignee events
-    await agent.error("set_ticket_status", {"ticket_id": ticket_id, "status": "closed"}, "conflict")
+    # closing moves the line manager's count as the Dowell door does, and tells the visitor; assigning is refused
     await agent.error("reassign_ticket", {"ticket_id": ticket_id, "assignee_id": info["user"]["id"]}, "conflict")
-    await site.agent.ok("close_ticket", site.keyed(ticket_id=ticket_id, product="shop", line_manager="lm-ana"))
+    await agent.error("set_ticket_status", {"ticket_id": ticket_id, "status": "pending"}, "conflict")
+    closed = await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "closed"})
+    assert closed["status"] == "closed" and closed["assignee_id"] == "lm-ana"
+    assert await visitor.inbox.wait_for("widget_ticket_closed") == {"ticket_id": ticket_id}
+    managers = await site.agent.ok("get_all_line_managers", site.keyed())
+    assert [m["ticket_count"] for m in managers] == [0]
     await agent.error("send_ticket_message", {"ticket_id": ticket_id, "body": "late"}, "conflict")
-    assert (await agent.ok("get_ticket", {"ticket_id": ticket_id}))["ticket"]["status"] == "closed"
+    listed = await site.agent.ok("get_tickets", site.keyed(product="shop"))
+    assert [t["is_closed"] for t in listed] == [True]
+    reopened = await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "open"})
+    assert reopened["status"] == "open"
+    assert [m["ticket_count"] for m in await site.agent.ok("get_all_line_managers", site.keyed())] == [1]
 
 
 async def test_a_signed_in_agent_answers_a_dowell_ticket_in_the_key_holders_room(server: RunningServer) -> None:
