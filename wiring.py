@@ -162,6 +162,7 @@ async def build_deps(
     helpdesk = HelpdeskService(
         helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, support, emitter, now
     )
+    widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
 
     services = Services(
         settings=settings,

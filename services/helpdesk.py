@@ -421,9 +421,11 @@ class HelpdeskService:
             await self.support.reopen(workspace, ticket.id, ticket.product)
         else:
             raise Conflict(f"a {ticket.door} ticket is only closed or reopened", {"status": ticket.status})
-        changed = await self.store.get_ticket(ticket.id)
-        await self.push(changed, "status")
-        return changed
+        return await self.store.get_ticket(ticket.id)  # the Dowell path pushed ``ticket_updated`` (door_changed)
+
+    async def door_changed(self, ticket_id: str, change: str) -> None:
+        """Push ``ticket_updated`` for a widget or Dowell ticket created or closed/reopened at any door."""
+        await self.push(await self.store.get_ticket(ticket_id), change)
 
     @staticmethod
     def own_door_only(ticket: Ticket) -> None:

@@ -101,6 +101,7 @@ class SupportService:
         ticket = await self.store.open_ticket(new_id(), workspace.id, user_id, product, self.clock())
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
+        await self.widget.ticket_changed(ticket.id, "created")
         return ticket
 
     async def announce(self, ticket: SupportTicket, key_tag: str) -> None:
@@ -119,6 +120,7 @@ class SupportService:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
         closed = WidgetTicketClosed(ticket_id=ticket.id)
         await self.widget.push_to_visitor(workspace.id, ticket.user_id, WIDGET_TICKET_CLOSED, closed)
+        await self.widget.ticket_changed(ticket.id, "status")
         return "Ticket Closed"
 
     async def reopen(self, workspace: Workspace, ticket_id: str, product: str | None) -> SupportTicket:
@@ -127,6 +129,7 @@ class SupportService:
         reopened = await self.store.reopen_ticket(workspace.id, ticket.id, self.clock()) if ticket.is_closed else None
         if reopened is None:
             raise Conflict("Ticket Already Open", {"ticket_id": ticket.id})
+        await self.widget.ticket_changed(ticket.id, "status")
         return reopened
 
     async def waiting_time(self, workspace: Workspace, ticket_id: str, product: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ comparison live in ``auth.widget_tokens``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from auth.widget_tokens import credential_tag, hash_secret, identifier_verified, new_visitor_secret, same_token
@@ -110,6 +111,13 @@ class WidgetService:
         self.files = files
         self.emitter = emitter
         self.clock = clock
+        # told when a widget or Dowell ticket is created or changes status (wiring: the helpdesk's ``door_changed``)
+        self.ticket_hooks: list[Callable[[str, str], Awaitable[None]]] = []
+
+    async def ticket_changed(self, ticket_id: str, change: str) -> None:
+        """Tell the hooks that a widget or Dowell ticket was ``created`` or changed ``status``."""
+        for hook in self.ticket_hooks:
+            await hook(ticket_id, change)
 
     async def authenticate(self, auth: WidgetAuth, origin: str | None) -> WidgetCaller:
         """Return who a widget socket is (token, page origin, visitor credentials)."""
@@ -180,6 +188,7 @@ class WidgetService:
             raise NotFound("No Line Manager found for this Workspace")
         room = support_workspace_room(record.id, room_tag(record.key_hash))
         await self.emitter.push(NEW_TICKET, NewTicket(data=ticket.model_dump(mode="json")), to=room)
+        await self.ticket_changed(ticket.id, "created")
         return ticket
 
     async def conversations(self, record: WorkspaceRecord, visitor_id: str | None) -> list[SupportTicket]:

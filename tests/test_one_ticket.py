@@ -197,8 +197,13 @@ async def test_a_signed_in_agent_answers_a_widget_visitor_and_the_key_holder_see
 ) -> None:
     site = await site_of(any_server)
     ws = site.workspace["id"]
+    manager, manager_info = await signed_in(any_server, Role.MANAGER)
+    await site.admin.ok("add_workspace_member", {"workspace_id": ws, "user_id": manager_info["user"]["id"]})
+    await manager.ok("subscribe_workspace", {"workspace_id": ws})
     visitor, opened_answer = await opened(site, "my order never arrived")
     ticket_id = opened_answer["ticket"]["_id"]
+    created = await manager.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["id"] == ticket_id)
+    assert created["change"] == "created" and created["ticket"]["door"] == "widget"
     agent, info = await signed_in(any_server, Role.AGENT, name="ana")
     stranger, _ = await signed_in(any_server, Role.AGENT)  # an agent of no workspace sees nothing
     await site.admin.ok("add_workspace_member", {"workspace_id": ws, "user_id": info["user"]["id"]})
@@ -254,13 +259,20 @@ async def test_a_signed_in_agent_answers_a_widget_visitor_and_the_key_holder_see
     closed = await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "closed"})
     assert closed["status"] == "closed" and closed["assignee_id"] == "lm-ana"
     assert await visitor.inbox.wait_for("widget_ticket_closed") == {"ticket_id": ticket_id}
+    told = await agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["status"] == "closed")
+    assert told == {"ticket": closed, "change": "status"}
     managers = await site.agent.ok("get_all_line_managers", site.keyed())
     assert [m["ticket_count"] for m in managers] == [0]
     await agent.error("send_ticket_message", {"ticket_id": ticket_id, "body": "late"}, "conflict")
     listed = await site.agent.ok("get_tickets", site.keyed(product="shop"))
     assert [t["is_closed"] for t in listed] == [True]
-    reopened = await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "open"})
-    assert reopened["status"] == "open"
+    reopened = await site.agent.ok("reopen_ticket", site.keyed(ticket_id=ticket_id, product="shop"))
+    assert reopened["is_closed"] is False
+    told = await agent.inbox.wait_for("ticket_updated", lambda u: u["ticket"]["status"] == "open")
+    assert told["change"] == "status" and told["ticket"]["id"] == ticket_id
+    assert [m["ticket_count"] for m in await site.agent.ok("get_all_line_managers", site.keyed())] == [1]
+    await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "closed"})
+    assert (await agent.ok("set_ticket_status", {"ticket_id": ticket_id, "status": "open"}))["status"] == "open"
     assert [m["ticket_count"] for m in await site.agent.ok("get_all_line_managers", site.keyed())] == [1]
 
 
