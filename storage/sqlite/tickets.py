@@ -4,7 +4,7 @@
 user). Dowell fields map as ``user_id`` → ``client_id``, ``line_manager`` → ``assignee_id``,
 ``is_closed`` ⇔ ``status = 'closed'``; ``message_data`` → ``body``, ``author`` → ``author_id``
 (messages keep the Dowell ``workspace_id`` and ``product`` they were sent with; signed-in ones have no product).
-``migrate`` copies the tables today's main wrote (``support_tickets``, ``support_messages``, ``hd_tickets``,
+``init_tickets`` copies the tables today's main wrote (``support_tickets``, ``support_messages``, ``hd_tickets``,
 ``hd_messages``) once, in one write transaction, and records it in ``migrations``; the old tables are kept.
 """
 
