@@ -161,7 +161,10 @@ async def build_deps(
     widget = WidgetService(workspace_store, visitor_store, support_store, attachments, emitter, now)
     support = SupportService(support_store, widget, attachments, emitter, now)
     rooms = SioRooms(sio, lambda: presence)
-    helpdesk = HelpdeskService(helpdesk_store, workspace_store, accounts, notify, attachments, rooms, emitter, now)
+    helpdesk = HelpdeskService(
+        helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, support, emitter, now
+    )
+    widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
 
     services = Services(
         settings=settings,

@@ -23,7 +23,7 @@ from pydantic import (
 
 from models.common import Document, Identifier, Limit, Name, Payload
 from models.pushes import Push
-from models.support import ReaderPayload
+from models.support import ReaderPayload, SupportMessage
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -64,12 +64,19 @@ class Category(Document):
     updated_at: datetime
 
 
+SIGNED_IN_DOOR = "signed_in"
+DOWELL_DOOR = "dowell"
+WIDGET_DOOR = "widget"
+
+
 class Ticket(Document):
-    """A signed-in client's ticket."""
+    """A ticket, whichever door it came in by: ``door`` is ``signed_in`` (a client's, filed under a category),
+    ``dowell`` (opened with the workspace key) or ``widget`` (a visitor's); the last two name a ``product``, no
+    category, and their conversation is in the messages (empty ``title`` and ``body``)."""
 
     id: str
     workspace_id: str
-    category_id: str
+    category_id: str | None = None
     client_id: str
     title: str
     body: str
@@ -78,6 +85,8 @@ class Ticket(Document):
     assignee_id: str | None = None
     created_at: datetime
     updated_at: datetime
+    door: str = SIGNED_IN_DOOR
+    product: str | None = None
 
 
 class TicketMessage(Document):
@@ -285,3 +294,32 @@ TICKET_UPDATED = Push("ticket_updated", TicketUpdated)
 TICKET_MESSAGE = Push("ticket_message", TicketMessagePush)
 TYPING = Push("typing", Typing)
 TICKET_READ = Push("ticket_read", ReadMarker)
+
+
+def signed_in_view(message: SupportMessage) -> TicketMessagePush:
+    """Return the ``ticket_message`` push of a message written at the Dowell or widget door."""
+    role = "visitor" if message.author.startswith("visitor-") else "dowell"
+    said = TicketMessage(
+        id=message.id,
+        ticket_id=message.ticket_id,
+        author_id=message.author,
+        author_role=role,
+        body=message.message_data,
+        attachments=message.attachments,
+        created_at=message.created_at,
+    )
+    return TicketMessagePush(ticket_id=message.ticket_id, message=said)
+
+
+def dowell_view(ticket: Ticket, message: TicketMessage) -> SupportMessage:
+    """Return the Dowell shape of a message a signed-in user wrote in a Dowell or widget ticket."""
+    return SupportMessage(
+        id=message.id,
+        ticket_id=ticket.id,
+        message_data=message.body,
+        author=message.author_id,
+        attachments=message.attachments,
+        created_at=message.created_at,
+        product=ticket.product or "",
+        workspace_id=ticket.workspace_id,
+    )

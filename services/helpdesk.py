@@ -8,10 +8,12 @@ from typing import Any, Protocol
 from models.clock import Clock
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from models.helpdesk import (
+    SIGNED_IN_DOOR,
     TICKET_MESSAGE,
     TICKET_READ,
     TICKET_UPDATED,
     TRANSITIONS,
+    WIDGET_DOOR,
     Category,
     ListTicketsPayload,
     ReadMarker,
@@ -22,6 +24,7 @@ from models.helpdesk import (
     TicketQuery,
     TicketStatus,
     TicketUpdated,
+    dowell_view,
 )
 from models.notify import Kind
 from models.roles import Principal, Role
@@ -38,6 +41,8 @@ from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.emitter import Emitter
 from services.notify import NotifyService
+from services.support import SupportService
+from services.widget import WidgetService
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
 from storage.helpdesk import HelpdeskStore
@@ -85,6 +90,8 @@ class HelpdeskService:
         notifier: NotifyService,
         files: AttachmentService,
         sockets: SocketRooms,
+        widget: WidgetService,
+        support: SupportService,
         emitter: Emitter,
         clock: Clock,
     ) -> None:
@@ -94,6 +101,8 @@ class HelpdeskService:
         self.notifier = notifier
         self.files = files
         self.sockets = sockets
+        self.widget = widget
+        self.support = support
         self.emitter = emitter
         self.clock = clock
 
@@ -159,7 +168,9 @@ class HelpdeskService:
             member = members.get(user_id)
             return member is not None and member_sees(member, ticket)
 
-        rooms = [ticket_room(ticket.id), user_room(ticket.client_id)]
+        rooms = [ticket_room(ticket.id)]
+        if ticket.door == SIGNED_IN_DOOR:  # a Dowell or widget client is no account: told at their own door
+            rooms.append(user_room(ticket.client_id))
         rooms += [user_room(u) for u in (ticket.assignee_id, *also) if u and sees(u)]
         if subscribers:
             rooms.append(workspace_admins_room(ticket.workspace_id))
@@ -237,7 +248,7 @@ class HelpdeskService:
 
     async def notify(self, user_id: str | None, actor: str, kind: Kind, title: str, ticket: Ticket) -> None:
         """Notify ``user_id`` about the ticket unless they did it themselves or may no longer see it."""
-        if not user_id or user_id == actor:
+        if not user_id or user_id == actor or (user_id == ticket.client_id and ticket.door != SIGNED_IN_DOOR):
             return
         if user_id != ticket.client_id:
             member = await self.workspaces.get_member(ticket.workspace_id, user_id)
@@ -337,6 +348,11 @@ class HelpdeskService:
         ticket = await self.ticket(who, ticket_id)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
+        if attachments and ticket.door != SIGNED_IN_DOOR:
+            raise InvalidPayload(
+                "attachments to a Dowell or widget ticket are sent at its own door",
+                [{"field": "attachments", "message": "not accepted on this ticket", "type": "door"}],
+            )
         await self.files.check_owned(attachments, who.user_id, None)
         message = TicketMessage(
             id=new_id(),
@@ -349,6 +365,9 @@ class HelpdeskService:
         )
         await self.store.add_message(message)
         await self.push_message(ticket, message)
+        if ticket.door != SIGNED_IN_DOOR:  # the Dowell key holders and the visitor get what a Dowell answer pushes
+            visitor = ticket.client_id if ticket.door == WIDGET_DOOR else None
+            await self.widget.answered(dowell_view(ticket, message), visitor)
         recipient = ticket.assignee_id if who.role == Role.CLIENT else ticket.client_id
         await self.notify(recipient, who.user_id, Kind.TICKET_REPLY, "New reply in your ticket", ticket)
         return message
@@ -356,6 +375,8 @@ class HelpdeskService:
     async def set_status(self, who: Principal, ticket_id: str, status: TicketStatus) -> Ticket:
         """Move a ticket along its workflow (a client may only close theirs)."""
         ticket = await self.ticket(who, ticket_id)
+        if ticket.door != SIGNED_IN_DOOR:
+            return await self.set_door_status(ticket, status)
         if who.role == Role.CLIENT and status != TicketStatus.CLOSED:
             raise Forbidden("a client may only close their ticket")
         if status not in TRANSITIONS[ticket.status]:
@@ -371,6 +392,7 @@ class HelpdeskService:
     async def reassign(self, who: Principal, ticket_id: str, assignee_id: str) -> Ticket:
         """Hand a ticket to another member of its workspace."""
         ticket = await self.ticket(who, ticket_id)
+        self.own_door_only(ticket)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
         if await self.workspaces.get_member(ticket.workspace_id, assignee_id) is None:
@@ -388,6 +410,30 @@ class HelpdeskService:
         await self.push(changed, "assignee", ticket.assignee_id)
         await self.notify(assignee_id, who.user_id, Kind.TICKET_ASSIGNED, "Ticket assigned to you", changed)
         return changed
+
+    async def set_door_status(self, ticket: Ticket, status: TicketStatus) -> Ticket:
+        """Close or reopen a widget or Dowell ticket as its own door does (its line manager's ``ticket_count``
+        moves in the same transaction; the visitor is told of a close), then push ``ticket_updated``."""
+        workspace = await self.workspaces.get(ticket.workspace_id)
+        if status == TicketStatus.CLOSED and ticket.status != TicketStatus.CLOSED:
+            await self.support.close(workspace, ticket.id, str(ticket.product))
+        elif status == TicketStatus.OPEN and ticket.status == TicketStatus.CLOSED:
+            await self.support.reopen(workspace, ticket.id, ticket.product)
+        else:
+            raise Conflict(f"a {ticket.door} ticket is only closed or reopened", {"status": ticket.status})
+        return await self.store.get_ticket(ticket.id)  # the Dowell path pushed ``ticket_updated`` (door_changed)
+
+    async def door_changed(self, ticket_id: str, change: str) -> None:
+        """Push ``ticket_updated`` for a widget or Dowell ticket created or closed/reopened at any door."""
+        await self.push(await self.store.get_ticket(ticket_id), change)
+
+    @staticmethod
+    def own_door_only(ticket: Ticket) -> None:
+        """Raise ``Conflict`` for a Dowell or widget ticket: its line manager is chosen at its own door."""
+        if ticket.door != SIGNED_IN_DOOR:
+            raise Conflict(
+                "a Dowell or widget ticket is assigned at its own door", {"ticket_id": ticket.id, "door": ticket.door}
+            )
 
     async def mark_read(self, who: Principal, ticket_id: str, message_id: str) -> ReadMarker:
         """Move the caller's read marker of a ticket forward and push it to the ticket's room."""

@@ -11,7 +11,8 @@ from typing import Any
 from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import Conflict, NotFound
-from models.rooms import support_ticket_room, support_workspace_room
+from models.helpdesk import TICKET_MESSAGE, signed_in_view
+from models.rooms import support_ticket_room, support_workspace_room, ticket_room
 from models.support import (
     NEW_TICKET,
     TICKET_MESSAGE_RESPONSE,
@@ -100,6 +101,7 @@ class SupportService:
         ticket = await self.store.open_ticket(new_id(), workspace.id, user_id, product, self.clock())
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
+        await self.widget.ticket_changed(ticket.id, "created")
         return ticket
 
     async def announce(self, ticket: SupportTicket, key_tag: str) -> None:
@@ -118,6 +120,7 @@ class SupportService:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
         closed = WidgetTicketClosed(ticket_id=ticket.id)
         await self.widget.push_to_visitor(workspace.id, ticket.user_id, WIDGET_TICKET_CLOSED, closed)
+        await self.widget.ticket_changed(ticket.id, "status")
         return "Ticket Closed"
 
     async def reopen(self, workspace: Workspace, ticket_id: str, product: str | None) -> SupportTicket:
@@ -126,6 +129,7 @@ class SupportService:
         reopened = await self.store.reopen_ticket(workspace.id, ticket.id, self.clock()) if ticket.is_closed else None
         if reopened is None:
             raise Conflict("Ticket Already Open", {"ticket_id": ticket.id})
+        await self.widget.ticket_changed(ticket.id, "status")
         return reopened
 
     async def waiting_time(self, workspace: Workspace, ticket_id: str, product: str | None) -> dict[str, Any]:
@@ -171,6 +175,7 @@ class SupportService:
         room = support_ticket_room(message.ticket_id, key_tag)
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, dowell(message, "send_message"), to=room)
         await self.widget.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
+        await self.emitter.push(TICKET_MESSAGE, signed_in_view(message), to=ticket_room(message.ticket_id))
 
     async def messages(self, ticket: SupportTicket) -> list[SupportMessage]:
         """Return the ticket's messages, oldest first."""

@@ -8,14 +8,16 @@ comparison live in ``auth.widget_tokens``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from auth.widget_tokens import credential_tag, hash_secret, identifier_verified, new_visitor_secret, same_token
 from auth.workspace_keys import room_tag
 from models.clock import Clock
 from models.errors import Conflict, Forbidden, NotFound, Unauthorized
+from models.helpdesk import TICKET_MESSAGE, signed_in_view
 from models.pushes import Push
-from models.rooms import support_ticket_room, support_workspace_room, widget_visitor_room
+from models.rooms import support_ticket_room, support_workspace_room, ticket_room, widget_visitor_room
 from models.support import NEW_TICKET, TICKET_MESSAGE_RESPONSE, NewTicket, SupportMessage, SupportTicket
 from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller
 from models.workspaces import WorkspaceRecord
@@ -109,6 +111,13 @@ class WidgetService:
         self.files = files
         self.emitter = emitter
         self.clock = clock
+        # told when a widget or Dowell ticket is created or changes status (wiring: the helpdesk's ``door_changed``)
+        self.ticket_hooks: list[Callable[[str, str], Awaitable[None]]] = []
+
+    async def ticket_changed(self, ticket_id: str, change: str) -> None:
+        """Tell the hooks that a widget or Dowell ticket was ``created`` or changed ``status``."""
+        for hook in self.ticket_hooks:
+            await hook(ticket_id, change)
 
     async def authenticate(self, auth: WidgetAuth, origin: str | None) -> WidgetCaller:
         """Return who a widget socket is (token, page origin, visitor credentials)."""
@@ -125,6 +134,19 @@ class WidgetService:
             return
         tag = credential_tag("token", record.widget_token)
         await self.emitter.push(push, payload, to=widget_visitor_room(workspace_id, visitor_id, tag))
+
+    async def answered(self, message: SupportMessage, visitor_id: str | None) -> None:
+        """Push a message written at another door to the ticket's Dowell room of the current key and, for a
+        visitor's ticket, to the visitor's widget (exactly what a Dowell answer pushes)."""
+        record = await self.workspaces.find(message.workspace_id)
+        if record is None:
+            return
+        data = {"data": message.model_dump(mode="json"), "status": "success", "operation": "send_message"}
+        await self.emitter.push(
+            TICKET_MESSAGE_RESPONSE, data, to=support_ticket_room(message.ticket_id, room_tag(record.key_hash))
+        )
+        if visitor_id is not None:
+            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
 
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
         """Return the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""
@@ -166,6 +188,7 @@ class WidgetService:
             raise NotFound("No Line Manager found for this Workspace")
         room = support_workspace_room(record.id, room_tag(record.key_hash))
         await self.emitter.push(NEW_TICKET, NewTicket(data=ticket.model_dump(mode="json")), to=room)
+        await self.ticket_changed(ticket.id, "created")
         return ticket
 
     async def conversations(self, record: WorkspaceRecord, visitor_id: str | None) -> list[SupportTicket]:
@@ -214,6 +237,7 @@ class WidgetService:
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, data, to=agents)
         own = widget_visitor_room(record.id, visitor_id, caller.token_tag)
         await self.emitter.push(WIDGET_MESSAGE, message, to=own, skip_sid=sid)
+        await self.emitter.push(TICKET_MESSAGE, signed_in_view(message), to=ticket_room(ticket.id))
         return message
 
     async def waiting_time(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> dict[str, Any]:

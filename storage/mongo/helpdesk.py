@@ -22,6 +22,7 @@ from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage,
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
+from storage.mongo.tickets import MESSAGES, SIGNED_IN, TICKETS, init_tickets
 
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
@@ -39,8 +40,8 @@ def _out(model: Any) -> dict[str, Any]:
 def _filter(query: TicketQuery, after: tuple[datetime, str] | None) -> dict[str, Any]:
     """Return the MongoDB filter of a ticket listing."""
     parts: list[dict[str, Any]] = []
-    if query.client_id is not None:
-        parts.append({"client_id": query.client_id})
+    if query.client_id is not None:  # a client's own tickets: the signed-in door's (others name no account)
+        parts.append({"client_id": query.client_id, **SIGNED_IN})
     if query.workspace_ids is not None:
         parts.append({"workspace_id": {"$in": query.workspace_ids}})
     if query.agent_id is not None:
@@ -75,8 +76,8 @@ class MongoHelpdeskStore:
 
     def __init__(self, db: MongoDatabase) -> None:
         self._categories = db.db["hd_categories"]
-        self._tickets = db.db["hd_tickets"]
-        self._messages = db.db["hd_messages"]
+        self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``): status/assignee of signed-in
+        self._messages = db.db[MESSAGES]
         self._reads = db.db["hd_reads"]
         self._members = db.db[MEMBERS]
         self._attachments = db.db[RECORDS]
@@ -85,12 +86,7 @@ class MongoHelpdeskStore:
     async def init(self) -> None:
         """Create the helpdesk indexes if missing."""
         await self._categories.create_index([("workspace_id", ASCENDING), ("name_key", ASCENDING)], unique=True)
-        await self._tickets.create_index(NEWEST)
-        await self._tickets.create_index([("workspace_id", ASCENDING), ("status", ASCENDING), *NEWEST])
-        await self._tickets.create_index([("client_id", ASCENDING), *NEWEST])
-        await self._tickets.create_index([("assignee_id", ASCENDING), *NEWEST])
-        await self._tickets.create_index("category_id")
-        await self._messages.create_index([("ticket_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+        await init_tickets(self._db)
 
     async def create_category(self, category: Category) -> Category:
         """Store a category; ``Conflict`` if the workspace has one of that name (any case)."""
@@ -183,7 +179,7 @@ class MongoHelpdeskStore:
 
         async def attempt(session: AsyncClientSession) -> Ticket | None:
             doc = await self._tickets.find_one_and_update(
-                match, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+                {**match, **SIGNED_IN}, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
             )
             if doc is None:
                 return None
@@ -243,17 +239,20 @@ class MongoHelpdeskStore:
         m = message
 
         async def attempt(session: AsyncClientSession) -> None:
-            touched = await self._tickets.update_one(
+            touched = await self._tickets.find_one_and_update(
                 {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
                 {"$set": {"updated_at": m.created_at}},
+                {"workspace_id": 1, "product": 1},
                 session=session,
             )
-            if not touched.matched_count:
+            if touched is None:
                 if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
             await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
-            await self._messages.insert_one(_out(m), session=session)
+            extra = {"workspace_id": touched["workspace_id"], "product": touched.get("product"), "reply_to": None}
+            extra["is_read"] = False
+            await self._messages.insert_one({**_out(m), **extra}, session=session)
 
         await self._db.transaction(attempt)
 

@@ -19,7 +19,7 @@ from models.helpdesk import ACTIVE, Handover, Ticket
 from storage.mongo.claim import claim_least
 
 MEMBERS = "workspace_members"
-TICKETS = "hd_tickets"
+TICKETS = "tickets"  # the unified tickets (``storage.mongo.tickets``); loads count the signed-in door only
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
 Members = AsyncCollection[dict[str, Any]]
 Tickets = AsyncCollection[dict[str, Any]]
@@ -69,7 +69,7 @@ def ticket_of(doc: dict[str, Any]) -> Ticket:
 
 async def active_count(tickets: Tickets, workspace_id: str, user_id: str, session: AsyncClientSession) -> int:
     """Return how many active tickets of the workspace are assigned to the user (their true load)."""
-    held = {"workspace_id": workspace_id, "assignee_id": user_id, "status": {"$in": _ACTIVE}}
+    held = {"workspace_id": workspace_id, "door": "signed_in", "assignee_id": user_id, "status": {"$in": _ACTIVE}}
     return await tickets.count_documents(held, session=session)
 
 
@@ -100,7 +100,7 @@ async def release_workspace(
 
 async def _held(tickets: Tickets, whose: dict[str, Any], session: AsyncClientSession) -> list[Ticket]:
     """Return the active tickets matching ``whose``, oldest first."""
-    cursor = tickets.find({**whose, "status": {"$in": _ACTIVE}}, session=session).sort(BY_TIME)
+    cursor = tickets.find({**whose, "door": "signed_in", "status": {"$in": _ACTIVE}}, session=session).sort(BY_TIME)
     return [ticket_of(doc) async for doc in cursor]
 
 

@@ -14,6 +14,16 @@ from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
+from storage.mongo.tickets import (
+    MESSAGES,
+    NOT_SIGNED_IN,
+    TICKETS,
+    dowell_message_doc,
+    dowell_ticket_doc,
+    init_tickets,
+    support_message_of,
+    support_ticket_of,
+)
 
 BY_LOAD = [("ticket_count", ASCENDING), ("positions_in_a_line", ASCENDING), ("created_at", ASCENDING), ("_id", 1)]
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
@@ -31,20 +41,15 @@ class MongoSupportStore:
         self._attachments = db.db[RECORDS]
         self._topics = db.db["support_topics"]
         self._managers = db.db["support_line_managers"]
-        self._tickets = db.db["support_tickets"]
-        self._messages = db.db["support_messages"]
+        self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), Dowell doors only
+        self._messages = db.db[MESSAGES]
 
     async def init(self) -> None:
         """Create the support indexes if missing."""
         await self._topics.create_index([("workspace_id", ASCENDING), ("name", ASCENDING)], unique=True)
         await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
-        await self._tickets.create_index([("workspace_id", ASCENDING), ("product", ASCENDING), *BY_TIME])
-        await self._tickets.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING), *BY_TIME])
-        await self._tickets.create_index(
-            [("workspace_id", ASCENDING), ("line_manager", ASCENDING), ("is_closed", ASCENDING), *BY_TIME]
-        )
-        await self._messages.create_index([("ticket_id", ASCENDING), *BY_TIME])
+        await init_tickets(self._db)
 
     async def create_topic(self, topic: Topic) -> Topic:
         """Store a topic; ``Conflict`` if the workspace has one of that name."""
@@ -100,7 +105,7 @@ class MongoSupportStore:
                 product=product,
                 workspace_id=workspace_id,
             )
-            await self._tickets.insert_one(_doc(ticket), session=session)
+            await self._tickets.insert_one(dowell_ticket_doc(_doc(ticket)), session=session)
             return ticket
 
         return await self._db.transaction(attempt)
@@ -113,43 +118,46 @@ class MongoSupportStore:
 
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
-        cursor = self._tickets.find({"workspace_id": workspace_id, "product": product}).sort(BY_TIME)
-        return [SupportTicket.model_validate(doc) async for doc in cursor]
+        cursor = self._tickets.find({"workspace_id": workspace_id, "product": product, **NOT_SIGNED_IN}).sort(BY_TIME)
+        return [support_ticket_of(doc) async for doc in cursor]
 
     async def list_user_tickets(self, workspace_id: str, user_id: str) -> list[SupportTicket]:
         """Return the tickets one user (a widget visitor) opened in the workspace, in creation order."""
-        cursor = self._tickets.find({"workspace_id": workspace_id, "user_id": user_id}).sort(BY_TIME)
-        return [SupportTicket.model_validate(doc) async for doc in cursor]
+        cursor = self._tickets.find({"workspace_id": workspace_id, "client_id": user_id, **NOT_SIGNED_IN}).sort(BY_TIME)
+        return [support_ticket_of(doc) async for doc in cursor]
 
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
-        doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id})
-        return SupportTicket.model_validate(doc) if doc else None
+        doc = await self._tickets.find_one({"_id": ticket_id, "workspace_id": workspace_id, **NOT_SIGNED_IN})
+        return support_ticket_of(doc) if doc else None
 
     async def ticket_ids(self, workspace_id: str) -> list[str]:
         """Return the ids of every ticket of the workspace."""
-        return [doc["_id"] async for doc in self._tickets.find({"workspace_id": workspace_id}, {"_id": 1})]
+        return [
+            doc["_id"] async for doc in self._tickets.find({"workspace_id": workspace_id, **NOT_SIGNED_IN}, {"_id": 1})
+        ]
 
     async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
         """Flip ``is_closed`` (conditional update) and move the manager's count in one transaction."""
+        was, becomes = ("open", "closed") if closed else ("closed", "open")
 
         async def attempt(session: AsyncClientSession) -> dict[str, Any] | None:
             doc = await self._tickets.find_one_and_update(
-                {"_id": ticket_id, "workspace_id": workspace_id, "is_closed": not closed},
-                {"$set": {"is_closed": closed, "updated_at": now}},
+                {"_id": ticket_id, "workspace_id": workspace_id, **NOT_SIGNED_IN, "status": was},
+                {"$set": {"status": becomes, "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
             if doc is None:
                 return None
-            manager: dict[str, Any] = {"workspace_id": workspace_id, "user_id": doc["line_manager"]}
+            manager: dict[str, Any] = {"workspace_id": workspace_id, "user_id": doc["assignee_id"]}
             if closed:
                 manager["ticket_count"] = {"$gt": 0}
             await self._managers.update_one(manager, {"$inc": {"ticket_count": -1 if closed else 1}}, session=session)
             return doc
 
         doc = await self._db.transaction(attempt)
-        return SupportTicket.model_validate(doc) if doc else None
+        return support_ticket_of(doc) if doc else None
 
     async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Close an open ticket and take 1 off its manager's count (never below 0); None if not open."""
@@ -164,8 +172,9 @@ class MongoSupportStore:
         return await self._tickets.count_documents(
             {
                 "workspace_id": ticket.workspace_id,
-                "line_manager": ticket.line_manager,
-                "is_closed": False,
+                **NOT_SIGNED_IN,
+                "assignee_id": ticket.line_manager,
+                "status": {"$ne": "closed"},
                 "$or": [
                     {"created_at": {"$lt": ticket.created_at}},
                     {"created_at": ticket.created_at, "_id": {"$lt": ticket.id}},
@@ -180,7 +189,7 @@ class MongoSupportStore:
         async def attempt(session: AsyncClientSession) -> None:
             ids, ws = m.attachments, m.workspace_id
             await link_all(self._attachments, ids, uploader_id, ws, "support", m.ticket_id, session)
-            await self._messages.insert_one(_doc(m), session=session)
+            await self._messages.insert_one(dowell_message_doc(_doc(m)), session=session)
 
         if not m.attachments:  # one document: no transaction needed
             await self._messages.insert_one(_doc(m))
@@ -190,7 +199,7 @@ class MongoSupportStore:
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
         """Return one message of the ticket, or None."""
         doc = await self._messages.find_one({"_id": message_id, "ticket_id": ticket_id})
-        return SupportMessage.model_validate(doc) if doc else None
+        return support_message_of(doc) if doc else None
 
     async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
         """Return the ticket's newest ``limit`` messages, oldest first."""
@@ -200,17 +209,17 @@ class MongoSupportStore:
             .limit(limit)
         )
         docs = [doc async for doc in cursor]
-        return [SupportMessage.model_validate(doc) for doc in reversed(docs)]
+        return [support_message_of(doc) for doc in reversed(docs)]
 
     async def count_unread(self, ticket_id: str, reader: str) -> int:
         """Return how many messages of the ticket not written by ``reader`` are unread."""
         return await self._messages.count_documents(
-            {"ticket_id": ticket_id, "author": {"$ne": reader}, "is_read": False}
+            {"ticket_id": ticket_id, "author_id": {"$ne": reader}, "is_read": False}
         )
 
     async def mark_read(self, ticket_id: str, reader: str) -> int:
         """Mark the ticket's messages not written by ``reader`` as read; return how many changed."""
         result = await self._messages.update_many(
-            {"ticket_id": ticket_id, "author": {"$ne": reader}, "is_read": False}, {"$set": {"is_read": True}}
+            {"ticket_id": ticket_id, "author_id": {"$ne": reader}, "is_read": False}, {"$set": {"is_read": True}}
         )
         return result.modified_count

@@ -31,6 +31,7 @@ from storage.sqlite.helpdesk_rows import (
     ticket_values,
     ticket_where,
 )
+from storage.sqlite.tickets import SIGNED_IN, init_tickets
 from storage.sqlite.workspaces import SCHEMA as MEMBERS_SCHEMA
 
 
@@ -44,6 +45,7 @@ class SqliteHelpdeskStore:
         """Create the helpdesk tables, and those of the member loads and uploads it writes, if missing."""
         for script in (MEMBERS_SCHEMA, ATTACHMENTS_SCHEMA, SCHEMA):
             await self._db.create_schema(script)
+        await init_tickets(self._db)
 
     async def create_category(self, category: Category) -> Category:
         """Store a category; ``Conflict`` if the workspace has one of that name."""
@@ -91,7 +93,7 @@ class SqliteHelpdeskStore:
     async def delete_category(self, category_id: str) -> None:
         """Delete a category no ticket uses, in one conditional statement."""
         changed = await self._db.execute(
-            "DELETE FROM hd_categories WHERE id = ? AND NOT EXISTS (SELECT 1 FROM hd_tickets WHERE category_id = ?)",
+            "DELETE FROM hd_categories WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tickets WHERE category_id = ?)",
             (category_id, category_id),
         )
         if not changed:
@@ -108,12 +110,12 @@ class SqliteHelpdeskStore:
             elif t.assignee_id and t.status in ACTIVE:
                 await tx_add_load(conn, t.workspace_id, t.assignee_id, 1)
             await tx_link_all(conn, t.attachments, t.client_id, None, "helpdesk", t.id)
-            await conn.execute(f"INSERT INTO hd_tickets ({TICKET}) VALUES ({', '.join('?' * 11)})", ticket_values(t))
+            await conn.execute(f"INSERT INTO tickets ({TICKET}) VALUES ({', '.join('?' * 13)})", ticket_values(t))
         return t
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """Return one ticket; ``NotFound`` if unknown."""
-        row = await self._db.fetch_one(f"SELECT {TICKET} FROM hd_tickets WHERE id = ?", (ticket_id,))
+        row = await self._db.fetch_one(f"SELECT {TICKET} FROM tickets WHERE id = ?", (ticket_id,))
         if row is None:
             raise NotFound("no such ticket", {"ticket_id": ticket_id})
         return ticket_of(row)
@@ -122,7 +124,7 @@ class SqliteHelpdeskStore:
         """Return up to ``limit`` tickets matching ``query``, newest first, after a cursor position."""
         where, params = ticket_where(query, after)
         rows = await self._db.fetch_all(
-            f"SELECT {TICKET} FROM hd_tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            f"SELECT {TICKET} FROM tickets WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, limit),
         )
         return [ticket_of(r) for r in rows]
@@ -137,7 +139,8 @@ class SqliteHelpdeskStore:
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
-                f"UPDATE hd_tickets SET status = ?, updated_at = ? WHERE id = ? AND status = ? RETURNING {TICKET}",
+                f"UPDATE tickets SET status = ?, updated_at = ? WHERE id = ? AND {SIGNED_IN} AND status = ? "
+                f"RETURNING {TICKET}",
                 (status.value, iso(now), ticket_id, expected.value),
             )
             if row is None:
@@ -148,7 +151,7 @@ class SqliteHelpdeskStore:
                 counted = await tx_add_load(conn, changed.workspace_id, changed.assignee_id, 1 if became else -1)
                 if became and not counted:  # reopened after its assignee left the workspace: nobody's now
                     row = await tx_fetch_one(
-                        conn, f"UPDATE hd_tickets SET assignee_id = NULL WHERE id = ? RETURNING {TICKET}", (ticket_id,)
+                        conn, f"UPDATE tickets SET assignee_id = NULL WHERE id = ? RETURNING {TICKET}", (ticket_id,)
                     )
                     changed = ticket_of(row)
         return changed
@@ -163,7 +166,7 @@ class SqliteHelpdeskStore:
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
-                f"UPDATE hd_tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND assignee_id IS ? "
+                f"UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND {SIGNED_IN} AND assignee_id IS ? "
                 f"RETURNING {TICKET}",
                 (assignee_id, iso(now), ticket_id, expected),
             )
@@ -185,30 +188,41 @@ class SqliteHelpdeskStore:
         m = message
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "UPDATE hd_tickets SET updated_at = ? WHERE id = ? AND status != ?",
+                "UPDATE tickets SET updated_at = ? WHERE id = ? AND status != ?",
                 (iso(m.created_at), m.ticket_id, TicketStatus.CLOSED.value),
             )
             if not cursor.rowcount:
-                if await tx_fetch_one(conn, "SELECT 1 FROM hd_tickets WHERE id = ?", (m.ticket_id,)) is None:
+                known = await tx_fetch_one(conn, "SELECT 1 FROM tickets WHERE id = ?", (m.ticket_id,))
+                if known is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
             await tx_link_all(conn, m.attachments, m.author_id, None, "helpdesk", m.ticket_id)
             await conn.execute(
-                f"INSERT INTO hd_messages ({MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (m.id, m.ticket_id, m.author_id, m.author_role, m.body, json.dumps(m.attachments), iso(m.created_at)),
+                f"INSERT INTO ticket_messages ({MESSAGE}, workspace_id, product) SELECT ?, ?, ?, ?, ?, ?, ?, "
+                "workspace_id, product FROM tickets WHERE id = ?",
+                (
+                    m.id,
+                    m.ticket_id,
+                    m.author_id,
+                    m.author_role,
+                    m.body,
+                    json.dumps(m.attachments),
+                    iso(m.created_at),
+                    m.ticket_id,
+                ),
             )
 
     async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
         """Return one message of the ticket, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {MESSAGE} FROM hd_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
+            f"SELECT {MESSAGE} FROM ticket_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
         )
         return message_of(row) if row else None
 
     async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
         """Return the ticket's newest ``limit`` messages, oldest first."""
         rows = await self._db.fetch_all(
-            f"SELECT {MESSAGE} FROM hd_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
+            f"SELECT {MESSAGE} FROM ticket_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
         )
         return [message_of(r) for r in reversed(rows)]
 

@@ -17,7 +17,7 @@ from storage.sqlite.db import tx_fetch_all, tx_fetch_one
 from storage.sqlite.helpdesk_rows import TICKET, ticket_of
 
 _ACTIVE = tuple(sorted(s.value for s in ACTIVE))
-_IS_ACTIVE = f"status IN ({', '.join('?' * len(_ACTIVE))})"
+_IS_ACTIVE = f"door = 'signed_in' AND status IN ({', '.join('?' * len(_ACTIVE))})"
 
 
 async def tx_claim_least_loaded(conn: aiosqlite.Connection, workspace_id: str, category_id: str) -> str | None:
@@ -49,7 +49,7 @@ async def tx_active_count(conn: aiosqlite.Connection, workspace_id: str, user_id
     """Return how many active tickets of the workspace are assigned to the user (their true load)."""
     row = await tx_fetch_one(
         conn,
-        f"SELECT COUNT(*) AS n FROM hd_tickets WHERE workspace_id = ? AND assignee_id = ? AND {_IS_ACTIVE}",
+        f"SELECT COUNT(*) AS n FROM tickets WHERE workspace_id = ? AND assignee_id = ? AND {_IS_ACTIVE}",
         (workspace_id, user_id, *_ACTIVE),
     )
     return int(row["n"]) if row else 0
@@ -70,7 +70,7 @@ async def tx_release_member(
         heir = await tx_claim_least_loaded(conn, workspace_id, ticket.category_id) if auto_assign else None
         row = await tx_fetch_one(
             conn,
-            f"UPDATE hd_tickets SET assignee_id = ?, updated_at = ? WHERE id = ? RETURNING {TICKET}",
+            f"UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ? RETURNING {TICKET}",
             (heir, iso(now), ticket.id),
         )
         handovers.append(Handover(ticket_of(row), user_id))
@@ -83,7 +83,7 @@ async def tx_release_workspace(conn: aiosqlite.Connection, workspace_id: str, no
     for ticket in await _held(conn, "assignee_id IS NOT NULL", (workspace_id,)):
         row = await tx_fetch_one(
             conn,
-            f"UPDATE hd_tickets SET assignee_id = NULL, updated_at = ? WHERE id = ? RETURNING {TICKET}",
+            f"UPDATE tickets SET assignee_id = NULL, updated_at = ? WHERE id = ? RETURNING {TICKET}",
             (iso(now), ticket.id),
         )
         handovers.append(Handover(ticket_of(row), str(ticket.assignee_id)))
@@ -95,7 +95,7 @@ async def _held(conn: aiosqlite.Connection, whose: str, params: tuple[str, ...])
     those of ``whose``)."""
     rows = await tx_fetch_all(
         conn,
-        f"SELECT {TICKET} FROM hd_tickets WHERE workspace_id = ? AND {whose} AND {_IS_ACTIVE} ORDER BY created_at, id",
+        f"SELECT {TICKET} FROM tickets WHERE workspace_id = ? AND {whose} AND {_IS_ACTIVE} ORDER BY created_at, id",
         (*params, *_ACTIVE),
     )
     return [ticket_of(r) for r in rows]

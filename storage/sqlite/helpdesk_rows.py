@@ -1,4 +1,8 @@
-"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter."""
+"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter.
+
+Tickets and messages live in the unified tables of ``storage.sqlite.tickets``: this store reads every door's
+tickets and messages, and changes status and assignee of the signed-in door's only (loads count those).
+"""
 
 from __future__ import annotations
 
@@ -19,35 +23,6 @@ CREATE TABLE IF NOT EXISTS hd_categories (
     updated_at TEXT NOT NULL,
     UNIQUE (workspace_id, name)
 );
-CREATE TABLE IF NOT EXISTS hd_tickets (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    category_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    status TEXT NOT NULL,
-    assignee_id TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_tickets_created ON hd_tickets (created_at, id);
-CREATE INDEX IF NOT EXISTS hd_tickets_workspace ON hd_tickets (workspace_id, status, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_client ON hd_tickets (client_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_assignee ON hd_tickets (assignee_id, created_at);
-CREATE INDEX IF NOT EXISTS hd_tickets_category ON hd_tickets (category_id);
-CREATE TABLE IF NOT EXISTS hd_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    ticket_id TEXT NOT NULL,
-    author_id TEXT NOT NULL,
-    author_role TEXT NOT NULL,
-    body TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hd_messages_ticket ON hd_messages (ticket_id, seq);
 CREATE TABLE IF NOT EXISTS hd_reads (
     ticket_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -60,7 +35,8 @@ CREATE TABLE IF NOT EXISTS hd_reads (
 
 CATEGORY = "id, workspace_id, name, description, created_at, updated_at"
 TICKET = (
-    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at"
+    "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at, "
+    "door, product"
 )
 MESSAGE = "id, ticket_id, author_id, author_role, body, attachments, created_at"
 READ = "ticket_id, user_id, message_id, message_at, at"
@@ -109,6 +85,8 @@ def ticket_values(t: Ticket) -> tuple[Any, ...]:
         t.assignee_id,
         iso(t.created_at),
         iso(t.updated_at),
+        t.door,
+        t.product,
     )
 
 
@@ -121,8 +99,8 @@ def ticket_where(query: TicketQuery, after: tuple[datetime, str] | None) -> tupl
         clauses.append(clause)
         params.extend(values)
 
-    if query.client_id is not None:
-        add("client_id = ?", query.client_id)
+    if query.client_id is not None:  # a client's own tickets: the signed-in door's (others name no account)
+        add("client_id = ? AND door = 'signed_in'", query.client_id)
     if query.workspace_ids is not None:
         add(f"workspace_id IN ({', '.join('?' * len(query.workspace_ids)) or 'NULL'})", *query.workspace_ids)
     if query.agent_id is not None and not query.agent_scopes:

@@ -13,6 +13,7 @@ from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
 from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.tickets import NOT_SIGNED_IN, door_of, init_tickets
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS support_topics (
@@ -33,40 +34,19 @@ CREATE TABLE IF NOT EXISTS support_line_managers (
     UNIQUE (workspace_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS support_line_managers_load
-    ON support_line_managers (workspace_id, ticket_count, positions_in_a_line, created_at, id);
-CREATE TABLE IF NOT EXISTS support_tickets (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    product TEXT NOT NULL,
-    line_manager TEXT NOT NULL,
-    is_closed INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS support_tickets_product ON support_tickets (workspace_id, product, created_at, id);
-CREATE INDEX IF NOT EXISTS support_tickets_user ON support_tickets (workspace_id, user_id, created_at, id);
-CREATE INDEX IF NOT EXISTS support_tickets_manager
-    ON support_tickets (workspace_id, line_manager, is_closed, created_at, id);
-CREATE TABLE IF NOT EXISTS support_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    ticket_id TEXT NOT NULL,
-    workspace_id TEXT NOT NULL,
-    product TEXT NOT NULL,
-    author TEXT NOT NULL,
-    message_data TEXT NOT NULL,
-    reply_to TEXT,
-    attachments TEXT NOT NULL DEFAULT '[]',
-    is_read INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS support_messages_ticket ON support_messages (ticket_id, seq)
+    ON support_line_managers (workspace_id, ticket_count, positions_in_a_line, created_at, id)
 """
 
 _MANAGER = "id, workspace_id, user_id, positions_in_a_line, average_serving_time, ticket_count, created_at"
-_TICKET = "id, workspace_id, user_id, product, line_manager, is_closed, created_at, updated_at"
-_MESSAGE = "id, ticket_id, workspace_id, product, author, message_data, reply_to, attachments, is_read, created_at"
+# Dowell shapes read from the unified tables (``storage.sqlite.tickets``)
+_TICKET = (
+    "id, workspace_id, client_id AS user_id, product, assignee_id AS line_manager, "
+    "status = 'closed' AS is_closed, created_at, updated_at"
+)
+_MESSAGE = (
+    "id, ticket_id, workspace_id, product, author_id AS author, body AS message_data, reply_to, "
+    "attachments, is_read, created_at"
+)
 
 
 def _dated(row: Any, *fields: str) -> dict[str, Any]:
@@ -103,6 +83,7 @@ class SqliteSupportStore:
         """Create the support tables, and that of the uploads messages link, if missing."""
         for script in (ATTACHMENTS_SCHEMA, SCHEMA):
             await self._db.create_schema(script)
+        await init_tickets(self._db)
 
     async def create_topic(self, topic: Topic) -> Topic:
         """Store a topic; ``Conflict`` if the workspace has one of that name."""
@@ -177,8 +158,9 @@ class SqliteSupportStore:
             if manager is None:
                 return None
             await conn.execute(
-                f"INSERT INTO support_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                (ticket_id, workspace_id, user_id, product, manager["user_id"], iso(now), iso(now)),
+                "INSERT INTO tickets (id, door, workspace_id, client_id, product, assignee_id, status, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                (ticket_id, door_of(user_id), workspace_id, user_id, product, manager["user_id"], iso(now), iso(now)),
             )
         return SupportTicket(
             id=ticket_id,
@@ -210,7 +192,8 @@ class SqliteSupportStore:
     async def list_tickets(self, workspace_id: str, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product`` in creation order."""
         rows = await self._db.fetch_all(
-            f"SELECT {_TICKET} FROM support_tickets WHERE workspace_id = ? AND product = ? ORDER BY created_at, id",
+            f"SELECT {_TICKET} FROM tickets WHERE workspace_id = ? AND product = ? AND {NOT_SIGNED_IN} "
+            "ORDER BY created_at, id",
             (workspace_id, product),
         )
         return [_ticket(r) for r in rows]
@@ -218,7 +201,8 @@ class SqliteSupportStore:
     async def list_user_tickets(self, workspace_id: str, user_id: str) -> list[SupportTicket]:
         """Return the tickets one user (a widget visitor) opened in the workspace, in creation order."""
         rows = await self._db.fetch_all(
-            f"SELECT {_TICKET} FROM support_tickets WHERE workspace_id = ? AND user_id = ? ORDER BY created_at, id",
+            f"SELECT {_TICKET} FROM tickets WHERE workspace_id = ? AND client_id = ? AND {NOT_SIGNED_IN} "
+            "ORDER BY created_at, id",
             (workspace_id, user_id),
         )
         return [_ticket(r) for r in rows]
@@ -226,13 +210,16 @@ class SqliteSupportStore:
     async def get_ticket(self, workspace_id: str, ticket_id: str) -> SupportTicket | None:
         """Return one ticket of the workspace, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_TICKET} FROM support_tickets WHERE id = ? AND workspace_id = ?", (ticket_id, workspace_id)
+            f"SELECT {_TICKET} FROM tickets WHERE id = ? AND workspace_id = ? AND {NOT_SIGNED_IN}",
+            (ticket_id, workspace_id),
         )
         return _ticket(row) if row else None
 
     async def ticket_ids(self, workspace_id: str) -> list[str]:
         """Return the ids of every ticket of the workspace."""
-        rows = await self._db.fetch_all("SELECT id FROM support_tickets WHERE workspace_id = ?", (workspace_id,))
+        rows = await self._db.fetch_all(
+            f"SELECT id FROM tickets WHERE workspace_id = ? AND {NOT_SIGNED_IN}", (workspace_id,)
+        )
         return [row["id"] for row in rows]
 
     async def _flip(self, workspace_id: str, ticket_id: str, closed: bool, now: datetime) -> SupportTicket | None:
@@ -240,9 +227,9 @@ class SqliteSupportStore:
         async with self._db.transaction() as conn:
             row = await tx_fetch_one(
                 conn,
-                f"UPDATE support_tickets SET is_closed = ?, updated_at = ? "
-                f"WHERE id = ? AND workspace_id = ? AND is_closed = ? RETURNING {_TICKET}",
-                (int(closed), iso(now), ticket_id, workspace_id, int(not closed)),
+                f"UPDATE tickets SET status = ?, updated_at = ? "
+                f"WHERE id = ? AND workspace_id = ? AND {NOT_SIGNED_IN} AND status = ? RETURNING {_TICKET}",
+                ("closed" if closed else "open", iso(now), ticket_id, workspace_id, "open" if closed else "closed"),
             )
             if row is None:
                 return None
@@ -264,8 +251,8 @@ class SqliteSupportStore:
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""
         row = await self._db.fetch_one(
-            "SELECT COUNT(*) AS n FROM support_tickets WHERE workspace_id = ? AND line_manager = ? "
-            "AND is_closed = 0 AND (created_at, id) < (?, ?)",
+            f"SELECT COUNT(*) AS n FROM tickets WHERE workspace_id = ? AND assignee_id = ? AND {NOT_SIGNED_IN} "
+            "AND status != 'closed' AND (created_at, id) < (?, ?)",
             (ticket.workspace_id, ticket.line_manager, iso(ticket.created_at), ticket.id),
         )
         return int(row["n"]) if row else 0
@@ -276,13 +263,15 @@ class SqliteSupportStore:
         async with self._db.transaction() as conn:
             await tx_link_all(conn, m.attachments, uploader_id, m.workspace_id, "support", m.ticket_id)
             await conn.execute(
-                f"INSERT INTO support_messages ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ticket_messages (id, ticket_id, workspace_id, product, author_id, author_role, body, "
+                "reply_to, attachments, is_read, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     m.id,
                     m.ticket_id,
                     m.workspace_id,
                     m.product,
                     m.author,
+                    "visitor" if door_of(m.author) == "widget" else "dowell",
                     m.message_data,
                     m.reply_to,
                     json.dumps(m.attachments),
@@ -294,14 +283,14 @@ class SqliteSupportStore:
     async def get_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
         """Return one message of the ticket, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_MESSAGE} FROM support_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
+            f"SELECT {_MESSAGE} FROM ticket_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
         )
         return _message(row) if row else None
 
     async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
         """Return the ticket's newest ``limit`` messages, oldest first."""
         rows = await self._db.fetch_all(
-            f"SELECT {_MESSAGE} FROM support_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?",
+            f"SELECT {_MESSAGE} FROM ticket_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?",
             (ticket_id, limit),
         )
         return [_message(r) for r in reversed(rows)]
@@ -309,7 +298,7 @@ class SqliteSupportStore:
     async def count_unread(self, ticket_id: str, reader: str) -> int:
         """Return how many messages of the ticket not written by ``reader`` are unread."""
         row = await self._db.fetch_one(
-            "SELECT COUNT(*) AS n FROM support_messages WHERE ticket_id = ? AND author != ? AND is_read = 0",
+            "SELECT COUNT(*) AS n FROM ticket_messages WHERE ticket_id = ? AND author_id != ? AND is_read = 0",
             (ticket_id, reader),
         )
         return int(row["n"]) if row else 0
@@ -317,6 +306,6 @@ class SqliteSupportStore:
     async def mark_read(self, ticket_id: str, reader: str) -> int:
         """Mark the ticket's messages not written by ``reader`` as read; return how many changed."""
         return await self._db.execute(
-            "UPDATE support_messages SET is_read = 1 WHERE ticket_id = ? AND author != ? AND is_read = 0",
+            "UPDATE ticket_messages SET is_read = 1 WHERE ticket_id = ? AND author_id != ? AND is_read = 0",
             (ticket_id, reader),
         )

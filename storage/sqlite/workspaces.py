@@ -19,6 +19,7 @@ from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
 from storage.sqlite.helpdesk_rows import SCHEMA as HELPDESK_SCHEMA
+from storage.sqlite.tickets import init_tickets
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -101,6 +102,7 @@ class SqliteWorkspaceStore:
         """Create the workspace tables, and the helpdesk tables whose tickets members hold, if missing."""
         for script in (SCHEMA, HELPDESK_SCHEMA):
             await self._db.create_schema(script)
+        await init_tickets(self._db)
         async with self._db.transaction() as conn:  # write-locked: two processes do not both add a column
             columns = {row["name"] for row in await tx_fetch_all(conn, "PRAGMA table_info(workspaces)")}
             for name, kind in _WIDGET_COLUMNS.items():

@@ -213,3 +213,46 @@ async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
             await store.add_message(refused)
     assert (await uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
     assert len(await store.list_messages("t1")) == 1
+
+
+async def test_one_store_behind_both_doors(db: Database, store: SupportStore) -> None:
+    """A Dowell or widget ticket is a ticket of the helpdesk store too, with one message history; the helpdesk
+    store changes only the signed-in door's status and assignee, and its listings of a client stay signed-in."""
+    from models.helpdesk import TicketMessage, TicketQuery, TicketStatus
+    from storage.helpdesk import make_helpdesk_store
+
+    helpdesk = make_helpdesk_store(db)
+    await helpdesk.init()
+    now = to_millis(utc_now())
+    await store.create_line_manager(manager("lm", 1))
+    opened = await store.open_ticket("w1", WS, "visitor-1", "shop", now)
+    assert opened is not None
+    said = SupportMessage(
+        id="m1", ticket_id="w1", message_data="hi", author="visitor-1", created_at=now, product="shop", workspace_id=WS
+    )
+    await store.add_message(said)
+    seen = await helpdesk.get_ticket("w1")
+    assert (seen.door, seen.product, seen.category_id, seen.client_id, seen.assignee_id) == (
+        "widget",
+        "shop",
+        None,
+        "visitor-1",
+        "lm",
+    )
+    assert [t.id for t in await helpdesk.list_tickets(TicketQuery(workspace_ids=[WS]), None, 10)] == ["w1"]
+    assert await helpdesk.list_tickets(TicketQuery(client_id="visitor-1"), None, 10) == []
+    answer = TicketMessage(
+        id="m2", ticket_id="w1", author_id="agent-1", author_role="agent", body="hello", created_at=now
+    )
+    await helpdesk.add_message(answer)
+    assert [(m.author, m.message_data, m.product) for m in await store.list_messages("w1")] == [
+        ("visitor-1", "hi", "shop"),
+        ("agent-1", "hello", "shop"),
+    ]
+    assert [(m.author_id, m.author_role) for m in await helpdesk.list_messages("w1", 10)] == [
+        ("visitor-1", "visitor"),
+        ("agent-1", "agent"),
+    ]
+    assert await helpdesk.set_status("w1", TicketStatus.OPEN, TicketStatus.CLOSED, now) is None
+    assert await store.close_ticket(WS, "w1", now) is not None
+    assert (await helpdesk.get_ticket("w1")).status == TicketStatus.CLOSED and await counts(store) == {"lm": 0}

@@ -203,11 +203,11 @@ async def plant_one_change_per_instant(db: Database) -> None:
     """Add a unique index on (workspace, updated_at) of helpdesk tickets: the second ticket a deletion
     unassigns (at the same instant as the first) fails exactly at its write."""
     if db.kind == "mongo":
-        tickets = db.db["hd_tickets"]  # type: ignore[attr-defined]
+        tickets = db.db["tickets"]  # type: ignore[attr-defined]
         await tickets.create_index([("workspace_id", 1), ("updated_at", 1)], unique=True, name="planted")
     else:
         async with db.transaction() as conn:  # type: ignore[attr-defined]
-            await conn.execute("CREATE UNIQUE INDEX planted ON hd_tickets (workspace_id, updated_at)")
+            await conn.execute("CREATE UNIQUE INDEX planted ON tickets (workspace_id, updated_at)")
 
 
 async def test_a_deletion_failing_half_way_leaves_the_workspace_whole(desk: Desk) -> None:
