@@ -18,7 +18,7 @@ from typing import Any
 from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import SIGNED_IN_DOOR, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
@@ -109,11 +109,14 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
 
 
 async def _all_helpdesk_tickets(store: HelpdeskStore, workspace_id: str) -> list[Ticket]:
-    """Return every helpdesk ticket of the workspace, newest first, page by page."""
+    """Return every signed-in ticket of the workspace, newest first, page by page.
+
+    (The one ticket store lists widget and Dowell tickets too; those are exported as support tickets.)
+    """
     query, found = TicketQuery(workspace_ids=[workspace_id]), []
     after: tuple[datetime, str] | None = None
     while page := await store.list_tickets(query, after, PAGE):
-        found += page
+        found += [ticket for ticket in page if ticket.door == SIGNED_IN_DOOR]
         after = (page[-1].created_at, page[-1].id)
     return found
 

@@ -112,7 +112,7 @@ class MongoSupportStore:
 
     async def restore_ticket(self, ticket: SupportTicket) -> None:
         """Store an exported ticket as it was (its manager's count comes with the exported line managers)."""
-        doc = _doc(ticket)
+        doc = dowell_ticket_doc(_doc(ticket))
         del doc["_id"]
         await self._tickets.update_one({"_id": ticket.id}, {"$setOnInsert": doc}, upsert=True)
 
@@ -192,7 +192,7 @@ class MongoSupportStore:
             await self._messages.insert_one(dowell_message_doc(_doc(m)), session=session)
 
         if not m.attachments:  # one document: no transaction needed
-            await self._messages.insert_one(_doc(m))
+            await self._messages.insert_one(dowell_message_doc(_doc(m)))
             return
         await self._db.transaction(attempt)
 

@@ -176,14 +176,16 @@ class SqliteSupportStore:
         """Store an exported ticket as it was (its manager's count comes with the exported line managers)."""
         t = ticket
         await self._db.execute(
-            f"INSERT INTO support_tickets ({_TICKET}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO tickets (id, door, workspace_id, client_id, product, assignee_id, status, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (
                 t.id,
+                door_of(t.user_id),
                 t.workspace_id,
                 t.user_id,
                 t.product,
                 t.line_manager,
-                int(t.is_closed),
+                "closed" if t.is_closed else "open",
                 iso(t.created_at),
                 iso(t.updated_at),
             ),
