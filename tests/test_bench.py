@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import pytest
+
 from bench import eio, load, rooms
-from bench.targets import Target
+from bench.targets import NO_RATE_LIMITS, Target
 from tests.conftest import signed_in
 from tests.helpers import RunningServer
 
@@ -17,6 +19,13 @@ class InProcess:
 
     port: int
     pid: int
+
+
+@pytest.fixture
+async def server(start_server) -> RunningServer:  # type: ignore[no-untyped-def]
+    """A Deskline server as bench/run.py runs it: event rate limits off (the generator outpaces any person)."""
+    limits = {name.removeprefix("DESKLINE_").lower(): value for name, value in NO_RATE_LIMITS.items()}
+    return await start_server("sqlite", **limits)  # type: ignore[no-any-return]
 
 
 async def target_for(server: RunningServer) -> Target:
