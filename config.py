@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     mongo_db: str = Field("deskline", description="MongoDB database name")
     redis_url: str | None = Field(None, description="Redis URL; set it to share rooms and emits between instances")
     redis_channel: str = Field("deskline", description="Redis pub/sub channel shared by the instances")
+    redis_max_connections: int = Field(
+        64, gt=0, description="connections per process to Redis for rate limits and presence; more requests wait"
+    )
     workers: int = Field(
         1, ge=1, description="processes sharing the port (SO_REUSEPORT, WebSocket transport only); >1 needs REDIS_URL"
     )

@@ -37,6 +37,7 @@ VERSION = "0.1.0"
 SHUTDOWN_TIMEOUT_SECONDS = 2.0  # aiohttp waits this long for requests still open once the sockets closed
 log = logging.getLogger("deskline")
 
+REDIS_POOL_WAIT_SECONDS = 10
 SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
 
 
@@ -80,9 +81,13 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
         redis = None
         deps: Deps | None = None
         if settings.redis_url:
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            redis = Redis.from_url(settings.redis_url)
+            # A burst of events waits for a free connection instead of failing with "Too many connections".
+            pool = BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.redis_max_connections, timeout=REDIS_POOL_WAIT_SECONDS
+            )
+            redis = Redis(connection_pool=pool)
         try:
             if settings.migrate_on_start:
                 await migrate(db, settings)
