@@ -34,7 +34,8 @@ from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
 SCENARIOS = ("echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers")
 FULL = {"clients": 200, "in_flight": 10, "warmup": 1.0, "seconds": 8.0, "rate": 2000, "rate_s": 10.0,
         "members": 1000, "fan_rate": 50, "fan_s": 10.0, "idle": 5000, "storm": 1000, "storm_limit": 60.0,
-        "agents": 20, "cycles": 30}  # fmt: skip
+        "agents": 20, "cycles": 30, "scale_members": 20, "scale_rate": 200, "scale_s": 6.0,
+        "flood_rate": 2000}  # fmt: skip
 QUICK = {"clients": 50, "in_flight": 10, "warmup": 0.5, "seconds": 3.0, "rate": 2000, "rate_s": 3.0,
          "members": 200, "fan_rate": 50, "fan_s": 3.0, "idle": 1000, "storm": 200, "storm_limit": 20.0,
          "agents": 5, "cycles": 5, "scale_members": 10, "scale_rate": 100, "scale_s": 3.0,
@@ -193,7 +194,8 @@ class Runner:
                 args = (s["clients"], s["in_flight"], s["warmup"], s["seconds"])
                 acked = await load.closed_loop(target, "cheap", *args)
                 fan = await rooms.fan_out(target, s["members"], s["fan_rate"], s["fan_s"])
-            lines.append(f"| {n} | {describe(acked)[0]} ({cpu_text(acked['cpu'])}) "
+            codes = ", ".join(f"{code} ×{count}" for code, count in acked["errors"].items())
+            lines.append(f"| {n} | {describe(acked)[0]}{f' [{codes}]' if codes else ''} ({cpu_text(acked['cpu'])}) "
                          f"| {describe(fan)[0]} ({cpu_text(fan['cpu'])}) |")  # fmt: skip
             print(f"   workers: {n} done; load average {os.getloadavg()[0]:.2f}", flush=True)
         head = f"`--workers`, Redis, unpinned; {s['clients']} clients × {s['in_flight']} in flight; fan-out"

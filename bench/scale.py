@@ -193,7 +193,7 @@ class PoolTarget(Target):
     @property
     def pids(self) -> dict[str, int | str]:
         """Each worker process, and this generator."""
-        kids = children(self.servers[0].pid)
+        kids = children(self.servers[0].pid) or [self.servers[0].pid]  # --workers 1 serves in the process itself
         return {f"server{i}": pid for i, pid in enumerate(kids)} | {"generator": "self"}
 
 
