@@ -1,6 +1,6 @@
 """Side-by-side bench: Node socket.io 4.8, bare python-socketio and Deskline, one lean generator, one run.
 
-    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,message,rate,fanout,idle,join,claims,redis]
+    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,...,redis,redis-scale,workers]
 
 Every server is one process pinned to core 0 (``taskset``); this generator pins itself to core 1.
 Each scenario starts fresh servers, measures, and stops them; every row shows the value for each
@@ -9,7 +9,9 @@ server, Deskline's ratio to Node from the same run, and each side's CPU use (% o
 Scenarios: ``echo`` closed-loop acked no-storage event (+ a ``socket.io-client`` cross-check),
 ``message`` closed-loop ``message_event`` (stored on Deskline), ``rate`` fixed rate with latency
 percentiles, ``fanout`` one room, ``idle`` connections, ``join`` storm, ``claims`` ``fetch_tickets``
-(Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis.
+(Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis, ``redis-scale`` CPU per
+message on instances holding a room and on those that don't, over 1, 2 and 4 instances on one Redis channel,
+``workers`` ``--workers 1`` vs ``2`` (the last two print their own tables).
 """
 
 from __future__ import annotations
