@@ -40,11 +40,14 @@ async def closed_loop(
     event, payload = event_of(target, which)
     conns = await eio.connect_many(HOST, target.port, clients, target.auth)
     state = {"counting": False, "running": True, "acks": 0, "bad": 0}
+    errors: dict[str, int] = {}  # error acks by code
 
     def looper(conn: eio.Client):  # type: ignore[no-untyped-def]
         def on_ack(data: Any) -> None:
             if not (isinstance(data, dict) and data.get("ok")):
                 state["bad"] += 1
+                code = str((data.get("error") or {}).get("code")) if isinstance(data, dict) else repr(data)[:40]
+                errors[code] = errors.get(code, 0) + 1
             if state["counting"]:
                 state["acks"] += 1
             if state["running"]:
@@ -69,7 +72,7 @@ async def closed_loop(
         await asyncio.sleep(0.5)
     finally:
         eio.close_all(conns)
-    return {"event": event, "rate": state["acks"] / elapsed, "bad_acks": state["bad"], "cpu": cpu}
+    return {"event": event, "rate": state["acks"] / elapsed, "bad_acks": state["bad"], "errors": errors, "cpu": cpu}
 
 
 async def fixed_rate(target: Target, which: str, clients: int, rate: float, warmup: float, seconds: float) -> dict:

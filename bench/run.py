@@ -1,6 +1,6 @@
 """Side-by-side bench: Node socket.io 4.8, bare python-socketio and Deskline, one lean generator, one run.
 
-    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,message,rate,fanout,idle,join,claims,redis]
+    python -m bench.run [--quick] [--rounds N] [--fan-rate N] [--only echo,...,redis,redis-scale,workers]
 
 Every server is one process pinned to core 0 (``taskset``); this generator pins itself to core 1.
 Each scenario starts fresh servers, measures, and stops them; every row shows the value for each
@@ -9,7 +9,9 @@ server, Deskline's ratio to Node from the same run, and each side's CPU use (% o
 Scenarios: ``echo`` closed-loop acked no-storage event (+ a ``socket.io-client`` cross-check),
 ``message`` closed-loop ``message_event`` (stored on Deskline), ``rate`` fixed rate with latency
 percentiles, ``fanout`` one room, ``idle`` connections, ``join`` storm, ``claims`` ``fetch_tickets``
-(Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis.
+(Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis, ``redis-scale`` CPU per
+message on instances holding a room and on those that don't, over 1, 2 and 4 instances on one Redis channel,
+``workers`` ``--workers 1`` vs ``2`` (the last two print their own tables).
 """
 
 from __future__ import annotations
@@ -25,19 +27,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import load, rooms
+from bench import load, rooms, scale
 from bench.crosscheck import node_client_closed_loop
 from bench.procs import CpuMeter, node_available
-from bench.report import Report, best_round
+from bench.report import Report, best_round, cpu_text, describe
 from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
 
-SCENARIOS = ("echo", "message", "rate", "fanout", "idle", "join", "claims", "redis")
+SCENARIOS = ("echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers")
 FULL = {"clients": 200, "in_flight": 10, "warmup": 1.0, "seconds": 8.0, "rate": 2000, "rate_s": 10.0,
         "members": 1000, "fan_rate": 50, "fan_s": 10.0, "idle": 5000, "storm": 1000, "storm_limit": 60.0,
-        "agents": 20, "cycles": 30}  # fmt: skip
+        "agents": 20, "cycles": 30, "scale_members": 20, "scale_rate": 200, "scale_s": 6.0,
+        "flood_rate": 2000}  # fmt: skip
 QUICK = {"clients": 50, "in_flight": 10, "warmup": 0.5, "seconds": 3.0, "rate": 2000, "rate_s": 3.0,
          "members": 200, "fan_rate": 50, "fan_s": 3.0, "idle": 1000, "storm": 200, "storm_limit": 20.0,
-         "agents": 5, "cycles": 5}  # fmt: skip
+         "agents": 5, "cycles": 5, "scale_members": 10, "scale_rate": 100, "scale_s": 3.0,
+         "flood_rate": 1000}  # fmt: skip
 SERVER_CORE, GENERATOR_CORE = 0, 1
 
 Measure = Callable[[Target], Awaitable[dict[str, Any]]]
@@ -52,6 +56,7 @@ class Runner:
         if args.fan_rate:
             self.size["fan_rate"] = args.fan_rate
         self.kinds = ["node", "py", "deskline"] if node_available() else ["py", "deskline"]
+        self.extra: list[str] = []  # tables of the scenarios that don't fit the side-by-side one
         self.core = SERVER_CORE if os.cpu_count() and os.cpu_count() > 1 else None  # type: ignore[operator]
 
     async def each(self, label: str, measure: Measure, kinds: list[str] | None = None, **start: Any) -> None:
@@ -158,6 +163,46 @@ class Runner:
         label = f"fan-out over 2 Deskline instances + Redis, {s['members']:,} sockets, {s['fan_rate']} messages/s"
         await self.each(label, measure, kinds=["deskline"], instances=2, redis=True)
 
+    async def redis_scale(self) -> None:
+        """1, 2 and 4 Deskline instances on one Redis channel: CPU per message on instances without the room."""
+        s = self.size
+        rows: list[tuple[int, str, dict[str, Any]]] = []
+        floods: list[tuple[int, dict[str, Any]]] = []
+        for n in (1, 2, 4):
+            async with running("deskline", self.workdir, self.core, instances=n, redis=True) as target:
+                args = (s["scale_members"], s["scale_rate"], s["scale_s"])
+                rows.append((n, "one room, on instance 0", await scale.room_traffic(target, [0], *args)))
+                if n > 1:
+                    spread = await scale.room_traffic(target, list(range(n)), *args)
+                    rows.append((n, f"{n} rooms, one per instance", spread))
+                channel = target.servers[0].env["DESKLINE_REDIS_CHANNEL"]
+                flood = await scale.foreign_flood(target, channel, s["flood_rate"], s["scale_s"])
+                floods.append((n, flood))
+            print(f"   redis-scale: {n} instance(s) done; load average {os.getloadavg()[0]:.2f}", flush=True)
+        head = f"Redis, one channel: {s['scale_rate']} `message_event`/s in all, {s['scale_members']} members per room"
+        self.extra.append(f"{head}, {s['scale_s']:.0f} s; all instances on core {self.core}\n\n")
+        self.extra[-1] += scale.redis_scale_table(rows)
+        self.extra.append(
+            f"Emits for a room no instance holds, published on the channel at {s['flood_rate']:,}/s "
+            f"for {s['scale_s']:.0f} s\n\n" + scale.flood_table(floods)
+        )
+
+    async def workers(self) -> None:
+        """``--workers 1`` vs ``--workers 2`` (Redis, WebSocket): closed-loop acked events/s and fan-out."""
+        s = self.size
+        lines = ["| workers | closed-loop acked `get_presence` | fan-out |", "|---|---|---|"]
+        for n in (1, 2):
+            async with scale.pool(self.workdir, n) as target:
+                args = (s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+                acked = await load.closed_loop(target, "cheap", *args)
+                fan = await rooms.fan_out(target, s["members"], s["fan_rate"], s["fan_s"])
+            codes = ", ".join(f"{code} ×{count}" for code, count in acked["errors"].items())
+            lines.append(f"| {n} | {describe(acked)[0]}{f' [{codes}]' if codes else ''} ({cpu_text(acked['cpu'])}) "
+                         f"| {describe(fan)[0]} ({cpu_text(fan['cpu'])}) |")  # fmt: skip
+            print(f"   workers: {n} done; load average {os.getloadavg()[0]:.2f}", flush=True)
+        head = f"`--workers`, Redis, unpinned; {s['clients']} clients × {s['in_flight']} in flight; fan-out"
+        self.extra.append(f"{head} {s['members']} sockets × {s['fan_rate']} messages/s\n\n" + "\n".join(lines))
+
 
 def machine() -> str:
     """One line about this machine and its load right now."""
@@ -192,11 +237,14 @@ async def main_async(args: argparse.Namespace) -> None:
         runner = Runner(args, report, Path(tmp))
         for name in chosen:
             started = time.perf_counter()
-            await getattr(runner, name)()
+            await getattr(runner, name.replace("-", "_"))()
             print(f"   ({name}: {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")
     print()
     print(f"machine: {machine()}")
     print(report.markdown())
+    for table in runner.extra:
+        print()
+        print(table)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench import eio, load, rooms
+from bench import eio, load, rooms, scale
 from bench.targets import NO_RATE_LIMITS, Target
 from tests.conftest import signed_in
 from tests.helpers import RunningServer
@@ -87,3 +87,11 @@ async def test_a_64_kib_server_frame_split_over_reads_is_one_push() -> None:
     for start in range(0, len(stream), 4096):
         client.data_received(stream[start : start + 4096])
     assert pushes == [("my_response", {"data": "z" * 70_000})]
+
+
+async def test_room_traffic_delivers_to_the_holders_room(server: RunningServer) -> None:
+    target = await target_for(server)
+    result = await scale.room_traffic(target, [0], members=3, rate=20, seconds=0.3)
+    assert result["delivered"] == 1.0 and result["published"] == 6
+    assert result["holders"] == ["server0"] and set(result["us_per_msg"]) == {"server0"}
+    assert "| 1 | one room |" in scale.redis_scale_table([(1, "one room", result)])
