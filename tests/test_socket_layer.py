@@ -10,60 +10,13 @@ import shutil
 import subprocess
 from typing import Any
 
-import aiohttp
-import orjson
-
 from handlers.sio_engine import DesklineSocket
 from server import SIO_KEY
 from tests.browser import node_modules
 from tests.helpers import RunningServer, connect_client
+from tests.raw_socket import RawSocket
 
 PAD = "x" * 16_000  # big pushes fill the kernel's buffers quickly, so the queued path is taken
-
-
-class RawSocket:
-    """A raw Engine.IO/Socket.IO WebSocket client that reads only when told to (a slow reader)."""
-
-    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.http = http
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, url: str) -> RawSocket:
-        """Connect to ``url`` over WebSocket and join the default namespace."""
-        http = aiohttp.ClientSession()
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
-        raw = cls(http, ws)
-        assert (await ws.receive_str()).startswith("0")  # OPEN
-        await ws.send_str("40")
-        while not (await raw.next_text()).startswith("40"):
-            pass
-        return raw
-
-    async def next_text(self) -> str:
-        """Return the next text message, answering pings on the way."""
-        while True:
-            msg = await self.ws.receive()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"socket closed: {msg.type}")
-            if msg.data == "2":
-                await self.ws.send_str("3")
-                continue
-            return str(msg.data)
-
-    async def next_event(self, name: str) -> Any:
-        """Return the data of the next ``name`` event, skipping other pushes."""
-        while True:
-            text = await self.next_text()
-            if text.startswith("42"):
-                event = orjson.loads(text[2:])
-                if event[0] == name:
-                    return event[1]
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await self.ws.close()
-        await self.http.close()
 
 
 def engine_sockets(server: RunningServer) -> list[DesklineSocket]:

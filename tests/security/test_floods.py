@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
 
-import aiohttp
 import pytest
 import socketio
 
 from tests.conftest import signed_in
 from tests.helpers import Client, RunningServer, free_port
+from tests.raw_socket import RawSocket
 
 MESSAGE = {"type": "t", "room_id": "r", "message_data": "m", "side": "s", "author": "a", "message_type": "x"}
 
@@ -21,49 +20,6 @@ MESSAGE = {"type": "t", "room_id": "r", "message_data": "m", "side": "s", "autho
 def nested(depth: int) -> str:
     """Return a JSON list nested ``depth`` levels deep."""
     return "[" * depth + "]" * depth
-
-
-class RawSocket:
-    """A Socket.IO client written by hand over a websocket, to send packets no library would encode."""
-
-    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.http = http
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, url: str) -> RawSocket:
-        """Connect to the default namespace."""
-        http = aiohttp.ClientSession()
-        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
-        raw = cls(http, ws)
-        assert (await raw.receive()).startswith("0")  # engine.io open
-        await ws.send_str("40")
-        while not (await raw.receive()).startswith("40"):  # the welcome push may come first
-            pass
-        return raw
-
-    async def receive(self, timeout: float = 10) -> str:
-        """Return the next Socket.IO packet (answering engine.io pings)."""
-        while True:
-            message = await self.ws.receive(timeout=timeout)
-            assert message.type == aiohttp.WSMsgType.TEXT, message
-            if message.data == "2":
-                await self.ws.send_str("3")
-                continue
-            return str(message.data)
-
-    async def ack_of(self, ack_id: int, timeout: float = 10) -> Any:
-        """Return the data of the ack with ``ack_id``, skipping pushes."""
-        async with asyncio.timeout(timeout):
-            while True:
-                packet = await self.receive()
-                if packet.startswith(f"43{ack_id}["):
-                    return json.loads(packet[len(f"43{ack_id}") :])[0]
-
-    async def close(self) -> None:
-        """Close the websocket and the session."""
-        await self.ws.close()
-        await self.http.close()
 
 
 @pytest.fixture
