@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -15,19 +14,11 @@ from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
 from models.support import LineManager, SupportMessage, Topic
-from storage import open_database
 from storage.attachments import make_attachment_store
 from storage.database import Database, new_id
 from storage.support import SupportStore, make_support_store
 
 WS = "ws1"
-
-
-@pytest.fixture
-async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = await open_database(settings_for(backend))
-    yield database
-    await database.close()
 
 
 @pytest.fixture

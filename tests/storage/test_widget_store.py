@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from models.common import utc_now
 from models.errors import NotFound
 from models.widget import VisitorRecord, new_widget_token
 from models.workspaces import WorkspaceRecord
-from storage import open_database
 from storage.database import Database, new_id
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase
@@ -27,13 +25,6 @@ from storage.workspaces import WorkspaceStore, make_workspace_store
 
 NOW = to_millis(utc_now())
 STORE_FAILED = (sqlite3.IntegrityError, DuplicateKeyError)
-
-
-@pytest.fixture
-async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = await open_database(settings_for(backend))
-    yield database
-    await database.close()
 
 
 @pytest.fixture

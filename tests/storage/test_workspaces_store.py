@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,16 +12,8 @@ from models.common import utc_now
 from models.errors import NotFound, Unauthorized
 from models.workspaces import Member, WorkspaceRecord
 from services.workspaces import authenticate_workspace
-from storage import open_database
 from storage.database import Database, new_id
 from storage.workspaces import WorkspaceStore, make_workspace_store
-
-
-@pytest.fixture
-async def db(settings_for, backend: str) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = await open_database(settings_for(backend))
-    yield database
-    await database.close()
 
 
 @pytest.fixture
