@@ -75,6 +75,12 @@ def start(tmp_path: Path, port: int, *args: str, **env: str) -> tuple[subprocess
     return proc, log
 
 
+def start_pool(tmp_path: Path, port: int, redis_url: str, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``python server.py --workers 2`` on ``port`` over Redis, on a channel of its own."""
+    channel = f"t-{uuid.uuid4().hex[:12]}"
+    return start(tmp_path, port, "--workers", "2", DESKLINE_REDIS_URL=redis_url, DESKLINE_REDIS_CHANNEL=channel, **env)
+
+
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     """Wait until /health answers 200."""
     loop = asyncio.get_running_loop()
@@ -94,14 +100,7 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout
 
 async def test_two_workers_share_the_port_and_rooms(tmp_path: Path, redis_url: str) -> None:
     port = free_port()
-    proc, log = start(
-        tmp_path,
-        port,
-        "--workers",
-        "2",
-        DESKLINE_REDIS_URL=redis_url,
-        DESKLINE_REDIS_CHANNEL=f"t-{uuid.uuid4().hex[:12]}",
-    )
+    proc, log = start_pool(tmp_path, port, redis_url)
     url = f"http://127.0.0.1:{port}"
     clients: list[Client] = []
     try:
@@ -177,8 +176,7 @@ async def spread_clients(url: str, workers: list[int], port: int) -> tuple[list[
 
 async def test_metrics_of_two_workers_are_summed_without_any_setting(tmp_path: Path, redis_url: str) -> None:
     port = free_port()
-    channel = f"t-{uuid.uuid4().hex[:12]}"
-    proc, log = start(tmp_path, port, "--workers", "2", DESKLINE_REDIS_URL=redis_url, DESKLINE_REDIS_CHANNEL=channel)
+    proc, log = start_pool(tmp_path, port, redis_url)
     url = f"http://127.0.0.1:{port}"
     clients: list[Client] = []
     try:
@@ -208,15 +206,7 @@ async def test_a_configured_metrics_dir_is_cleared_at_start(tmp_path: Path, redi
     (folder / "gauge_livesum_999999.db").write_bytes(b"left by an earlier run, not a valid file")
     (folder / "notes.txt").write_text("not ours")
     port = free_port()
-    proc, log = start(
-        tmp_path,
-        port,
-        "--workers",
-        "2",
-        DESKLINE_REDIS_URL=redis_url,
-        DESKLINE_REDIS_CHANNEL=f"t-{uuid.uuid4().hex[:12]}",
-        DESKLINE_METRICS_DIR=str(folder),
-    )
+    proc, log = start_pool(tmp_path, port, redis_url, DESKLINE_METRICS_DIR=str(folder))
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_ready(url, proc, log)
