@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from models.roles import Role
-from tests.browser import PageServer, headless_chromium, socket_io_bundle
+from tests.browser import PageServer, headless_chromium
 from tests.helpdesk_kit import admin_of, keyed, signed_in
 from tests.security.test_widget_token import opened, site_of, widget_headers
 
@@ -21,7 +21,7 @@ PAGE = """<!doctype html>
 <title>A shop</title>
 <h1>A shop that embeds Deskline</h1>
 <script src="{server}/widget.js" async data-workspace-id="{workspace}" data-widget-token="{token}"
-        data-product="shop" data-title="Shop help" data-socketio-src="/socket.io.min.js"></script>
+        data-product="shop" data-title="Shop help"></script>
 <script type="module">
   const phase = new URLSearchParams(location.search).get("phase") || "first";
   const post = (body) => fetch("/result", {{ method: "POST", body: JSON.stringify({{ phase, ...body }}) }});
@@ -73,7 +73,7 @@ async def test_widget_script_is_served_as_javascript(server: Any) -> None:
 async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_reload_and_starts_anew_after_close(
     start_server: Any, tmp_path: Path
 ) -> None:
-    pages = PageServer({"socket.io.min.js": await asyncio.to_thread(socket_io_bundle)})
+    pages = PageServer({})  # no socket.io-client here: the widget loads the one Deskline serves
     server = await start_server("sqlite", cors_origins=pages.origin)
     admin = await admin_of(server)
     created = await admin.ok("create_workspace", {"name": "Acme", "products": ["shop"]})

@@ -7,8 +7,9 @@
  * The widget token is public: it can only open a conversation. Never put the workspace's API key
  * in a page. Optional attributes: data-identifier + data-identifier-hash (the visitor's id signed
  * by the site's back end, for the same history on every device), data-server (default: where this
- * script came from), data-title, data-socketio-src (socket.io-client's browser bundle when the page
- * has no `io` yet). Visitors open a ticket with their first message (`widget_open`), chat in it
+ * script came from), data-title, data-socketio-src (another socket.io-client browser bundle; by
+ * default the widget loads the pinned one Deskline serves itself, so no CDN is involved). Visitors
+ * open a ticket with their first message (`widget_open`), chat in it
  * (`widget_send`), see agents' replies live (`widget_message`) and find the conversation again
  * after a reload: the visitor secret the server issues once is kept in localStorage.
  * `window.DesklineWidget` opens, closes and starts it by hand:
@@ -17,7 +18,8 @@
 (function () {
   "use strict";
 
-  const SOCKET_IO_CDN = "https://cdn.socket.io/4.8.1/socket.io.min.js";
+  // The server fills this in with the versioned path of the socket.io-client bundle it serves itself.
+  const SOCKET_IO_PATH = "__DESKLINE_SOCKET_IO_PATH__";
   const ACK_MS = 10000;
   const script = document.currentScript;
 
@@ -206,7 +208,7 @@
 
     async function connect() {
       if (socket) return;
-      if (!window.io) await loadScript(config.socketIoSrc || SOCKET_IO_CDN);
+      if (!window.io) await loadScript(config.socketIoSrc || new URL(SOCKET_IO_PATH, config.server).href);
       socket = window.io(config.server, { transports: ["websocket", "polling"], auth: (cb) => cb(credentials()) });
       socket.on("widget_message", (message) => {
         if (message.ticket_id === ticketId) show(message);
