@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.access import ADMIN, roles
+from handlers.access import ADMIN, SIGNED_IN, roles
 from handlers.context import EventContext
-from handlers.events import EventRouter
+from handlers.events import EventRouter, NoPayload
 from models.roles import Role
 from models.widget import IdentitySecret, UpdateWidgetSettingsPayload, WidgetSettings
 from models.workspaces import (
@@ -15,6 +15,7 @@ from models.workspaces import (
     ListWorkspacesPayload,
     Member,
     MemberPayload,
+    MyWorkspace,
     UpdateWorkspacePayload,
     Workspace,
     WorkspaceIdPayload,
@@ -70,6 +71,10 @@ def register(router: EventRouter, services: Services) -> None:
     @router.on("list_workspace_members", WorkspaceIdPayload, access=STAFF)
     async def list_workspace_members(ctx: EventContext, p: WorkspaceIdPayload) -> list[Member]:
         return await workspaces.members(ctx.require(), p.workspace_id)
+
+    @router.on("list_my_workspaces", NoPayload, access=SIGNED_IN)
+    async def list_my_workspaces(ctx: EventContext, _: NoPayload) -> list[MyWorkspace]:
+        return await workspaces.mine(ctx.require())
 
     @router.on("get_widget_settings", WorkspaceIdPayload, access=STAFF)
     async def get_widget_settings(ctx: EventContext, p: WorkspaceIdPayload) -> WidgetSettings:

@@ -63,6 +63,13 @@ class Member(Document):
     created_at: datetime
 
 
+class MyWorkspace(Document):
+    """A workspace the caller is a staff member of, with their membership (``list_my_workspaces``)."""
+
+    workspace: Workspace
+    member: Member
+
+
 class CreateWorkspacePayload(Payload):
     """``create_workspace`` (admin)."""
 

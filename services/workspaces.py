@@ -26,6 +26,7 @@ from models.workspaces import (
     WORKSPACE_KEY_REVOKED,
     CreateWorkspacePayload,
     Member,
+    MyWorkspace,
     UpdateWorkspacePayload,
     WidgetTokenRevoked,
     Workspace,
@@ -163,6 +164,11 @@ class WorkspaceService:
         workspaces = await self.store.list(after, limit)
         following = encode_cursor(workspaces[-1].created_at, workspaces[-1].id) if len(workspaces) == limit else None
         return {"workspaces": workspaces, "next_cursor": following}
+
+    async def mine(self, who: Principal) -> list[MyWorkspace]:
+        """Return the workspaces the caller is a member of, with each membership (empty for a non-member)."""
+        found = [(await self.store.find(m.workspace_id), m) for m in await self.store.memberships(who.user_id)]
+        return [MyWorkspace(workspace=Workspace.model_validate(w.model_dump()), member=m) for w, m in found if w]
 
     async def get(self, workspace_id: str) -> Workspace:
         """Return the workspace (``NotFound``)."""
