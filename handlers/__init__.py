@@ -18,6 +18,7 @@ from handlers import (
     calls,
     chat,
     connection,
+    console,
     helpdesk,
     notify,
     pool,
@@ -57,6 +58,7 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     attachments.add_routes,
     turn.add_routes,
     widget.add_routes,
+    console.add_routes,
     ready.add_routes,
 ]
 
