@@ -31,7 +31,10 @@
 
   function nameOf(userId) {
     if (userId === me()) return "You";
-    return inbox.names.get(userId) || (userId && userId.startsWith("visitor-") ? "Visitor" : userId || "nobody");
+    if (inbox.names.has(userId)) return inbox.names.get(userId);
+    if (userId && userId.startsWith("visitor-")) return "Visitor";
+    if (inbox.current && inbox.current.ticket.client_id === userId) return "Client";
+    return userId || "nobody";
   }
 
   /** Load every ticket the caller may see (a few pages), replacing the list by id. */
@@ -206,7 +209,9 @@
         mine && lastSeen && lastSeen >= m.created_at ? el("span", { class: "seen" }, "Seen") : null
       );
     });
-    fill($("messages"), items);
+    const opening = t.body ? el("li", { class: "message theirs opening" }, el("span", { class: "author" },
+      `${nameOf(t.client_id)} opened this ticket · ${Desk.time(t.created_at)}`), el("p", { class: "body" }, t.body)) : null;
+    fill($("messages"), opening, items);
     $("messages").scrollTop = $("messages").scrollHeight;
     drawActions();
   }
@@ -304,6 +309,10 @@
     if (!inbox.current || p.ticket_id !== inbox.current.ticket.id || p.user_id === me()) return;
     const line = $("typing");
     clearTimeout(typingClear.timer);
+    if (p.name && inbox.names.get(p.user_id) !== p.name) {
+      inbox.names.set(p.user_id, p.name);
+      drawConversation();
+    }
     line.textContent = p.typing ? `${p.name || "Someone"} is typing…` : "";
     if (p.typing) typingClear.timer = setTimeout(() => (line.textContent = ""), 8000);
   }
