@@ -5,7 +5,7 @@
  * sessionStorage: it survives a reload of this tab (so a reload does not sign the agent out) but is
  * not shared with other tabs and is erased when the tab closes; unlike localStorage it does not linger
  * on a shared computer. A script injected into the page could still read it, which is why the console
- * never builds HTML from data (no innerHTML: every user-supplied string goes through textContent) and
+ * never parses data as HTML (every user-supplied string becomes a text node) and
  * the page's Content-Security-Policy allows scripts from Deskline only. Refresh tokens rotate on every
  * use; a reused one ends its whole family on the server.
  */
