@@ -151,6 +151,46 @@
     );
   }
 
+  function duration(ms) {
+    if (ms === null || ms === undefined) return "—";
+    const minutes = ms / 60000;
+    return minutes < 90 ? `${minutes.toFixed(1)} min` : `${(minutes / 60).toFixed(1)} h`;
+  }
+
+  const durations = (d) => (d ? `median ${duration(d.median_ms)}, p90 ${duration(d.p90_ms)} (${d.count})` : "—");
+
+  /** The stats as a summary and a per-agent table (any other shape falls back to a plain listing). */
+  function drawStats(data) {
+    if (!data || typeof data.opened !== "number") return statsValue(data);
+    const summary = statsValue({
+      opened: data.opened,
+      resolved: data.resolved,
+      closed: data.closed,
+      backlog: Object.entries(data.backlog || {}).map(([status, n]) => `${status}: ${n}`).join(", ") || "none",
+      first_response: durations(data.first_response),
+      resolution: durations(data.resolution),
+    });
+    const heads = ["Agent", "Opened", "Resolved", "Closed", "First response", "Resolution"];
+    const rows = (data.agents || []).map((a) =>
+      el(
+        "tr",
+        {},
+        el("th", { scope: "row" }, a.name || a.agent_id || "Unassigned"),
+        [a.opened, a.resolved, a.closed].map((n) => el("td", {}, String(n))),
+        el("td", {}, durations(a.first_response)),
+        el("td", {}, durations(a.resolution))
+      )
+    );
+    const table = el(
+      "table",
+      { class: "agents" },
+      el("caption", {}, "Per agent"),
+      el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows)
+    );
+    return [summary, rows.length ? table : null];
+  }
+
   /** Ask for the stats of the chosen workspace and period; hide the tab on a server without them. */
   admin.loadStats = async function () {
     const workspaceId = $("stats-workspace").value;
@@ -160,13 +200,14 @@
     const data = await Desk.optional("helpdesk_stats", { workspace_id: workspaceId, from, to });
     if (data === undefined) return false;
     admin.statsFor = workspaceId;
-    fill($("stats"), statsValue(data));
+    fill($("stats"), drawStats(data));
     return true;
   };
 
   // ---- profile ----
 
   async function drawProfile(profile) {
+    if (profile.name) $("who").textContent = `${profile.name} (${Desk.state.user.role})`;
     $("profile-name").value = profile.name || "";
     $("profile-city").value = profile.city || "";
     $("profile-region").value = profile.region || "";
