@@ -10,6 +10,8 @@
   const admin = { workspaces: [], selected: null, users: [] };
   Desk.admin = admin;
 
+  admin.loadNames = loadUsers;
+
   async function loadUsers() {
     admin.users = [];
     for (const role of ["agent", "manager"]) {

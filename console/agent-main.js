@@ -40,6 +40,7 @@
   /** Everything a fresh or reconnected socket needs: subscriptions, lists, optional features. */
   async function resync() {
     const user = Desk.state.user;
+    if (user.role === "admin") await Desk.admin.loadNames().catch(() => undefined); // names for the assignee list
     await Desk.inbox.sync();
     await Desk.work.syncPresence().catch(() => undefined);
     fillStatsWorkspaces();

@@ -88,6 +88,13 @@ async def test_an_agent_answers_a_widget_visitor_and_a_client_live_from_the_cons
         await client.ok("mark_read", {"ticket_id": ticket["id"], "message_id": said["message"]["id"]})
         await expect(page.locator("#messages .message.mine .seen")).to_have_text(["Seen"])
         await screenshot(page, "conversation")
+        await page.set_viewport_size({"width": 768, "height": 1000})  # a tablet: the list above the conversation
+        listed = await page.locator(".inbox-list").bounding_box()
+        talk = await page.locator("#conversation").bounding_box()
+        assert listed and talk and talk["y"] >= listed["y"] + listed["height"] and talk["width"] > 700
+        await expect(page.get_by_role("button", name="Send")).to_be_in_viewport()
+        await screenshot(page, "conversation-768")
+        await page.set_viewport_size({"width": 1280, "height": 900})
 
         # resolve, then reopen the signed-in ticket (closed is final for it)
         await page.get_by_role("button", name="Resolve", exact=True).click()
