@@ -137,6 +137,26 @@
     }
   }
 
+  async function createUser(event) {
+    event.preventDefault();
+    const payload = {
+      name: $("user-name").value.trim(),
+      email: $("user-email").value.trim(),
+      password: $("user-password").value,
+      role: $("user-role").value,
+    };
+    try {
+      const user = await Desk.call("create_user", payload);
+      $("user-create").reset();
+      await loadUsers();
+      if (admin.selected) await select(admin.selected);
+      Desk.notice(`Account created for ${user.name} (${user.role}).`);
+    } catch (err) {
+      const why = Array.isArray(err.details) ? err.details.map((d) => d.message).join("; ") : "";
+      Desk.notice(`Account not created: ${err.message}${why ? ` (${why})` : ""}`, true);
+    }
+  }
+
   // ---- stats ----
 
   function statsValue(value) {
@@ -243,6 +263,7 @@
 
   admin.setup = function () {
     $("ws-create").addEventListener("submit", createWorkspace);
+    $("user-create").addEventListener("submit", createUser);
     $("ws-rotate").addEventListener("click", () =>
       run(() => Desk.call("rotate_widget_token", { workspace_id: admin.selected }), "Widget token rotated: update the pages that embed the widget.")
     );

@@ -11,7 +11,7 @@ from tests.console_kit import account, chromium, no_page_errors, open_console, s
 from tests.helpers import refusal
 
 
-async def test_an_admin_rotates_a_widget_token_and_adds_a_member_at_768_px(server: Any) -> None:
+async def test_an_admin_rotates_a_widget_token_creates_an_agent_and_adds_members_at_768_px(server: Any) -> None:
     admin, admin_info = await account(server, Role.ADMIN, "Ada")
     created = await admin.ok("create_workspace", {"name": "Shop", "products": ["shop"]})
     ws, old_token = created["workspace"]["id"], created["widget_token"]
@@ -38,6 +38,22 @@ async def test_an_admin_rotates_a_widget_token_and_adds_a_member_at_768_px(serve
         await expect(page.locator("#ws-members")).to_contain_text(f"Bob <{bob['email']}> · agent")
         members = await admin.ok("list_workspace_members", {"workspace_id": ws})
         assert [m["user_id"] for m in members] == [bob["user"]["id"]]
+
+        await page.get_by_label("Account name").fill("Cid")
+        await page.get_by_label("Account email").fill("cid@example.com")
+        await page.get_by_label("First password (at least 10 characters)").fill("password12")
+        await page.get_by_role("button", name="Create account").click()
+        await expect(page.locator("#notice")).to_contain_text("Account not created")
+        await page.get_by_label("First password (at least 10 characters)").fill("plum river quartz 91")
+        await page.get_by_role("button", name="Create account").click()
+        await expect(page.locator("#notice")).to_have_text("Account created for Cid (agent).")
+        await page.get_by_label("Add member").select_option(label="Cid <cid@example.com> (agent)")
+        await page.get_by_role("button", name="Add", exact=True).click()
+        await expect(page.locator("#ws-members")).to_contain_text("Cid <cid@example.com> · agent")
+        cid = await server.client()
+        signed = await cid.ok("login", {"email": "cid@example.com", "password": "plum river quartz 91"})
+        assert signed["user"]["role"] == "agent"
+        assert [m["workspace"]["id"] for m in await cid.ok("list_my_workspaces")] == [ws]
 
         await page.get_by_label("New category").fill("Billing <b>")
         await page.get_by_role("button", name="Add category").click()
