@@ -72,13 +72,19 @@
       const data = await Desk.call("list_workspaces", { limit: 100 });
       inbox.workspaces = data.workspaces.map((w) => ({ id: w.id, name: w.name }));
     } else if (isStaff()) {
-      const mine = await Desk.call("list_my_workspaces");
-      inbox.workspaces = mine.map((m) => ({ id: m.workspace.id, name: m.workspace.name }));
+      const mine = await Desk.optional("list_my_workspaces");
+      if (mine === undefined) {
+        // an older server: the workspaces of the tickets in sight are the best guess
+        await loadTickets();
+        inbox.workspaces = [...new Set([...inbox.tickets.values()].map((t) => t.workspace_id))].map((id) => ({ id, name: id }));
+      } else {
+        inbox.workspaces = mine.map((m) => ({ id: m.workspace.id, name: m.workspace.name }));
+      }
     }
     for (const w of inbox.workspaces) {
       await Desk.call("subscribe_workspace", { workspace_id: w.id }).catch(() => undefined);
     }
-    await loadTickets();
+    await loadTickets(); // after subscribing: a ticket created in between is in the list or pushed
     inbox.joined.clear();
     const active = [...inbox.tickets.values()].filter((t) => ACTIVE.includes(t.status)).slice(0, 50);
     await Promise.all(active.map((t) => watch(t.id).catch(() => undefined)));
