@@ -120,3 +120,43 @@ async def test_an_agent_answers_a_widget_visitor_and_a_client_live_from_the_cons
         await expect(page.get_by_label("Email", exact=True)).to_be_visible()
         assert await page.evaluate("sessionStorage.length") == 0
         no_page_errors(page)
+
+
+async def test_a_dowell_ticket_is_answered_from_the_console_using_only_the_keyboard(server: Any) -> None:
+    site = await site_of(server)
+    _, ana = await account(server, Role.AGENT, "Ana")
+    await site.admin.ok("add_workspace_member", {"workspace_id": site.workspace["id"], "user_id": ana["user"]["id"]})
+
+    async with chromium() as browser:
+        page = await open_console(browser, server)
+        unlabeled = await page.evaluate(
+            """[...document.querySelectorAll("input, select, textarea")]
+                 .filter((field) => field.labels.length === 0).map((field) => field.id)"""
+        )
+        assert unlabeled == [], "every field has a label"
+        await expect(page.get_by_label("Email", exact=True)).to_be_focused()  # the console starts there
+        await page.keyboard.type(ana["email"])
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("correct horse battery")
+        await page.keyboard.press("Enter")
+        await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+
+        desk = await server.client()  # a Dowell-era frontend with the back-office key, in the ticket's room
+        ticket = await desk.ok("create_ticket", site.keyed(user_id="cust-7", product="shop"))
+        said = site.keyed(ticket_id=ticket["_id"], product="shop", message_data="app crashes", user_id="cust-7")
+        await desk.ok("ticket_message_event", said)
+        item = page.locator(".ticket", has_text="Dowell customer · shop")
+        await expect(item.locator(".badge")).to_have_text("1")
+        await item.focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#messages .body")).to_have_text(["app crashes"])
+        await expect(page.get_by_label("Reply")).to_be_focused()
+        await page.keyboard.type("Fixed in 2.1, please update.")
+        await page.keyboard.press("Control+Enter")
+        pushed = await desk.inbox.wait_for(
+            "ticket_message_response",
+            lambda m: isinstance(m["data"], dict) and m["data"].get("message_data") == "Fixed in 2.1, please update.",
+        )
+        assert pushed["data"]["author"] == ana["user"]["id"] and pushed["operation"] == "send_message"
+        await expect(page.get_by_label("Reply")).to_have_value("")
+        no_page_errors(page)
