@@ -104,12 +104,14 @@
 
   setupTabs();
   Desk.inbox.setup();
+  Desk.conversation.setup();
   Desk.work.setup();
   Desk.admin.setup();
   $("login-form").addEventListener("submit", submitLogin);
   $("logout").addEventListener("click", () => Desk.logout());
   Desk.connect();
   Desk.inbox.listen();
+  Desk.conversation.listen();
   Desk.work.listen();
   Desk.admin.listen();
 })();

@@ -20,6 +20,7 @@ FILES = {
     "__CONSOLE_CSS__": "agent.css",
     "__CONSOLE_CORE_JS__": "agent-core.js",
     "__CONSOLE_INBOX_JS__": "agent-inbox.js",
+    "__CONSOLE_CONVERSATION_JS__": "agent-conversation.js",
     "__CONSOLE_WORK_JS__": "agent-work.js",
     "__CONSOLE_ADMIN_JS__": "agent-admin.js",
     "__CONSOLE_MAIN_JS__": "agent-main.js",
