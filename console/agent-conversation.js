@@ -65,10 +65,19 @@
   async function loadMembers(workspaceId) {
     if (!isStaff() || inbox.members.has(workspaceId)) return;
     try {
-      inbox.members.set(workspaceId, await Desk.call("list_workspace_members", { workspace_id: workspaceId }));
+      const members = await Desk.call("list_workspace_members", { workspace_id: workspaceId });
+      inbox.members.set(workspaceId, members);
+      await Promise.all(members.map((m) => learnName(m.user_id)));
     } catch (_) {
       inbox.members.set(workspaceId, null); // agents may not list members: they can take a ticket themselves
     }
+  }
+
+  /** Learn a colleague's name from their profile (a server without profiles leaves the id). */
+  async function learnName(userId) {
+    if (inbox.names.has(userId) || userId === me()) return;
+    const profile = await Desk.optional("get_profile", { user_id: userId }).catch(() => undefined);
+    if (profile && profile.name) inbox.names.set(userId, profile.name);
   }
 
   function drawConversation() {
