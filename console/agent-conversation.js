@@ -125,10 +125,13 @@
     if (assignable) {
       const members = inbox.members.get(t.workspace_id);
       const choices = members ? members.map((m) => m.user_id) : [me()];
-      fill(
-        $("conv-assignee"),
-        choices.map((id) => el("option", { value: id, selected: id === t.assignee_id }, nameOf(id)))
-      );
+      const select = $("conv-assignee");
+      const drawn = [t.id, t.assignee_id, ...choices.map(nameOf)].join("|");
+      if (select.dataset.drawn !== drawn) {
+        // rebuilt only when something changed, so a push does not undo a choice being made
+        select.dataset.drawn = drawn;
+        fill(select, choices.map((id) => el("option", { value: id, selected: id === t.assignee_id }, nameOf(id))));
+      }
     }
     const closed = t.status === "closed";
     $("reply").disabled = closed;

@@ -30,6 +30,9 @@ async def test_a_manager_transfers_a_ticket_and_an_agent_takes_an_unassigned_one
         await manager.locator(".ticket", has_text="Refund A").click()
         await expect(manager.locator("#conv-meta")).to_contain_text("assignee nobody")
         await manager.get_by_label("Assignee").select_option(value=bob["user"]["id"])
+        await client.ok("typing", {"ticket_id": first["id"], "typing": True})  # a push redraws the conversation
+        await expect(manager.locator("#typing")).to_have_text("Carla is typing…")
+        await expect(manager.get_by_label("Assignee")).to_have_value(bob["user"]["id"])  # the choice survives it
         await manager.get_by_role("button", name="Assign").click()
         told = await bob_socket.inbox.wait_for(
             "ticket_updated", lambda u: u["ticket"]["id"] == first["id"] and u["change"] == "assignee"
