@@ -11,6 +11,13 @@
   const conversation = {};
   Desk.conversation = conversation;
 
+  /** The history, plus messages pushed meanwhile that it does not hold yet, by time, keyed by id. */
+  function withPushed(history, ticketId) {
+    const all = new Map(history.map((m) => [m.id, m]));
+    for (const m of (inbox.pushed.get(ticketId) || new Map()).values()) if (!all.has(m.id)) all.set(m.id, m);
+    return new Map([...all.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1)).map((m) => [m.id, m]));
+  }
+
   /** Open a ticket: its history, read markers, presence; mark it read. */
   async function open(ticketId, quiet) {
     let view;
@@ -28,7 +35,7 @@
     const switching = !inbox.current || inbox.current.ticket.id !== ticketId;
     inbox.current = {
       ticket: view.ticket,
-      messages: new Map(view.messages.map((m) => [m.id, m])),
+      messages: withPushed(view.messages, ticketId),
       reads: new Map((view.reads || []).map((r) => [r.user_id, r])),
       presence: view.presence || {},
     };

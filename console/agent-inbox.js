@@ -16,6 +16,7 @@
     workspaces: [], // [{id, name}]
     members: new Map(), // workspace id -> [member] (when the caller may list them)
     names: new Map(), // user id -> display name
+    pushed: new Map(), // ticket id -> Map id -> message: the latest pushed messages, merged into a history
   };
   Desk.inbox = inbox;
   Desk.openTicketIds = () => [...inbox.joined];
@@ -141,6 +142,11 @@
 
   function onMessage(p) {
     const m = p.message;
+    // kept a while: a message pushed while get_ticket is on its way is newer than the history it answers
+    const recent = inbox.pushed.get(p.ticket_id) || new Map();
+    recent.set(m.id, m);
+    if (recent.size > 50) recent.delete(recent.keys().next().value);
+    inbox.pushed.set(p.ticket_id, recent);
     if (inbox.current && inbox.current.ticket.id === p.ticket_id) {
       inbox.current.messages.set(m.id, m);
       if (m.author_id !== me()) $("typing").textContent = "";
@@ -188,6 +194,7 @@
     inbox.unread.clear();
     inbox.joined.clear();
     inbox.members.clear();
+    inbox.pushed.clear();
     talk().close();
     render();
   };
