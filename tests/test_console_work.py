@@ -88,6 +88,7 @@ async def test_an_agent_fetches_and_sells_pool_tickets_and_calls_the_next_number
         await page.get_by_role("button", name="Sell selected").click()
         await expect(page.locator("#pool-summary")).to_have_text("Sold 2 ticket(s) to Dana.")
         await expect(page.locator("#pool-tickets li")).to_have_text(["Add-on (normal)"])
+        await screenshot(page, "pool")
         listed = (await admin.ok("list_pool_tickets", {}))["tickets"]
         assert [(t["title"], t["status"], t["customer"]) for t in listed] == [
             ("Renew plan", "sold", {"name": "Dana", "email": "dana@example.com"}),
@@ -103,6 +104,7 @@ async def test_an_agent_fetches_and_sells_pool_tickets_and_calls_the_next_number
         turn = await client.inbox.wait_for("your_turn")
         assert (turn["ref_office"], turn["number"], turn["number_window"]) == (ref, 1, 2)
         assert (await client.ok("my_position", {"ref_office": ref}))["status"] == "called"
+        await screenshot(page, "queue")
 
         await page.get_by_role("button", name="Available").click()
         await expect(page.get_by_role("button", name="Away")).to_have_attribute("aria-pressed", "false")
