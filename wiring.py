@@ -38,6 +38,7 @@ from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
+from services.profiles import ProfileService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.support import SupportService
@@ -53,6 +54,7 @@ from storage.helpdesk import make_helpdesk_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.presence import make_presence_store
+from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
@@ -133,6 +135,13 @@ async def build_deps(
     await attachment_store.init()
     attachments = AttachmentService(attachment_store, workspace_store, support_store, settings, now)
 
+    # profiles (the picture is an upload linked to the profile, served by the attachments' download rules)
+    profile_store = make_profile_store(db)
+    await profile_store.init()
+    profiles = ProfileService(
+        profile_store, accounts, workspace_store, attachment_store, emitter, now, settings.profile_picture_max_bytes
+    )
+
     # turn
     turn = TurnService(settings, now)
 
@@ -178,6 +187,7 @@ async def build_deps(
         notify=notify,
         pool=pool,
         presence=presence,
+        profiles=profiles,
         queue=queue,
         recovery=recovery,
         support=support,
@@ -204,6 +214,7 @@ async def build_deps(
         "helpdesk": helpdesk_store,
         "notify": notify_store,
         "pool": pool_store,
+        "profiles": profile_store,
         "queue": queue_store,
         "recovery": recovery_store,
         "support": support_store,
@@ -226,6 +237,8 @@ async def build_deps(
     deps.session_hooks.append(ticket_rooms_restorer(sio, helpdesk))
     # workspaces and attachments: the tickets' side
     workspaces.helpdesk = attachments.helpdesk = helpdesk
+    # profiles: who may download a profile picture
+    attachments.profiles = profiles
     deps.account_hooks.append(workspaces.follow_account)
     # attachments
     start_periodic(deps, "expire_uploads", settings.unlinked_upload_sweep_seconds, attachments.expire)

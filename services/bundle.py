@@ -15,6 +15,7 @@ from services.helpdesk import HelpdeskService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
+from services.profiles import ProfileService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.support import SupportService
@@ -38,6 +39,7 @@ class Services:
     notify: NotifyService
     pool: PoolService
     presence: PresenceService
+    profiles: ProfileService
     queue: QueueServices
     recovery: RecoveryService
     support: SupportService

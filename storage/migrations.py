@@ -24,6 +24,7 @@ from storage.database import Database
 from storage.helpdesk import make_helpdesk_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
+from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
@@ -64,7 +65,17 @@ async def _baseline(db: Database, settings: Settings) -> None:
         await store.init()
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "baseline: every store's tables and indexes", _baseline),)
+async def _profiles(db: Database, settings: Settings) -> None:
+    """Create the profile store and give every existing account an empty profile."""
+    store = make_profile_store(db)
+    await store.init()
+    log.info("event=migrate_profiles added=%s", await store.backfill())
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: every store's tables and indexes", _baseline),
+    Migration(2, "profiles: an empty profile for every existing account", _profiles),
+)
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
