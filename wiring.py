@@ -35,6 +35,7 @@ from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Target
 from services.helpdesk import HelpdeskService
+from services.helpdesk_stats import HelpdeskStatsService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
@@ -51,6 +52,7 @@ from storage.calls import make_call_store
 from storage.chat import make_chat_store
 from storage.database import Database, new_id
 from storage.helpdesk import make_helpdesk_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.presence import make_presence_store
@@ -175,6 +177,13 @@ async def build_deps(
     )
     widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
 
+    # helpdesk_stats (reads the tickets; told of every ticket push by the helpdesk's change hooks)
+    helpdesk_stats_store = make_helpdesk_stats_store(db)
+    await helpdesk_stats_store.init()
+    helpdesk_stats = HelpdeskStatsService(
+        helpdesk_stats_store, workspace_store, accounts, emitter, now, settings.helpdesk_stats_debounce_seconds
+    )
+
     services = Services(
         settings=settings,
         clock=now,
@@ -184,6 +193,7 @@ async def build_deps(
         calls=calls,
         chat=chat,
         helpdesk=helpdesk,
+        helpdesk_stats=helpdesk_stats,
         notify=notify,
         pool=pool,
         presence=presence,
@@ -212,6 +222,7 @@ async def build_deps(
         "calls": call_store,
         "chat": chat_store,
         "helpdesk": helpdesk_store,
+        "helpdesk_stats": helpdesk_stats_store,
         "notify": notify_store,
         "pool": pool_store,
         "profiles": profile_store,
@@ -237,6 +248,9 @@ async def build_deps(
     deps.session_hooks.append(ticket_rooms_restorer(sio, helpdesk))
     # workspaces and attachments: the tickets' side
     workspaces.helpdesk = attachments.helpdesk = helpdesk
+    # helpdesk_stats: a debounced helpdesk_stats_updated after ticket changes
+    helpdesk.change_hooks.append(helpdesk_stats.ticket_changed)
+    deps.shutdown_hooks.append(helpdesk_stats.stop)
     # profiles: who may download a profile picture
     attachments.profiles = profiles
     deps.account_hooks.append(workspaces.follow_account)

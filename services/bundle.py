@@ -12,6 +12,7 @@ from services.calls import CallService
 from services.chat import ChatService
 from services.emitter import Emitter
 from services.helpdesk import HelpdeskService
+from services.helpdesk_stats import HelpdeskStatsService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
@@ -36,6 +37,7 @@ class Services:
     calls: CallService
     chat: ChatService
     helpdesk: HelpdeskService
+    helpdesk_stats: HelpdeskStatsService
     notify: NotifyService
     pool: PoolService
     presence: PresenceService
