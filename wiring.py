@@ -33,6 +33,7 @@ from services.attachments import AttachmentService
 from services.bundle import Services
 from services.calls import CallService
 from services.chat import ChatService
+from services.demo import DemoService
 from services.emitter import Target
 from services.helpdesk import HelpdeskService
 from services.helpdesk_stats import HelpdeskStatsService
@@ -184,6 +185,9 @@ async def build_deps(
         helpdesk_stats_store, workspace_store, accounts, emitter, now, settings.helpdesk_stats_debounce_seconds
     )
 
+    # demo (made at start by server.py when DESKLINE_DEMO is on)
+    demo = DemoService(accounts, workspaces, helpdesk, support_store, now)
+
     services = Services(
         settings=settings,
         clock=now,
@@ -192,6 +196,7 @@ async def build_deps(
         attachments=attachments,
         calls=calls,
         chat=chat,
+        demo=demo,
         helpdesk=helpdesk,
         helpdesk_stats=helpdesk_stats,
         notify=notify,

@@ -18,6 +18,7 @@ from handlers import (
     calls,
     chat,
     connection,
+    demo,
     helpdesk,
     helpdesk_stats,
     notify,
@@ -62,6 +63,7 @@ HTTP_ROUTES: list[Callable[[web.Application], None]] = [
     turn.add_routes,
     widget.add_routes,
     ready.add_routes,
+    demo.add_routes,
 ]
 
 

@@ -10,6 +10,7 @@ from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.calls import CallService
 from services.chat import ChatService
+from services.demo import DemoService
 from services.emitter import Emitter
 from services.helpdesk import HelpdeskService
 from services.helpdesk_stats import HelpdeskStatsService
@@ -36,6 +37,7 @@ class Services:
     attachments: AttachmentService
     calls: CallService
     chat: ChatService
+    demo: DemoService
     helpdesk: HelpdeskService
     helpdesk_stats: HelpdeskStatsService
     notify: NotifyService
