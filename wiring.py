@@ -257,7 +257,7 @@ async def build_deps(
     helpdesk.change_hooks.append(helpdesk_stats.ticket_changed)
     deps.shutdown_hooks.append(helpdesk_stats.stop)
     # profiles: who may download a profile picture
-    attachments.profiles = profiles
+    attachments.profiles = widget.authors = profiles  # widget: the answering agent's name and picture
     deps.account_hooks.append(workspaces.follow_account)
     # attachments
     start_periodic(deps, "expire_uploads", settings.unlinked_upload_sweep_seconds, attachments.expire)

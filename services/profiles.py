@@ -97,6 +97,14 @@ class ProfileService:
             updated_at=record.updated_at,
         )
 
+    async def card(self, user_id: str) -> tuple[str, str | None] | None:
+        """Return ``(name, picture_url)`` of an account, or None when ``user_id`` is no account."""
+        try:
+            profile = await self.view(user_id)
+        except NotFound:
+            return None
+        return profile.name, profile.picture_url
+
     async def update(self, who: Principal, p: UpdateProfilePayload) -> Profile:
         """Change the caller's own profile and push ``profile_updated`` to their sockets."""
         if p.picture_attachment_id:

@@ -7,6 +7,7 @@ from typing import Any
 from models.roles import Role
 from tests.helpdesk_kit import admin_of, new_workspace, signed_in
 from tests.helpers import Client, RunningServer
+from tests.security.test_widget_token import opened, site_of, widget_headers
 from tests.test_attachments import bearer, download, upload
 
 # Real headers of each format, then filler: the server checks the first bytes, not the whole image.
@@ -104,3 +105,24 @@ async def test_only_small_real_images_of_ones_own_become_a_picture(start_server:
     both = {"picture_attachment_id": big, "remove_picture": True}
     await agent.error("update_profile", both, "invalid_payload")
     assert (await agent.ok("get_profile", {}))["picture_url"] is None  # nothing of the refused changes was kept
+
+
+async def test_a_widget_visitor_sees_the_answering_agents_name_and_picture(any_server: RunningServer) -> None:
+    site = await site_of(any_server)
+    agent, info = await signed_in(any_server, Role.AGENT, name="Ana Agent")
+    await site.admin.ok("add_workspace_member", {"workspace_id": site.workspace["id"], "user_id": info["user"]["id"]})
+    photo = await picture(any_server, info)
+    await agent.ok("update_profile", {"picture_attachment_id": photo, "name": "Ana from Support"})
+    visitor, opened_ = await opened(site, "where is my order?")
+    other_tab = await site.visitor(visitor_secret=opened_["visitor_secret"])
+    ticket_id = opened_["ticket"]["_id"]
+    await visitor.ok("widget_send", {"ticket_id": ticket_id, "message_data": "hello?"})
+    own = await other_tab.inbox.wait_for("widget_message", lambda m: m["message_data"] == "hello?")
+    assert "author_name" not in own and "author_picture" not in own  # the visitor's own message: as before
+
+    await agent.ok("send_ticket_message", {"ticket_id": ticket_id, "body": "It ships today"})
+    answer = await visitor.inbox.wait_for("widget_message", lambda m: m["message_data"] == "It ships today")
+    assert (answer["author"], answer["author_name"]) == (info["user"]["id"], "Ana from Support")
+    assert answer["author_picture"] == f"/api/attachments/{photo}"
+    status, data, _ = await download(any_server, photo, widget_headers(site, opened_["visitor_secret"]))
+    assert (status, data) == (200, PNG)
