@@ -9,7 +9,7 @@ from models.clock import Clock
 from models.errors import Conflict, InvalidPayload, NotFound
 from models.profiles import PICTURE_TYPES, PROFILE_UPDATED, Profile, ProfileChanges, ProfileRecord, UpdateProfilePayload
 from models.roles import Principal, Role
-from models.rooms import user_room
+from models.rooms import user_room, workspace_room
 from services.accounts import AccountService
 from services.emitter import Emitter
 from storage.attachments import AttachmentStore
@@ -106,7 +106,7 @@ class ProfileService:
         return profile.name, profile.picture_url
 
     async def update(self, who: Principal, p: UpdateProfilePayload) -> Profile:
-        """Change the caller's own profile and push ``profile_updated`` to their sockets."""
+        """Change the caller's own profile; push ``profile_updated`` to their sockets and subscribed colleagues."""
         if p.picture_attachment_id:
             await self.check_picture(who.user_id, p.picture_attachment_id)
         changes = ProfileChanges(
@@ -118,7 +118,9 @@ class ProfileService:
         )
         await self.store.save(who.user_id, changes, self.clock())
         profile = await self.view(who.user_id)
-        await self.emitter.push(PROFILE_UPDATED, profile, to=user_room(who.user_id))
+        rooms = [user_room(who.user_id)]  # and the colleagues subscribed to a workspace the user is staff of
+        rooms += [workspace_room(m.workspace_id) for m in await self.workspaces.memberships(who.user_id)]
+        await self.emitter.push(PROFILE_UPDATED, profile, to=rooms)
         return profile
 
     async def check_picture(self, user_id: str, attachment_id: str) -> AttachmentRecord:

@@ -37,8 +37,14 @@ async def picture(
     return str(body["id"])
 
 
-async def test_a_user_edits_their_profile_and_every_socket_of_theirs_hears_it(any_server: RunningServer) -> None:
-    agent, info, *_ = await colleagues(any_server)
+async def test_a_user_edits_their_profile_and_their_sockets_and_colleagues_hear_it(any_server: RunningServer) -> None:
+    agent, info, manager, _, workspace_id = await colleagues(any_server)
+    await manager.ok("subscribe_workspace", {"workspace_id": workspace_id})
+    outsider, outsider_info = await signed_in(any_server, Role.MANAGER)
+    admin = await admin_of(any_server)
+    elsewhere, _ = await new_workspace(admin, "Elsewhere")
+    await admin.ok("add_workspace_member", {"workspace_id": elsewhere["id"], "user_id": outsider_info["user"]["id"]})
+    await outsider.ok("subscribe_workspace", {"workspace_id": elsewhere["id"]})
     user_id = info["user"]["id"]
     empty = await agent.ok("get_profile", {})
     assert empty == {
@@ -56,10 +62,13 @@ async def test_a_user_edits_their_profile_and_every_socket_of_theirs_hears_it(an
     assert (changed["name"], changed["city"], changed["region"]) == ("Ana Silva", "Lisbon", "Lisboa")
     assert changed["updated_at"] is not None
     assert await other_tab.inbox.wait_for("profile_updated") == changed
+    assert await manager.inbox.wait_for("profile_updated") == changed
     assert await agent.ok("get_profile", {"user_id": user_id}) == changed
     assert (await agent.ok("me"))["name"] == "Ana Silva"
     only_city = await agent.ok("update_profile", {"city": "Porto"})
     assert (only_city["name"], only_city["city"], only_city["region"]) == ("Ana Silva", "Porto", "Lisboa")
+    await manager.inbox.wait_count("profile_updated", 2)
+    assert outsider.inbox.of("profile_updated") == []
 
 
 async def test_a_picture_is_shown_to_colleagues_and_a_replaced_one_is_let_go(any_server: RunningServer) -> None:

@@ -15,7 +15,9 @@ async def test_strangers_clients_and_other_workspaces_see_no_profile_nor_picture
     agent, info, manager, manager_info, workspace_id = await colleagues(any_server)
     user_id = info["user"]["id"]
     photo = await picture(any_server, info)
+    await manager.ok("subscribe_workspace", {"workspace_id": workspace_id})
     await agent.ok("update_profile", {"picture_attachment_id": photo, "city": "Lisbon"})
+    await manager.inbox.wait_for("profile_updated")
 
     anonymous = await any_server.client()
     await anonymous.error("get_profile", {"user_id": user_id}, "unauthorized")
@@ -45,6 +47,9 @@ async def test_strangers_clients_and_other_workspaces_see_no_profile_nor_picture
     await manager.error("get_profile", {"user_id": user_id}, "not_found")
     assert (await download(any_server, photo, bearer(manager_info)))[0] == 404
     assert (await download(any_server, photo, bearer(info)))[0] == 200  # the owner still does
+    await agent.ok("update_profile", {"city": "Porto"})
+    await agent.inbox.wait_count("profile_updated", 2)
+    assert len(manager.inbox.of("profile_updated")) == 1  # out of the workspace's room with the membership
 
 
 async def test_nobody_makes_someone_elses_upload_or_a_tickets_file_their_picture(any_server: RunningServer) -> None:
