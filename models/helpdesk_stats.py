@@ -39,7 +39,7 @@ class TicketTimes:
     assignee_id: str | None
     status: str
     created_at: datetime
-    updated_at: datetime
+    done_at: datetime  # when it became resolved/closed (recorded; else its updated_at), meaningful when done
     first_response_at: datetime | None  # the first message by staff (agent, manager, admin), if any
 
 

@@ -15,7 +15,7 @@ from models.roles import Principal, Role
 from models.rooms import helpdesk_stats_room
 from services.accounts import AccountService
 from services.emitter import Emitter
-from storage.helpdesk_stats import HelpdeskStatsStore, workspace_activity
+from storage.helpdesk_stats import DONE, HelpdeskStatsStore, workspace_activity
 from storage.workspaces import WorkspaceStore
 
 MANAGERS_ONLY = "only an admin or a manager of this workspace may see its ticket activity"
@@ -70,7 +70,12 @@ class HelpdeskStatsService:
         return stats
 
     async def ticket_changed(self, ticket: Ticket, change: str) -> None:
-        """Count a change of the ticket's workspace; the first of a quiet period schedules the push."""
+        """Record when a ticket became resolved or closed, and count a change of its workspace (the first of a
+        quiet period schedules the push)."""
+        if change == "status" and ticket.status in DONE:
+            await self.store.record_done(ticket.id, ticket.workspace_id, ticket.status.value, ticket.updated_at)
+        elif change == "status":
+            await self.store.forget_done(ticket.id)
         workspace_id = ticket.workspace_id
         self._pending[workspace_id] = self._pending.get(workspace_id, 0) + 1
         if self._pending[workspace_id] == 1:

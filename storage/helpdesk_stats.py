@@ -1,8 +1,10 @@
 """Ticket activity repository: the bounded reads ``helpdesk_stats`` needs, and the figures made of them.
 
-It reads the unified ``tickets`` and ``ticket_messages`` (every door). A ticket counts as *resolved* (or
-*closed*) in a range when its status is now ``resolved`` (``closed``) and its ``updated_at`` is in the range:
-there is no status history, so a later message in a resolved ticket moves its resolution time.
+It reads the unified ``tickets`` and ``ticket_messages`` (every door), and keeps one table of its own,
+``ticket_resolutions``: when each ticket entered its current ``resolved``/``closed`` status (written by the
+helpdesk's change hook). A ticket counts as *resolved* (or *closed*) in a range when its status is now
+``resolved`` (``closed``) and that moment is in the range; a ticket with no record (done before the record
+existed) falls back to its ``updated_at``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ class HelpdeskStatsStore(Protocol):
         """Create indexes if missing."""
 
     async def ticket_times(self, workspace_id: str, start: datetime, end: datetime, limit: int) -> list[TicketTimes]:
-        """Return up to ``limit`` tickets created in ``[start, end)`` or resolved/closed with ``updated_at`` in it."""
+        """Return up to ``limit`` tickets created in ``[start, end)`` or now resolved/closed and touched since
+        ``start`` (a superset: the caller keeps those done in the range)."""
+
+    async def record_done(self, ticket_id: str, workspace_id: str, status: str, at: datetime) -> None:
+        """Remember that the ticket became ``status`` (resolved or closed) at ``at``."""
+
+    async def forget_done(self, ticket_id: str) -> None:
+        """Forget the ticket's record (it was reopened)."""
 
     async def backlog(self, workspace_id: str) -> list[tuple[str | None, str, int]]:
         """Return ``(assignee_id, status, count)`` of the workspace's tickets that are not closed, now."""
@@ -40,13 +49,13 @@ def _ms(later: datetime, earlier: datetime) -> int:
 def _fill(activity: Activity, tickets: list[TicketTimes], start: datetime, end: datetime) -> None:
     """Count and time ``tickets`` over ``[start, end)`` into ``activity``."""
     opened = [t for t in tickets if start <= t.created_at < end]
-    done = [t for t in tickets if t.status in DONE and start <= t.updated_at < end]
+    done = [t for t in tickets if t.status in DONE and start <= t.done_at < end]
     activity.opened = len(opened)
     activity.resolved = sum(1 for t in done if t.status == "resolved")
     activity.closed = sum(1 for t in done if t.status == "closed")
     answered = [_ms(t.first_response_at, t.created_at) for t in opened if t.first_response_at is not None]
     activity.first_response = durations(answered)
-    activity.resolution = durations([_ms(t.updated_at, t.created_at) for t in done])
+    activity.resolution = durations([_ms(t.done_at, t.created_at) for t in done])
 
 
 async def workspace_activity(

@@ -26,7 +26,7 @@ def around_now(clock: ManualClock, workspace_id: str) -> dict[str, Any]:
 
 async def test_a_manager_sees_the_activity_and_hears_when_it_changes(start_server: Any, backend: str) -> None:
     clock = ManualClock()
-    server = await start_server(backend, clock=clock, helpdesk_stats_debounce_seconds=0.3)
+    server = await start_server(backend, clock=clock, helpdesk_stats_debounce_seconds=0.3, access_token_minutes=60)
     d = await desk(server)
     span = around_now(clock, d.workspace["id"])
     empty = await d.manager.ok("helpdesk_stats", span)  # also starts watching
@@ -37,6 +37,8 @@ async def test_a_manager_sees_the_activity_and_hears_when_it_changes(start_serve
     await d.billing_agent.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": "On it"})
     clock.advance(minutes=7)
     await d.billing_agent.ok("set_ticket_status", {"ticket_id": ticket["id"], "status": "resolved"})
+    clock.advance(minutes=5)
+    await d.client.ok("send_ticket_message", {"ticket_id": ticket["id"], "body": "Thanks!"})  # not a resolution
     await d.client.ok("submit_ticket", ticket_payload(d.tech, "Another"))
 
     pushes = await d.manager.inbox.wait_for("helpdesk_stats_updated")
@@ -49,8 +51,8 @@ async def test_a_manager_sees_the_activity_and_hears_when_it_changes(start_serve
     billing = next(a for a in stats["agents"] if a["agent_id"] == d.ids["billing_agent"])
     assert (billing["name"], billing["opened"], billing["resolved"]) == ("billing_agent", 1, 1)
 
-    every = await changes_heard(d.manager.inbox, 4)  # created, message, status, created
-    assert sum(p["changes"] for p in every) == 4
+    every = await changes_heard(d.manager.inbox, 5)  # created, message, status, message, created
+    assert sum(p["changes"] for p in every) == 5
 
 
 async def test_changes_in_one_quiet_period_make_one_push(start_server: Any) -> None:

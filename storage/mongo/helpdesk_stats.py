@@ -1,4 +1,5 @@
-"""Ticket activity reads on MongoDB (the unified ``tickets`` and ``ticket_messages`` collections)."""
+"""Ticket activity reads on MongoDB (the unified ``tickets`` and ``ticket_messages`` collections), and the record of
+when each ticket became resolved or closed (``ticket_resolutions``)."""
 
 from __future__ import annotations
 
@@ -16,31 +17,47 @@ class MongoHelpdeskStatsStore:
     def __init__(self, db: MongoDatabase) -> None:
         self._tickets = db.db[TICKETS]
         self._messages = db.db[MESSAGES]
+        self._done = db.db["ticket_resolutions"]
 
     async def init(self) -> None:
-        """Nothing to create: the ticket collections and their indexes belong to the ticket stores."""
+        """Nothing to index: the record is read by ``_id`` (the ticket id); the ticket collections are not ours."""
 
     async def ticket_times(self, workspace_id: str, start: datetime, end: datetime, limit: int) -> list[TicketTimes]:
-        """Return up to ``limit`` tickets created in ``[start, end)`` or resolved/closed with ``updated_at`` in it."""
-        span = {"$gte": start, "$lt": end}
+        """Return up to ``limit`` tickets created in ``[start, end)`` or now resolved/closed and touched since
+        ``start`` (a done ticket's ``done_at`` is never after its ``updated_at``)."""
         query = {
             "workspace_id": workspace_id,
-            "$or": [{"created_at": span}, {"status": {"$in": ["resolved", "closed"]}, "updated_at": span}],
+            "created_at": {"$lt": end},
+            "$or": [
+                {"created_at": {"$gte": start}},
+                {"status": {"$in": ["resolved", "closed"]}, "updated_at": {"$gte": start}},
+            ],
         }
         fields = {"assignee_id": 1, "status": 1, "created_at": 1, "updated_at": 1}
         docs = [doc async for doc in self._tickets.find(query, fields).limit(limit)]
-        first = await self._first_answers([doc["_id"] for doc in docs])
+        ids = [doc["_id"] for doc in docs]
+        first = await self._first_answers(ids)
+        done = {d["_id"]: d async for d in self._done.find({"_id": {"$in": ids}})} if ids else {}
         return [
             TicketTimes(
                 ticket_id=doc["_id"],
                 assignee_id=doc.get("assignee_id"),
                 status=doc["status"],
                 created_at=doc["created_at"],
-                updated_at=doc["updated_at"],
+                done_at=_done_at(doc, done.get(doc["_id"])),
                 first_response_at=first.get(doc["_id"]),
             )
             for doc in docs
         ]
+
+    async def record_done(self, ticket_id: str, workspace_id: str, status: str, at: datetime) -> None:
+        """Remember that the ticket became ``status`` (resolved or closed) at ``at``."""
+        fields = {"workspace_id": workspace_id, "status": status, "at": at}
+        await self._done.update_one({"_id": ticket_id}, {"$set": fields}, upsert=True)
+
+    async def forget_done(self, ticket_id: str) -> None:
+        """Forget the ticket's record (it was reopened)."""
+        await self._done.delete_one({"_id": ticket_id})
 
     async def _first_answers(self, ticket_ids: list[str]) -> dict[str, datetime]:
         """Return the time of the first staff message of each ticket that has one."""
@@ -61,3 +78,10 @@ class MongoHelpdeskStatsStore:
         ]
         cursor = await self._tickets.aggregate(pipeline)
         return [(doc["_id"].get("assignee_id"), doc["_id"]["status"], doc["n"]) async for doc in cursor]
+
+
+def _done_at(ticket: dict[str, Any], record: dict[str, Any] | None) -> datetime:
+    """Return when the ticket entered its status: the record's time when it names that status, else updated_at."""
+    if record is not None and record["status"] == ticket["status"]:
+        return record["at"]  # type: ignore[no-any-return]
+    return ticket["updated_at"]  # type: ignore[no-any-return]
