@@ -22,6 +22,7 @@ from storage.calls import make_call_store
 from storage.chat import make_chat_store
 from storage.database import Database
 from storage.helpdesk import make_helpdesk_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.profiles import make_profile_store
@@ -66,7 +67,8 @@ async def _baseline(db: Database, settings: Settings) -> None:
 
 
 async def _profiles(db: Database, settings: Settings) -> None:
-    """Create the profile store and give every existing account an empty profile."""
+    """Create the profile store (every existing account gets an empty profile) and the ticket resolution record."""
+    await make_helpdesk_stats_store(db).init()
     store = make_profile_store(db)
     await store.init()
     log.info("event=migrate_profiles added=%s", await store.backfill())
@@ -74,7 +76,7 @@ async def _profiles(db: Database, settings: Settings) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: every store's tables and indexes", _baseline),
-    Migration(2, "profiles: an empty profile for every existing account", _profiles),
+    Migration(2, "profiles for every existing account; the record of ticket resolutions", _profiles),
 )
 
 SQLITE_SCHEMA = """
