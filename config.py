@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         description="bytes one uploader (user or workspace key) may upload per quota window; 0 means no quota",
     )
     attachment_quota_window_hours: float = Field(24.0, gt=0, description="length of the upload quota window")
+    demo: bool = Field(
+        False, description="make the demo workspace and accounts at start (new passwords printed) and serve GET /demo"
+    )
+    helpdesk_stats_debounce_seconds: float = Field(
+        1.0, gt=0, description="helpdesk_stats_updated is pushed at most this often per workspace (and instance)"
+    )
+    profile_picture_max_bytes: int = Field(
+        512 * 1024, gt=0, description="largest upload accepted as a profile picture (PNG, JPEG, GIF or WebP), in bytes"
+    )
     unlinked_upload_ttl_hours: float = Field(
         24.0, gt=0, description="an upload that no ticket or message references this long is deleted (record and bytes)"
     )

@@ -26,6 +26,7 @@ from handlers.metrics import ObservedManager, ObservedRedisManager, process_exit
 from handlers.sio_server import DesklineServer
 from models.clock import Clock
 from models.common import utc_now
+from models.demo import DemoSite
 from models.roles import Role
 from services.accounts import AccountService
 from storage import open_database
@@ -93,6 +94,8 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
                 await migrate(db, settings)
             deps = await build_deps(settings, sio, db, clock, redis)
             await handlers.register_all(deps)
+            if settings.demo:
+                announce_demo(await deps.services.demo.ensure(), settings)
             app[DB_KEY] = db
             app[DEPS_KEY] = deps
             log.info("event=started storage=%s redis=%s", db.kind, bool(redis))
@@ -133,6 +136,14 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if storage_ok else 503)
 
 
+def announce_demo(site: DemoSite, settings: Settings) -> None:
+    """Print the demo's page and logins on stdout, once (never to the logs: they hold passwords)."""
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    lines = [f"demo: page {base}/demo  console {base}/agent  workspace {site.workspace_id}"]
+    lines += [f"demo login: role={login.role} email={login.email} password={login.password}" for login in site.logins]
+    print("\n".join(lines), flush=True)
+
+
 async def create_admin(settings: Settings, email: str, password: str, name: str) -> None:
     """Create the first administrator account."""
     from handlers.events import parse_payload
@@ -164,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--password", required=True)
     admin.add_argument("--name", default="Administrator")
     parser.add_argument("--workers", type=int, help="processes sharing the port (DESKLINE_WORKERS); needs Redis")
+    parser.add_argument("--demo", action="store_true", help="make the demo workspace and serve /demo (DESKLINE_DEMO)")
     parser.add_argument(workers.WORKER_FLAG, action="store_true", help=argparse.SUPPRESS)
     data_tools.add_commands(commands)
     commands.add_parser("asyncapi", help="print the AsyncAPI 3 document (YAML) of the Socket.IO API")
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         print(asyncapi.to_yaml(asyncapi.document(VERSION)), end="")
         return
 
-    settings = Settings(**({"workers": args.workers} if args.workers else {}))
+    overrides = {"workers": args.workers} if args.workers else {}
+    settings = Settings(**overrides, **({"demo": True} if args.demo else {}))
     configure_logging(settings)
     if args.command == "create-admin":
         try:
@@ -185,6 +198,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command in data_tools.COMMANDS:
         raise SystemExit(data_tools.run(args, settings))
+    if settings.demo and settings.workers > 1:
+        print("error: the demo runs in one process: start it without --workers", file=sys.stderr)
+        raise SystemExit(2)
     if reason := workers.refusal(settings):
         print(f"error: {reason}", file=sys.stderr)
         raise SystemExit(2)

@@ -33,11 +33,14 @@ from services.attachments import AttachmentService
 from services.bundle import Services
 from services.calls import CallService
 from services.chat import ChatService
+from services.demo import DemoService
 from services.emitter import Target
 from services.helpdesk import HelpdeskService
+from services.helpdesk_stats import HelpdeskStatsService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
+from services.profiles import ProfileService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.support import SupportService
@@ -50,9 +53,11 @@ from storage.calls import make_call_store
 from storage.chat import make_chat_store
 from storage.database import Database, new_id
 from storage.helpdesk import make_helpdesk_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.presence import make_presence_store
+from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
@@ -133,6 +138,13 @@ async def build_deps(
     await attachment_store.init()
     attachments = AttachmentService(attachment_store, workspace_store, support_store, settings, now)
 
+    # profiles (the picture is an upload linked to the profile, served by the attachments' download rules)
+    profile_store = make_profile_store(db)
+    await profile_store.init()
+    profiles = ProfileService(
+        profile_store, accounts, workspace_store, attachment_store, emitter, now, settings.profile_picture_max_bytes
+    )
+
     # turn
     turn = TurnService(settings, now)
 
@@ -166,6 +178,16 @@ async def build_deps(
     )
     widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
 
+    # helpdesk_stats (reads the tickets; told of every ticket push by the helpdesk's change hooks)
+    helpdesk_stats_store = make_helpdesk_stats_store(db)
+    await helpdesk_stats_store.init()
+    helpdesk_stats = HelpdeskStatsService(
+        helpdesk_stats_store, workspace_store, accounts, emitter, now, settings.helpdesk_stats_debounce_seconds
+    )
+
+    # demo (made at start by server.py when DESKLINE_DEMO is on)
+    demo = DemoService(accounts, workspaces, helpdesk, support_store, now)
+
     services = Services(
         settings=settings,
         clock=now,
@@ -174,10 +196,13 @@ async def build_deps(
         attachments=attachments,
         calls=calls,
         chat=chat,
+        demo=demo,
         helpdesk=helpdesk,
+        helpdesk_stats=helpdesk_stats,
         notify=notify,
         pool=pool,
         presence=presence,
+        profiles=profiles,
         queue=queue,
         recovery=recovery,
         support=support,
@@ -202,8 +227,10 @@ async def build_deps(
         "calls": call_store,
         "chat": chat_store,
         "helpdesk": helpdesk_store,
+        "helpdesk_stats": helpdesk_stats_store,
         "notify": notify_store,
         "pool": pool_store,
+        "profiles": profile_store,
         "queue": queue_store,
         "recovery": recovery_store,
         "support": support_store,
@@ -226,6 +253,11 @@ async def build_deps(
     deps.session_hooks.append(ticket_rooms_restorer(sio, helpdesk))
     # workspaces and attachments: the tickets' side
     workspaces.helpdesk = attachments.helpdesk = helpdesk
+    # helpdesk_stats: a debounced helpdesk_stats_updated after ticket changes
+    helpdesk.change_hooks.append(helpdesk_stats.ticket_changed)
+    deps.shutdown_hooks.append(helpdesk_stats.stop)
+    # profiles: who may download a profile picture
+    attachments.profiles = widget.authors = profiles  # widget: the answering agent's name and picture
     deps.account_hooks.append(workspaces.follow_account)
     # attachments
     start_periodic(deps, "expire_uploads", settings.unlinked_upload_sweep_seconds, attachments.expire)

@@ -8,7 +8,7 @@ from typing import Literal
 from models.common import Document
 from models.errors import InvalidPayload
 
-TicketKind = Literal["helpdesk", "support"]
+TicketKind = Literal["helpdesk", "support", "profile"]  # "profile": a picture in use, ticket_id its user
 
 
 class Attachment(Document):

@@ -107,3 +107,9 @@ def peer_rooms(ref: str) -> list[str]:
     if not ref or ":" in ref:
         raise ValueError("a peer reference is a socket id or a user id, never a room name")
     return [ref, user_room(ref)]
+
+
+def helpdesk_stats_room(workspace_id: str, user_id: str | None = None) -> str:
+    """Room of one manager's sockets watching a workspace's ticket activity (``helpdesk_stats``); without
+    ``user_id``, that of the watching admins."""
+    return f"helpdesk_stats:{workspace_id}:{user_id or 'admins'}"

@@ -139,5 +139,13 @@ class WidgetTicketClosed(Document):
     ticket_id: str
 
 
-WIDGET_MESSAGE = Push("widget_message", SupportMessage)
+class WidgetMessage(SupportMessage):
+    """Push ``widget_message``: a message of the visitor's ticket; a staff answer written from a signed-in
+    console also names its author (display name, and picture URL when they have one)."""
+
+    author_name: str | None = Field(None, exclude_if=lambda value: value is None)
+    author_picture: str | None = Field(None, exclude_if=lambda value: value is None)
+
+
+WIDGET_MESSAGE = Push("widget_message", WidgetMessage)
 WIDGET_TICKET_CLOSED = Push("widget_ticket_closed", WidgetTicketClosed)

@@ -36,6 +36,18 @@ class TicketReader(Protocol):
         ...
 
 
+class ProfileViewer(Protocol):
+    """Whose profile (and picture) a caller may see (``services.profiles.ProfileService``)."""
+
+    async def may_see(self, viewer: Principal, user_id: str) -> bool:
+        """Return whether ``viewer`` may see the profile of ``user_id``."""
+        ...
+
+    async def visitor_may_see(self, workspace_id: str, user_id: str) -> bool:
+        """Return whether a widget visitor of ``workspace_id`` may see the profile of ``user_id``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Uploader:
     """Who calls: a signed-in user, a workspace key holder or a widget visitor (exactly one)."""
@@ -82,6 +94,7 @@ class AttachmentService:
         self.settings = settings
         self.clock = clock
         self.helpdesk = helpdesk  # connected in wiring.py (it is built over Deps until the ticket slice lands)
+        self.profiles: ProfileViewer | None = None  # connected in wiring.py: who sees a profile picture
         self.quota = settings.attachment_quota_bytes
         self.window_seconds = settings.attachment_quota_window_hours * 3600
 
@@ -176,6 +189,8 @@ class AttachmentService:
             return record.workspace_id == who.workspace.id
         principal = who.principal
         assert principal is not None
+        if record.ticket_kind == "profile" and record.ticket_id:  # a picture in use: whoever sees its profile
+            return self.profiles is not None and await self.profiles.may_see(principal, record.ticket_id)
         if principal.role == Role.ADMIN or (record.uploader_id == principal.user_id and record.ticket_id is None):
             return True  # once linked, an upload follows its ticket: a staff uploader loses it with membership
         if record.ticket_kind == "helpdesk" and record.ticket_id:
@@ -190,7 +205,12 @@ class AttachmentService:
         return False
 
     async def visitor_may_download(self, visitor: Visitor, record: AttachmentRecord) -> bool:
-        """Return whether a visitor may download an attachment: their own upload, or one in their own ticket."""
+        """Return whether a visitor may download an attachment: their own upload, one in their own ticket, or the
+        profile picture of a staff member of the workspace."""
+        if record.ticket_kind == "profile" and record.ticket_id:
+            return self.profiles is not None and await self.profiles.visitor_may_see(
+                visitor.workspace_id, record.ticket_id
+            )
         if record.workspace_id != visitor.workspace_id:
             return False
         if record.ticket_id is None:

@@ -10,11 +10,14 @@ from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.calls import CallService
 from services.chat import ChatService
+from services.demo import DemoService
 from services.emitter import Emitter
 from services.helpdesk import HelpdeskService
+from services.helpdesk_stats import HelpdeskStatsService
 from services.notify import NotifyService
 from services.pool import PoolService
 from services.presence import PresenceService
+from services.profiles import ProfileService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
 from services.support import SupportService
@@ -34,10 +37,13 @@ class Services:
     attachments: AttachmentService
     calls: CallService
     chat: ChatService
+    demo: DemoService
     helpdesk: HelpdeskService
+    helpdesk_stats: HelpdeskStatsService
     notify: NotifyService
     pool: PoolService
     presence: PresenceService
+    profiles: ProfileService
     queue: QueueServices
     recovery: RecoveryService
     support: SupportService

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -105,6 +106,7 @@ class HelpdeskService:
         self.support = support
         self.emitter = emitter
         self.clock = clock
+        self.change_hooks: list[Callable[[Ticket, str], Awaitable[None]]] = []  # after each push (wiring.py)
 
     async def scopes(self, who: Principal) -> dict[str, list[str]]:
         """Return the caller's workspaces, each with its categories (empty: all of them)."""
@@ -181,11 +183,15 @@ class HelpdeskService:
         """Push ``ticket_updated`` to who may see the ticket (``created`` also to the allowed subscribers)."""
         rooms = await self.audience(ticket, *also, subscribers=change == "created")
         await self.emitter.push(TICKET_UPDATED, TicketUpdated(ticket=ticket, change=change), to=rooms)
+        for hook in self.change_hooks:
+            await hook(ticket, change)
 
     async def push_message(self, ticket: Ticket, message: TicketMessage) -> None:
         """Push ``ticket_message`` to the ticket's room, its client and its assignee while they may see it."""
         data = TicketMessagePush(ticket_id=ticket.id, message=message)
         await self.emitter.push(TICKET_MESSAGE, data, to=await self.audience(ticket))
+        for hook in self.change_hooks:
+            await hook(ticket, "message")
 
     async def principal(self, user_id: str) -> Principal | None:
         """Return the user's principal as their account is now, or None if it is gone or deactivated."""

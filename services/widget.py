@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from auth.widget_tokens import credential_tag, hash_secret, identifier_verified, new_visitor_secret, same_token
 from auth.workspace_keys import room_tag
@@ -19,7 +19,7 @@ from models.helpdesk import TICKET_MESSAGE, signed_in_view
 from models.pushes import Push
 from models.rooms import support_ticket_room, support_workspace_room, ticket_room, widget_visitor_room
 from models.support import NEW_TICKET, TICKET_MESSAGE_RESPONSE, NewTicket, SupportMessage, SupportTicket
-from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller
+from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller, WidgetMessage
 from models.workspaces import WorkspaceRecord
 from services.attachments import AttachmentService
 from services.emitter import Emitter
@@ -93,6 +93,14 @@ async def session_visitor(workspaces: WorkspaceStore, session: dict[str, Any]) -
     return caller
 
 
+class AuthorCards(Protocol):
+    """The display name and picture URL of a message author (``services.profiles.ProfileService``)."""
+
+    async def card(self, user_id: str) -> tuple[str, str | None] | None:
+        """Return ``(name, picture_url)`` of an account, or None when ``user_id`` is no account."""
+        ...
+
+
 class WidgetService:
     """Visitor actions through the public widget token, scoped to the visitor's own tickets."""
 
@@ -111,6 +119,7 @@ class WidgetService:
         self.files = files
         self.emitter = emitter
         self.clock = clock
+        self.authors: AuthorCards | None = None  # connected in wiring.py: who answered, as visitors see them
         # told when a widget or Dowell ticket is created or changes status (wiring: the helpdesk's ``door_changed``)
         self.ticket_hooks: list[Callable[[str, str], Awaitable[None]]] = []
 
@@ -146,7 +155,13 @@ class WidgetService:
             TICKET_MESSAGE_RESPONSE, data, to=support_ticket_room(message.ticket_id, room_tag(record.key_hash))
         )
         if visitor_id is not None:
-            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
+            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, await self.signed(message))
+
+    async def signed(self, message: SupportMessage) -> WidgetMessage:
+        """Return ``message`` as the visitor gets it, with its author's display name and picture when known."""
+        card = await self.authors.card(message.author) if self.authors is not None else None
+        name, picture = card or (None, None)
+        return WidgetMessage.model_validate({**message.model_dump(), "author_name": name, "author_picture": picture})
 
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
         """Return the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""

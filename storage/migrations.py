@@ -22,8 +22,10 @@ from storage.calls import make_call_store
 from storage.chat import make_chat_store
 from storage.database import Database
 from storage.helpdesk import make_helpdesk_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
+from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.support import make_support_store
@@ -64,7 +66,18 @@ async def _baseline(db: Database, settings: Settings) -> None:
         await store.init()
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "baseline: every store's tables and indexes", _baseline),)
+async def _profiles(db: Database, settings: Settings) -> None:
+    """Create the profile store (every existing account gets an empty profile) and the ticket resolution record."""
+    await make_helpdesk_stats_store(db).init()
+    store = make_profile_store(db)
+    await store.init()
+    log.info("event=migrate_profiles added=%s", await store.backfill())
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: every store's tables and indexes", _baseline),
+    Migration(2, "profiles for every existing account; the record of ticket resolutions", _profiles),
+)
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_migrations (

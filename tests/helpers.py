@@ -172,9 +172,10 @@ class RunningServer:
 class ServerProcess:
     """``python server.py`` in its own process, as production runs it."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, args: tuple[str, ...] = ()) -> None:
         self.port = port
         self.env = env
+        self.args = args  # command-line arguments after server.py
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(env["DESKLINE_DATA_DIR"]) / f"server-{port}.log"
 
@@ -188,7 +189,9 @@ class ServerProcess:
         Path(self.env["DESKLINE_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "DESKLINE_PORT": str(self.port), "DESKLINE_HOST": "127.0.0.1"}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=out, stderr=out)
+            self.proc = subprocess.Popen(
+                [sys.executable, "server.py", *self.args], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
