@@ -10,8 +10,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
+from models.helpdesk import TOPIC_KIND
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.categories import topic_category, topic_of
 from storage.mongo.attachments import RECORDS, link_all
+from storage.mongo.categories import MongoCategoryStore
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
 from storage.mongo.tickets import (
@@ -39,30 +42,29 @@ class MongoSupportStore:
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._attachments = db.db[RECORDS]
-        self._topics = db.db["support_topics"]
+        self._categories = MongoCategoryStore(db)  # topics are categories of kind ``topic``
         self._managers = db.db["support_line_managers"]
         self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), Dowell doors only
         self._messages = db.db[MESSAGES]
 
     async def init(self) -> None:
         """Create the support indexes if missing."""
-        await self._topics.create_index([("workspace_id", ASCENDING), ("name", ASCENDING)], unique=True)
         await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
         await init_tickets(self._db)
+        await self._categories.init()
 
     async def create_topic(self, topic: Topic) -> Topic:
-        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        """Store a topic as a category of kind ``topic``; ``Conflict`` if the workspace has one of that name."""
         try:
-            await self._topics.insert_one(_doc(topic))
-        except DuplicateKeyError as exc:
+            await self._categories.create(topic_category(topic))
+        except Conflict as exc:
             raise Conflict(f"Topic {topic.name} already exists") from exc
         return topic
 
     async def list_topics(self, workspace_id: str) -> list[Topic]:
         """Return the workspace's topics in creation order."""
-        cursor = self._topics.find({"workspace_id": workspace_id}).sort(BY_TIME)
-        return [Topic.model_validate(doc) async for doc in cursor]
+        return [topic_of(c) for c in await self._categories.list_kind(workspace_id, TOPIC_KIND)]
 
     async def create_line_manager(self, manager: LineManager) -> LineManager:
         """Store a line manager; ``Conflict`` if the workspace has one for that user."""

@@ -8,21 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import Conflict
+from models.helpdesk import TOPIC_KIND
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.categories import topic_category, topic_of
 from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
 from storage.sqlite.attachments import tx_link_all
+from storage.sqlite.categories import SqliteCategoryStore
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 from storage.sqlite.tickets import NOT_SIGNED_IN, door_of, init_tickets
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS support_topics (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (workspace_id, name)
-);
 CREATE TABLE IF NOT EXISTS support_line_managers (
     id TEXT PRIMARY KEY,
     workspace_id TEXT NOT NULL,
@@ -78,32 +74,26 @@ class SqliteSupportStore:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+        self._categories = SqliteCategoryStore(db)  # topics are categories of kind ``topic``
 
     async def init(self) -> None:
         """Create the support tables, and that of the uploads messages link, if missing."""
         for script in (ATTACHMENTS_SCHEMA, SCHEMA):
             await self._db.create_schema(script)
         await init_tickets(self._db)
+        await self._categories.init()
 
     async def create_topic(self, topic: Topic) -> Topic:
-        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        """Store a topic as a category of kind ``topic``; ``Conflict`` if the workspace has one of that name."""
         try:
-            await self._db.execute(
-                "INSERT INTO support_topics (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)",
-                (topic.id, topic.workspace_id, topic.name, iso(topic.created_at)),
-            )
-        except sqlite3.IntegrityError as exc:
+            await self._categories.create(topic_category(topic))
+        except Conflict as exc:
             raise Conflict(f"Topic {topic.name} already exists") from exc
         return topic
 
     async def list_topics(self, workspace_id: str) -> list[Topic]:
         """Return the workspace's topics in creation order."""
-        rows = await self._db.fetch_all(
-            "SELECT id, workspace_id, name, created_at FROM support_topics WHERE workspace_id = ? "
-            "ORDER BY created_at, id",
-            (workspace_id,),
-        )
-        return [Topic.model_validate(_dated(r, "created_at")) for r in rows]
+        return [topic_of(c) for c in await self._categories.list_kind(workspace_id, TOPIC_KIND)]
 
     async def create_line_manager(self, manager: LineManager) -> LineManager:
         """Store a line manager; ``Conflict`` if the workspace has one for that user."""
