@@ -76,11 +76,6 @@ class HelpdeskService(CategoryCases):
         ticket = await self.ticket(who, ticket_id)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
-        if attachments and ticket.door != SIGNED_IN_DOOR:
-            raise InvalidPayload(
-                "attachments to a Dowell or widget ticket are sent at its own door",
-                [{"field": "attachments", "message": "not accepted on this ticket", "type": "door"}],
-            )
         await self.files.check_owned(attachments, who.user_id, None)
         message = TicketMessage(
             id=new_id(),

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.attachments import link_kind
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.categories import MongoCategoryStore
 from storage.mongo.db import MongoDatabase
@@ -219,14 +220,15 @@ class MongoHelpdeskStore:
             touched = await self._tickets.find_one_and_update(
                 {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
                 {"$set": {"updated_at": m.created_at}},
-                {"workspace_id": 1, "product": 1},
+                {"workspace_id": 1, "product": 1, "door": 1},
                 session=session,
             )
             if touched is None:
                 if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
+            kind, into = link_kind(touched.get("door", "signed_in"), touched["workspace_id"])
+            await link_all(self._attachments, m.attachments, m.author_id, None, kind, m.ticket_id, session, into)
             extra = {"workspace_id": touched["workspace_id"], "product": touched.get("product"), "reply_to": None}
             extra["is_read"] = False
             await self._messages.insert_one({**_out(m), **extra}, session=session)

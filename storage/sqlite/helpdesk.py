@@ -12,6 +12,7 @@ from datetime import datetime
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.attachments import link_kind
 from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
 from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.categories import SqliteCategoryStore
@@ -156,16 +157,18 @@ class SqliteHelpdeskStore:
         """
         m = message
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE tickets SET updated_at = ? WHERE id = ? AND status != ?",
+            touched = await tx_fetch_one(
+                conn,
+                "UPDATE tickets SET updated_at = ? WHERE id = ? AND status != ? RETURNING door, workspace_id",
                 (iso(m.created_at), m.ticket_id, TicketStatus.CLOSED.value),
             )
-            if not cursor.rowcount:
+            if touched is None:
                 known = await tx_fetch_one(conn, "SELECT 1 FROM tickets WHERE id = ?", (m.ticket_id,))
                 if known is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await tx_link_all(conn, m.attachments, m.author_id, None, "helpdesk", m.ticket_id)
+            kind, into = link_kind(touched["door"], touched["workspace_id"])
+            await tx_link_all(conn, m.attachments, m.author_id, None, kind, m.ticket_id, into)
             await conn.execute(
                 f"INSERT INTO ticket_messages ({MESSAGE}, workspace_id, product) SELECT ?, ?, ?, ?, ?, ?, ?, "
                 "workspace_id, product FROM tickets WHERE id = ?",
