@@ -7,7 +7,6 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
 from models.helpdesk import TOPIC_KIND
@@ -15,8 +14,16 @@ from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from storage.categories import topic_category, topic_of
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.categories import MongoCategoryStore
-from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
+from storage.mongo.helpdesk_loads import MEMBERS
+from storage.mongo.line_managers import (
+    claim_line_manager,
+    get_line_manager,
+    list_line_managers,
+    migrate_line_managers,
+    move_count,
+    put_line_manager,
+)
 from storage.mongo.tickets import (
     MESSAGES,
     NOT_SIGNED_IN,
@@ -28,7 +35,6 @@ from storage.mongo.tickets import (
     support_ticket_of,
 )
 
-BY_LOAD = [("ticket_count", ASCENDING), ("positions_in_a_line", ASCENDING), ("created_at", ASCENDING), ("_id", 1)]
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
 
 
@@ -43,16 +49,16 @@ class MongoSupportStore:
         self._db = db
         self._attachments = db.db[RECORDS]
         self._categories = MongoCategoryStore(db)  # topics are categories of kind ``topic``
-        self._managers = db.db["support_line_managers"]
+        self._members = db.db[MEMBERS]  # line managers are members (``storage.mongo.line_managers``)
         self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), Dowell doors only
         self._messages = db.db[MESSAGES]
 
     async def init(self) -> None:
-        """Create the support indexes if missing."""
-        await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
-        await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
+        """Create the support indexes (the unified tickets and categories) if missing, and move today's line
+        managers into the members once."""
         await init_tickets(self._db)
         await self._categories.init()
+        await migrate_line_managers(self._db)
 
     async def create_topic(self, topic: Topic) -> Topic:
         """Store a topic as a category of kind ``topic``; ``Conflict`` if the workspace has one of that name."""
@@ -67,22 +73,17 @@ class MongoSupportStore:
         return [topic_of(c) for c in await self._categories.list_kind(workspace_id, TOPIC_KIND)]
 
     async def create_line_manager(self, manager: LineManager) -> LineManager:
-        """Store a line manager; ``Conflict`` if the workspace has one for that user."""
-        try:
-            await self._managers.insert_one(_doc(manager))
-        except DuplicateKeyError as exc:
-            raise Conflict(f"User {manager.user_id} already exists") from exc
+        """Store a line manager (a member document); ``Conflict`` if the workspace has one for that user."""
+        await put_line_manager(self._db, manager)
         return manager
 
     async def list_line_managers(self, workspace_id: str) -> list[LineManager]:
         """Return the workspace's line managers, by position in the line."""
-        cursor = self._managers.find({"workspace_id": workspace_id}).sort([("positions_in_a_line", 1), *BY_TIME])
-        return [LineManager.model_validate(doc) async for doc in cursor]
+        return await list_line_managers(self._members, workspace_id)
 
     async def get_line_manager(self, workspace_id: str, user_id: str) -> LineManager | None:
         """Return one line manager, or None."""
-        doc = await self._managers.find_one({"workspace_id": workspace_id, "user_id": user_id})
-        return LineManager.model_validate(doc) if doc else None
+        return await get_line_manager(self._members, workspace_id, user_id)
 
     async def open_ticket(
         self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
@@ -94,14 +95,13 @@ class MongoSupportStore:
         """
 
         async def attempt(session: AsyncClientSession) -> SupportTicket | None:
-            query = {"workspace_id": workspace_id}
-            manager = await claim_least(self._managers, query, "ticket_count", BY_LOAD, session=session)
+            manager = await claim_line_manager(self._members, workspace_id, session)
             if manager is None:
                 return None
             ticket = SupportTicket(
                 id=ticket_id,
                 user_id=user_id,
-                line_manager=manager["user_id"],
+                line_manager=manager,
                 created_at=now,
                 updated_at=now,
                 product=product,
@@ -152,10 +152,7 @@ class MongoSupportStore:
             )
             if doc is None:
                 return None
-            manager: dict[str, Any] = {"workspace_id": workspace_id, "user_id": doc["assignee_id"]}
-            if closed:
-                manager["ticket_count"] = {"$gt": 0}
-            await self._managers.update_one(manager, {"$inc": {"ticket_count": -1 if closed else 1}}, session=session)
+            await move_count(self._members, workspace_id, doc["assignee_id"], -1 if closed else 1, session)
             return doc
 
         doc = await self._db.transaction(attempt)

@@ -30,8 +30,8 @@ from storage.sqlite.helpdesk_rows import (
     ticket_values,
     ticket_where,
 )
+from storage.sqlite.members import init_members
 from storage.sqlite.tickets import SIGNED_IN, init_tickets
-from storage.sqlite.workspaces import SCHEMA as MEMBERS_SCHEMA
 
 
 class SqliteHelpdeskStore:
@@ -43,7 +43,8 @@ class SqliteHelpdeskStore:
 
     async def init(self) -> None:
         """Create the helpdesk tables, and those of the member loads and uploads it writes, if missing."""
-        for script in (MEMBERS_SCHEMA, ATTACHMENTS_SCHEMA, SCHEMA):
+        await init_members(self._db)
+        for script in (ATTACHMENTS_SCHEMA, SCHEMA):
             await self._db.create_schema(script)
         await init_tickets(self._db)
         await self._categories.init()
