@@ -115,17 +115,23 @@ class HelpdeskService(CategoryCases):
     async def reassign(self, who: Principal, ticket_id: str, assignee_id: str) -> Ticket:
         """Hand a ticket to another member of its workspace."""
         ticket = await self.ticket(who, ticket_id)
-        self.own_door_only(ticket)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
-        if await self.workspaces.get_member(ticket.workspace_id, assignee_id) is None:
+        at_door = ticket.door != SIGNED_IN_DOOR  # a widget or Dowell ticket may also go back to a line manager
+        if await self.workspaces.get_member(ticket.workspace_id, assignee_id) is None and not (
+            at_door and await self.support.is_line_manager(ticket.workspace_id, assignee_id)
+        ):
             raise InvalidPayload(
                 "the assignee is not a staff member of the ticket's workspace",
                 [{"field": "assignee_id", "message": "not a member of the workspace", "type": "not_member"}],
             )
         if ticket.assignee_id == assignee_id:
             return ticket
-        changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
+        if at_door:  # its line manager's ``ticket_count`` moves with it
+            moved = await self.support.reassign(ticket.workspace_id, ticket.id, ticket.assignee_id, assignee_id)
+            changed = await self.store.get_ticket(ticket.id) if moved else None
+        else:
+            changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
         if ticket.assignee_id:  # out of the ticket's room first if they may no longer see it: no push then
@@ -149,14 +155,6 @@ class HelpdeskService(CategoryCases):
     async def door_changed(self, ticket_id: str, change: str) -> None:
         """Push ``ticket_updated`` for a widget or Dowell ticket created or closed/reopened at any door."""
         await self.push(await self.store.get_ticket(ticket_id), change)
-
-    @staticmethod
-    def own_door_only(ticket: Ticket) -> None:
-        """Raise ``Conflict`` for a Dowell or widget ticket: its line manager is chosen at its own door."""
-        if ticket.door != SIGNED_IN_DOOR:
-            raise Conflict(
-                "a Dowell or widget ticket is assigned at its own door", {"ticket_id": ticket.id, "door": ticket.door}
-            )
 
     async def mark_read(self, who: Principal, ticket_id: str, message_id: str) -> ReadMarker:
         """Move the caller's read marker of a ticket forward and push it to the ticket's room."""

@@ -166,6 +166,35 @@ class MongoSupportStore:
         """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
         return await self._flip(workspace_id, ticket_id, False, now)
 
+    async def reassign_ticket(
+        self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> SupportTicket | None:
+        """Move the ticket (conditional update) and 1 of ``ticket_count`` from ``expected`` to ``assignee_id`` in
+        one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> dict[str, Any] | None:
+            doc = await self._tickets.find_one_and_update(
+                {
+                    "_id": ticket_id,
+                    "workspace_id": workspace_id,
+                    **NOT_SIGNED_IN,
+                    "status": "open",
+                    "assignee_id": expected,
+                },
+                {"$set": {"assignee_id": assignee_id, "updated_at": now}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is None:
+                return None
+            if not await move_count(self._members, workspace_id, assignee_id, 1, session):  # aborts the move too
+                raise Conflict("the new assignee left the workspace meanwhile", {"assignee_id": assignee_id})
+            await move_count(self._members, workspace_id, expected, -1, session)
+            return doc
+
+        doc = await self._db.transaction(attempt)
+        return support_ticket_of(doc) if doc else None
+
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""
         return await self._tickets.count_documents(

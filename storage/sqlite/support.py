@@ -202,6 +202,24 @@ class SqliteSupportStore:
         """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
         return await self._flip(workspace_id, ticket_id, False, now)
 
+    async def reassign_ticket(
+        self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> SupportTicket | None:
+        """Move the ticket and 1 of ``ticket_count`` from ``expected`` to ``assignee_id`` in one transaction."""
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(
+                conn,
+                f"UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND workspace_id = ? "
+                f"AND {NOT_SIGNED_IN} AND status = 'open' AND assignee_id IS ? RETURNING {_TICKET}",
+                (assignee_id, iso(now), ticket_id, workspace_id, expected),
+            )
+            if row is None:
+                return None
+            if not await tx_move_count(conn, workspace_id, assignee_id, 1):  # rolls the ticket back too
+                raise Conflict("the new assignee left the workspace meanwhile", {"assignee_id": assignee_id})
+            await tx_move_count(conn, workspace_id, expected, -1)
+        return _ticket(row)
+
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""
         row = await self._db.fetch_one(

@@ -3,6 +3,7 @@ that is no staff member is invisible to every staff read (it grants nothing on t
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -99,3 +100,33 @@ async def test_the_least_loaded_line_manager_gets_the_ticket_staff_or_not(
     assert [t.line_manager for t in picked if t] == ["lm-x", "ana", "lm-x"]
     assert {m.user_id: m.ticket_count for m in await support.list_line_managers(WS)} == {"lm-x": 2, "ana": 1}
     assert (await workspaces.get_member(WS, "ana")).load == 0  # type: ignore[union-attr]  # not the helpdesk load
+
+
+async def test_a_reassignment_moves_the_ticket_and_its_count_together_or_not_at_all(
+    stores: tuple[WorkspaceStore, SupportStore],
+) -> None:
+    workspaces, support = stores
+    await support.create_line_manager(line("lm-a", 1))
+    await support.create_line_manager(line("lm-b", 2))
+    await workspaces.put_member(staff("ana"))
+    ticket = await support.open_ticket(new_id(), WS, "cust", "p", NOW)
+    assert ticket is not None and ticket.line_manager == "lm-a"
+
+    async def counts() -> dict[str, int]:
+        return {m.user_id: m.ticket_count for m in await support.list_line_managers(WS)}
+
+    with pytest.raises(Conflict):  # no member nor line manager of that name: nothing moves
+        await support.reassign_ticket(WS, ticket.id, "lm-a", "ghost", NOW)
+    assert (await support.get_ticket(WS, ticket.id)).line_manager == "lm-a"  # type: ignore[union-attr]
+    assert await counts() == {"lm-a": 1, "lm-b": 0}
+
+    both = await asyncio.gather(*(support.reassign_ticket(WS, ticket.id, "lm-a", to, NOW) for to in ("lm-b", "ana")))
+    winners = [t for t in both if t is not None]
+    assert len(winners) == 1  # the other found the ticket no longer lm-a's
+    holder = winners[0].line_manager
+    assert (await support.get_ticket(WS, ticket.id)).line_manager == holder  # type: ignore[union-attr]
+    assert await counts() == {"lm-a": 0, "lm-b": 1 if holder == "lm-b" else 0}
+    assert await support.reassign_ticket(WS, ticket.id, "lm-a", "lm-b", NOW) is None  # stale expectation
+    await support.close_ticket(WS, ticket.id, NOW)
+    assert await support.reassign_ticket(WS, ticket.id, holder, "lm-a", NOW) is None  # closed: not moved
+    assert await counts() == {"lm-a": 0, "lm-b": 0}
