@@ -25,6 +25,7 @@ MEMBERS = "workspace_members"
 LINE_ONLY = "line_manager"
 STAFF: dict[str, Any] = {"role": {"$ne": LINE_ONLY}}
 LINE_ONLY_AGAIN: dict[str, Any] = {"$set": {"role": LINE_ONLY, "categories": [], "load": 0}}
+BY_LINE_LOAD = [("ticket_count", ASCENDING), ("line_position", ASCENDING), ("line_since", ASCENDING), ("line_id", 1)]
 TICKETS = "tickets"  # the unified tickets (``storage.mongo.tickets``); loads count the signed-in door only
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
 Members = AsyncCollection[dict[str, Any]]

@@ -19,11 +19,11 @@ from models.errors import Conflict
 from models.support import LineManager
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
+from storage.mongo.helpdesk_loads import BY_LINE_LOAD as BY_LOAD
 from storage.mongo.helpdesk_loads import LINE_ONLY, MEMBERS, Members, member_id
 
 MIGRATION = "line-managers-one"
 LINED: dict[str, Any] = {"line_id": {"$ne": None}}
-BY_LOAD = [("ticket_count", ASCENDING), ("line_position", ASCENDING), ("line_since", ASCENDING), ("line_id", 1)]
 BY_LINE = [("line_position", ASCENDING), ("line_since", ASCENDING), ("line_id", ASCENDING)]
 
 
@@ -71,11 +71,8 @@ async def put_line_manager(db: MongoDatabase, manager: LineManager) -> None:
 
 
 async def migrate_line_managers(db: MongoDatabase) -> None:
-    """Create the line index, then copy ``support_line_managers`` into the members once."""
+    """Copy ``support_line_managers`` into the members once (their indexes are the workspace store's)."""
     members, migrations = db.db[MEMBERS], db.db["migrations"]
-    await members.create_index(
-        [("workspace_id", ASCENDING), *BY_LOAD], partialFilterExpression={"line_id": {"$type": "string"}}
-    )
     if await migrations.find_one({"_id": MIGRATION}) is not None:
         return
     async for doc in db.db["support_line_managers"].find().sort([("created_at", 1), ("_id", 1)]):

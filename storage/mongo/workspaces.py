@@ -19,6 +19,7 @@ from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import (
+    BY_LINE_LOAD,
     LINE_ONLY,
     LINE_ONLY_AGAIN,
     MEMBERS,
@@ -57,6 +58,8 @@ class MongoWorkspaceStore:
         await self._workspaces.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._members.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._members.create_index("user_id")
+        lined = {"line_id": {"$type": "string"}}  # the Dowell line (``storage.mongo.line_managers``)
+        await self._members.create_index([("workspace_id", ASCENDING), *BY_LINE_LOAD], partialFilterExpression=lined)
         await self._workspaces.create_index(
             "widget_token", unique=True, partialFilterExpression={"widget_token": {"$type": "string"}}
         )

@@ -58,6 +58,11 @@ _FIELDS = (
 )
 
 
+async def init_records(db: SqliteDatabase) -> None:
+    """Create the attachment tables if missing (for the stores that link uploads to their tickets)."""
+    await db.create_schema(SCHEMA)
+
+
 class SqliteAttachmentStore:
     """Attachment bytes as files named by id (never by the uploaded name)."""
 
@@ -73,7 +78,7 @@ class SqliteAttachmentStore:
     async def init(self) -> None:
         """Create the folder and the table if missing."""
         await asyncio.to_thread(self._folder.mkdir, parents=True, exist_ok=True)
-        await self._db.create_schema(SCHEMA)
+        await init_records(self._db)
 
     async def write(self, attachment_id: str, name: str, chunks: AsyncIterable[bytes]) -> int:
         """Write to a temporary file, then rename it into place; remove it if ``chunks`` raises."""

@@ -8,14 +8,17 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import Category
 from storage.categories import MIGRATION
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.once import run_once, table_exists
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS categories (
@@ -28,11 +31,7 @@ CREATE TABLE IF NOT EXISTS categories (
     updated_at TEXT NOT NULL,
     UNIQUE (workspace_id, kind, name)
 );
-CREATE INDEX IF NOT EXISTS categories_created ON categories (workspace_id, kind, created_at, id);
-CREATE TABLE IF NOT EXISTS migrations (
-    name TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-)
+CREATE INDEX IF NOT EXISTS categories_created ON categories (workspace_id, kind, created_at, id)
 """
 
 COLUMNS = "id, workspace_id, kind, name, description, created_at, updated_at"
@@ -63,13 +62,13 @@ class SqliteCategoryStore:
     async def init(self) -> None:
         """Create the categories table if missing, then copy ``hd_categories`` and ``support_topics`` once."""
         await self._db.create_schema(SCHEMA)
-        async with self._db.transaction() as conn:  # write-locked: two processes do not both copy
-            if await tx_fetch_one(conn, "SELECT 1 FROM migrations WHERE name = ?", (MIGRATION,)) is not None:
-                return
-            for table, copy in _COPIES.items():
-                if await tx_fetch_one(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)):
-                    await conn.execute(copy)
-            await conn.execute("INSERT INTO migrations (name, at) VALUES (?, ?)", (MIGRATION, iso(datetime.now(UTC))))
+
+        async def copy(conn: aiosqlite.Connection) -> None:
+            for table, statement in _COPIES.items():
+                if await table_exists(conn, table):
+                    await conn.execute(statement)
+
+        await run_once(self._db, MIGRATION, copy)
 
     async def create(self, category: Category) -> Category:
         """Store a category; ``Conflict`` if the workspace has one of that kind and name (any case)."""

@@ -13,8 +13,7 @@ from datetime import datetime
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.attachments import link_kind
-from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
-from storage.sqlite.attachments import tx_link_all
+from storage.sqlite.attachments import init_records, tx_link_all
 from storage.sqlite.categories import SqliteCategoryStore
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
@@ -44,8 +43,8 @@ class SqliteHelpdeskStore:
     async def init(self) -> None:
         """Create the helpdesk tables, and those of the member loads and uploads it writes, if missing."""
         await init_members(self._db)
-        for script in (ATTACHMENTS_SCHEMA, SCHEMA):
-            await self._db.create_schema(script)
+        await init_records(self._db)
+        await self._db.create_schema(SCHEMA)
         await init_tickets(self._db)
         await self._categories.init()
 

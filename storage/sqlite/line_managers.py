@@ -8,7 +8,6 @@ it was created with), not the helpdesk ``load``. ``migrate_line_managers`` copie
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -18,6 +17,7 @@ from models.support import LineManager
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 from storage.sqlite.members import LINE_ONLY, init_members
+from storage.sqlite.once import run_once, table_exists
 
 MIGRATION = "line-managers-one"
 COLUMNS = (
@@ -50,14 +50,12 @@ def line_manager_of(row: Any) -> LineManager:
 async def migrate_line_managers(db: SqliteDatabase) -> None:
     """Give the members table its line columns, then copy ``support_line_managers`` into it once."""
     await init_members(db)
-    async with db.transaction() as conn:  # write-locked: two processes do not both copy
-        await conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, at TEXT NOT NULL)")
-        if await tx_fetch_one(conn, "SELECT 1 FROM migrations WHERE name = ?", (MIGRATION,)) is not None:
-            return
-        old = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'support_line_managers'"
-        if await tx_fetch_one(conn, old):
+
+    async def copy(conn: aiosqlite.Connection) -> None:
+        if await table_exists(conn, "support_line_managers"):
             await conn.execute(_COPY)
-        await conn.execute("INSERT INTO migrations (name, at) VALUES (?, ?)", (MIGRATION, iso(datetime.now(UTC))))
+
+    await run_once(db, MIGRATION, copy)
 
 
 async def put_line_manager(db: SqliteDatabase, manager: LineManager) -> None:

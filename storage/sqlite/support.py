@@ -10,8 +10,7 @@ from models.errors import Conflict
 from models.helpdesk import TOPIC_KIND
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from storage.categories import topic_category, topic_of
-from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
-from storage.sqlite.attachments import tx_link_all
+from storage.sqlite.attachments import init_records, tx_link_all
 from storage.sqlite.categories import SqliteCategoryStore
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
@@ -66,7 +65,7 @@ class SqliteSupportStore:
     async def init(self) -> None:
         """Create the tables support writes (its own are the unified tickets and categories), if missing, and move
         today's line managers into the members table once."""
-        await self._db.create_schema(ATTACHMENTS_SCHEMA)
+        await init_records(self._db)
         await init_tickets(self._db)
         await self._categories.init()
         await migrate_line_managers(self._db)
