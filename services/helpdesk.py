@@ -113,7 +113,8 @@ class HelpdeskService(CategoryCases):
         return changed
 
     async def reassign(self, who: Principal, ticket_id: str, assignee_id: str) -> Ticket:
-        """Hand a ticket to another member of its workspace."""
+        """Hand a ticket to another member of its workspace (a widget or Dowell ticket also to a line manager, its
+        ``ticket_count`` moving with it)."""
         ticket = await self.ticket(who, ticket_id)
         if ticket.status == TicketStatus.CLOSED:
             raise Conflict("the ticket is closed", {"ticket_id": ticket.id})
