@@ -215,7 +215,7 @@ async def enter_ticket(ctx: EventContext, ticket: Ticket) -> dict[str, str]:
 
 
 class SioRooms:
-    """``services.helpdesk.SocketRooms`` over Socket.IO: a user's sockets (every instance's through presence)."""
+    """``services.ticket_access.SocketRooms`` over Socket.IO: a user's sockets (every instance's through presence)."""
 
     def __init__(self, sio: Any, presence: Any) -> None:
         self.sio = sio

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -53,11 +53,16 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+CATEGORY_KIND = "category"
+TOPIC_KIND = "topic"  # a Dowell topic (``create_topic``): a category too, listed by ``get_all_topics``
+
+
 class Category(Document):
-    """A category of a workspace that tickets are filed under."""
+    """A category of a workspace that tickets are filed under (``kind`` ``topic``: a Dowell topic)."""
 
     id: str
     workspace_id: str
+    kind: Literal["category", "topic"] = CATEGORY_KIND
     name: str
     description: str = ""
     created_at: datetime

@@ -18,7 +18,16 @@ from typing import Any
 from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
-from models.helpdesk import SIGNED_IN_DOOR, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import (
+    CATEGORY_KIND,
+    SIGNED_IN_DOOR,
+    Category,
+    ReadMarker,
+    Ticket,
+    TicketMessage,
+    TicketQuery,
+    TicketStatus,
+)
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
@@ -57,7 +66,7 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
     if workspace is None:
         raise NotFound("no such workspace", {"workspace_id": workspace_id})
     members = await s.workspaces.list_members(workspace_id)
-    categories = await s.helpdesk.list_categories(workspace_id)
+    categories = [c for c in await s.helpdesk.list_categories(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
     tickets = await _all_helpdesk_tickets(s.helpdesk, workspace_id)
     messages = {t.id: await s.helpdesk.list_messages(t.id, ALL) for t in tickets}
     reads = {t.id: await s.helpdesk.list_reads(t.id) for t in tickets}

@@ -7,10 +7,16 @@ from datetime import datetime
 from typing import Protocol
 
 from config import Settings
-from models.attachments import AttachmentRecord
+from models.attachments import AttachmentRecord, TicketKind
 from storage.database import Database
 
 CHUNK = 64 * 1024
+
+
+def link_kind(door: str, workspace_id: str) -> tuple[TicketKind, str | None]:
+    """Return how a signed-in user's upload is linked to a ticket of ``door``: its kind, and the workspace it then
+    belongs to (a Dowell or widget ticket's, so that the key holders and the ticket's visitor may download it)."""
+    return ("helpdesk", None) if door == "signed_in" else ("support", workspace_id)
 
 
 class AttachmentStore(Protocol):

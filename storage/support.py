@@ -58,6 +58,16 @@ class SupportStore(Protocol):
     async def reopen_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
 
+    async def reassign_ticket(
+        self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> SupportTicket | None:
+        """Give an open ticket that is still ``expected``'s to ``assignee_id`` and move 1 of ``ticket_count`` from
+        the one to the other, in one transaction; None if the ticket is not open or not ``expected``'s any more.
+
+        ``Conflict`` (nothing written) if ``assignee_id`` is then neither a member nor a line manager of the
+        workspace.
+        """
+
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""
 

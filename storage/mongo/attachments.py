@@ -145,16 +145,19 @@ async def link_all(
     kind: TicketKind,
     ticket_id: str,
     session: AsyncClientSession,
+    into_workspace: str | None = None,
 ) -> None:
     """Within ``session``'s transaction: link every one of the uploader's uploads (a user's, or a workspace key's),
     or raise ``Conflict`` (aborting it).
 
-    The error names the first id that is not (any more) an unlinked upload of theirs.
+    The error names the first id that is not (any more) an unlinked upload of theirs. With ``into_workspace``
+    (a signed-in user's upload in a Dowell or widget ticket) the upload then belongs to that workspace too.
     """
     owner = {"ticket_id": None, "uploader_id": uploader_id, "workspace_id": workspace_id}
+    link: dict[str, Any] = {"ticket_kind": kind, "ticket_id": ticket_id}
+    if into_workspace is not None:
+        link["workspace_id"] = into_workspace
     for attachment_id in ids:
-        result = await records.update_one(
-            {"_id": attachment_id, **owner}, {"$set": {"ticket_kind": kind, "ticket_id": ticket_id}}, session=session
-        )
+        result = await records.update_one({"_id": attachment_id, **owner}, {"$set": link}, session=session)
         if not result.modified_count:
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from storage.attachments import link_kind
 from storage.mongo.attachments import RECORDS, link_all
+from storage.mongo.categories import MongoCategoryStore
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
 from storage.mongo.tickets import MESSAGES, SIGNED_IN, TICKETS, init_tickets
@@ -75,7 +77,7 @@ class MongoHelpdeskStore:
     """The helpdesk in MongoDB; ticket changes are conditional updates inside transactions."""
 
     def __init__(self, db: MongoDatabase) -> None:
-        self._categories = db.db["hd_categories"]
+        self._categories = MongoCategoryStore(db)
         self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``): status/assignee of signed-in
         self._messages = db.db[MESSAGES]
         self._reads = db.db["hd_reads"]
@@ -85,54 +87,30 @@ class MongoHelpdeskStore:
 
     async def init(self) -> None:
         """Create the helpdesk indexes if missing."""
-        await self._categories.create_index([("workspace_id", ASCENDING), ("name_key", ASCENDING)], unique=True)
         await init_tickets(self._db)
+        await self._categories.init()
 
     async def create_category(self, category: Category) -> Category:
-        """Store a category; ``Conflict`` if the workspace has one of that name (any case)."""
-        try:
-            await self._categories.insert_one({**_out(category), "name_key": category.name.casefold()})
-        except DuplicateKeyError as exc:
-            raise Conflict("the workspace already has a category of that name", {"name": category.name}) from exc
-        return category
+        """Store a category; ``Conflict`` if the workspace has one of that kind and name (any case)."""
+        return await self._categories.create(category)
 
     async def get_category(self, category_id: str) -> Category:
         """Return one category; ``NotFound`` if unknown."""
-        doc = await self._categories.find_one({"_id": category_id})
-        if doc is None:
-            raise NotFound("no such category", {"category_id": category_id})
-        return Category.model_validate(_in(doc))
+        return await self._categories.get(category_id)
 
     async def list_categories(self, workspace_id: str) -> list[Category]:
-        """Return the workspace's categories by name."""
-        cursor = self._categories.find({"workspace_id": workspace_id}).sort([("name_key", 1), ("_id", 1)])
-        return [Category.model_validate(_in(doc)) async for doc in cursor]
+        """Return the workspace's categories (Dowell topics too) by name."""
+        return await self._categories.list_by_name(workspace_id)
 
     async def update_category(
         self, category_id: str, name: str | None, description: str | None, now: datetime
     ) -> Category:
         """Change the given fields; ``NotFound``, or ``Conflict`` on a duplicate name."""
-        changes: dict[str, Any] = {"updated_at": now}
-        if name is not None:
-            changes |= {"name": name, "name_key": name.casefold()}
-        if description is not None:
-            changes["description"] = description
-        try:
-            doc = await self._categories.find_one_and_update(
-                {"_id": category_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
-            )
-        except DuplicateKeyError as exc:
-            raise Conflict("the workspace already has a category of that name", {"name": name}) from exc
-        if doc is None:
-            raise NotFound("no such category", {"category_id": category_id})
-        return Category.model_validate(_in(doc))
+        return await self._categories.update(category_id, name, description, now)
 
     async def delete_category(self, category_id: str) -> None:
-        """Delete a category no ticket uses."""
-        await self.get_category(category_id)
-        if await self._tickets.find_one({"category_id": category_id}, {"_id": 1}):
-            raise Conflict("tickets are filed under this category", {"category_id": category_id})
-        await self._categories.delete_one({"_id": category_id})
+        """Delete a category no ticket uses; ``NotFound``, or ``Conflict`` while tickets use it."""
+        await self._categories.delete(category_id)
 
     async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
         """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
@@ -242,14 +220,15 @@ class MongoHelpdeskStore:
             touched = await self._tickets.find_one_and_update(
                 {"_id": m.ticket_id, "status": {"$ne": TicketStatus.CLOSED.value}},
                 {"$set": {"updated_at": m.created_at}},
-                {"workspace_id": 1, "product": 1},
+                {"workspace_id": 1, "product": 1, "door": 1},
                 session=session,
             )
             if touched is None:
                 if await self._tickets.find_one({"_id": m.ticket_id}, {"_id": 1}, session=session) is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await link_all(self._attachments, m.attachments, m.author_id, None, "helpdesk", m.ticket_id, session)
+            kind, into = link_kind(touched.get("door", "signed_in"), touched["workspace_id"])
+            await link_all(self._attachments, m.attachments, m.author_id, None, kind, m.ticket_id, session, into)
             extra = {"workspace_id": touched["workspace_id"], "product": touched.get("product"), "reply_to": None}
             extra["is_read"] = False
             await self._messages.insert_one({**_out(m), **extra}, session=session)

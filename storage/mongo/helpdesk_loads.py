@@ -19,6 +19,13 @@ from models.helpdesk import ACTIVE, Handover, Ticket
 from storage.mongo.claim import claim_least
 
 MEMBERS = "workspace_members"
+# A Dowell line manager is a member document with ``line_id`` set (``storage.mongo.line_managers``); one whose
+# user is no staff member has role ``line_manager`` and grants nothing on the signed-in door: every staff read
+# and write filters with ``STAFF``.
+LINE_ONLY = "line_manager"
+STAFF: dict[str, Any] = {"role": {"$ne": LINE_ONLY}}
+LINE_ONLY_AGAIN: dict[str, Any] = {"$set": {"role": LINE_ONLY, "categories": [], "load": 0}}
+BY_LINE_LOAD = [("ticket_count", ASCENDING), ("line_position", ASCENDING), ("line_since", ASCENDING), ("line_id", 1)]
 TICKETS = "tickets"  # the unified tickets (``storage.mongo.tickets``); loads count the signed-in door only
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
 Members = AsyncCollection[dict[str, Any]]
@@ -55,11 +62,11 @@ async def add_member_load(
     """Add ``delta`` to a member's load, never going below 0; return False if they are not a member."""
     key = member_id(workspace_id, user_id)
     if delta >= 0:
-        result = await members.update_one({"_id": key}, {"$inc": {"load": delta}}, session=session)
+        result = await members.update_one({"_id": key, **STAFF}, {"$inc": {"load": delta}}, session=session)
         return bool(result.matched_count)
     for _ in range(-delta):
-        await members.update_one({"_id": key, "load": {"$gt": 0}}, {"$inc": {"load": -1}}, session=session)
-    return await members.find_one({"_id": key}, {"_id": 1}, session=session) is not None
+        await members.update_one({"_id": key, **STAFF, "load": {"$gt": 0}}, {"$inc": {"load": -1}}, session=session)
+    return await members.find_one({"_id": key, **STAFF}, {"_id": 1}, session=session) is not None
 
 
 def ticket_of(doc: dict[str, Any]) -> Ticket:

@@ -7,13 +7,23 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
+from models.helpdesk import TOPIC_KIND
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from storage.categories import topic_category, topic_of
 from storage.mongo.attachments import RECORDS, link_all
-from storage.mongo.claim import claim_least
+from storage.mongo.categories import MongoCategoryStore
 from storage.mongo.db import MongoDatabase
+from storage.mongo.helpdesk_loads import MEMBERS
+from storage.mongo.line_managers import (
+    claim_line_manager,
+    get_line_manager,
+    list_line_managers,
+    migrate_line_managers,
+    move_count,
+    put_line_manager,
+)
 from storage.mongo.tickets import (
     MESSAGES,
     NOT_SIGNED_IN,
@@ -25,7 +35,6 @@ from storage.mongo.tickets import (
     support_ticket_of,
 )
 
-BY_LOAD = [("ticket_count", ASCENDING), ("positions_in_a_line", ASCENDING), ("created_at", ASCENDING), ("_id", 1)]
 BY_TIME = [("created_at", ASCENDING), ("_id", ASCENDING)]
 
 
@@ -39,48 +48,42 @@ class MongoSupportStore:
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._attachments = db.db[RECORDS]
-        self._topics = db.db["support_topics"]
-        self._managers = db.db["support_line_managers"]
+        self._categories = MongoCategoryStore(db)  # topics are categories of kind ``topic``
+        self._members = db.db[MEMBERS]  # line managers are members (``storage.mongo.line_managers``)
         self._tickets = db.db[TICKETS]  # the unified tickets (``storage.mongo.tickets``), Dowell doors only
         self._messages = db.db[MESSAGES]
 
     async def init(self) -> None:
-        """Create the support indexes if missing."""
-        await self._topics.create_index([("workspace_id", ASCENDING), ("name", ASCENDING)], unique=True)
-        await self._managers.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
-        await self._managers.create_index([("workspace_id", ASCENDING), *BY_LOAD])
+        """Create the support indexes (the unified tickets and categories) if missing, and move today's line
+        managers into the members once."""
         await init_tickets(self._db)
+        await self._categories.init()
+        await migrate_line_managers(self._db)
 
     async def create_topic(self, topic: Topic) -> Topic:
-        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        """Store a topic as a category of kind ``topic``; ``Conflict`` if the workspace has one of that name."""
         try:
-            await self._topics.insert_one(_doc(topic))
-        except DuplicateKeyError as exc:
+            await self._categories.create(topic_category(topic))
+        except Conflict as exc:
             raise Conflict(f"Topic {topic.name} already exists") from exc
         return topic
 
     async def list_topics(self, workspace_id: str) -> list[Topic]:
         """Return the workspace's topics in creation order."""
-        cursor = self._topics.find({"workspace_id": workspace_id}).sort(BY_TIME)
-        return [Topic.model_validate(doc) async for doc in cursor]
+        return [topic_of(c) for c in await self._categories.list_kind(workspace_id, TOPIC_KIND)]
 
     async def create_line_manager(self, manager: LineManager) -> LineManager:
-        """Store a line manager; ``Conflict`` if the workspace has one for that user."""
-        try:
-            await self._managers.insert_one(_doc(manager))
-        except DuplicateKeyError as exc:
-            raise Conflict(f"User {manager.user_id} already exists") from exc
+        """Store a line manager (a member document); ``Conflict`` if the workspace has one for that user."""
+        await put_line_manager(self._db, manager)
         return manager
 
     async def list_line_managers(self, workspace_id: str) -> list[LineManager]:
         """Return the workspace's line managers, by position in the line."""
-        cursor = self._managers.find({"workspace_id": workspace_id}).sort([("positions_in_a_line", 1), *BY_TIME])
-        return [LineManager.model_validate(doc) async for doc in cursor]
+        return await list_line_managers(self._members, workspace_id)
 
     async def get_line_manager(self, workspace_id: str, user_id: str) -> LineManager | None:
         """Return one line manager, or None."""
-        doc = await self._managers.find_one({"workspace_id": workspace_id, "user_id": user_id})
-        return LineManager.model_validate(doc) if doc else None
+        return await get_line_manager(self._members, workspace_id, user_id)
 
     async def open_ticket(
         self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
@@ -92,14 +95,13 @@ class MongoSupportStore:
         """
 
         async def attempt(session: AsyncClientSession) -> SupportTicket | None:
-            query = {"workspace_id": workspace_id}
-            manager = await claim_least(self._managers, query, "ticket_count", BY_LOAD, session=session)
+            manager = await claim_line_manager(self._members, workspace_id, session)
             if manager is None:
                 return None
             ticket = SupportTicket(
                 id=ticket_id,
                 user_id=user_id,
-                line_manager=manager["user_id"],
+                line_manager=manager,
                 created_at=now,
                 updated_at=now,
                 product=product,
@@ -150,10 +152,7 @@ class MongoSupportStore:
             )
             if doc is None:
                 return None
-            manager: dict[str, Any] = {"workspace_id": workspace_id, "user_id": doc["assignee_id"]}
-            if closed:
-                manager["ticket_count"] = {"$gt": 0}
-            await self._managers.update_one(manager, {"$inc": {"ticket_count": -1 if closed else 1}}, session=session)
+            await move_count(self._members, workspace_id, doc["assignee_id"], -1 if closed else 1, session)
             return doc
 
         doc = await self._db.transaction(attempt)
@@ -166,6 +165,35 @@ class MongoSupportStore:
     async def reopen_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
         return await self._flip(workspace_id, ticket_id, False, now)
+
+    async def reassign_ticket(
+        self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> SupportTicket | None:
+        """Move the ticket (conditional update) and 1 of ``ticket_count`` from ``expected`` to ``assignee_id`` in
+        one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> dict[str, Any] | None:
+            doc = await self._tickets.find_one_and_update(
+                {
+                    "_id": ticket_id,
+                    "workspace_id": workspace_id,
+                    **NOT_SIGNED_IN,
+                    "status": "open",
+                    "assignee_id": expected,
+                },
+                {"$set": {"assignee_id": assignee_id, "updated_at": now}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is None:
+                return None
+            if not await move_count(self._members, workspace_id, assignee_id, 1, session):  # aborts the move too
+                raise Conflict("the new assignee left the workspace meanwhile", {"assignee_id": assignee_id})
+            await move_count(self._members, workspace_id, expected, -1, session)
+            return doc
+
+        doc = await self._db.transaction(attempt)
+        return support_ticket_of(doc) if doc else None
 
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""

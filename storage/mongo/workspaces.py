@@ -19,7 +19,11 @@ from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.db import MongoDatabase
 from storage.mongo.helpdesk_loads import (
+    BY_LINE_LOAD,
+    LINE_ONLY,
+    LINE_ONLY_AGAIN,
     MEMBERS,
+    STAFF,
     TICKETS,
     active_count,
     member_id,
@@ -54,6 +58,8 @@ class MongoWorkspaceStore:
         await self._workspaces.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
         await self._members.create_index([("workspace_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
         await self._members.create_index("user_id")
+        lined = {"line_id": {"$type": "string"}}  # the Dowell line (``storage.mongo.line_managers``)
+        await self._members.create_index([("workspace_id", ASCENDING), *BY_LINE_LOAD], partialFilterExpression=lined)
         await self._workspaces.create_index(
             "widget_token", unique=True, partialFilterExpression={"widget_token": {"$type": "string"}}
         )
@@ -149,7 +155,8 @@ class MongoWorkspaceStore:
             result = await self._workspaces.delete_one({"_id": workspace_id}, session=session)
             if not result.deleted_count:
                 raise NotFound("no such workspace", {"workspace_id": workspace_id})
-            await self._members.delete_many({"workspace_id": workspace_id}, session=session)
+            await self._members.delete_many({"workspace_id": workspace_id, "line_id": None}, session=session)
+            await self._members.update_many({"workspace_id": workspace_id}, LINE_ONLY_AGAIN, session=session)
             return await release_workspace(self._tickets, workspace_id, now, session)
 
         return await self._db.transaction(attempt)
@@ -160,8 +167,11 @@ class MongoWorkspaceStore:
 
         async def attempt(session: AsyncClientSession) -> dict[str, Any]:
             load = await active_count(self._tickets, m.workspace_id, m.user_id, session)
+            key = member_id(m.workspace_id, m.user_id)
+            joins = {"load": load, "created_at": m.created_at}  # a line manager (no staff row yet) becomes staff
+            await self._members.update_one({"_id": key, "role": LINE_ONLY}, {"$set": joins}, session=session)
             doc = await self._members.find_one_and_update(
-                {"_id": member_id(m.workspace_id, m.user_id)},
+                {"_id": key},
                 {
                     "$set": {"role": m.role, "categories": m.categories},
                     "$setOnInsert": {
@@ -186,8 +196,10 @@ class MongoWorkspaceStore:
         """
 
         async def attempt(session: AsyncClientSession) -> list[Handover]:
-            result = await self._members.delete_one({"_id": member_id(workspace_id, user_id)}, session=session)
-            if not result.deleted_count:
+            staff = {"_id": member_id(workspace_id, user_id), **STAFF}
+            lined = {**staff, "line_id": {"$ne": None}}
+            kept = await self._members.update_one(lined, LINE_ONLY_AGAIN, session=session)  # stays a line manager
+            if not kept.matched_count and not (await self._members.delete_one(staff, session=session)).deleted_count:
                 raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
             return await release_member(self._db.db, workspace_id, user_id, now, session)
 
@@ -197,7 +209,7 @@ class MongoWorkspaceStore:
         """Give every membership of the user the role in one transaction; return how many changed."""
 
         async def attempt(session: AsyncClientSession) -> int:
-            query = {"user_id": user_id, "role": {"$ne": role}}
+            query = {"user_id": user_id, "role": {"$nin": [role, LINE_ONLY]}}
             result = await self._members.update_many(query, {"$set": {"role": role}}, session=session)
             return result.modified_count
 
@@ -205,15 +217,15 @@ class MongoWorkspaceStore:
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
-        doc = await self._members.find_one({"_id": member_id(workspace_id, user_id)})
+        doc = await self._members.find_one({"_id": member_id(workspace_id, user_id), **STAFF})
         return _member(doc) if doc else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
         """Return the workspace's members in the order they were added."""
-        cursor = self._members.find({"workspace_id": workspace_id}).sort([("created_at", 1), ("user_id", 1)])
+        cursor = self._members.find({"workspace_id": workspace_id, **STAFF}).sort([("created_at", 1), ("user_id", 1)])
         return [_member(doc) async for doc in cursor]
 
     async def memberships(self, user_id: str) -> list[Member]:
         """Return every membership of a user."""
-        cursor = self._members.find({"user_id": user_id}).sort([("created_at", 1)])
+        cursor = self._members.find({"user_id": user_id, **STAFF}).sort([("created_at", 1)])
         return [_member(doc) async for doc in cursor]

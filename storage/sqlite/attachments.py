@@ -58,6 +58,11 @@ _FIELDS = (
 )
 
 
+async def init_records(db: SqliteDatabase) -> None:
+    """Create the attachment tables if missing (for the stores that link uploads to their tickets)."""
+    await db.create_schema(SCHEMA)
+
+
 class SqliteAttachmentStore:
     """Attachment bytes as files named by id (never by the uploaded name)."""
 
@@ -73,7 +78,7 @@ class SqliteAttachmentStore:
     async def init(self) -> None:
         """Create the folder and the table if missing."""
         await asyncio.to_thread(self._folder.mkdir, parents=True, exist_ok=True)
-        await self._db.create_schema(SCHEMA)
+        await init_records(self._db)
 
     async def write(self, attachment_id: str, name: str, chunks: AsyncIterable[bytes]) -> int:
         """Write to a temporary file, then rename it into place; remove it if ``chunks`` raises."""
@@ -170,17 +175,19 @@ async def tx_link_all(
     workspace_id: str | None,
     kind: TicketKind,
     ticket_id: str,
+    into_workspace: str | None = None,
 ) -> None:
     """Inside an open transaction: link every one of the uploader's uploads (a user's, or a workspace key's), or
     raise ``Conflict`` (rolling it back).
 
-    The error names the first id that is not (any more) an unlinked upload of theirs.
+    The error names the first id that is not (any more) an unlinked upload of theirs. With ``into_workspace``
+    (a signed-in user's upload in a Dowell or widget ticket) the upload then belongs to that workspace too.
     """
     for attachment_id in ids:
         cursor = await conn.execute(
-            "UPDATE attachments SET ticket_kind = ?, ticket_id = ? WHERE id = ? "
-            "AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
-            (kind, ticket_id, attachment_id, uploader_id, workspace_id),
+            "UPDATE attachments SET ticket_kind = ?, ticket_id = ?, workspace_id = COALESCE(?, workspace_id) "
+            "WHERE id = ? AND ticket_id IS NULL AND uploader_id IS ? AND workspace_id IS ?",
+            (kind, ticket_id, into_workspace, attachment_id, uploader_id, workspace_id),
         )
         if not cursor.rowcount:
             raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})

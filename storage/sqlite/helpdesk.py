@@ -8,31 +8,29 @@ transaction: a failure or a cancelled request rolls back both, so a load is neve
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 
 from models.errors import Conflict, NotFound
 from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
-from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
-from storage.sqlite.attachments import tx_link_all
+from storage.attachments import link_kind
+from storage.sqlite.attachments import init_records, tx_link_all
+from storage.sqlite.categories import SqliteCategoryStore
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 from storage.sqlite.helpdesk_loads import tx_add_load, tx_claim_least_loaded
 from storage.sqlite.helpdesk_rows import (
-    CATEGORY,
     MESSAGE,
     READ,
     SCHEMA,
     TICKET,
-    category_of,
     marker_of,
     message_of,
     ticket_of,
     ticket_values,
     ticket_where,
 )
+from storage.sqlite.members import init_members
 from storage.sqlite.tickets import SIGNED_IN, init_tickets
-from storage.sqlite.workspaces import SCHEMA as MEMBERS_SCHEMA
 
 
 class SqliteHelpdeskStore:
@@ -40,65 +38,37 @@ class SqliteHelpdeskStore:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+        self._categories = SqliteCategoryStore(db)
 
     async def init(self) -> None:
         """Create the helpdesk tables, and those of the member loads and uploads it writes, if missing."""
-        for script in (MEMBERS_SCHEMA, ATTACHMENTS_SCHEMA, SCHEMA):
-            await self._db.create_schema(script)
+        await init_members(self._db)
+        await init_records(self._db)
+        await self._db.create_schema(SCHEMA)
         await init_tickets(self._db)
+        await self._categories.init()
 
     async def create_category(self, category: Category) -> Category:
-        """Store a category; ``Conflict`` if the workspace has one of that name."""
-        c = category
-        try:
-            await self._db.execute(
-                f"INSERT INTO hd_categories ({CATEGORY}) VALUES (?, ?, ?, ?, ?, ?)",
-                (c.id, c.workspace_id, c.name, c.description, iso(c.created_at), iso(c.updated_at)),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict("the workspace already has a category of that name", {"name": c.name}) from exc
-        return category
+        """Store a category; ``Conflict`` if the workspace has one of that kind and name (any case)."""
+        return await self._categories.create(category)
 
     async def get_category(self, category_id: str) -> Category:
         """Return one category; ``NotFound`` if unknown."""
-        row = await self._db.fetch_one(f"SELECT {CATEGORY} FROM hd_categories WHERE id = ?", (category_id,))
-        if row is None:
-            raise NotFound("no such category", {"category_id": category_id})
-        return category_of(row)
+        return await self._categories.get(category_id)
 
     async def list_categories(self, workspace_id: str) -> list[Category]:
-        """Return the workspace's categories by name."""
-        rows = await self._db.fetch_all(
-            f"SELECT {CATEGORY} FROM hd_categories WHERE workspace_id = ? ORDER BY name, id", (workspace_id,)
-        )
-        return [category_of(r) for r in rows]
+        """Return the workspace's categories (Dowell topics too) by name."""
+        return await self._categories.list_by_name(workspace_id)
 
     async def update_category(
         self, category_id: str, name: str | None, description: str | None, now: datetime
     ) -> Category:
         """Change the given fields; ``NotFound``, or ``Conflict`` on a duplicate name."""
-        changes = {k: v for k, v in {"name": name, "description": description}.items() if v is not None}
-        changes["updated_at"] = iso(now)
-        try:
-            changed = await self._db.execute(
-                f"UPDATE hd_categories SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
-                (*changes.values(), category_id),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict("the workspace already has a category of that name", {"name": name}) from exc
-        if not changed:
-            raise NotFound("no such category", {"category_id": category_id})
-        return await self.get_category(category_id)
+        return await self._categories.update(category_id, name, description, now)
 
     async def delete_category(self, category_id: str) -> None:
-        """Delete a category no ticket uses, in one conditional statement."""
-        changed = await self._db.execute(
-            "DELETE FROM hd_categories WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tickets WHERE category_id = ?)",
-            (category_id, category_id),
-        )
-        if not changed:
-            await self.get_category(category_id)
-            raise Conflict("tickets are filed under this category", {"category_id": category_id})
+        """Delete a category no ticket uses; ``NotFound``, or ``Conflict`` while tickets use it."""
+        await self._categories.delete(category_id)
 
     async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
         """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
@@ -187,16 +157,18 @@ class SqliteHelpdeskStore:
         """
         m = message
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE tickets SET updated_at = ? WHERE id = ? AND status != ?",
+            touched = await tx_fetch_one(
+                conn,
+                "UPDATE tickets SET updated_at = ? WHERE id = ? AND status != ? RETURNING door, workspace_id",
                 (iso(m.created_at), m.ticket_id, TicketStatus.CLOSED.value),
             )
-            if not cursor.rowcount:
+            if touched is None:
                 known = await tx_fetch_one(conn, "SELECT 1 FROM tickets WHERE id = ?", (m.ticket_id,))
                 if known is None:
                     raise NotFound("no such ticket", {"ticket_id": m.ticket_id})
                 raise Conflict("the ticket is closed", {"ticket_id": m.ticket_id})
-            await tx_link_all(conn, m.attachments, m.author_id, None, "helpdesk", m.ticket_id)
+            kind, into = link_kind(touched["door"], touched["workspace_id"])
+            await tx_link_all(conn, m.attachments, m.author_id, None, kind, m.ticket_id, into)
             await conn.execute(
                 f"INSERT INTO ticket_messages ({MESSAGE}, workspace_id, product) SELECT ?, ?, ?, ?, ?, ?, ?, "
                 "workspace_id, product FROM tickets WHERE id = ?",

@@ -15,6 +15,7 @@ from models.helpdesk import ACTIVE, Handover, Ticket
 from storage.sqlite.convert import iso
 from storage.sqlite.db import tx_fetch_all, tx_fetch_one
 from storage.sqlite.helpdesk_rows import TICKET, ticket_of
+from storage.sqlite.members import STAFF
 
 _ACTIVE = tuple(sorted(s.value for s in ACTIVE))
 _IS_ACTIVE = f"door = 'signed_in' AND status IN ({', '.join('?' * len(_ACTIVE))})"
@@ -39,7 +40,7 @@ async def tx_claim_least_loaded(conn: aiosqlite.Connection, workspace_id: str, c
 async def tx_add_load(conn: aiosqlite.Connection, workspace_id: str, user_id: str, delta: int) -> bool:
     """Add ``delta`` to a member's load, never going below 0; return False if they are not a member."""
     cursor = await conn.execute(
-        "UPDATE workspace_members SET load = MAX(load + ?, 0) WHERE workspace_id = ? AND user_id = ?",
+        f"UPDATE workspace_members SET load = MAX(load + ?, 0) WHERE workspace_id = ? AND user_id = ? AND {STAFF}",
         (delta, workspace_id, user_id),
     )
     return bool(cursor.rowcount)

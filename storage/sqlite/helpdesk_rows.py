@@ -10,19 +10,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery
+from models.helpdesk import ReadMarker, Ticket, TicketMessage, TicketQuery
 from storage.sqlite.convert import from_iso, iso
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS hd_categories (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    name TEXT NOT NULL COLLATE NOCASE,
-    description TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (workspace_id, name)
-);
 CREATE TABLE IF NOT EXISTS hd_reads (
     ticket_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -33,7 +24,6 @@ CREATE TABLE IF NOT EXISTS hd_reads (
 )
 """
 
-CATEGORY = "id, workspace_id, name, description, created_at, updated_at"
 TICKET = (
     "id, workspace_id, category_id, client_id, title, body, attachments, status, assignee_id, created_at, updated_at, "
     "door, product"
@@ -49,11 +39,6 @@ def _load(row: Any, model: type[Any], dates: tuple[str, ...], lists: tuple[str, 
     for name in lists:
         values[name] = json.loads(values[name])
     return model.model_validate(values)
-
-
-def category_of(row: Any) -> Category:
-    """Return the category stored in ``row``."""
-    return _load(row, Category, ("created_at", "updated_at"))  # type: ignore[no-any-return]
 
 
 def ticket_of(row: Any) -> Ticket:

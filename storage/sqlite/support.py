@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from models.errors import Conflict
+from models.helpdesk import TOPIC_KIND
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
-from storage.sqlite.attachments import SCHEMA as ATTACHMENTS_SCHEMA
-from storage.sqlite.attachments import tx_link_all
+from storage.categories import topic_category, topic_of
+from storage.sqlite.attachments import init_records, tx_link_all
+from storage.sqlite.categories import SqliteCategoryStore
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.line_managers import COLUMNS as LINE
+from storage.sqlite.line_managers import (
+    line_manager_of,
+    migrate_line_managers,
+    put_line_manager,
+    tx_claim_line_manager,
+    tx_move_count,
+)
 from storage.sqlite.tickets import NOT_SIGNED_IN, door_of, init_tickets
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS support_topics (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (workspace_id, name)
-);
-CREATE TABLE IF NOT EXISTS support_line_managers (
-    id TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    positions_in_a_line INTEGER NOT NULL,
-    average_serving_time REAL NOT NULL,
-    ticket_count INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (workspace_id, user_id)
-);
-CREATE INDEX IF NOT EXISTS support_line_managers_load
-    ON support_line_managers (workspace_id, ticket_count, positions_in_a_line, created_at, id)
-"""
-
-_MANAGER = "id, workspace_id, user_id, positions_in_a_line, average_serving_time, ticket_count, created_at"
 # Dowell shapes read from the unified tables (``storage.sqlite.tickets``)
 _TICKET = (
     "id, workspace_id, client_id AS user_id, product, assignee_id AS line_manager, "
@@ -54,10 +40,6 @@ def _dated(row: Any, *fields: str) -> dict[str, Any]:
     for name in fields:
         values[name] = from_iso(values[name])
     return values
-
-
-def _manager(row: Any) -> LineManager:
-    return LineManager.model_validate(_dated(row, "created_at"))
 
 
 def _ticket(row: Any) -> SupportTicket:
@@ -78,94 +60,67 @@ class SqliteSupportStore:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+        self._categories = SqliteCategoryStore(db)  # topics are categories of kind ``topic``
 
     async def init(self) -> None:
-        """Create the support tables, and that of the uploads messages link, if missing."""
-        for script in (ATTACHMENTS_SCHEMA, SCHEMA):
-            await self._db.create_schema(script)
+        """Create the tables support writes (its own are the unified tickets and categories), if missing, and move
+        today's line managers into the members table once."""
+        await init_records(self._db)
         await init_tickets(self._db)
+        await self._categories.init()
+        await migrate_line_managers(self._db)
 
     async def create_topic(self, topic: Topic) -> Topic:
-        """Store a topic; ``Conflict`` if the workspace has one of that name."""
+        """Store a topic as a category of kind ``topic``; ``Conflict`` if the workspace has one of that name."""
         try:
-            await self._db.execute(
-                "INSERT INTO support_topics (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)",
-                (topic.id, topic.workspace_id, topic.name, iso(topic.created_at)),
-            )
-        except sqlite3.IntegrityError as exc:
+            await self._categories.create(topic_category(topic))
+        except Conflict as exc:
             raise Conflict(f"Topic {topic.name} already exists") from exc
         return topic
 
     async def list_topics(self, workspace_id: str) -> list[Topic]:
         """Return the workspace's topics in creation order."""
-        rows = await self._db.fetch_all(
-            "SELECT id, workspace_id, name, created_at FROM support_topics WHERE workspace_id = ? "
-            "ORDER BY created_at, id",
-            (workspace_id,),
-        )
-        return [Topic.model_validate(_dated(r, "created_at")) for r in rows]
+        return [topic_of(c) for c in await self._categories.list_kind(workspace_id, TOPIC_KIND)]
 
     async def create_line_manager(self, manager: LineManager) -> LineManager:
-        """Store a line manager; ``Conflict`` if the workspace has one for that user."""
-        try:
-            await self._db.execute(
-                f"INSERT INTO support_line_managers ({_MANAGER}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    manager.id,
-                    manager.workspace_id,
-                    manager.user_id,
-                    manager.positions_in_a_line,
-                    manager.average_serving_time,
-                    manager.ticket_count,
-                    iso(manager.created_at),
-                ),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"User {manager.user_id} already exists") from exc
+        """Store a line manager (a member row); ``Conflict`` if the workspace has one for that user."""
+        await put_line_manager(self._db, manager)
         return manager
 
     async def list_line_managers(self, workspace_id: str) -> list[LineManager]:
         """Return the workspace's line managers, by position in the line."""
         rows = await self._db.fetch_all(
-            f"SELECT {_MANAGER} FROM support_line_managers WHERE workspace_id = ? "
-            "ORDER BY positions_in_a_line, created_at, id",
+            f"SELECT {LINE} FROM workspace_members WHERE workspace_id = ? AND line_id IS NOT NULL "
+            "ORDER BY line_position, line_since, line_id",
             (workspace_id,),
         )
-        return [_manager(r) for r in rows]
+        return [line_manager_of(r) for r in rows]
 
     async def get_line_manager(self, workspace_id: str, user_id: str) -> LineManager | None:
         """Return one line manager, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_MANAGER} FROM support_line_managers WHERE workspace_id = ? AND user_id = ?",
+            f"SELECT {LINE} FROM workspace_members WHERE workspace_id = ? AND user_id = ? AND line_id IS NOT NULL",
             (workspace_id, user_id),
         )
-        return _manager(row) if row else None
+        return line_manager_of(row) if row else None
 
     async def open_ticket(
         self, ticket_id: str, workspace_id: str, user_id: str, product: str, now: datetime
     ) -> SupportTicket | None:
         """Pick the least-loaded manager, count the ticket and store it, all in one write transaction."""
         async with self._db.transaction() as conn:
-            manager = await tx_fetch_one(
-                conn,
-                """UPDATE support_line_managers SET ticket_count = ticket_count + 1
-                WHERE id = (
-                    SELECT id FROM support_line_managers WHERE workspace_id = ?
-                    ORDER BY ticket_count, positions_in_a_line, created_at, id LIMIT 1
-                ) RETURNING user_id""",
-                (workspace_id,),
-            )
+            manager = await tx_claim_line_manager(conn, workspace_id)
             if manager is None:
                 return None
             await conn.execute(
                 "INSERT INTO tickets (id, door, workspace_id, client_id, product, assignee_id, status, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                (ticket_id, door_of(user_id), workspace_id, user_id, product, manager["user_id"], iso(now), iso(now)),
+                (ticket_id, door_of(user_id), workspace_id, user_id, product, manager, iso(now), iso(now)),
             )
         return SupportTicket(
             id=ticket_id,
             user_id=user_id,
-            line_manager=manager["user_id"],
+            line_manager=manager,
             created_at=now,
             updated_at=now,
             product=product,
@@ -235,11 +190,7 @@ class SqliteSupportStore:
             )
             if row is None:
                 return None
-            await conn.execute(
-                "UPDATE support_line_managers SET ticket_count = MAX(ticket_count + ?, 0) "
-                "WHERE workspace_id = ? AND user_id = ?",
-                (-1 if closed else 1, workspace_id, row["line_manager"]),
-            )
+            await tx_move_count(conn, workspace_id, row["line_manager"], -1 if closed else 1)
         return _ticket(row)
 
     async def close_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
@@ -249,6 +200,24 @@ class SqliteSupportStore:
     async def reopen_ticket(self, workspace_id: str, ticket_id: str, now: datetime) -> SupportTicket | None:
         """Reopen a closed ticket and add 1 to its manager's count; None if not closed."""
         return await self._flip(workspace_id, ticket_id, False, now)
+
+    async def reassign_ticket(
+        self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str, now: datetime
+    ) -> SupportTicket | None:
+        """Move the ticket and 1 of ``ticket_count`` from ``expected`` to ``assignee_id`` in one transaction."""
+        async with self._db.transaction() as conn:
+            row = await tx_fetch_one(
+                conn,
+                f"UPDATE tickets SET assignee_id = ?, updated_at = ? WHERE id = ? AND workspace_id = ? "
+                f"AND {NOT_SIGNED_IN} AND status = 'open' AND assignee_id IS ? RETURNING {_TICKET}",
+                (assignee_id, iso(now), ticket_id, workspace_id, expected),
+            )
+            if row is None:
+                return None
+            if not await tx_move_count(conn, workspace_id, assignee_id, 1):  # rolls the ticket back too
+                raise Conflict("the new assignee left the workspace meanwhile", {"assignee_id": assignee_id})
+            await tx_move_count(conn, workspace_id, expected, -1)
+        return _ticket(row)
 
     async def tickets_ahead(self, ticket: SupportTicket) -> int:
         """Return how many open tickets of the same manager were created before ``ticket``."""

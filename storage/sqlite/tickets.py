@@ -5,15 +5,15 @@ user). Dowell fields map as ``user_id`` → ``client_id``, ``line_manager`` → 
 ``is_closed`` ⇔ ``status = 'closed'``; ``message_data`` → ``body``, ``author`` → ``author_id``
 (messages keep the Dowell ``workspace_id`` and ``product`` they were sent with; signed-in ones have no product).
 ``init_tickets`` copies the tables today's main wrote (``support_tickets``, ``support_messages``, ``hd_tickets``,
-``hd_messages``) once, in one write transaction, and records it in ``migrations``; the old tables are kept.
+``hd_messages``) once, in one write transaction, and records it in ``migrations``; the old tables are no longer created.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import aiosqlite
 
-from storage.sqlite.convert import iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase
+from storage.sqlite.once import run_once, table_exists
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -53,11 +53,7 @@ CREATE TABLE IF NOT EXISTS ticket_messages (
     is_read INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ticket_messages_ticket ON ticket_messages (ticket_id, seq);
-CREATE TABLE IF NOT EXISTS migrations (
-    name TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-)
+CREATE INDEX IF NOT EXISTS ticket_messages_ticket ON ticket_messages (ticket_id, seq)
 """
 
 MIGRATION = "tickets-one"
@@ -96,10 +92,10 @@ def door_of(user_id: str) -> str:
 async def init_tickets(db: SqliteDatabase) -> None:
     """Create the unified ticket tables if missing, then copy today's ``support_*``/``hd_*`` rows once."""
     await db.create_schema(SCHEMA)
-    async with db.transaction() as conn:  # write-locked: two processes do not both copy
-        if await tx_fetch_one(conn, "SELECT 1 FROM migrations WHERE name = ?", (MIGRATION,)) is not None:
-            return
-        for table, copy in _COPIES.items():
-            if await tx_fetch_one(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)):
-                await conn.execute(copy)
-        await conn.execute("INSERT INTO migrations (name, at) VALUES (?, ?)", (MIGRATION, iso(datetime.now(UTC))))
+
+    async def copy(conn: aiosqlite.Connection) -> None:
+        for table, statement in _COPIES.items():
+            if await table_exists(conn, table):
+                await conn.execute(statement)
+
+    await run_once(db, MIGRATION, copy)

@@ -16,9 +16,9 @@ from models.helpdesk import Handover
 from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
-from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
+from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
-from storage.sqlite.helpdesk_rows import SCHEMA as HELPDESK_SCHEMA
+from storage.sqlite.members import LINE_ONLY, LINE_ONLY_AGAIN, STAFF, add_columns, init_members
 from storage.sqlite.tickets import init_tickets
 
 SCHEMA = """
@@ -35,19 +35,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     widget_origins TEXT NOT NULL DEFAULT '[]',
     identity_secret TEXT
 );
-CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, id);
-CREATE TABLE IF NOT EXISTS workspace_members (
-    workspace_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    categories TEXT NOT NULL,
-    load INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (workspace_id, user_id)
-);
-CREATE INDEX IF NOT EXISTS workspace_members_user ON workspace_members (user_id)
+CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, id)
 """
-
 _WS = (
     "id, name, products, auto_assign, key_hash, key_hint, created_at, updated_at, "
     "widget_token, widget_origins, identity_secret"
@@ -99,15 +88,12 @@ class SqliteWorkspaceStore:
         self._db = db
 
     async def init(self) -> None:
-        """Create the workspace tables, and the helpdesk tables whose tickets members hold, if missing."""
-        for script in (SCHEMA, HELPDESK_SCHEMA):
-            await self._db.create_schema(script)
+        """Create the workspace and member tables, and the ticket tables whose tickets members hold, if missing."""
+        await self._db.create_schema(SCHEMA)
+        await init_members(self._db)
         await init_tickets(self._db)
         async with self._db.transaction() as conn:  # write-locked: two processes do not both add a column
-            columns = {row["name"] for row in await tx_fetch_all(conn, "PRAGMA table_info(workspaces)")}
-            for name, kind in _WIDGET_COLUMNS.items():
-                if name not in columns:  # a table made before widget tokens
-                    await conn.execute(f"ALTER TABLE workspaces ADD COLUMN {name} {kind}")
+            await add_columns(conn, "workspaces", _WIDGET_COLUMNS)  # a table made before widget tokens
             await conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS workspaces_widget_token ON workspaces (widget_token)")
         for row in await self._db.fetch_all("SELECT id FROM workspaces WHERE widget_token IS NULL"):
             await self.set_widget_token(row["id"], new_widget_token(), None)
@@ -227,7 +213,10 @@ class SqliteWorkspaceStore:
             cursor = await conn.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
             if not cursor.rowcount:
                 raise NotFound("no such workspace", {"workspace_id": workspace_id})
-            await conn.execute("DELETE FROM workspace_members WHERE workspace_id = ?", (workspace_id,))
+            await conn.execute(
+                "DELETE FROM workspace_members WHERE workspace_id = ? AND line_id IS NULL", (workspace_id,)
+            )
+            await conn.execute(LINE_ONLY_AGAIN + " WHERE workspace_id = ?", (workspace_id,))  # Dowell records kept
             return await tx_release_workspace(conn, workspace_id, now)
 
     async def put_member(self, member: Member) -> Member:
@@ -239,7 +228,10 @@ class SqliteWorkspaceStore:
                 conn,
                 f"INSERT INTO workspace_members ({_MEMBER}) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role, "
-                f"categories = excluded.categories RETURNING {_MEMBER}",
+                "categories = excluded.categories, "
+                f"load = CASE WHEN role = '{LINE_ONLY}' THEN excluded.load ELSE load END, "
+                f"created_at = CASE WHEN role = '{LINE_ONLY}' THEN excluded.created_at ELSE created_at END "
+                f"RETURNING {_MEMBER}",
                 (m.workspace_id, m.user_id, m.role, json.dumps(m.categories), load, iso(m.created_at)),
             )
         return _member(row)
@@ -250,9 +242,11 @@ class SqliteWorkspaceStore:
         ``NotFound`` (nothing written) if the user is not a member.
         """
         async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
-            )
+            where = f" WHERE workspace_id = ? AND user_id = ? AND {STAFF}"
+            lined = where + " AND line_id IS NOT NULL"
+            cursor = await conn.execute(LINE_ONLY_AGAIN + lined, (workspace_id, user_id))  # a line manager stays one
+            if not cursor.rowcount:
+                cursor = await conn.execute("DELETE FROM workspace_members" + where, (workspace_id, user_id))
             if not cursor.rowcount:
                 raise NotFound("this user is not a member of the workspace", {"user_id": user_id})
             return await tx_release_member(conn, workspace_id, user_id, now)
@@ -260,20 +254,21 @@ class SqliteWorkspaceStore:
     async def set_member_role(self, user_id: str, role: str) -> int:
         """Give every membership of the user the role in one statement; return how many changed."""
         return await self._db.execute(
-            "UPDATE workspace_members SET role = ? WHERE user_id = ? AND role != ?", (role, user_id, role)
+            f"UPDATE workspace_members SET role = ? WHERE user_id = ? AND role != ? AND {STAFF}", (role, user_id, role)
         )
 
     async def get_member(self, workspace_id: str, user_id: str) -> Member | None:
         """Return one member, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? AND user_id = ?", (workspace_id, user_id)
+            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? AND user_id = ? AND {STAFF}",
+            (workspace_id, user_id),
         )
         return _member(row) if row else None
 
     async def list_members(self, workspace_id: str) -> list[Member]:
         """Return the workspace's members in the order they were added."""
         rows = await self._db.fetch_all(
-            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? ORDER BY created_at, user_id",
+            f"SELECT {_MEMBER} FROM workspace_members WHERE workspace_id = ? AND {STAFF} ORDER BY created_at, user_id",
             (workspace_id,),
         )
         return [_member(r) for r in rows]
@@ -281,6 +276,6 @@ class SqliteWorkspaceStore:
     async def memberships(self, user_id: str) -> list[Member]:
         """Return every membership of a user."""
         rows = await self._db.fetch_all(
-            f"SELECT {_MEMBER} FROM workspace_members WHERE user_id = ? ORDER BY created_at", (user_id,)
+            f"SELECT {_MEMBER} FROM workspace_members WHERE user_id = ? AND {STAFF} ORDER BY created_at", (user_id,)
         )
         return [_member(r) for r in rows]

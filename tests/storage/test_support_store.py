@@ -79,9 +79,9 @@ async def test_open_close_reopen_keep_counts_in_step(store: SupportStore, db: Da
     assert sum(r is not None for r in reopened) == 1 and (await counts(store))["b"] == 2
 
     if db.kind == "sqlite":
-        await db.execute("UPDATE support_line_managers SET ticket_count = 0")  # type: ignore[attr-defined]
+        await db.execute("UPDATE workspace_members SET ticket_count = 0")  # type: ignore[attr-defined]
     else:
-        await db.db["support_line_managers"].update_many({}, {"$set": {"ticket_count": 0}})  # type: ignore[attr-defined]
+        await db.db["workspace_members"].update_many({}, {"$set": {"ticket_count": 0}})  # type: ignore[attr-defined]
     await store.close_ticket(WS, first.id, now)
     assert (await counts(store))["b"] == 0
     assert [t.id for t in await store.list_tickets(WS, "p")] == [t.id for t in tickets if t]
