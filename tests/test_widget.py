@@ -149,6 +149,8 @@ async def test_widget_settings_are_for_admins_and_member_managers_only(server: A
         "widget_token": created["widget_token"],
         "allowed_origins": [],
         "identity_verification": False,
+        "color": "#2557d6",
+        "title": None,
     }
     rotated = await manager.ok("rotate_widget_token", ws)
     assert rotated["widget_token"] != created["widget_token"]
