@@ -69,7 +69,7 @@ class Shop:
 
     async def ticket_id(self) -> str:
         """The id of the visitor's current ticket."""
-        await self.until(lambda: self.page.evaluate("!!DesklineWidget.instance.ticketId"), "a ticket")
+        await self.page.wait_for_function("!!DesklineWidget.instance.ticketId", timeout=20_000)
         return str(await self.page.evaluate("DesklineWidget.instance.ticketId"))
 
     async def shot(self, name: str) -> None:

@@ -296,6 +296,7 @@
     let ratingTicket = null;
     let failedToLoad = false;
     let leftEmail = false;
+    let hadConversation = false; // a later conversation starts below a separator
     const pageTitle = document.title;
     ui.title.textContent = config.title || t.title;
 
@@ -343,12 +344,12 @@
       ui.messages.scrollTop = ui.messages.scrollHeight;
     }
 
-    function separator(text) {
+    function separator(text, before) {
       const line = document.createElement("div");
       line.className = "separator";
       line.setAttribute("role", "separator");
       line.textContent = text;
-      ui.messages.appendChild(line);
+      ui.messages.insertBefore(line, before || null); // before the pending messages that start a conversation
       scrollDown();
     }
 
@@ -503,6 +504,7 @@
     }
 
     function forgetTicket(note) {
+      hadConversation = hadConversation || Boolean(ticketId);
       ticketId = null;
       lastMarked = null;
       remember(keys.ticket, null);
@@ -540,7 +542,7 @@
       const opened = await call("widget_open", email ? { product: config.product, email } : { product: config.product });
       if (opened.visitor_secret) remember(keys.secret, opened.visitor_secret); // shown once: keep it
       visitorId = opened.visitor_id;
-      if (ui.messages.querySelector(".message")) separator(t.newConversation);
+      if (hadConversation) separator(t.newConversation, lines.values().next().value);
       ticketId = opened.ticket._id;
       remember(keys.ticket, ticketId);
       return ticketId;
