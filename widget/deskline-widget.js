@@ -226,7 +226,8 @@
           <button type="submit"></button></form>
         <form class="compose"><label class="sr" for="dl-input"></label>
           <input id="dl-input" type="text" name="text" autocomplete="off" maxlength="4000">
-          <label class="attach"><span aria-hidden="true">📎</span><span class="sr attach-label"></span>
+          <label class="attach"><svg aria-hidden="true" width="16" height="16" viewBox="0 0 24 24" fill="none"
+            stroke="currentColor" stroke-width="2.2" stroke-linecap="round"><path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7l9-9a3.3 3.3 0 0 1 4.7 4.7l-9 9a1.7 1.7 0 0 1-2.4-2.4l8.3-8.3"/></svg><span class="sr attach-label"></span>
             <input type="file" class="file"></label>
           <button type="submit" class="send"></button></form>
       </section>`;
@@ -389,7 +390,7 @@
         const button = document.createElement("button");
         button.type = "button";
         button.className = "file";
-        button.textContent = `📎 ${t.attachment}`;
+        button.textContent = t.attachment;
         button.addEventListener("click", () => download(id));
         item.insertBefore(button, item.querySelector(".meta"));
       });
