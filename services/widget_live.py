@@ -8,7 +8,10 @@ hooks (wiring).
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec
 
 from models.clock import Clock
 from models.errors import Conflict, NotFound
@@ -41,6 +44,22 @@ from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
 log = logging.getLogger("deskline.widget")
+
+P = ParamSpec("P")
+
+
+def never_raises(hook: Callable[P, Awaitable[None]]) -> Callable[P, Awaitable[None]]:
+    """Log a hook's failure instead of raising it: the action that called the hook has already succeeded."""
+
+    @functools.wraps(hook)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            await hook(*args, **kwargs)
+        except Exception:
+            log.exception("event=widget_hook_failed hook=%s", hook.__name__)
+
+    return guarded
+
 
 WIDGET_DOOR = "widget"
 VISITOR_NAME = "Visitor"  # how a visitor's typing is shown to agents
@@ -84,6 +103,7 @@ class WidgetLiveService:
         data = Typing(ticket_id=ticket.id, user_id=visitor_id, name=VISITOR_NAME, typing=typing)
         await self.emitter.push(TYPING, data, to=ticket_room(ticket.id))
 
+    @never_raises
     async def agent_typing(self, ticket: Ticket, name: str, typing: bool) -> None:
         """Show the visitor of a widget ticket that an agent is (no longer) typing."""
         if ticket.door == WIDGET_DOOR:
@@ -109,6 +129,7 @@ class WidgetLiveService:
         await self.emitter.push(TICKET_READ, marker, to=ticket_room(ticket.id))
         return marker
 
+    @never_raises
     async def agent_read(self, marker: ReadMarker) -> None:
         """Tell the visitor of a widget ticket that an agent read up to a message (a read receipt)."""
         ticket = await self.tickets.get_ticket(marker.ticket_id)
@@ -116,6 +137,7 @@ class WidgetLiveService:
             data = WidgetRead(ticket_id=ticket.id, message_id=marker.message_id, at=marker.at)
             await self.widget.push_to_visitor(ticket.workspace_id, ticket.client_id, WIDGET_READ, data)
 
+    @never_raises
     async def line_moved(self, ticket_id: str, change: str) -> None:
         """After a ticket closed or reopened, push each widget ticket of its line its new place and wait."""
         if change != "status":
@@ -163,6 +185,7 @@ class WidgetLiveService:
             raise NotFound("this ticket has no rating", {"ticket_id": ticket.id})
         return rating
 
+    @never_raises
     async def email_reply(self, message: WidgetMessage, visitor_id: str) -> None:
         """Email a support-side reply to the address the visitor left (through the notify outbox)."""
         email = await self.visitors.get_email(message.workspace_id, visitor_id)
