@@ -138,6 +138,17 @@ class WidgetLiveService:
             await self.widget.push_to_visitor(ticket.workspace_id, ticket.client_id, WIDGET_READ, data)
 
     @never_raises
+    async def key_read(self, ticket_id: str, reader: str) -> None:
+        """After a Dowell ``mark_read`` by ``reader``, tell the visitor of a widget ticket their messages were read."""
+        ticket = await self.tickets.get_ticket(ticket_id)
+        if ticket.door != WIDGET_DOOR or reader == ticket.client_id:
+            return
+        theirs = [m for m in await self.widget.support.list_messages(ticket.id) if m.author == ticket.client_id]
+        if theirs:
+            data = WidgetRead(ticket_id=ticket.id, message_id=theirs[-1].id, at=self.clock())
+            await self.widget.push_to_visitor(ticket.workspace_id, ticket.client_id, WIDGET_READ, data)
+
+    @never_raises
     async def line_moved(self, ticket_id: str, change: str) -> None:
         """After a ticket closed or reopened, push each widget ticket of its line its new place and wait."""
         if change != "status":

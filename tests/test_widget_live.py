@@ -63,6 +63,12 @@ async def test_read_receipts_go_both_ways(any_server: RunningServer) -> None:
     assert (receipt["ticket_id"], receipt["message_id"]) == (ticket_id, mine[0]["_id"])
     await visitor.error("widget_mark_read", {"ticket_id": ticket_id, "message_id": "f" * 24}, "not_found")
 
+    dowell_read = site.keyed(ticket_id=ticket_id, user_id="lm-ana", product="shop")
+    second = await visitor.ok("widget_send", {"ticket_id": ticket_id, "message_data": "still there?"})
+    await site.agent.ok("mark_read", dowell_read)  # the Dowell door's read (with the key) is a receipt too
+    dowell_receipt = await visitor.inbox.wait_for("widget_read", lambda r: r["message_id"] == second["_id"])
+    assert dowell_receipt["ticket_id"] == ticket_id
+
 
 async def test_a_resend_with_the_same_client_id_is_stored_once(any_server: RunningServer) -> None:
     site = await site_of(any_server)
