@@ -56,6 +56,13 @@ async def test_a_conversation_with_typing_names_times_and_read_receipts_both_way
         await s.wait("root.querySelector('.badge').hidden")
         assert await s.page.title() == "A shop"
 
+        evil = '<img src=x onerror="window.pwned=1">**bold**'  # an agent's (or attacker's) markup stays text
+        await agent.ok("send_ticket_message", {"ticket_id": ticket_id, "body": evil})
+        await s.wait(f"{THEIRS}.length === 3")
+        assert (await s.texts("theirs"))[-1] == evil
+        assert await s.js("root.querySelectorAll('.message img').length") == 0
+        assert await s.page.evaluate("window.pwned === undefined")
+
 
 async def test_messages_typed_while_the_network_is_down_are_sent_once_when_it_is_back(start_server: Any) -> None:
     async with shop(start_server) as s:
