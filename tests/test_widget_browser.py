@@ -1,16 +1,13 @@
 """The widget as a visitor meets it, in headless Chromium (Playwright, Debian's chromium): a conversation with
-typing and read receipts both ways, an upload, a dropped network, a close and a rating, the offline form,
-keyboard-only use, small screens and an unreachable socket.io bundle."""
+typing and read receipts both ways, an upload, a dropped network, a close and a rating, the offline form, an
+unreachable socket.io bundle, strings and looks (accessibility: tests/test_widget_a11y.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.notify_doubles import FAST, MailCatcher, body_of, mail  # noqa: F401 (mail is a fixture)
-from tests.widget_kit import shop
-
-MINE = "[...root.querySelectorAll('.message.mine')]"
-THEIRS = "[...root.querySelectorAll('.message.theirs')]"
+from tests.widget_kit import MINE, THEIRS, shop
 
 
 async def test_a_conversation_with_typing_names_times_and_read_receipts_both_ways(start_server: Any) -> None:
@@ -181,68 +178,6 @@ async def test_with_no_agent_online_the_visitor_leaves_an_email_and_gets_the_rep
         [sent] = await mail.wait_count(1)
         assert sent["To"] == "eve@example.com" and "I'll call you at 5." in body_of(sent)
         await s.wait(f"{THEIRS}.length === 1")
-
-
-ACTIVE = "(root.activeElement ? (root.activeElement.id || root.activeElement.className) : null)"
-
-
-async def test_keyboard_only_tab_stays_in_the_panel_esc_closes_and_focus_returns(start_server: Any) -> None:
-    async with shop(start_server) as s:
-        bubble = s.w(".bubble")
-        assert await bubble.get_attribute("aria-expanded") == "false"
-        for _ in range(10):  # Tab from the page's own link to the bubble
-            await s.page.keyboard.press("Tab")
-            if await s.js(ACTIVE) == "bubble":
-                break
-        assert await s.js(ACTIVE) == "bubble"
-        await s.page.keyboard.press("Enter")
-        assert await bubble.get_attribute("aria-expanded") == "true"
-        assert await s.js(ACTIVE) == "dl-input", "opening puts focus in the message box"
-        await s.wait("/Ask us anything/.test(root.querySelector('.status').textContent)")
-        await s.page.keyboard.type("Typed with the keyboard only")
-        await s.page.keyboard.press("Enter")
-        await s.wait(f"{MINE}.length === 1 && {MINE}[0].dataset.state === 'sent'")
-
-        seen = []
-        for _ in range(8):  # Tab and Shift+Tab cycle inside the open dialog, never out to the page
-            await s.page.keyboard.press("Tab")
-            seen.append(await s.js(ACTIVE))
-            assert await s.page.evaluate("document.activeElement.id") == "deskline-widget"
-        assert {"close", "messages", "dl-input", "file", "send"} <= set(seen), seen
-        for _ in range(8):
-            await s.page.keyboard.press("Shift+Tab")
-            assert await s.js("root.activeElement && root.querySelector('.panel').contains(root.activeElement)")
-
-        # what assistive technology reads: a labelled dialog, a labelled input, a live log, who wrote each message
-        assert await s.page.get_by_role("dialog", name="Support").count() == 1
-        assert await s.w(".messages").get_attribute("role") == "log"
-        assert await s.w(".messages").get_attribute("aria-live") == "polite"
-        assert await s.w("#dl-input").evaluate("(input) => input.labels[0].textContent") == "Your message"
-        assert await s.page.get_by_role("button", name="Close the chat").count() == 1
-        assert await s.js(f"{MINE}[0].querySelector('.sr').textContent") == "You said:"
-
-        await s.page.keyboard.press("Escape")
-        assert await s.w(".panel").is_hidden()
-        assert await bubble.get_attribute("aria-expanded") == "false"
-        assert await s.js(ACTIVE) == "bubble", "closing gives focus back to the bubble, not to <body>"
-
-
-async def test_small_screens_get_the_whole_panel_and_the_header_stays_visible(start_server: Any) -> None:
-    for size in ({"width": 320, "height": 568}, {"width": 640, "height": 320}, {"width": 1024, "height": 768}):
-        async with shop(start_server, viewport=size) as s:
-            await s.w(".bubble").click()
-            await s.wait("/Ask us anything/.test(root.querySelector('.status').textContent)")
-            panel = await s.w(".panel").bounding_box()
-            header = await s.w("header").bounding_box()
-            send = await s.w(".send").bounding_box()
-            assert panel is not None and header is not None and send is not None
-            for box in (panel, header, send):
-                assert box["x"] >= 0 and box["y"] >= 0, (size, box)
-                assert box["x"] + box["width"] <= size["width"] + 0.5, (size, box)
-                assert box["y"] + box["height"] <= size["height"] + 0.5, (size, box)
-            if size["width"] <= 480:
-                assert panel["width"] == size["width"] and panel["height"] == size["height"], "full screen"
-            await s.shot(f"widget-{size['width']}x{size['height']}")
 
 
 async def test_an_unreachable_socket_io_bundle_shows_a_clear_error_and_keeps_the_message(start_server: Any) -> None:

@@ -27,6 +27,8 @@ SHOP = """<!doctype html>
 """
 
 SHADOW = "document.getElementById('deskline-widget').shadowRoot"
+MINE = "[...root.querySelectorAll('.message.mine')]"  # page expressions of the visitor's and the agents' messages
+THEIRS = "[...root.querySelectorAll('.message.theirs')]"
 
 
 @dataclass

@@ -53,6 +53,7 @@
     refused: "The support chat is not available here ({code}).",
     reconfigured: "The support chat was reconfigured: reload the page.",
     notSent: "Not sent: {error}",
+    loadFailed: "The conversation could not be loaded: {error}",
     pending: "Sending…",
     sent: "Sent",
     read: "Read",
@@ -114,8 +115,8 @@
     .message.mine { align-self: flex-end; background: var(--dl-color); color: #fff; }
     .message.theirs { align-self: flex-start; background: #eaeef2; }
     .message .who { display: block; font-size: 12px; font-weight: 600; color: #424a53; }
-    .message .meta { display: block; font-size: 11px; opacity: .9; text-align: right; }
-    .message.pending { opacity: .75; }
+    .message .meta { display: block; font-size: 11px; text-align: right; }
+    .message.pending { border: 1px dashed #1f2328; }
     .message.failed { outline: 2px solid #a40e26; }
     .message img { display: block; max-width: 100%; max-height: 160px; margin-top: 4px; border-radius: 6px; }
     .message .file { margin-top: 4px; border: 1px solid currentColor; border-radius: 6px; background: none;
@@ -633,7 +634,7 @@
         if (isOpen()) markRead();
         await showWaitingTime();
       } catch (err) {
-        setStatus(format(t.notSent, { error: err.message }), true);
+        setStatus(format(t.loadFailed, { error: err.message }), true);
       }
     }
 
