@@ -784,7 +784,11 @@
       setStatus(t.rateThanks);
       ui.input.focus();
     });
-    document.addEventListener("visibilitychange", () => { if (isOpen() && document.visibilityState === "visible") markRead(); });
+    document.addEventListener("visibilitychange", () => {
+      if (!isOpen() || document.visibilityState !== "visible") return;
+      clearUnread(); // replies that came while the tab was hidden are seen now
+      markRead();
+    });
 
     outbox.forEach((entry) => pendingLine(entry));
     if (outbox.length) connect(); // messages typed offline on an earlier visit are sent at once
