@@ -46,6 +46,7 @@ from services.recovery import RecoveryService
 from services.support import SupportService
 from services.turn import TurnService
 from services.widget import WidgetService
+from services.widget_live import WidgetLiveService
 from services.workspaces import WorkspaceService
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
@@ -170,13 +171,18 @@ async def build_deps(
     await helpdesk_store.init()
     visitor_store = make_visitor_store(db)
     await visitor_store.init()
-    widget = WidgetService(workspace_store, visitor_store, support_store, attachments, emitter, now)
+    widget = WidgetService(workspace_store, visitor_store, support_store, attachments, account_store, emitter, now)
     support = SupportService(support_store, widget, attachments, emitter, now)
     rooms = SioRooms(sio, lambda: presence)
     helpdesk = HelpdeskService(
         helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, support, emitter, now
     )
     widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
+    widget_live = WidgetLiveService(
+        widget, workspace_store, visitor_store, helpdesk_store, presence, notify, emitter, now
+    )
+    widget.ticket_hooks.append(widget_live.line_moved)  # a ticket ahead closed or reopened: widget_wait_changed
+    widget.reply_hooks.append(widget_live.email_reply)  # replies to visitors who left an email are emailed
 
     # helpdesk_stats (reads the tickets; told of every ticket push by the helpdesk's change hooks)
     helpdesk_stats_store = make_helpdesk_stats_store(db)
@@ -208,6 +214,7 @@ async def build_deps(
         support=support,
         turn=turn,
         widget=widget,
+        widget_live=widget_live,
         workspaces=workspaces,
     )
     deps = Deps(

@@ -142,6 +142,7 @@ def register(router: EventRouter, services: Services) -> None:
         ticket = await helpdesk.ticket(who, p.ticket_id)
         data = Typing(ticket_id=ticket.id, user_id=who.user_id, name=who.name, typing=p.typing)
         await services.emitter.push(TYPING, data, to=ticket_room(ticket.id), skip_sid=ctx.sid)
+        await services.widget_live.agent_typing(ticket, who.name, p.typing)  # a widget ticket's visitor sees it too
         return {"ticket_id": ticket.id, "typing": p.typing}
 
     @router.on("mark_read", AnyMarkRead, compat=AnonymousDowellRead())
@@ -149,7 +150,9 @@ def register(router: EventRouter, services: Services) -> None:
         read = p.root
         if isinstance(read, ReaderPayload) or ctx.principal is None:  # an anonymous socket has only the key door
             return await dowell_mark_read(ctx, parse_payload(ReaderPayload, read.model_dump()))
-        return await helpdesk.mark_read(ctx.require(), read.ticket_id, read.message_id)
+        marker = await helpdesk.mark_read(ctx.require(), read.ticket_id, read.message_id)
+        await services.widget_live.agent_read(marker)  # a widget ticket's visitor gets a read receipt
+        return marker
 
     async def dowell_mark_read(ctx: EventContext, p: ReaderPayload) -> dict[str, Any]:
         envelope = dowell.dowell_read()

@@ -58,7 +58,9 @@ def dowell_read() -> DowellEnvelope:
 
 async def mark_read(services: Services, ctx: EventContext, p: ReaderPayload) -> dict[str, Any]:
     """The Dowell ``mark_read``: the payload's key was checked by the caller (``handlers/helpdesk.py``)."""
-    return await services.support.mark_read(ws(ctx), p.ticket_id, p.user_id, p.product)
+    read = await services.support.mark_read(ws(ctx), p.ticket_id, p.user_id, p.product)
+    await services.widget_live.key_read(read["ticket_id"], p.user_id)  # a widget ticket's visitor gets a receipt
+    return read
 
 
 def register(router: EventRouter, services: Services) -> None:

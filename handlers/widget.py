@@ -16,20 +16,28 @@ from aiohttp import web
 from pydantic import ValidationError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from handlers.access import WIDGET_VISITOR
+from handlers.access import SIGNED_IN, WIDGET_VISITOR
 from handlers.assets import Asset, add_asset, socket_io_asset
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, NoPayload
 from models.errors import DesklineError, Unauthorized
+from models.helpdesk import ReadMarker
 from models.rooms import widget_identity_room, widget_visitor_room, widget_workspace_room
 from models.support import SupportMessage, SupportTicket
 from models.widget import (
     SESSION_KEY,
+    TicketIdPayload,
+    TicketRating,
     WidgetAuth,
     WidgetCaller,
+    WidgetMessage,
     WidgetOpenPayload,
+    WidgetRatePayload,
+    WidgetReadPayload,
     WidgetSendPayload,
+    WidgetStatus,
     WidgetTicketPayload,
+    WidgetTypingPayload,
 )
 from models.workspaces import WorkspaceRecord
 from services.bundle import Services
@@ -94,8 +102,8 @@ async def connect_widget(deps: Deps, sid: str, session: dict[str, Any], environ:
 
 
 def register(router: EventRouter, services: Services) -> None:
-    """Declare the widget visitor events."""
-    widget = services.widget
+    """Declare the widget visitor events (and the staff's ``get_ticket_rating``)."""
+    widget, live = services.widget, services.widget_live
 
     async def caller_of(ctx: EventContext) -> tuple[WidgetCaller, WorkspaceRecord]:
         """Return the socket's widget caller and workspace; a revoked credential ends the socket."""
@@ -128,7 +136,7 @@ def register(router: EventRouter, services: Services) -> None:
                 secret, _ = await widget.new_visitor(caller, record)
                 await enter_widget_rooms(ctx.sid, ctx.deps, caller)
         assert caller.visitor_id is not None
-        ticket = await widget.open(record, caller.visitor_id, p.product)
+        ticket = await widget.open(record, caller.visitor_id, p.product, p.email)
         answer: dict[str, Any] = {"visitor_id": caller.visitor_id, "ticket": ticket}
         if secret is not None:
             answer["visitor_secret"] = secret
@@ -140,7 +148,7 @@ def register(router: EventRouter, services: Services) -> None:
         return await widget.conversations(record, caller.visitor_id)
 
     @router.on("widget_messages", WidgetTicketPayload, access=WIDGET_VISITOR)
-    async def widget_messages(ctx: EventContext, p: WidgetTicketPayload) -> list[SupportMessage]:
+    async def widget_messages(ctx: EventContext, p: WidgetTicketPayload) -> list[WidgetMessage]:
         _, record, visitor_id = await visitor_of(ctx)
         return await widget.messages(record, visitor_id, p.ticket_id)
 
@@ -148,10 +156,35 @@ def register(router: EventRouter, services: Services) -> None:
     async def widget_send(ctx: EventContext, p: WidgetSendPayload) -> SupportMessage:
         caller, record, visitor_id = await visitor_of(ctx)
         return await widget.send(
-            caller, record, visitor_id, ctx.sid, p.ticket_id, p.message_data, p.reply_to, p.attachments
+            caller, record, visitor_id, ctx.sid, p.ticket_id, p.message_data, p.reply_to, p.attachments, p.client_id
         )
 
     @router.on("widget_waiting_time", WidgetTicketPayload, access=WIDGET_VISITOR)
     async def widget_waiting_time(ctx: EventContext, p: WidgetTicketPayload) -> dict[str, Any]:
         _, record, visitor_id = await visitor_of(ctx)
         return await widget.waiting_time(record, visitor_id, p.ticket_id)
+
+    @router.on("widget_status", NoPayload, access=WIDGET_VISITOR)
+    async def widget_status(ctx: EventContext, _: NoPayload) -> WidgetStatus:
+        _, record = await caller_of(ctx)
+        return await live.status(record)
+
+    @router.on("widget_typing", WidgetTypingPayload, access=WIDGET_VISITOR)
+    async def widget_typing(ctx: EventContext, p: WidgetTypingPayload) -> dict[str, Any]:
+        _, record, visitor_id = await visitor_of(ctx)
+        await live.visitor_typing(record, visitor_id, p.ticket_id, p.typing)
+        return {"ticket_id": p.ticket_id, "typing": p.typing}
+
+    @router.on("widget_mark_read", WidgetReadPayload, access=WIDGET_VISITOR)
+    async def widget_mark_read(ctx: EventContext, p: WidgetReadPayload) -> ReadMarker:
+        _, record, visitor_id = await visitor_of(ctx)
+        return await live.visitor_read(record, visitor_id, p.ticket_id, p.message_id)
+
+    @router.on("widget_rate", WidgetRatePayload, access=WIDGET_VISITOR)
+    async def widget_rate(ctx: EventContext, p: WidgetRatePayload) -> TicketRating:
+        _, record, visitor_id = await visitor_of(ctx)
+        return await live.rate(record, visitor_id, p.ticket_id, p.score, p.comment)
+
+    @router.on("get_ticket_rating", TicketIdPayload, access=SIGNED_IN)
+    async def get_ticket_rating(ctx: EventContext, p: TicketIdPayload) -> TicketRating:
+        return await live.rating(await services.helpdesk.ticket(ctx.require(), p.ticket_id))

@@ -82,7 +82,7 @@ def register(router: EventRouter, services: Services) -> None:
 
     @router.on("update_widget_settings", UpdateWidgetSettingsPayload, access=STAFF)
     async def update_widget_settings(ctx: EventContext, p: UpdateWidgetSettingsPayload) -> WidgetSettings:
-        return await workspaces.set_widget_origins(ctx.require(), p.workspace_id, p.allowed_origins)
+        return await workspaces.update_widget(ctx.require(), p)
 
     @router.on("rotate_widget_token", WorkspaceIdPayload, access=STAFF)
     async def rotate_widget_token(ctx: EventContext, p: WorkspaceIdPayload) -> WidgetSettings:

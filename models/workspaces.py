@@ -42,6 +42,8 @@ class WorkspaceRecord(Workspace):
     widget_token: str | None = None
     widget_origins: list[str] = Field(default_factory=list)
     identity_secret: str | None = None
+    widget_color: str | None = None
+    widget_title: str | None = None
 
 
 class WorkspaceWithKey(Document):

@@ -23,6 +23,7 @@ from services.recovery import RecoveryService
 from services.support import SupportService
 from services.turn import TurnService
 from services.widget import WidgetService
+from services.widget_live import WidgetLiveService
 from services.workspaces import WorkspaceService
 
 
@@ -49,4 +50,5 @@ class Services:
     support: SupportService
     turn: TurnService
     widget: WidgetService
+    widget_live: WidgetLiveService
     workspaces: WorkspaceService

@@ -23,6 +23,7 @@ from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth
 from models.workspaces import WorkspaceRecord
 from services.attachments import AttachmentService
 from services.emitter import Emitter
+from storage.accounts import AccountStore
 from storage.database import new_id
 from storage.support import SupportStore
 from storage.visitors import VisitorStore
@@ -110,6 +111,7 @@ class WidgetService:
         visitors: VisitorStore,
         support: SupportStore,
         files: AttachmentService,
+        users: AccountStore,
         emitter: Emitter,
         clock: Clock,
     ) -> None:
@@ -117,11 +119,14 @@ class WidgetService:
         self.visitors = visitors
         self.support = support
         self.files = files
+        self.users = users
         self.emitter = emitter
         self.clock = clock
         self.authors: AuthorCards | None = None  # connected in wiring.py: who answered, as visitors see them
         # told when a widget or Dowell ticket is created or changes status (wiring: the helpdesk's ``door_changed``)
         self.ticket_hooks: list[Callable[[str, str], Awaitable[None]]] = []
+        # told of every message of the support side pushed to a visitor (wiring: the emailed replies)
+        self.reply_hooks: list[Callable[[WidgetMessage, str], Awaitable[None]]] = []
 
     async def ticket_changed(self, ticket_id: str, change: str) -> None:
         """Tell the hooks that a widget or Dowell ticket was ``created`` or changed ``status``."""
@@ -137,12 +142,44 @@ class WidgetService:
         return await still_valid(self.workspaces, caller)
 
     async def push_to_visitor(self, workspace_id: str, visitor_id: str, push: Push[Any], payload: Any) -> None:
-        """Push to the visitor's sockets that connected with the workspace's current widget token."""
+        """Push to the visitor's sockets that connected with the workspace's current widget token (a support-side
+        message with its author's name, and the reply hooks are told of it)."""
         record = await self.workspaces.find(workspace_id)
         if record is None or record.widget_token is None:
             return
+        if push is WIDGET_MESSAGE:
+            payload = (await self.named([payload], visitor_id))[0]
         tag = credential_tag("token", record.widget_token)
         await self.emitter.push(push, payload, to=widget_visitor_room(workspace_id, visitor_id, tag))
+        if push is WIDGET_MESSAGE and payload.author != visitor_id:
+            for hook in self.reply_hooks:
+                await hook(payload, visitor_id)
+
+    async def named(self, messages: list[SupportMessage], visitor_id: str | None) -> list[WidgetMessage]:
+        """Return the messages as the visitor sees them: each staff author's display name and profile picture."""
+        cards: dict[str, tuple[str | None, str | None]] = {visitor_id: (None, None)} if visitor_id else {}
+        for message in messages:
+            if message.author not in cards:
+                cards[message.author] = await self.author_card(message.author)
+        return [
+            WidgetMessage.model_validate(
+                {
+                    **m.model_dump(exclude={"author_name", "author_picture"}),
+                    "author_name": cards[m.author][0],
+                    "author_picture": cards[m.author][1],
+                }
+            )
+            for m in messages
+        ]
+
+    async def author_card(self, user_id: str) -> tuple[str | None, str | None]:
+        """Return an author's display name and picture URL; ``(None, None)`` for an id that is no account."""
+        if self.authors is not None:
+            return await self.authors.card(user_id) or (None, None)
+        try:
+            return (await self.users.get_user(user_id)).name, None
+        except NotFound:
+            return None, None  # a Dowell line manager id, not an account
 
     async def answered(self, message: SupportMessage, visitor_id: str | None) -> None:
         """Push a message written at another door to the ticket's Dowell room of the current key and, for a
@@ -155,13 +192,7 @@ class WidgetService:
             TICKET_MESSAGE_RESPONSE, data, to=support_ticket_room(message.ticket_id, room_tag(record.key_hash))
         )
         if visitor_id is not None:
-            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, await self.signed(message))
-
-    async def signed(self, message: SupportMessage) -> WidgetMessage:
-        """Return ``message`` as the visitor gets it, with its author's display name and picture when known."""
-        card = await self.authors.card(message.author) if self.authors is not None else None
-        name, picture = card or (None, None)
-        return WidgetMessage.model_validate({**message.model_dump(), "author_name": name, "author_picture": picture})
+            await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
 
     async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
         """Return the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""
@@ -196,11 +227,15 @@ class WidgetService:
         log.info("event=widget_visitor workspace=%s visitor=%s", record.id, stored.id)
         return secret, stored.id
 
-    async def open(self, record: WorkspaceRecord, visitor_id: str, product: str) -> SupportTicket:
-        """Open a ticket for the visitor and tell the workspace's Dowell support room."""
+    async def open(
+        self, record: WorkspaceRecord, visitor_id: str, product: str, email: str | None = None
+    ) -> SupportTicket:
+        """Open a ticket for the visitor and tell the workspace's Dowell support room; keep ``email`` for replies."""
         ticket = await self.support.open_ticket(new_id(), record.id, visitor_id, product, self.clock())
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
+        if email is not None:
+            await self.visitors.set_email(record.id, visitor_id, email)
         room = support_workspace_room(record.id, room_tag(record.key_hash))
         await self.emitter.push(NEW_TICKET, NewTicket(data=ticket.model_dump(mode="json")), to=room)
         await self.ticket_changed(ticket.id, "created")
@@ -212,10 +247,10 @@ class WidgetService:
             return []
         return await self.support.list_user_tickets(record.id, visitor_id)
 
-    async def messages(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> list[SupportMessage]:
-        """Return the messages of one of the visitor's tickets."""
+    async def messages(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> list[WidgetMessage]:
+        """Return the messages of one of the visitor's tickets, with the names of the staff who wrote them."""
         ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
-        return await self.support.list_messages(ticket.id)
+        return await self.named(await self.support.list_messages(ticket.id), visitor_id)
 
     async def send(
         self,
@@ -227,16 +262,51 @@ class WidgetService:
         text: str,
         reply_to: str | None,
         attachments: list[str],
+        client_id: str | None = None,
     ) -> SupportMessage:
-        """Post the visitor's message (and their own uploads) in one of their open tickets."""
+        """Post the visitor's message (and their own uploads) in one of their open tickets.
+
+        A ``client_id`` sent again (a resend after a lost ack) answers the message stored the first time.
+        """
         ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
+        message_id = new_id()
+        if client_id is not None:
+            first = await self.visitors.claim_send(record.id, visitor_id, client_id, message_id)
+            if first != message_id:
+                return await self.sent_before(ticket, first)
+        try:
+            return await self._post(caller, record, visitor_id, sid, ticket, message_id, text, reply_to, attachments)
+        except BaseException:
+            if client_id is not None:
+                await self.visitors.release_send(record.id, visitor_id, client_id, message_id)
+            raise
+
+    async def sent_before(self, ticket: SupportTicket, message_id: str) -> SupportMessage:
+        """Return the message a client id was first stored as; ``Conflict`` while that first send is unfinished."""
+        message = await self.support.get_message(ticket.id, message_id)
+        if message is None:
+            raise Conflict("this message is still being sent; retry", {"ticket_id": ticket.id})
+        return message
+
+    async def _post(
+        self,
+        caller: WidgetCaller,
+        record: WorkspaceRecord,
+        visitor_id: str,
+        sid: str,
+        ticket: SupportTicket,
+        message_id: str,
+        text: str,
+        reply_to: str | None,
+        attachments: list[str],
+    ) -> SupportMessage:
         if ticket.is_closed:
             raise Conflict("Ticket is closed", {"ticket_id": ticket.id})
         if reply_to is not None and await self.support.get_message(ticket.id, reply_to) is None:
             raise NotFound("Reply message not found", {"reply_to": reply_to})
         await self.files.check_owned(attachments, visitor_id, record.id)
         message = SupportMessage(
-            id=new_id(),
+            id=message_id,
             ticket_id=ticket.id,
             message_data=text,
             author=visitor_id,
@@ -251,7 +321,7 @@ class WidgetService:
         data = {"data": message.model_dump(mode="json"), "status": "success", "operation": "send_message"}
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, data, to=agents)
         own = widget_visitor_room(record.id, visitor_id, caller.token_tag)
-        await self.emitter.push(WIDGET_MESSAGE, message, to=own, skip_sid=sid)
+        await self.emitter.push(WIDGET_MESSAGE, WidgetMessage(**message.model_dump()), to=own, skip_sid=sid)
         await self.emitter.push(TICKET_MESSAGE, signed_in_view(message), to=ticket_room(ticket.id))
         return message
 

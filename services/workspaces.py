@@ -20,7 +20,7 @@ from models.rooms import (
     widget_workspace_room,
     workspace_admins_room,
 )
-from models.widget import IdentitySecret, WidgetSettings, new_widget_token
+from models.widget import DEFAULT_COLOR, IdentitySecret, UpdateWidgetSettingsPayload, WidgetSettings, new_widget_token
 from models.workspaces import (
     WIDGET_TOKEN_REVOKED,
     WORKSPACE_KEY_REVOKED,
@@ -83,6 +83,8 @@ def widget_settings(record: WorkspaceRecord) -> WidgetSettings:
         widget_token=record.widget_token or "",
         allowed_origins=record.widget_origins,
         identity_verification=record.identity_secret is not None,
+        color=record.widget_color or DEFAULT_COLOR,
+        title=record.widget_title,
     )
 
 
@@ -290,10 +292,16 @@ class WorkspaceService:
         """Return the workspace's widget settings."""
         return widget_settings(await self.widget_record(who, workspace_id))
 
-    async def set_widget_origins(self, who: Principal, workspace_id: str, origins: list[str]) -> WidgetSettings:
-        """Set the site origins allowed to embed the widget (empty: any)."""
-        await self.widget_record(who, workspace_id)
-        record = await self.store.set_widget_origins(workspace_id, origins, self.clock())
+    async def update_widget(self, who: Principal, p: UpdateWidgetSettingsPayload) -> WidgetSettings:
+        """Set the site origins allowed to embed the widget (empty: any) and its looks; fields left out are kept."""
+        workspace_id = p.workspace_id
+        record = await self.widget_record(who, workspace_id)
+        if p.allowed_origins is not None:
+            record = await self.store.set_widget_origins(workspace_id, p.allowed_origins, self.clock())
+        if p.color is not None or p.title is not None:
+            color = p.color if p.color is not None else record.widget_color
+            title = (p.title or None) if p.title is not None else record.widget_title
+            record = await self.store.set_widget_appearance(workspace_id, color, title, self.clock())
         log.info("event=update_widget_settings workspace=%s user=%s", record.id, who.user_id)
         return widget_settings(record)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from models.widget import VisitorRecord
+from models.widget import TicketRating, VisitorRecord
 from storage.database import Database
 
 
@@ -29,6 +29,25 @@ class VisitorStore(Protocol):
 
     async def find_by_identifier(self, workspace_id: str, identifier: str) -> VisitorRecord | None:
         """Return the workspace's visitor with this verified identifier, or None."""
+
+    async def claim_send(self, workspace_id: str, visitor_id: str, client_id: str, message_id: str) -> str:
+        """Record that the visitor's message ``client_id`` is stored as ``message_id``, unless that client id is
+        recorded already: return the message id it was first recorded with (a unique key decides)."""
+
+    async def release_send(self, workspace_id: str, visitor_id: str, client_id: str, message_id: str) -> None:
+        """Forget a claim whose message could not be stored (only while it still names ``message_id``)."""
+
+    async def set_email(self, workspace_id: str, visitor_id: str, email: str) -> None:
+        """Store the address the visitor left for replies (replacing an earlier one)."""
+
+    async def get_email(self, workspace_id: str, visitor_id: str) -> str | None:
+        """Return the address the visitor left for replies, or None."""
+
+    async def add_rating(self, rating: TicketRating) -> bool:
+        """Store the rating of a ticket; False (nothing stored) when the ticket has one already."""
+
+    async def get_rating(self, ticket_id: str) -> TicketRating | None:
+        """Return the rating of a ticket, or None."""
 
 
 def make_visitor_store(db: Database) -> VisitorStore:

@@ -48,6 +48,11 @@ class WorkspaceStore(Protocol):
         """Replace the widget token (the old one stops working); with ``now`` None only give a token to a
         workspace that has none. ``NotFound`` if unknown."""
 
+    async def set_widget_appearance(
+        self, workspace_id: str, color: str | None, title: str | None, now: datetime
+    ) -> WorkspaceRecord:
+        """Replace the widget's colour and title (None: the default); ``NotFound`` if unknown."""
+
     async def set_widget_origins(self, workspace_id: str, origins: list[str], now: datetime) -> WorkspaceRecord:
         """Replace the site origins allowed to embed the widget (empty: any); ``NotFound`` if unknown."""
 

@@ -33,15 +33,17 @@ PAGE = """<!doctype html>
   const root = () => document.getElementById("deskline-widget")?.shadowRoot;
   const status = () => root().querySelector(".status").textContent;
   const ticket = () => DesklineWidget.instance.ticketId;
-  const texts = (side) => [...root().querySelectorAll(`.message.${{side}}`)].map((m) => m.textContent);
+  const sent = (text) => [...root().querySelectorAll(".message.mine")].some(
+    (m) => m.querySelector(".body").textContent === text && m.dataset.state !== "pending");
+  const texts = (side) => [...root().querySelectorAll(`.message.${{side}} .body`)].map((m) => m.textContent);
   try {{
     await until(() => root(), "the widget");
     root().querySelector(".bubble").click();
     if (phase === "first") {{
       await until(() => /Ask us anything/.test(status()), "connected");
-      root().querySelector("input").value = "My order never arrived";
-      root().querySelector("form").requestSubmit();
-      await until(() => texts("mine").includes("My order never arrived"), "my message");
+      root().querySelector("#dl-input").value = "My order never arrived";
+      root().querySelector("form.compose").requestSubmit();
+      await until(() => sent("My order never arrived"), "my message");
       await until(() => !/Ask us anything/.test(status()), "the waiting time");
       await post({{ stage: "sent", ticket: ticket(), status: status() }});
       await until(() => texts("theirs").length > 0, "the agent's reply");
@@ -51,9 +53,9 @@ PAGE = """<!doctype html>
       await until(() => texts("theirs").length > 0, "the conversation after a reload");
       await post({{ stage: "resumed", ticket: ticket(), mine: texts("mine"), theirs: texts("theirs") }});
       for (let go = false; !go; await wait(50)) go = (await fetch("/closed")).ok;  // the agent closes the ticket
-      root().querySelector("input").value = "One more question";
-      root().querySelector("form").requestSubmit();
-      await until(() => texts("mine").includes("One more question"), "a message after the close");
+      root().querySelector("#dl-input").value = "One more question";
+      root().querySelector("form.compose").requestSubmit();
+      await until(() => sent("One more question"), "a message after the close");
       await post({{ stage: "new ticket", ticket: ticket(), mine: texts("mine") }});
     }}
   }} catch (err) {{
@@ -87,6 +89,8 @@ async def test_a_visitor_opens_a_ticket_gets_replies_live_finds_them_after_a_rel
     )
     await agent.ok("create_topic", keyed(workspace, key, name="orders"))
     await agent.ok("get_all_topics", keyed(workspace, key))  # joins the workspace room: new tickets arrive live
+    _, member = await signed_in(server, Role.AGENT)  # a member online: the widget offers the chat, not the form
+    await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": member["user"]["id"]})
     pages.files["shop.html"] = PAGE.format(server=server.url, workspace=workspace["id"], token=token)
     assert key not in pages.files["shop.html"]
 
@@ -149,6 +153,8 @@ async def test_widget_settings_are_for_admins_and_member_managers_only(server: A
         "widget_token": created["widget_token"],
         "allowed_origins": [],
         "identity_verification": False,
+        "color": "#2557d6",
+        "title": None,
     }
     rotated = await manager.ok("rotate_widget_token", ws)
     assert rotated["widget_token"] != created["widget_token"]

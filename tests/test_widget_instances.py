@@ -56,3 +56,33 @@ async def test_rotating_on_one_instance_ends_the_old_tokens_widgets_on_the_other
     assert (await back.inbox.wait_for("widget_token_revoked"))["reason"] == "deleted"
     await ended(back)
     assert bystander.sio.connected
+
+
+@pytest.mark.parametrize("cluster", ["sqlite", "mongo"], indirect=True)
+async def test_a_resend_through_the_other_instance_is_stored_once_and_typing_crosses(cluster: Cluster) -> None:  # noqa: F811
+    _, admin_token = await cluster.user(Role.ADMIN, "Ada")
+    admin = await cluster.client(cluster.a, admin_token)
+    created = await admin.ok("create_workspace", {"name": "Shop", "products": ["shop"]})
+    workspace, token = created["workspace"], created["widget_token"]
+    manager = {"user_id": "lm-ana", "positions_in_a_line": 1, "average_serving_time": 3, "ticket_count": 0}
+    await (await cluster.client(cluster.a)).ok("create_line_manager", keyed(workspace, created["api_key"], **manager))
+    agent_id, agent_token = await cluster.user(Role.AGENT, "Ana")
+    await admin.ok("add_workspace_member", {"workspace_id": workspace["id"], "user_id": agent_id})
+    agent = await cluster.client(cluster.a, agent_token)
+
+    first = await widget(cluster, cluster.a, widget_token=token)
+    opened = await first.ok("widget_open", {"product": "shop"})
+    ticket_id = opened["ticket"]["_id"]
+    second = await widget(cluster, cluster.b, widget_token=token, visitor_secret=opened["visitor_secret"])
+    send = {"ticket_id": ticket_id, "message_data": "once", "client_id": "cross-instance-1"}
+    answers = await asyncio.gather(first.call("widget_send", send), second.call("widget_send", send))
+    stored = {a["data"]["_id"] for a in answers if a["ok"]}
+    assert len(stored) == 1 and all(a["ok"] or a["error"]["code"] == "conflict" for a in answers), answers
+    assert (await second.ok("widget_send", send))["_id"] in stored
+    assert [m["message_data"] for m in await first.ok("widget_messages", {"ticket_id": ticket_id})] == ["once"]
+
+    await agent.ok("get_ticket", {"ticket_id": ticket_id})
+    await agent.ok("typing", {"ticket_id": ticket_id, "typing": True})  # instance a → the visitor on b
+    assert (await second.inbox.wait_for("widget_agent_typing"))["name"] == "Ana"
+    await second.ok("widget_typing", {"ticket_id": ticket_id, "typing": True})  # b → the agent on a
+    assert (await agent.inbox.wait_for("typing", lambda t: t["user_id"] == opened["visitor_id"]))["typing"] is True

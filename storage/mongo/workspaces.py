@@ -134,6 +134,13 @@ class MongoWorkspaceStore:
         await self._set(workspace_id, {"widget_origins": origins, "updated_at": now})
         return await self._found(workspace_id)
 
+    async def set_widget_appearance(
+        self, workspace_id: str, color: str | None, title: str | None, now: datetime
+    ) -> WorkspaceRecord:
+        """Replace the widget's colour and title (None: the default); ``NotFound`` if unknown."""
+        await self._set(workspace_id, {"widget_color": color, "widget_title": title, "updated_at": now})
+        return await self._found(workspace_id)
+
     async def set_identity_secret(self, workspace_id: str, secret: str, now: datetime) -> WorkspaceRecord:
         """Replace the identity-verification secret; ``NotFound`` if unknown."""
         await self._set(workspace_id, {"identity_secret": secret, "updated_at": now})

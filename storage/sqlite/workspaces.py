@@ -33,19 +33,23 @@ CREATE TABLE IF NOT EXISTS workspaces (
     updated_at TEXT NOT NULL,
     widget_token TEXT,
     widget_origins TEXT NOT NULL DEFAULT '[]',
-    identity_secret TEXT
+    identity_secret TEXT,
+    widget_color TEXT,
+    widget_title TEXT
 );
 CREATE INDEX IF NOT EXISTS workspaces_created ON workspaces (created_at, id)
 """
 _WS = (
     "id, name, products, auto_assign, key_hash, key_hint, created_at, updated_at, "
-    "widget_token, widget_origins, identity_secret"
+    "widget_token, widget_origins, identity_secret, widget_color, widget_title"
 )
 # Columns a database made before widget tokens lacks (added by ``init``).
 _WIDGET_COLUMNS = {
     "widget_token": "TEXT",
     "widget_origins": "TEXT NOT NULL DEFAULT '[]'",
     "identity_secret": "TEXT",
+    "widget_color": "TEXT",
+    "widget_title": "TEXT",
 }
 _MEMBER = "workspace_id, user_id, role, categories, load, created_at"
 
@@ -63,6 +67,8 @@ def _record(row: Any) -> WorkspaceRecord:
         widget_token=row["widget_token"],
         widget_origins=json.loads(row["widget_origins"]),
         identity_secret=row["identity_secret"],
+        widget_color=row["widget_color"],
+        widget_title=row["widget_title"],
     )
 
 
@@ -101,7 +107,7 @@ class SqliteWorkspaceStore:
     async def create(self, record: WorkspaceRecord) -> Workspace:
         """Store a new workspace."""
         await self._db.execute(
-            f"INSERT INTO workspaces ({_WS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO workspaces ({_WS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id,
                 record.name,
@@ -114,6 +120,8 @@ class SqliteWorkspaceStore:
                 record.widget_token,
                 json.dumps(record.widget_origins),
                 record.identity_secret,
+                record.widget_color,
+                record.widget_title,
             ),
         )
         return _public(record)
@@ -188,6 +196,16 @@ class SqliteWorkspaceStore:
         await self._db.execute(
             "UPDATE workspaces SET widget_origins = ?, updated_at = ? WHERE id = ?",
             (json.dumps(origins), iso(now), workspace_id),
+        )
+        return await self._found(workspace_id)
+
+    async def set_widget_appearance(
+        self, workspace_id: str, color: str | None, title: str | None, now: datetime
+    ) -> WorkspaceRecord:
+        """Replace the widget's colour and title (None: the default); ``NotFound`` if unknown."""
+        await self._db.execute(
+            "UPDATE workspaces SET widget_color = ?, widget_title = ?, updated_at = ? WHERE id = ?",
+            (color, title, iso(now), workspace_id),
         )
         return await self._found(workspace_id)
 

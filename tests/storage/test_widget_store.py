@@ -14,7 +14,7 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import NotFound
-from models.widget import VisitorRecord, new_widget_token
+from models.widget import TicketRating, VisitorRecord, new_widget_token
 from models.workspaces import WorkspaceRecord
 from storage.database import Database, new_id
 from storage.sqlite.convert import iso
@@ -178,3 +178,49 @@ async def test_a_visitor_lists_only_their_own_tickets(db: Database) -> None:
     assert first is not None and second is not None
     assert [t.id for t in await support.list_user_tickets("w1", "visitor-a")] == [first.id, second.id]
     assert await support.list_user_tickets("w2", "visitor-a") == []
+
+
+async def test_the_widget_appearance_is_stored_with_the_workspace(workspaces: WorkspaceStore) -> None:
+    made = workspace(new_widget_token())
+    await workspaces.create(made)
+    fresh = await workspaces.find(made.id)
+    assert fresh is not None and (fresh.widget_color, fresh.widget_title) == (None, None)
+    looks = await workspaces.set_widget_appearance(made.id, "#0b5d1e", "Shop help", NOW)
+    assert (looks.widget_color, looks.widget_title, looks.widget_token) == ("#0b5d1e", "Shop help", made.widget_token)
+    origins = await workspaces.set_widget_origins(made.id, ["https://shop.example.com"], NOW)
+    assert (origins.widget_color, origins.widget_title) == ("#0b5d1e", "Shop help")
+    back = await workspaces.set_widget_appearance(made.id, None, None, NOW)
+    assert (back.widget_color, back.widget_title) == (None, None)
+    with pytest.raises(NotFound):
+        await workspaces.set_widget_appearance("missing", "#000000", None, NOW)
+
+
+async def test_a_client_id_is_claimed_once_per_visitor_even_when_raced(visitors: VisitorStore) -> None:
+    tries = [new_id() for _ in range(8)]
+    winners = await asyncio.gather(*(visitors.claim_send("w1", "visitor-a", "client-1", m) for m in tries))
+    assert len(set(winners)) == 1 and winners[0] in tries
+    assert await visitors.claim_send("w1", "visitor-b", "client-1", "other") == "other", "another visitor's key"
+    assert await visitors.claim_send("w2", "visitor-a", "client-1", "elsewhere") == "elsewhere"
+    await visitors.release_send("w1", "visitor-a", "client-1", "not-the-claim")  # only the named claim goes
+    assert await visitors.claim_send("w1", "visitor-a", "client-1", "late") == winners[0]
+    await visitors.release_send("w1", "visitor-a", "client-1", winners[0])
+    assert await visitors.claim_send("w1", "visitor-a", "client-1", "again") == "again"
+
+
+async def test_a_visitors_email_and_a_tickets_one_rating(visitors: VisitorStore) -> None:
+    assert await visitors.get_email("w1", "visitor-a") is None
+    await visitors.set_email("w1", "visitor-a", "eve@example.com")
+    await visitors.set_email("w1", "visitor-a", "eve@example.org")
+    assert await visitors.get_email("w1", "visitor-a") == "eve@example.org"
+    assert await visitors.get_email("w2", "visitor-a") is None
+
+    rating = TicketRating(
+        ticket_id="t1", workspace_id="w1", visitor_id="visitor-a", score=4, comment="ok", created_at=NOW
+    )
+    assert await visitors.get_rating("t1") is None
+    results = await asyncio.gather(*(visitors.add_rating(rating.model_copy(update={"score": s})) for s in (1, 2, 3)))
+    assert sorted(results) == [False, False, True], "one rating per ticket, whoever races"
+    stored = await visitors.get_rating("t1")
+    assert stored is not None and stored.score in (1, 2, 3) and stored.comment == "ok"
+    assert stored.created_at == NOW
+    assert not await visitors.add_rating(rating)

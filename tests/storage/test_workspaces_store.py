@@ -43,7 +43,7 @@ async def test_create_find_list_update_delete(store: WorkspaceStore) -> None:
     second, _ = record("two", 1)
     created = await store.create(first)
     await store.create(second)
-    secrets = {"key_hash", "widget_token", "widget_origins", "identity_secret"}
+    secrets = {"key_hash", "widget_token", "widget_origins", "identity_secret", "widget_color", "widget_title"}
     assert created.model_dump() == first.model_dump(exclude=secrets)
     assert (await store.find(first.id)).key_hash == first.key_hash  # type: ignore[union-attr]
     assert await store.find("missing") is None
