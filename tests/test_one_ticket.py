@@ -233,7 +233,7 @@ async def test_a_signed_in_agent_answers_a_widget_visitor_and_the_key_holder_see
     pushed = await dowell_room.inbox.wait_for(
         "ticket_message_response", lambda m: isinstance(m["data"], dict) and m["data"].get("_id") == reply["id"]
     )
-    assert live.pop("author_name") == info["user"]["name"] and "author_picture" not in live  # the widget names the agent
+    assert live.pop("author_name") == info["user"]["name"] and "author_picture" not in live  # names the agent
     assert pushed["operation"] == "send_message" and pushed["data"] == live
 
     history = await site.agent.ok("get_ticket_messages", site.keyed(ticket_id=ticket_id, product="shop"))
