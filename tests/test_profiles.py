@@ -127,7 +127,7 @@ async def test_a_widget_visitor_sees_the_answering_agents_name_and_picture(any_s
     ticket_id = opened_["ticket"]["_id"]
     await visitor.ok("widget_send", {"ticket_id": ticket_id, "message_data": "hello?"})
     own = await other_tab.inbox.wait_for("widget_message", lambda m: m["message_data"] == "hello?")
-    assert "author_name" not in own and "author_picture" not in own  # the visitor's own message: as before
+    assert own["author_name"] is None and "author_picture" not in own  # the visitor's own message: no author card
 
     await agent.ok("send_ticket_message", {"ticket_id": ticket_id, "body": "It ships today"})
     answer = await visitor.inbox.wait_for("widget_message", lambda m: m["message_data"] == "It ships today")
