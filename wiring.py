@@ -40,6 +40,7 @@ from services.pool import PoolService
 from services.presence import PresenceService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.session_recovery import SessionRecoveryService
 from services.support import SupportService
 from services.turn import TurnService
 from services.widget import WidgetService
@@ -55,6 +56,7 @@ from storage.pool import make_pool_store
 from storage.presence import make_presence_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
+from storage.session_recovery import make_session_recovery_store
 from storage.support import make_support_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
@@ -195,6 +197,12 @@ async def build_deps(
         redis=redis,
     )
 
+    # connection-state recovery (issue 16): broadcasts kept for the window, dropped sessions, retried requests
+    session_store = make_session_recovery_store(db)
+    await session_store.init()
+    if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
+        sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)
+
     # metrics: every repository operation is timed (deskline_storage_operation_seconds{store,operation})
     for name, store in {
         "accounts": account_store,
@@ -206,6 +214,7 @@ async def build_deps(
         "pool": pool_store,
         "queue": queue_store,
         "recovery": recovery_store,
+        "session_recovery": session_store,
         "support": support_store,
         "visitors": visitor_store,
         "workspaces": workspace_store,
