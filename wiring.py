@@ -198,7 +198,7 @@ async def build_deps(
     )
 
     # connection-state recovery (issue 16): broadcasts kept for the window, dropped sessions, retried requests
-    session_store = make_session_recovery_store(db)
+    session_store = make_session_recovery_store(db, redis, settings.redis_channel, settings.recovery_window_seconds)
     await session_store.init()
     if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
         sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)

@@ -45,7 +45,7 @@ def asks_recovery(auth: Any) -> bool:
 def client_offset(auth: dict[str, Any]) -> int | None:
     """Return the offset of the last packet the client received, if it sent a well-formed one."""
     raw = auth.get(OFFSET_KEY)
-    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 20 else None
 
 
 def retry_key(data: list[Any]) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from models.session_recovery import RequestClaim, SavedSession, StoredPacket
 from storage.database import Database
@@ -40,8 +40,14 @@ class SessionRecoveryStore(Protocol):
         """Forget packets persisted before ``packets_before`` and sessions and keys expired at ``now``."""
 
 
-def make_session_recovery_store(db: Database) -> SessionRecoveryStore:
-    """Return the connection-state recovery store of the database's backend."""
+def make_session_recovery_store(
+    db: Database, redis: Any = None, channel: str = "deskline", window_seconds: float = 120
+) -> SessionRecoveryStore:
+    """Return the Redis recovery store when a Redis client is given (every instance reads it), else the database's."""
+    if redis is not None:
+        from storage.redis.session_recovery import RedisSessionRecoveryStore
+
+        return RedisSessionRecoveryStore(redis, f"deskline:{channel}:resume", window_seconds)
     if db.kind == "mongo":
         from storage.mongo.session_recovery import MongoSessionRecoveryStore
 
