@@ -118,7 +118,7 @@
 
     /** What the socket connects with: the public token, never an API key, and this visitor's credentials. */
     function credentials() {
-      const auth = { widget_token: config.widgetToken };
+      const auth = { widget_token: config.widgetToken, recover: true }; // a short drop resumes the session
       if (config.identifier && config.identifierHash) {
         auth.identifier = config.identifier;
         auth.identifier_hash = config.identifierHash;
@@ -218,7 +218,7 @@
         socket.disconnect();
         setStatus("Support chat was reconfigured: reload the page.");
       });
-      socket.on("connect", () => { resume(); }); // also after every reconnect
+      socket.on("connect", () => { resume(); }); // also after every reconnect (bubbles are shown once by _id)
       socket.on("connect_error", (err) => setStatus(err.data && err.data.code ? `Support chat is unavailable (${err.data.code}).` : "Connecting…"));
       socket.on("disconnect", () => setStatus("Reconnecting…"));
       setStatus("Connecting…");
