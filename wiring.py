@@ -24,6 +24,7 @@ from handlers.context import Deps
 from handlers.helpdesk import SioRooms, ticket_rooms_restorer
 from handlers.metrics import metrics, observe_store
 from handlers.rate_limits import RateLimiter
+from handlers.recovery_identity import AuthIdentity, session_identity
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
@@ -202,6 +203,7 @@ async def build_deps(
     await session_store.init()
     if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
         sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)
+        sio.auth_identity, sio.session_identity = AuthIdentity(deps), session_identity
 
     # metrics: every repository operation is timed (deskline_storage_operation_seconds{store,operation})
     for name, store in {

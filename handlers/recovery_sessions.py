@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -25,14 +26,15 @@ from socketio import packet
 from handlers.events import failure
 from handlers.recovery_emits import replay, restoring_sid
 from models.errors import Conflict
-from models.rooms import is_public_room
-from models.session_recovery import OFFSET_KEY, OPT_IN_KEY, PID_KEY, SavedSession
+from models.session_recovery import OFFSET_KEY, OPT_IN_KEY, PID_KEY, SavedSession, restorable_room
 from services.session_recovery import SessionRecoveryService
 
 log = logging.getLogger("deskline.recovery")
 
 RETRY_KEY = "retry_key"
 MAX_KEY_LENGTH = 64
+AuthIdentity = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
+SessionIdentity = Callable[[dict[str, Any]], str | None]
 # The pid a connecting socket is given (None: not recovering), read when its CONNECT reply is sent.
 connect_pid: ContextVar[str | None] = ContextVar("connect_pid", default=None)
 
@@ -66,6 +68,8 @@ class RecoveringServer(socketio.AsyncServer):
     """``AsyncServer`` mixin speaking socket.io's connection-state recovery when ``recovery`` is set."""
 
     recovery: SessionRecoveryService | None = None  # set by wiring when RECOVERY_WINDOW_SECONDS > 0
+    auth_identity: AuthIdentity | None = None  # who a connect auth proves to be (handlers.recovery_identity)
+    session_identity: SessionIdentity | None = None  # who a connected socket is
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         """Connect; a recovering client gets a pid, and within the window its sid, rooms and missed packets."""
@@ -75,6 +79,9 @@ class RecoveringServer(socketio.AsyncServer):
         auth = {k: v for k, v in data.items() if k not in (PID_KEY, OFFSET_KEY, OPT_IN_KEY)}
         pid = data.get(PID_KEY)
         saved = await recovery.take(pid) if isinstance(pid, str) and 0 < len(pid) <= MAX_KEY_LENGTH else None
+        if saved is not None and saved.who != await self._proves(auth, eio_sid):
+            log.info("event=recover code=unauthorized reason=identity_differs")
+            saved = None  # a fresh session: the old sid, rooms and missed events stay with their owner
         given = saved.pid if saved is not None else secrets.token_urlsafe(16)
         if saved is not None:
             sock.held = []  # live packets wait until the missed ones are out
@@ -94,11 +101,17 @@ class RecoveringServer(socketio.AsyncServer):
             return
         await self._restore(sock, sid, saved, client_offset(data))
 
+    async def _proves(self, auth: dict[str, Any], eio_sid: str) -> str | None:
+        """Return the identity the reconnect's auth proves (None: anonymous)."""
+        if self.auth_identity is None:
+            return None
+        return await self.auth_identity(auth, self.environ.get(eio_sid, {}))
+
     async def _restore(self, sock: Any, sid: str, saved: SavedSession, offset: int | None) -> None:
-        """Give a recovered socket its public rooms back and replay what it missed, then what came meanwhile."""
+        """Give a recovered socket its open rooms back and replay what it missed, then what came meanwhile."""
         assert self.recovery is not None
         for room in saved.rooms:
-            if is_public_room(room):
+            if restorable_room(room):
                 await self.enter_room(sid, room)
         start = offset if offset is not None else saved.since
         try:
@@ -133,10 +146,10 @@ class RecoveringServer(socketio.AsyncServer):
         if sid is None or not self.manager.is_connected(sid, "/"):
             return
         rooms = [r for r in self.manager.get_rooms(sid, "/") if r is not None and r != sid]
-        principal = (await self.get_session(sid)).get("principal")
-        user_id, role = (principal.user_id, principal.role.value) if principal is not None else (None, None)
+        session = await self.get_session(sid)
+        who = self.session_identity(session) if self.session_identity is not None else None
         try:
-            await self.recovery.keep(SavedSession(pid, sid, rooms, user_id, role, since))
+            await self.recovery.keep(SavedSession(pid, sid, rooms, who, since))
         except Exception:
             log.exception("event=recovery_keep sid=%s code=internal", sid)
 

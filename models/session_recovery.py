@@ -17,8 +17,7 @@ class SavedSession:
     pid: str  # the private session id the client was given in the CONNECT reply
     sid: str  # the public socket id, kept across the drop (rooms, presence and sessions use it)
     rooms: list[str] = field(default_factory=list)
-    user_id: str | None = None  # the principal signed in when it dropped (rooms tied to it need the same one back)
-    role: str | None = None
+    who: str | None = None  # the identity it had (user, widget visitor; None: anonymous): a reconnect must prove it
     since: int = 0  # the last offset that existed when the socket connected (replay start for zero-event sockets)
 
 
@@ -38,3 +37,12 @@ class RequestClaim:
 
     new: bool
     ack: str | None = None
+
+
+def restorable_room(room: str) -> bool:
+    """Return whether a recovered socket gets ``room`` back as is: rooms anyone may join without a credential.
+
+    Rooms that took a credential (signed-in, ticket, workspace, widget and key rooms) are derived again by
+    ``connect`` from the reconnect's auth, or joined again by the client.
+    """
+    return room.startswith("chat:") or (room.startswith("office:") and room.count(":") == 1)

@@ -109,6 +109,7 @@ async def test_a_retried_event_with_the_same_key_is_applied_once(server: Running
         await js.send(lose_next_ack="a")
         ref = await js.start_call("a", "message_event", chat_message(ROOM, text), key)
         await watcher.inbox.wait_for("my_response", lambda m: m.get("data") == text)  # the first try ran
+        await js.driver.next("disconnected", disconnected="a")  # and its ack was lost with the connection
         back = await js.reconnect("a")  # socket.io-client resends its unacknowledged packet (a new ack id)
         assert back["recovered"] is True
         return await js.driver.next("acked", acked=ref)

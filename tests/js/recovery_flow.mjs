@@ -3,7 +3,7 @@
 // Commands: {"open": name, "url", "auth", "retries"?}  {"emit": name, "event", "payload", "key"?, "ref"}
 //           {"drop": name} (close the transport)  {"lose_next_ack": name} (the next ack is lost with the transport)
 //           {"reconnect": name, "url"?}  {"seen": name} (every event received)  {"close": name}
-// Lines: {"connected": name, "id", "recovered"}, {"acked": ref, "ack"}, {"seen": name, "events"}, {"error": ...}
+// Lines: {"connected": name, "id", "recovered"}, {"disconnected": name, "reason"}, {"acked": ref, "ack"}, {"seen": name, "events"}, {"error": ...}
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -17,6 +17,7 @@ function open({ open: name, url, auth, retries }) {
   });
   const state = { socket, events: [], loseNextAck: false };
   socket.on("connect", () => say({ connected: name, id: socket.id, recovered: Boolean(socket.recovered) }));
+  socket.on("disconnect", (reason) => say({ disconnected: name, reason }));
   socket.on("connect_error", (err) => say({ error: name, message: String(err && err.message) }));
   socket.onAny((event, ...args) => state.events.push([event, ...args]));
   const onack = socket.onack.bind(socket);

@@ -61,7 +61,7 @@ async def test_offsets_increase_and_packets_match_rooms_and_skips(store: Session
 
 
 async def test_a_session_is_taken_once_and_not_after_it_expires(store: SessionRecoveryStore) -> None:
-    kept = SavedSession("pid-1", "sid-1", ["chat:lobby"], "user-1", "agent", 7)
+    kept = SavedSession("pid-1", "sid-1", ["chat:lobby"], "user:u1:agent", 7)
     await store.save_session(kept, now() + timedelta(seconds=WINDOW))
     taken = await asyncio.gather(*(store.take_session("pid-1", now()) for _ in range(5)))
     assert [t for t in taken if t is not None] == [kept]
