@@ -81,7 +81,8 @@ class RecoveringServer(socketio.AsyncServer):
         saved = await recovery.take(pid) if isinstance(pid, str) and 0 < len(pid) <= MAX_KEY_LENGTH else None
         if saved is not None and saved.who != await self._proves(auth, eio_sid):
             log.info("event=recover code=unauthorized reason=identity_differs")
-            saved = None  # a fresh session: the old sid, rooms and missed events stay with their owner
+            await recovery.keep(saved)  # still its owner's to take back (within a fresh window)
+            saved = None  # this socket gets a fresh session: not the old sid, rooms or missed events
         given = saved.pid if saved is not None else secrets.token_urlsafe(16)
         if saved is not None:
             sock.held = []  # live packets wait until the missed ones are out
