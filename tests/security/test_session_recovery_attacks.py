@@ -66,9 +66,8 @@ async def test_another_visitor_with_the_widget_token_cannot_take_a_visitors_sess
     site = await site_of(server)
     tab, answer = await opened(site, "hello")
     secret = answer["visitor_secret"]
-    phone = await connect_client(
-        server.url, auth={"widget_token": site.token, "visitor_secret": secret, "recover": True}
-    )
+    credentials = {"widget_token": site.token, "visitor_secret": secret}
+    phone = await connect_client(server.url, auth={**credentials, "recover": True})
     phone_sid = phone.sid
     pid = await drop(server, phone)
     await tab.ok("widget_send", {"ticket_id": answer["ticket"]["_id"], "message_data": "my address is 1 Main St"})
