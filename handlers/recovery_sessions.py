@@ -114,7 +114,7 @@ class RecoveringServer(socketio.AsyncServer):
         for room in saved.rooms:
             if restorable_room(room):
                 await self.enter_room(sid, room)
-        start = offset if offset is not None else saved.since
+        start = max(offset or 0, saved.since)  # never before the socket first connected
         try:
             missed = await self.recovery.missed(start, [r for r in self.rooms(sid) if r is not None], sid)
         except Exception:
