@@ -79,6 +79,8 @@ class RecoveringServer(socketio.AsyncServer):
         auth = {k: v for k, v in data.items() if k not in (PID_KEY, OFFSET_KEY, OPT_IN_KEY)}
         pid = data.get(PID_KEY)
         saved = await recovery.take(pid) if isinstance(pid, str) and 0 < len(pid) <= MAX_KEY_LENGTH else None
+        if saved is not None and self.manager.is_connected(saved.sid, "/"):
+            saved = None  # its old socket is still here (the drop is not noticed yet): it saves itself when it goes
         if saved is not None and saved.who != await self._proves(auth, eio_sid):
             log.info("event=recover code=unauthorized reason=identity_differs")
             await recovery.keep(saved)  # still its owner's to take back (within a fresh window)

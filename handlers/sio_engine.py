@@ -338,7 +338,10 @@ class DirectEmitManager(socketio.AsyncManager):
             if sock is None or sock.closed:
                 continue
             if with_offset is not None and sock.recovery_pid is not None:
-                with_offset.deliver(sock, ws_frame)
+                if sock.held is None and with_offset.frame is not None:
+                    sock.push(with_offset.pkt, with_offset.frame)
+                else:
+                    with_offset.deliver(sock, ws_frame)
             else:
                 if frame is None:
                     frame = ws_frame(pkt.encode())
