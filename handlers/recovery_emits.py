@@ -24,6 +24,10 @@ log = logging.getLogger("deskline.recovery")
 
 # The offset of the broadcast being delivered (None: not persisted), set around one emit.
 packet_offset: ContextVar[int | None] = ContextVar("packet_offset", default=None)
+# The sockets a persisted broadcast goes to on this instance: those in its rooms when it was emitted, not those
+# that joined while it was being written (None: whoever is in the rooms at delivery). Recovering sockets get it
+# either way: one being restored must not miss a packet written after its replay was read.
+emit_recipients: ContextVar[frozenset[str] | None] = ContextVar("emit_recipients", default=None)
 # The sid a recovering socket gets back (None: a new one), set around its connect.
 restoring_sid: ContextVar[str | None] = ContextVar("restoring_sid", default=None)
 
@@ -110,16 +114,19 @@ class RecoveringEmits:
         if recovery is None or callback is not None or (namespace or "/") != "/" or SioPacket.data_is_binary(args):
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)  # type: ignore[misc]
         encoded = self.server.packet_class.json.dumps([event, *args], separators=(",", ":"))
+        manager: Any = self
+        members = frozenset(sid for sid, _ in manager.get_participants("/", room)) if "/" in manager.rooms else None
         try:
             offset = await recovery.persist(encoded, _rooms(room), _skipped(skip_sid))
         except Exception:  # the store is down: deliver anyway, without an offset (a later drop replays nothing)
             log.exception("event=recovery_persist code=internal")
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
-        token = packet_offset.set(offset)
+        token, snapshot = packet_offset.set(offset), emit_recipients.set(members)
         try:
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
         finally:
             packet_offset.reset(token)
+            emit_recipients.reset(snapshot)
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         """Register a connecting socket; a recovering one under its previous sid (None if that sid is taken)."""

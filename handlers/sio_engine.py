@@ -31,7 +31,7 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from handlers import metrics as observed  # a module: handlers.metrics imports this one's managers
-from handlers.recovery_emits import OffsetDelivery, packet_offset
+from handlers.recovery_emits import OffsetDelivery, emit_recipients, packet_offset
 
 log = logging.getLogger("deskline.socket")
 
@@ -325,7 +325,7 @@ class DirectEmitManager(socketio.AsyncManager):
         if isinstance(encoded, list):  # binary attachments: several packets per recipient
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid)
         pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        offset = packet_offset.get()
+        offset, members = packet_offset.get(), emit_recipients.get()
         with_offset = OffsetDelivery(encoded, offset) if offset is not None else None
         frame: bytes | None = None
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
@@ -337,6 +337,8 @@ class DirectEmitManager(socketio.AsyncManager):
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
+            if members is not None and sid not in members and sock.recovery_pid is None:
+                continue  # joined while the broadcast was being persisted (a recovering socket dedups by offset)
             if with_offset is not None and sock.recovery_pid is not None:
                 if sock.held is None and with_offset.frame is not None:
                     sock.push(with_offset.pkt, with_offset.frame)
