@@ -26,8 +26,9 @@ async def joined(js: JsClients, name: str, server: RunningServer) -> dict[str, A
 
 
 async def test_a_dropped_socket_is_recovered_with_its_rooms_and_every_missed_event_once(
-    server: RunningServer, js: JsClients
+    any_server: RunningServer, js: JsClients
 ) -> None:
+    server = any_server  # SQLite, then MongoDB
     first = await joined(js, "a", server)
     writer = await server.client()
     await writer.call("join", {"room": ROOM})
