@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from models.rooms import user_room
+from server import SIO_KEY
+from tests.conftest import signed_in
 from tests.helpers import ManualClock, RunningServer
 from tests.recovery_kit import JsClients, chat_lines, chat_message, js, offsets_of, say
 from tests.security.test_widget_token import opened, site_of
@@ -49,6 +52,23 @@ async def test_a_dropped_socket_is_recovered_with_its_rooms_and_every_missed_eve
     assert chat_lines(events, writer.sid) == [f"m{n}" for n in range(10)]
     offsets = [int(o) for o in offsets_of(events)]
     assert offsets == sorted(set(offsets))  # every event carries a distinct, increasing offset
+
+
+async def test_a_signed_in_socket_is_recovered_with_its_user_room_after_its_token_is_checked_again(
+    server: RunningServer, js: JsClients
+) -> None:
+    _, me = await signed_in(server, "agent")
+    first = await js.open("console", server.url, auth={"token": me["access_token"]})
+    await js.seen_until("console", lambda ev: any(e[0] == "my_response" for e in ev))  # the greeting
+    sio = server.app[SIO_KEY]
+
+    await js.send(drop="console")
+    await sio.emit("agent_note", {"n": 1}, to=user_room(me["user"]["id"]))  # while the console is away
+    back = await js.reconnect("console")
+    assert back["recovered"] is True and back["id"] == first["id"]
+    await sio.emit("agent_note", {"n": 2}, to=user_room(me["user"]["id"]))
+    events = await js.seen_until("console", lambda ev: sum(e[0] == "agent_note" for e in ev) >= 2)
+    assert [e[1] for e in events if e[0] == "agent_note"] == [{"n": 1}, {"n": 2}]
 
 
 async def test_a_session_that_received_nothing_yet_is_recovered_too(server: RunningServer, js: JsClients) -> None:
