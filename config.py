@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     session_recheck_seconds: float = Field(
         10, ge=0, description="how long a socket trusts its last read of the account's session version (0: every event)"
     )
+    recovery_window_seconds: float = Field(
+        120,
+        ge=0,
+        description="connection-state recovery: how long a dropped socket's session and the broadcasts it missed are "
+        "kept (socket.io-client with auth.recover = true gets them back on reconnect); 0 disables recovery",
+    )
     cors_origins: str = Field(
         "*", description="comma-separated allowed origins (these may send credentials), or * (any, never credentials)"
     )

@@ -24,6 +24,7 @@ from handlers.context import Deps
 from handlers.helpdesk import SioRooms, ticket_rooms_restorer
 from handlers.metrics import metrics, observe_store
 from handlers.rate_limits import RateLimiter
+from handlers.recovery_identity import AuthIdentity, session_identity
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
@@ -43,6 +44,7 @@ from services.presence import PresenceService
 from services.profiles import ProfileService
 from services.queue import QueueServices
 from services.recovery import RecoveryService
+from services.session_recovery import SessionRecoveryService
 from services.support import SupportService
 from services.turn import TurnService
 from services.widget import WidgetService
@@ -61,6 +63,7 @@ from storage.presence import make_presence_store
 from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
+from storage.session_recovery import make_session_recovery_store
 from storage.support import make_support_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
@@ -227,6 +230,13 @@ async def build_deps(
         redis=redis,
     )
 
+    # connection-state recovery (issue 16): broadcasts kept for the window, dropped sessions, retried requests
+    session_store = make_session_recovery_store(db, redis, settings.redis_channel, settings.recovery_window_seconds)
+    await session_store.init()
+    if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
+        sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)
+        sio.auth_identity, sio.session_identity = AuthIdentity(deps), session_identity
+
     # metrics: every repository operation is timed (deskline_storage_operation_seconds{store,operation})
     for name, store in {
         "accounts": account_store,
@@ -240,6 +250,7 @@ async def build_deps(
         "profiles": profile_store,
         "queue": queue_store,
         "recovery": recovery_store,
+        "session_recovery": session_store,
         "support": support_store,
         "visitors": visitor_store,
         "workspaces": workspace_store,

@@ -52,13 +52,16 @@ class Pushes:
             self._check()
 
 
-async def connect_spread(target: Target, n: int, pushes: Pushes | None, auth: bool = False) -> list[eio.Client]:
-    """Open ``n`` clients, spread evenly over the target's instances."""
+async def connect_spread(
+    target: Target, n: int, pushes: Pushes | None, auth: bool = False, extra: dict[str, Any] | None = None
+) -> list[eio.Client]:
+    """Open ``n`` clients, spread evenly over the target's instances (``extra``: more connect auth)."""
     conns: list[eio.Client] = []
     try:
         for i, server in enumerate(target.servers):
             share = n // len(target.servers) + (1 if i < n % len(target.servers) else 0)
-            conns += await eio.connect_many(HOST, server.port, share, target.auth if auth else None, pushes)
+            given = {**(target.auth if auth and target.auth else {}), **(extra or {})} or None
+            conns += await eio.connect_many(HOST, server.port, share, given, pushes)
     except BaseException:
         eio.close_all(conns)
         raise
@@ -84,15 +87,19 @@ async def quiet(pushes: Pushes, still: float, limit: float) -> bool:
     return False
 
 
-async def fan_out(target: Target, members: int, rate: float, seconds: float, grace: float = 3.0) -> dict[str, Any]:
-    """``members`` sockets in one room, one sender at ``rate`` messages/s; deliveries/s, delivered %, delay."""
+async def fan_out(
+    target: Target, members: int, rate: float, seconds: float, grace: float = 3.0, recover: bool = False
+) -> dict[str, Any]:
+    """``members`` sockets in one room, one sender at ``rate`` messages/s; deliveries/s, delivered %, delay, and
+    the server's RSS growth (KiB) over the run. ``recover``: the members opt in to connection-state recovery."""
     pushes = Pushes()
     room = f"fan-{uuid.uuid4().hex[:8]}"
-    conns = await connect_spread(target, members, pushes)
+    conns = await connect_spread(target, members, pushes, extra={"recover": True} if recover else None)
     sender = await eio.connect(HOST, target.port)
     try:
         await join_all(conns, room)
         settled = await quiet(pushes, 1.0, 180)  # the joins' own notices must be out of the way first
+        rss_before = sum(rss_kib(s.pid) for s in target.servers)
         meter = CpuMeter(target.pids).start()
         total, sent = int(rate * seconds), 0
         start = time.perf_counter()
@@ -105,6 +112,7 @@ async def fan_out(target: Target, members: int, rate: float, seconds: float, gra
         expected = total * members
         await pushes.wait_for(expected, 0, time.perf_counter() + grace)
         cpu = meter.stop()
+        rss_growth = sum(rss_kib(s.pid) for s in target.servers) - rss_before
         delivered = len(pushes.delays)
         elapsed = max(pushes.last, start + seconds) - start
     finally:
@@ -118,6 +126,7 @@ async def fan_out(target: Target, members: int, rate: float, seconds: float, gra
         "p99": percentile(delays, 0.99),
         "settled": settled,
         "cpu": cpu,
+        "rss_kib": rss_growth,
     }
 
 

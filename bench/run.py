@@ -11,7 +11,8 @@ Scenarios: ``echo`` closed-loop acked no-storage event (+ a ``socket.io-client``
 percentiles, ``fanout`` one room, ``idle`` connections, ``join`` storm, ``claims`` ``fetch_tickets``
 (Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis, ``redis-scale`` CPU per
 message on instances holding a room and on those that don't, over 1, 2 and 4 instances on one Redis channel,
-``workers`` ``--workers 1`` vs ``2`` (the last two print their own tables).
+``workers`` ``--workers 1`` vs ``2``, ``recovery`` Deskline's fan-out with connection-state recovery off, on, and on
+with every member opted in (the last three print their own tables).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from bench.procs import CpuMeter, node_available
 from bench.report import Report, best_round, cpu_text, describe
 from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
 
-SCENARIOS = ("echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers")
+SCENARIOS = (
+    "echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers", "recovery"
+)  # fmt: skip
 FULL = {"clients": 200, "in_flight": 10, "warmup": 1.0, "seconds": 8.0, "rate": 2000, "rate_s": 10.0,
         "members": 1000, "fan_rate": 50, "fan_s": 10.0, "idle": 5000, "storm": 1000, "storm_limit": 60.0,
         "agents": 20, "cycles": 30, "scale_members": 20, "scale_rate": 200, "scale_s": 6.0,
@@ -202,6 +205,29 @@ class Runner:
             print(f"   workers: {n} done; load average {os.getloadavg()[0]:.2f}", flush=True)
         head = f"`--workers`, Redis, unpinned; {s['clients']} clients × {s['in_flight']} in flight; fan-out"
         self.extra.append(f"{head} {s['members']} sockets × {s['fan_rate']} messages/s\n\n" + "\n".join(lines))
+
+    async def recovery(self) -> None:
+        """Fan-out with connection-state recovery off (window 0), on, and on with every member opted in.
+
+        With ``--rounds`` > 1 the cases run in turn, every other round in reverse order, and the best round shows.
+        """
+        s = self.size
+        cases = [("off (window 0)", "0", False), ("on, members not opted in", "120", False)]
+        cases.append(("on, every member opted in (offsets appended)", "120", True))
+        results: dict[str, list[dict[str, Any]]] = {}
+        for n in range(self.args.rounds):
+            for label, window, recover in cases if n % 2 == 0 else list(reversed(cases)):
+                env = {"DESKLINE_RECOVERY_WINDOW_SECONDS": window}
+                async with running("deskline", self.workdir, self.core, env=env) as target:
+                    fan = await rooms.fan_out(target, s["members"], s["fan_rate"], s["fan_s"], recover=recover)
+                results.setdefault(label, []).append(fan)
+                print(f"   recovery: {label} done; load average {os.getloadavg()[0]:.2f}", flush=True)
+        lines = ["| recovery | fan-out | server RSS growth |", "|---|---|---|"]
+        for label, _, _ in cases:
+            fan = best_round(results[label])
+            lines.append(f"| {label} | {describe(fan)[0]} ({cpu_text(fan['cpu'])}) | {fan['rss_kib']:,} KiB |")
+        head = f"connection-state recovery, Deskline fan-out: {s['members']:,} sockets × {s['fan_rate']} messages/s"
+        self.extra.append(head + "\n\n" + "\n".join(lines))
 
 
 def machine() -> str:

@@ -101,16 +101,21 @@ def deskline_env(data_dir: Path, port: int, secret: str, redis_channel: str | No
     return env
 
 
-def deskline_servers(workdir: Path, core: int | None, instances: int, redis: bool) -> list[Server]:
-    """``instances`` Deskline processes sharing one SQLite data dir (and a unique Redis channel if ``redis``)."""
+def deskline_servers(
+    workdir: Path, core: int | None, instances: int, redis: bool, env: dict[str, str] | None = None
+) -> list[Server]:
+    """``instances`` Deskline processes sharing one SQLite data dir (and a unique Redis channel if ``redis``);
+    ``env`` adds settings."""
     data_dir = Path(tempfile.mkdtemp(prefix="deskline-data-", dir=workdir))
     channel = f"deskline-bench-{uuid.uuid4().hex[:12]}" if redis else None
     secret = "bench-secret-" + uuid.uuid4().hex
     servers = []
     for _ in range(instances):
         port = free_port()
-        env = deskline_env(data_dir, port, secret, channel)
-        servers.append(Server("deskline", [python(), "server.py"], port, env, data_dir / f"server-{port}.log", core))
+        settings = deskline_env(data_dir, port, secret, channel) | (env or {})
+        servers.append(
+            Server("deskline", [python(), "server.py"], port, settings, data_dir / f"server-{port}.log", core)
+        )
     return servers
 
 
@@ -136,15 +141,20 @@ async def sign_in(target: Target) -> None:
 
 @asynccontextmanager
 async def running(
-    kind: str, workdir: Path, core: int | None, instances: int = 1, redis: bool = False
+    kind: str,
+    workdir: Path,
+    core: int | None,
+    instances: int = 1,
+    redis: bool = False,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Target]:
-    """Start the server(s) of ``kind``, yield the target, and always stop them."""
+    """Start the server(s) of ``kind`` (Deskline's with ``env`` added), yield the target, and always stop them."""
     if kind == "node":
         servers = [node_server(workdir, core)]
     elif kind == "py":
         servers = [py_server(workdir, core)]
     else:
-        servers = deskline_servers(workdir, core, instances, redis)
+        servers = deskline_servers(workdir, core, instances, redis, env)
         await asyncio.to_thread(create_admin, servers[0])
     try:
         for server in servers:

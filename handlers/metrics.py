@@ -31,6 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from handlers.context import DEPS_KEY
+from handlers.recovery_emits import RecoveringEmits
 from handlers.sio_engine import DirectEmitManager, DirectEmitRedisManager
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -195,11 +196,11 @@ class _CountsSockets:
         return await super().disconnect(sid, namespace, **kwargs)  # type: ignore[misc]
 
 
-class ObservedManager(_CountsSockets, DirectEmitManager):
+class ObservedManager(_CountsSockets, RecoveringEmits, DirectEmitManager):
     """The single-instance client manager (broadcasts framed once), counting connections."""
 
 
-class ObservedRedisManager(_CountsSockets, DirectEmitRedisManager):
+class ObservedRedisManager(_CountsSockets, RecoveringEmits, DirectEmitRedisManager):
     """``AsyncRedisManager`` counting connections and timing each publish (``deskline_redis_publish_seconds``).
 
     ``_publish`` is the one method every cross-instance message (emit, room change, disconnect) goes through.

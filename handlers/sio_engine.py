@@ -31,6 +31,7 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
 from handlers import metrics as observed  # a module: handlers.metrics imports this one's managers
+from handlers.recovery_emits import OffsetDelivery, emit_recipients, packet_offset
 
 log = logging.getLogger("deskline.socket")
 
@@ -61,6 +62,10 @@ def ws_frame(data: str | bytes) -> bytes:
 
 class DesklineSocket(AsyncSocket):
     """``AsyncSocket`` that writes to an idle WebSocket directly and queues only behind pending packets."""
+
+    recovery_pid: str | None = None  # set when the client asked for connection-state recovery (offsets appended)
+    recovery_since: int = 0  # the newest offset when it connected (replay start for a zero-event session)
+    held: list[tuple[int, eio_packet.Packet]] | None = None  # live packets held while missed ones are replayed
 
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)
@@ -320,6 +325,8 @@ class DirectEmitManager(socketio.AsyncManager):
         if isinstance(encoded, list):  # binary attachments: several packets per recipient
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid)
         pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        offset, members = packet_offset.get(), emit_recipients.get()
+        with_offset = OffsetDelivery(encoded, offset) if offset is not None else None
         frame: bytes | None = None
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
@@ -330,9 +337,17 @@ class DirectEmitManager(socketio.AsyncManager):
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
-            if frame is None:
-                frame = ws_frame(pkt.encode())
-            sock.push(pkt, frame)
+            if members is not None and sid not in members and sock.recovery_pid is None:
+                continue  # joined while the broadcast was being persisted (a recovering socket dedups by offset)
+            if with_offset is not None and sock.recovery_pid is not None:
+                if sock.held is None and with_offset.frame is not None:
+                    sock.push(with_offset.pkt, with_offset.frame)
+                else:
+                    with_offset.deliver(sock, ws_frame)
+            else:
+                if frame is None:
+                    frame = ws_frame(pkt.encode())
+                sock.push(pkt, frame)
             delivered += 1
         if delivered:
             observed.metrics().deliveries.inc(delivered)

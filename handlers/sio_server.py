@@ -14,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import socketio
 from socketio import packet
 
 from handlers.events import MAX_DEPTH, failure
 from handlers.metrics import metrics
+from handlers.recovery_sessions import RecoveringServer
 from handlers.sio_engine import DesklineEngine, message_size
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
@@ -43,7 +43,7 @@ class _PacketHeader(packet.Packet):
     json = _NoData
 
 
-class DesklineServer(socketio.AsyncServer):
+class DesklineServer(RecoveringServer):
     """``AsyncServer`` that acks unknown events with ``unknown_event`` and undecodable ones with ``invalid_payload``."""
 
     def __init__(self, *args: Any, send_backlog: int = DesklineEngine.send_backlog, **kwargs: Any) -> None:

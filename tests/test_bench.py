@@ -62,6 +62,13 @@ async def test_fan_out_and_join_storm_deliver_everything(server: RunningServer) 
     assert storm["acked"] == 1.0 and storm["notices"] == 1.0  # 5 joiners: 10 "Joined the Room" notices
 
 
+async def test_fan_out_to_members_opted_in_to_recovery_delivers_everything(server: RunningServer) -> None:
+    target = await target_for(server)
+    fan = await rooms.fan_out(target, members=4, rate=20, seconds=0.3, grace=5, recover=True)
+    assert fan["delivered"] == 1.0 and fan["settled"]
+    assert isinstance(fan["rss_kib"], int)
+
+
 async def test_long_frames_reach_deskline_and_come_back(server: RunningServer) -> None:
     pushes: list[object] = []
     member = await eio.connect("127.0.0.1", server.settings.port, on_push=lambda c, e, d: pushes.append(d))

@@ -319,7 +319,7 @@
 
     /** What the socket connects with: the public token, never an API key, and this visitor's credentials. */
     function credentials() {
-      const auth = { widget_token: config.widgetToken };
+      const auth = { widget_token: config.widgetToken, recover: true }; // a short drop resumes the session
       if (config.identifier && config.identifierHash) {
         auth.identifier = config.identifier;
         auth.identifier_hash = config.identifierHash;
