@@ -15,8 +15,8 @@ from auth.tokens import Grant
 from config import Settings
 from models.accounts import User
 from models.clock import Clock
-from models.common import to_jsonable
 from models.errors import Unauthorized
+from models.pushes import Push
 from models.roles import Principal, Role, require_principal, require_role
 from models.rooms import is_public_room, role_room, user_room
 from models.workspaces import Workspace
@@ -69,12 +69,6 @@ class Deps:
         """The notification service (``services.notify``)."""
         return self.services.notify
 
-    async def emit(
-        self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None
-    ) -> None:
-        """Push ``event`` to a room or socket, or once to each socket in any of several rooms (on every instance)."""
-        await self.sio.emit(event, to_jsonable(data), to=to, skip_sid=skip_sid)
-
     async def session_changed(self, sid: str, session: dict[str, Any]) -> None:
         """Run the session hooks: socket ``sid`` connected, or its principal was set or cleared."""
         for hook in self.session_hooks:
@@ -125,9 +119,9 @@ class EventContext:
             return require_role(self.principal, set(roles))
         return require_principal(self.principal)
 
-    async def emit(self, event: str, data: Any, *, to: str | None = None, skip_self: bool = False) -> None:
-        """Push ``event`` to ``to`` (default: this socket only)."""
-        await self.deps.emit(event, data, to=to or self.sid, skip_sid=self.sid if skip_self else None)
+    async def push(self, push: Push[Any], payload: Any, *, to: str | None = None, skip_self: bool = False) -> None:
+        """Push the declared ``push`` to ``to`` (default: this socket only), through the one emitter."""
+        await self.deps.emitter.push(push, payload, to=to or self.sid, skip_sid=self.sid if skip_self else None)
 
     async def enter(self, room: str) -> None:
         """Put this socket in ``room``."""
