@@ -24,7 +24,7 @@ from handlers.cors import cors_middleware, warn_about_wildcard
 from handlers.logs import configure_logging
 from handlers.metrics import ObservedManager, ObservedRedisManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
-from models.clock import Clock
+from models.clock import Clock, millis_clock
 from models.common import utc_now
 from models.roles import Role
 from services.accounts import AccountService
@@ -144,7 +144,8 @@ async def create_admin(settings: Settings, email: str, password: str, name: str)
         store = make_account_store(db)
         await store.init()
         service = AccountService(store, Passwords.from_settings(settings), None, 0, timedelta())  # type: ignore[arg-type]
-        user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, utc_now())
+        now = millis_clock(utc_now)()
+        user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, now)
         print(f"admin created: id={user.id} email={user.email}")
     finally:
         await db.close()

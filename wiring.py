@@ -106,10 +106,10 @@ async def build_deps(
     await chat_store.init()
     chat = ChatService(chat_store, emitter, now, settings.history_limit)
 
-    # notify (the outbox keeps the raw clock: its retry times are compared to the microsecond in tests)
+    # notify
     notify_store = make_notify_store(db)
     await notify_store.init()
-    notify = NotifyService(notify_store, account_store, emitter, settings, clock)
+    notify = NotifyService(notify_store, account_store, emitter, settings, now)
 
     # recovery
     recovery_store = make_recovery_store(db)
@@ -146,11 +146,11 @@ async def build_deps(
     presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
     await presence.start()
 
-    # calls (the raw clock, as notify's outbox: a call's times are compared to the microsecond in tests)
+    # calls
     call_store = make_call_store(db)
     await call_store.init()
     calls = CallService(
-        call_store, presence, accounts, workspace_store, notify, emitter, clock, settings.call_ring_seconds
+        call_store, presence, accounts, workspace_store, notify, emitter, now, settings.call_ring_seconds
     )
 
     # tickets: support (Dowell), helpdesk (signed in), widget (visitors)
@@ -189,7 +189,6 @@ async def build_deps(
         sio=sio,
         settings=settings,
         db=db,
-        clock=clock,
         services=services,
         emitter=emitter,
         redis=redis,

@@ -48,7 +48,6 @@ class Deps:
     sio: socketio.AsyncServer
     settings: Settings
     db: Database
-    clock: Clock
     services: Services
     emitter: Emitter
     redis: Any = None
@@ -58,6 +57,11 @@ class Deps:
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     account_hooks: list[AccountHook] = field(default_factory=list)
     limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
+
+    @property
+    def clock(self) -> Clock:
+        """The one clock, in whole milliseconds (``services.clock``, ``models.clock.millis_clock``)."""
+        return self.services.clock
 
     @property
     def accounts(self) -> AccountService:
