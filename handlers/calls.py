@@ -1,4 +1,5 @@
-"""Call events, Deskline's and Dowell Chat V2's (callUser, answerCall, endCall); the use cases: services/calls.py.
+"""Call events, Deskline's and Dowell Chat V2's (callUser, answerCall, endCall); the use cases: services/calls.py,
+services/calls_dowell.py and services/call_lifecycle.py.
 
 Dowell call events keep their wire contract: no failure envelope (the old server sent none), only the ack.
 """
@@ -77,14 +78,14 @@ def register(router: EventRouter, services: Services) -> None:
     @router.on("callUser", CallUserPayload, access=ANONYMOUS)
     async def call_user(ctx: EventContext, p: CallUserPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"call_id": await calls.call_user(ctx.sid, ctx.principal, p)}
+            return {"call_id": await calls.dowell.call_user(ctx.sid, ctx.principal, p)}
 
     @router.on("answerCall", AnswerCallPayload, access=ANONYMOUS)
     async def answer_call(ctx: EventContext, p: AnswerCallPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"call_id": await calls.answer_call(ctx.sid, ctx.principal, p)}
+            return {"call_id": await calls.dowell.answer_call(ctx.sid, ctx.principal, p)}
 
     @router.on("endCall", NoPayload, access=ANONYMOUS)
     async def end_call(ctx: EventContext, _: NoPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"ended": await calls.end_call(ctx.sid, ctx.principal)}
+            return {"ended": await calls.dowell.end_call(ctx.sid, ctx.principal)}
