@@ -21,6 +21,7 @@ from config import Settings, describe_settings
 from handlers import asyncapi, codec, lifecycle
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
+from handlers.http import api_errors
 from handlers.logs import configure_logging
 from handlers.metrics import ObservedManager, ObservedRedisManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
@@ -44,7 +45,7 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
     warn_about_wildcard(settings)
-    middlewares = [cors_middleware(settings.cors_list())]
+    middlewares = [cors_middleware(settings.cors_list()), api_errors]  # CORS headers go on error answers too
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
