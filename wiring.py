@@ -13,6 +13,7 @@ from typing import Any
 
 import socketio
 from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from auth.passwords import Passwords
 from auth.phones import default_region
@@ -76,7 +77,7 @@ class SioEmitter:
 
 
 async def build_deps(
-    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: object = None
+    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: Redis | None = None
 ) -> Deps:
     """Build every store (``init()`` once each) and every service, connect the hooks, and return the ``Deps``."""
     now = millis_clock(clock)  # the one time-precision rule: services only ever see whole milliseconds
@@ -191,6 +192,7 @@ async def build_deps(
         db=db,
         services=services,
         emitter=emitter,
+        limits=RateLimiter(settings, sio, redis),
         redis=redis,
     )
 
@@ -212,7 +214,6 @@ async def build_deps(
         observe_store(store, name)
 
     # Hooks and background work, one block per domain
-    deps.limits = RateLimiter(settings, sio, redis)
     deps.disconnect_hooks.append(deps.limits.forget)
     if isinstance(sio, DesklineServer):
         sio.unknown_event_hook = deps.limits.unknown_event

@@ -6,10 +6,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
+from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from auth.tokens import Grant
 from config import Settings
@@ -25,6 +27,9 @@ from services.bundle import Services
 from services.emitter import Emitter
 from services.notify import NotifyService
 from storage.database import Database
+
+if TYPE_CHECKING:  # handlers/rate_limits.py reads EventContext from here
+    from handlers.rate_limits import RateLimiter
 
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -50,13 +55,13 @@ class Deps:
     db: Database
     services: Services
     emitter: Emitter
-    redis: Any = None
+    limits: RateLimiter
+    redis: Redis | None = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
-    events: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, type[BaseModel] | None] = field(default_factory=dict)  # every declared event: its model
     session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     account_hooks: list[AccountHook] = field(default_factory=list)
-    limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
 
     @property
     def clock(self) -> Clock:
