@@ -28,9 +28,6 @@ LONG_MODULES = {
     "storage/sqlite/support.py",  # the ticket slice's owner
     "services/workspaces.py",  # next to the ticket slice's workspace store work
     "models/helpdesk.py",  # next to the ticket slice's topic work
-    "storage/mongo/queue_offices.py",
-    "storage/sqlite/accounts.py",
-    "storage/sqlite/db.py",
 }
 
 
