@@ -1,8 +1,7 @@
 """Wiring, in one place: every store built and initialised once, every service built once, hooks connected here.
 
 ``build_deps`` is the only code that knows how the pieces fit; domains get what they need through ``Services``
-(their ``register(router, services)``) and never append hooks to ``Deps`` themselves. Not-yet-converted domains
-still build their own stores in ``setup(deps)`` until step B of issue 14 moves them here.
+(their ``register(router, services)``) and never append hooks to ``Deps`` themselves.
 """
 
 from __future__ import annotations
