@@ -17,8 +17,7 @@ from aiohttp import BodyPartReader, hdrs, web
 from handlers.context import DEPS_KEY, Deps
 from handlers.http_auth import http_caller
 from models.errors import InvalidPayload, PayloadTooLarge
-from services.attachments import Uploader
-from storage.attachments import CHUNK
+from services.attachments import UPLOAD_CHUNK, Uploader
 
 FORM_OVERHEAD = 16 * 1024
 NOT_MULTIPART = "send the file as multipart/form-data in the field 'file'"
@@ -40,7 +39,7 @@ def clean_name(filename: str | None) -> str:
 async def _limited(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
     """Yield the part's bytes, raising ``PayloadTooLarge`` as soon as they pass ``limit``."""
     total = 0
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await part.read_chunk(UPLOAD_CHUNK):
         total += len(chunk)
         if total > limit:
             raise PayloadTooLarge(f"the file is larger than {limit} bytes", {"limit": limit})
@@ -93,7 +92,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     )
     response.content_length = record.size
     await response.prepare(request)
-    async for chunk in attachments.store.read(record.id):
+    async for chunk in attachments.content(record):
         await response.write(chunk)
     await response.write_eof()
     return response

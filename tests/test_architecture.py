@@ -108,3 +108,18 @@ def test_modules_stay_small() -> None:
     long = {module for module, lines in sizes.items() if lines > MAX_LINES}
     assert long <= LONG_MODULES, f"over {MAX_LINES} lines: split them: {sorted(long - LONG_MODULES)}"
     assert LONG_MODULES <= long, f"now short: delete from LONG_MODULES: {sorted(LONG_MODULES - long)}"
+
+
+def test_handlers_reach_storage_only_through_services() -> None:
+    """Handlers declare events; the use cases (and the stores) are the services' (``Deps.db``'s type excepted)."""
+    found = []
+    for module, tree in modules():
+        if not module.startswith("handlers/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "storage":
+                if (module, node.module) != ("handlers/context.py", "storage.database"):
+                    found.append(f"{module}:{node.lineno} imports {node.module}")
+            elif isinstance(node, ast.Attribute) and node.attr in ("store", "visitors", "users"):
+                found.append(f"{module}:{node.lineno} reads .{node.attr}")
+    assert not found, "move the store work into the service:\n  " + "\n  ".join(found)
