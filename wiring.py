@@ -27,7 +27,7 @@ from handlers.rate_limits import RateLimiter
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
-from models.pushes import Push
+from models.pushes import ALL_PUSHES, Push
 from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.bundle import Services
@@ -69,7 +69,10 @@ class SioEmitter:
     async def push(
         self, push: Push[Any], payload: BaseModel | dict[str, Any], *, to: Target, skip_sid: str | None = None
     ) -> None:
-        """Send ``payload`` as ``push`` to a room, a socket or a list of them."""
+        """Send ``payload`` as ``push`` to a room, a socket or a list of them; refuse a push not declared."""
+        declared = ALL_PUSHES.get(push.name)
+        if declared is None or declared.model is not push.model:
+            raise ValueError(f"push {push.name!r} is not declared (Push(name, Model) in models/)")
         rooms = to if isinstance(to, str) else list(to)
         metrics().emits.labels(push.name).inc()
         await self.sio.emit(push.name, push.dump(payload), to=rooms, skip_sid=skip_sid)  # type: ignore[arg-type]

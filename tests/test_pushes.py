@@ -143,3 +143,23 @@ async def test_a_compat_failure_goes_through_the_emitter(server: RunningServer) 
     said = await old.inbox.wait_for("ticket_response", lambda d: d["status"] == "failure")
     assert said == {"data": "Invalid Data", "status": "failure", "operation": "get_ticket"}
     assert metrics().emits.labels("ticket_response")._value.get() == before + 1
+
+
+async def test_the_emitter_refuses_an_undeclared_push(server: RunningServer) -> None:
+    """A push whose declaration is not in the registry (or names another model) never reaches a socket."""
+    from pydantic import BaseModel
+
+    from models.pushes import ALL_PUSHES, Push
+
+    class Probe(BaseModel):
+        """A payload nobody declared."""
+
+        x: int
+
+    probe = Push("probe_undeclared_push", Probe)
+    del ALL_PUSHES[probe.name]  # as if it had been made outside models/ and never registered
+    with pytest.raises(ValueError, match="not declared"):
+        await server.deps.emitter.push(probe, Probe(x=1), to="r")
+    with pytest.raises(ValueError, match="declared twice"):
+        Push(TICKET_RESPONSE.name, Probe)  # a second model for a declared name is refused at declaration
+    await server.deps.emitter.push(TICKET_RESPONSE, {"data": "x", "status": "success", "operation": "p"}, to="r")
