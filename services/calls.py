@@ -29,7 +29,7 @@ from models.calls import (
     busy,
 )
 from models.clock import Clock
-from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from models.errors import Conflict, Forbidden, InvalidPayload, NotFound, Unauthorized
 from models.roles import Principal, Role
 from models.rooms import user_room
 from services.accounts import AccountService
@@ -38,10 +38,13 @@ from services.calls_dowell import DowellCalls
 from services.emitter import Emitter
 from services.notify import NotifyService
 from services.presence import PresenceService
+from services.widget import session_visitor
+from services.workspaces import authenticate_workspace
 from storage.calls import CallStore
 from storage.workspaces import WorkspaceStore
 
 VISITOR = "Visitor"
+NO_CALLER = "sign in, or connect with the widget token (auth.widget_token + visitor_secret)"
 
 
 class CallService:
@@ -122,6 +125,21 @@ class CallService:
         if not agents:
             raise NotFound("no agent is available right now")
         return await self._ring(sid, who, agents, media, sdp, name)
+
+    async def agents_workspace(
+        self, workspace_id: str | None, api_key: str | None, session: dict[str, Any], who: Principal | None
+    ) -> str | None:
+        """Return whose agents ``call_agents`` rings: the keyed workspace, the widget socket's own, or any (None).
+
+        ``Unauthorized`` for a wrong key, or for a caller neither signed in nor a widget visitor.
+        """
+        if workspace_id is not None and api_key is not None:  # the back-office key (compatibility)
+            return (await authenticate_workspace(self.workspaces, workspace_id, api_key)).id
+        if (visitor := await session_visitor(self.workspaces, session)) is not None:
+            return visitor.workspace_id  # a widget socket: its own workspace
+        if who is None:
+            raise Unauthorized(NO_CALLER)
+        return None
 
     async def _agent_members(self, workspace_id: str) -> set[str]:
         return {m.user_id for m in await self.workspaces.list_members(workspace_id) if m.role == Role.AGENT}
