@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -228,6 +229,17 @@ class Settings(BaseSettings):
         if self.redis_url and self.presence_ttl_seconds <= self.presence_heartbeat_seconds:
             raise ValueError("DESKLINE_PRESENCE_TTL_SECONDS must be longer than DESKLINE_PRESENCE_HEARTBEAT_SECONDS")
         return self
+
+    def workers_refusal(self) -> str | None:
+        """Return why these settings cannot run several workers (``--workers N``), or None."""
+        if self.workers > 1 and not self.redis_url:
+            return (
+                f"--workers {self.workers} needs Redis: set DESKLINE_REDIS_URL (the workers share rooms and "
+                "emits through it), or run one worker"
+            )
+        if self.workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+            return "--workers needs SO_REUSEPORT, which this platform lacks"
+        return None
 
     def smtp_implicit_tls(self) -> bool:
         """Return whether SMTP talks TLS from the first byte: ``SMTP_TLS`` if set, else port 465."""

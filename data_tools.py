@@ -1,4 +1,4 @@
-"""Maintenance commands of ``server.py``: migrate, backup, export and import of a workspace."""
+"""Maintenance commands of ``server.py``: create-admin, migrate, backup, export and import of a workspace."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from auth.passwords import Passwords
 from config import Settings
+from models.clock import millis_clock
+from models.common import utc_now
+from models.roles import Role
+from services.accounts import AccountService
 from services.transfer import ImportReport, TransferStores, export_lines, import_lines
 from storage import open_database
 from storage.accounts import make_account_store
@@ -35,6 +41,24 @@ def add_commands(commands: Any) -> None:
     export.add_argument("--to", type=Path, help="file to write (default: standard output)")
     into = commands.add_parser("import", help="store a workspace written by export into this database")
     into.add_argument("--from", dest="source", type=Path, help="file to read (default: standard input)")
+
+
+async def create_admin(settings: Settings, email: str, password: str, name: str) -> None:
+    """Create the first administrator account."""
+    from handlers.events import parse_payload
+    from models.accounts import CreateUserPayload
+
+    payload = parse_payload(CreateUserPayload, {"email": email, "password": password, "name": name, "role": "admin"})
+    db = await open_database(settings)
+    try:
+        store = make_account_store(db)
+        await store.init()
+        service = AccountService(store, Passwords.from_settings(settings), None, 0, timedelta())  # type: ignore[arg-type]
+        now = millis_clock(utc_now)()
+        user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, now)
+        print(f"admin created: id={user.id} email={user.email}")
+    finally:
+        await db.close()
 
 
 async def migrate_only(settings: Settings) -> list[int]:

@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import socketio
 from aiohttp import hdrs, web
@@ -16,21 +15,18 @@ from aiohttp import hdrs, web
 import data_tools
 import handlers
 import workers
-from auth.passwords import Passwords
 from config import Settings, describe_settings
 from handlers import asyncapi, codec, lifecycle
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
+from handlers.http import api_errors
 from handlers.logs import configure_logging
 from handlers.metrics import ObservedManager, ObservedRedisManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
 from models.clock import Clock
 from models.common import utc_now
 from models.demo import DemoSite
-from models.roles import Role
-from services.accounts import AccountService
 from storage import open_database
-from storage.accounts import make_account_store
 from storage.migrations import migrate
 from wiring import build_deps
 
@@ -45,7 +41,7 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
     warn_about_wildcard(settings)
-    middlewares = [cors_middleware(settings.cors_list())]
+    middlewares = [cors_middleware(settings.cors_list()), api_errors]  # CORS headers go on error answers too
     if not settings.websocket_compression:
         middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
@@ -144,23 +140,6 @@ def announce_demo(site: DemoSite, settings: Settings) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def create_admin(settings: Settings, email: str, password: str, name: str) -> None:
-    """Create the first administrator account."""
-    from handlers.events import parse_payload
-    from models.accounts import CreateUserPayload
-
-    payload = parse_payload(CreateUserPayload, {"email": email, "password": password, "name": name, "role": "admin"})
-    db = await open_database(settings)
-    try:
-        store = make_account_store(db)
-        await store.init()
-        service = AccountService(store, Passwords.from_settings(settings), None, 0, timedelta())  # type: ignore[arg-type]
-        user = await service.create(payload.email, None, payload.name, payload.password, Role.ADMIN, utc_now())
-        print(f"admin created: id={user.id} email={user.email}")
-    finally:
-        await db.close()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the server, or a maintenance command."""
     parser = argparse.ArgumentParser(
@@ -189,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings)
     if args.command == "create-admin":
         try:
-            asyncio.run(create_admin(settings, args.email, args.password, args.name))
+            asyncio.run(data_tools.create_admin(settings, args.email, args.password, args.name))
         except Exception as exc:
             print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
             if getattr(exc, "details", None):
@@ -201,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.demo and settings.workers > 1:
         print("error: the demo runs in one process: start it without --workers", file=sys.stderr)
         raise SystemExit(2)
-    if reason := workers.refusal(settings):
+    if reason := settings.workers_refusal():
         print(f"error: {reason}", file=sys.stderr)
         raise SystemExit(2)
     if settings.workers > 1 and not args.pool_worker:

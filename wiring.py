@@ -1,8 +1,7 @@
 """Wiring, in one place: every store built and initialised once, every service built once, hooks connected here.
 
 ``build_deps`` is the only code that knows how the pieces fit; domains get what they need through ``Services``
-(their ``register(router, services)``) and never append hooks to ``Deps`` themselves. Not-yet-converted domains
-still build their own stores in ``setup(deps)`` until step B of issue 14 moves them here.
+(their ``register(router, services)``) and never append hooks to ``Deps`` themselves.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 
 import socketio
 from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from auth.passwords import Passwords
 from auth.phones import default_region
@@ -28,7 +28,7 @@ from handlers.recovery_identity import AuthIdentity, session_identity
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
-from models.pushes import Push
+from models.pushes import ALL_PUSHES, Push
 from services.accounts import AccountService
 from services.attachments import AttachmentService
 from services.bundle import Services
@@ -78,14 +78,17 @@ class SioEmitter:
     async def push(
         self, push: Push[Any], payload: BaseModel | dict[str, Any], *, to: Target, skip_sid: str | None = None
     ) -> None:
-        """Send ``payload`` as ``push`` to a room, a socket or a list of them."""
+        """Send ``payload`` as ``push`` to a room, a socket or a list of them; refuse a push not declared."""
+        declared = ALL_PUSHES.get(push.name)
+        if declared is None or declared.model is not push.model:
+            raise ValueError(f"push {push.name!r} is not declared (Push(name, Model) in models/)")
         rooms = to if isinstance(to, str) else list(to)
         metrics().emits.labels(push.name).inc()
         await self.sio.emit(push.name, push.dump(payload), to=rooms, skip_sid=skip_sid)  # type: ignore[arg-type]
 
 
 async def build_deps(
-    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: object = None
+    settings: Settings, sio: socketio.AsyncServer, db: Database, clock: Clock, redis: Redis | None = None
 ) -> Deps:
     """Build every store (``init()`` once each) and every service, connect the hooks, and return the ``Deps``."""
     now = millis_clock(clock)  # the one time-precision rule: services only ever see whole milliseconds
@@ -115,10 +118,10 @@ async def build_deps(
     await chat_store.init()
     chat = ChatService(chat_store, emitter, now, settings.history_limit)
 
-    # notify (the outbox keeps the raw clock: its retry times are compared to the microsecond in tests)
+    # notify
     notify_store = make_notify_store(db)
     await notify_store.init()
-    notify = NotifyService(notify_store, account_store, emitter, settings, clock)
+    notify = NotifyService(notify_store, account_store, emitter, settings, now)
 
     # recovery
     recovery_store = make_recovery_store(db)
@@ -162,11 +165,11 @@ async def build_deps(
     presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
     await presence.start()
 
-    # calls (the raw clock, as notify's outbox: a call's times are compared to the microsecond in tests)
+    # calls
     call_store = make_call_store(db)
     await call_store.init()
     calls = CallService(
-        call_store, presence, accounts, workspace_store, notify, emitter, clock, settings.call_ring_seconds
+        call_store, presence, accounts, workspace_store, notify, emitter, now, settings.call_ring_seconds
     )
 
     # tickets: support (Dowell), helpdesk (signed in), widget (visitors)
@@ -224,9 +227,9 @@ async def build_deps(
         sio=sio,
         settings=settings,
         db=db,
-        clock=clock,
         services=services,
         emitter=emitter,
+        limits=RateLimiter(settings, sio, redis),
         redis=redis,
     )
 
@@ -258,7 +261,6 @@ async def build_deps(
         observe_store(store, name)
 
     # Hooks and background work, one block per domain
-    deps.limits = RateLimiter(settings, sio, redis)
     deps.disconnect_hooks.append(deps.limits.forget)
     if isinstance(sio, DesklineServer):
         sio.unknown_event_hook = deps.limits.unknown_event

@@ -19,18 +19,6 @@ WORKER_FLAG = "--pool-worker"  # hidden: tells a child it is one of the pool (bi
 STOP_SECONDS = 30
 
 
-def refusal(settings: Settings) -> str | None:
-    """Return why ``settings`` cannot run several workers, or None."""
-    if settings.workers > 1 and not settings.redis_url:
-        return (
-            f"--workers {settings.workers} needs Redis: set DESKLINE_REDIS_URL (the workers share rooms and "
-            "emits through it), or run one worker"
-        )
-    if settings.workers > 1 and not hasattr(__import__("socket"), "SO_REUSEPORT"):
-        return "--workers needs SO_REUSEPORT, which this platform lacks"
-    return None
-
-
 def metrics_folder(settings: Settings) -> tuple[Path, bool]:
     """Return the folder the workers' metrics go to, cleared, and whether it is a private one to remove at exit.
 

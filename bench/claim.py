@@ -79,7 +79,7 @@ def percentile(values: list[float], q: float) -> float:
 async def create_admin(email: str, password: str) -> None:
     """Create the admin in the server's database (same DESKLINE_* environment); fine if it exists."""
     from config import Settings
-    from server import create_admin as make
+    from data_tools import create_admin as make
 
     try:
         await make(Settings(), email, password, "Bench admin")

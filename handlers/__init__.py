@@ -1,6 +1,6 @@
 """Socket.IO event handlers, one module per domain.
 
-To add or convert a domain (see docs/architecture.md): write ``handlers/<domain>.py`` with
+To add a domain (see docs/architecture.md): write ``handlers/<domain>.py`` with
 ``def register(router: EventRouter, services: Services) -> None`` (sync, no I/O: it only declares events) and
 list it in ``DOMAINS``; its stores and services are built in ``wiring.py``. A domain that serves HTTP too adds
 a ``def add_routes(app)`` and lists it in ``HTTP_ROUTES``.
@@ -40,7 +40,7 @@ from services.bundle import Services
 
 Register = Callable[[EventRouter, Services], None]
 
-# Converted domains: any order works (tests/test_wiring.py registers them reversed).
+# Every domain: any order works (tests/test_wiring.py registers them reversed).
 DOMAINS: list[Register] = [
     accounts.register,
     calls.register,

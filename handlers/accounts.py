@@ -24,9 +24,7 @@ from models.accounts import (
 )
 from models.roles import Role
 from models.rooms import user_room
-from services.accounts import public
 from services.bundle import Services
-from storage.cursor import decode_cursor, encode_cursor
 
 ADMIN_CHANGED = "account changed by an administrator"
 LOGGED_OUT_EVERYWHERE = "logged out everywhere"
@@ -70,7 +68,7 @@ def register(router: EventRouter, services: Services) -> None:
 
     @router.on("me", NoPayload, access=SIGNED_IN)
     async def me(ctx: EventContext, _: NoPayload) -> User:
-        return public(await accounts.store.get_user(ctx.require().user_id))
+        return await accounts.user(ctx.require().user_id)
 
     @router.on("create_user", CreateUserPayload, access=ADMIN)
     async def create_user(ctx: EventContext, p: CreateUserPayload) -> User:
@@ -78,14 +76,11 @@ def register(router: EventRouter, services: Services) -> None:
 
     @router.on("list_users", ListUsersPayload, access=ADMIN)
     async def list_users(ctx: EventContext, p: ListUsersPayload) -> dict[str, Any]:
-        after = decode_cursor(p.cursor) if p.cursor else None
-        users = await accounts.store.list_users(p.role, after, p.limit)
-        cursor = encode_cursor(users[-1].created_at, users[-1].id) if len(users) == p.limit else None
-        return {"users": users, "next_cursor": cursor}
+        return await accounts.page_of_users(p.role, p.cursor, p.limit)
 
     @router.on("update_user", UpdateUserPayload, access=ADMIN)
     async def update_user(ctx: EventContext, p: UpdateUserPayload) -> User:
-        user = await accounts.store.update_user(p.user_id, p.name, p.role, p.active)
+        user = await accounts.update(p.user_id, p.name, p.role, p.active)
         if p.active is False or p.role is not None:
             await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
             await ctx.deps.account_changed(user)
@@ -93,7 +88,7 @@ def register(router: EventRouter, services: Services) -> None:
 
     @router.on("deactivate_user", UserIdPayload, access=ADMIN)
     async def deactivate_user(ctx: EventContext, p: UserIdPayload) -> User:
-        user = await accounts.store.update_user(p.user_id, None, None, False)
+        user = await accounts.update(p.user_id, None, None, False)
         await end_sessions_from(ctx, user.id, ADMIN_CHANGED)
         await ctx.deps.account_changed(user)
         return user

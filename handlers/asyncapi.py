@@ -24,7 +24,7 @@ from handlers.compat import Compat
 from handlers.events import EventRouter, Handler
 from handlers.sio_server import DesklineServer
 from models.errors import ErrorCode
-from models.pushes import ALL_PUSHES
+from models.pushes import ALL_PUSHES, Push
 
 CHANNEL = "socketio"
 SCHEMAS = "#/components/schemas/"
@@ -198,7 +198,8 @@ def _compat(compat: Compat) -> dict[str, Any]:
     described: dict[str, Any] = {"style": type(compat).__name__}
     for field in ("response", "operation", "echo"):
         if hasattr(compat, field):
-            described[field] = getattr(compat, field)
+            value = getattr(compat, field)
+            described[field] = value.name if isinstance(value, Push) else value
     return described
 
 

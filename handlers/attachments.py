@@ -8,7 +8,6 @@ The rules, the quota and the expiry are ``services.attachments``; this module re
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -16,13 +15,9 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, hdrs, web
 
 from handlers.context import DEPS_KEY, Deps
-from handlers.http import error_response
 from handlers.http_auth import http_caller
-from models.errors import DesklineError, InvalidPayload, PayloadTooLarge
-from services.attachments import Uploader
-from storage.attachments import CHUNK
-
-log = logging.getLogger("deskline.attachments")
+from models.errors import InvalidPayload, PayloadTooLarge
+from services.attachments import UPLOAD_CHUNK, Uploader
 
 FORM_OVERHEAD = 16 * 1024
 NOT_MULTIPART = "send the file as multipart/form-data in the field 'file'"
@@ -44,7 +39,7 @@ def clean_name(filename: str | None) -> str:
 async def _limited(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
     """Yield the part's bytes, raising ``PayloadTooLarge`` as soon as they pass ``limit``."""
     total = 0
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await part.read_chunk(UPLOAD_CHUNK):
         total += len(chunk)
         if total > limit:
             raise PayloadTooLarge(f"the file is larger than {limit} bytes", {"limit": limit})
@@ -68,20 +63,16 @@ async def upload(request: web.Request) -> web.Response:
     """Store one file sent as the multipart field ``file``; answer ``{id, name, size, content_type}``."""
     deps: Deps = request.app[DEPS_KEY]
     attachments = deps.services.attachments
-    try:
-        who = await authenticate(request, deps)
-        await deps.limits.check_upload(who.quota_owner, request.remote or "")
-        await attachments.check_room(who.quota_owner)
-        limit = deps.settings.attachment_max_bytes
-        if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
-            raise PayloadTooLarge(f"the file is larger than {limit} bytes", {"limit": limit})
-        part = await _file_part(request)
-        content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream").split(";")[0].strip().lower()
-        attachments.check_type(content_type)
-        record = await attachments.save(who, clean_name(part.filename), content_type, _limited(part, limit))
-    except DesklineError as err:
-        log.info("event=upload_attachment code=%s", err.code)
-        return error_response(err)
+    who = await authenticate(request, deps)
+    await deps.limits.check_upload(who.quota_owner, request.remote or "")
+    await attachments.check_room(who.quota_owner)
+    limit = deps.settings.attachment_max_bytes
+    if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
+        raise PayloadTooLarge(f"the file is larger than {limit} bytes", {"limit": limit})
+    part = await _file_part(request)
+    content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream").split(";")[0].strip().lower()
+    attachments.check_type(content_type)
+    record = await attachments.save(who, clean_name(part.filename), content_type, _limited(part, limit))
     return web.json_response(record.public().model_dump(mode="json"), status=201)
 
 
@@ -89,11 +80,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     """Stream an attachment to a caller allowed to see it (others get 404)."""
     deps: Deps = request.app[DEPS_KEY]
     attachments = deps.services.attachments
-    try:
-        who = await authenticate(request, deps)
-        record = await attachments.downloadable(who, request.match_info["attachment_id"])
-    except DesklineError as err:
-        return error_response(err)
+    who = await authenticate(request, deps)
+    record = await attachments.downloadable(who, request.match_info["attachment_id"])
     response = web.StreamResponse(
         headers={
             hdrs.CONTENT_TYPE: record.content_type,
@@ -104,7 +92,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     )
     response.content_length = record.size
     await response.prepare(request)
-    async for chunk in attachments.store.read(record.id):
+    async for chunk in attachments.content(record):
         await response.write(chunk)
     await response.write_eof()
     return response

@@ -1,4 +1,5 @@
-"""Call events, Deskline's and Dowell Chat V2's (callUser, answerCall, endCall); the use cases: services/calls.py.
+"""Call events, Deskline's and Dowell Chat V2's (callUser, answerCall, endCall); the use cases: services/calls.py,
+services/calls_dowell.py and services/call_lifecycle.py.
 
 Dowell call events keep their wire contract: no failure envelope (the old server sent none), only the ack.
 """
@@ -19,12 +20,7 @@ from models.calls import (
     CallInvitePayload,
     CallUserPayload,
 )
-from models.errors import Unauthorized
 from services.bundle import Services
-from services.widget import session_visitor
-from services.workspaces import authenticate_workspace
-
-NO_CALLER = "sign in, or connect with the widget token (auth.widget_token + visitor_secret)"
 
 
 def register(router: EventRouter, services: Services) -> None:
@@ -40,13 +36,7 @@ def register(router: EventRouter, services: Services) -> None:
     @router.on("call_agents", CallAgentsPayload, access=ANONYMOUS)
     async def call_agents(ctx: EventContext, p: CallAgentsPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            workspace_id: str | None = None
-            if p.workspace_id is not None and p.api_key is not None:  # the back-office key (compatibility)
-                workspace_id = (await authenticate_workspace(calls.workspaces, p.workspace_id, p.api_key)).id
-            elif (visitor := await session_visitor(calls.workspaces, ctx.session)) is not None:
-                workspace_id = visitor.workspace_id  # a widget socket: its own workspace
-            elif ctx.principal is None:
-                raise Unauthorized(NO_CALLER)
+            workspace_id = await calls.agents_workspace(p.workspace_id, p.api_key, ctx.session, ctx.principal)
             call = await calls.ring_agents(ctx.sid, ctx.principal, workspace_id, p.media, p.sdp, p.name)
             return call.public()
 
@@ -77,14 +67,14 @@ def register(router: EventRouter, services: Services) -> None:
     @router.on("callUser", CallUserPayload, access=ANONYMOUS)
     async def call_user(ctx: EventContext, p: CallUserPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"call_id": await calls.call_user(ctx.sid, ctx.principal, p)}
+            return {"call_id": await calls.dowell.call_user(ctx.sid, ctx.principal, p)}
 
     @router.on("answerCall", AnswerCallPayload, access=ANONYMOUS)
     async def answer_call(ctx: EventContext, p: AnswerCallPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"call_id": await calls.answer_call(ctx.sid, ctx.principal, p)}
+            return {"call_id": await calls.dowell.answer_call(ctx.sid, ctx.principal, p)}
 
     @router.on("endCall", NoPayload, access=ANONYMOUS)
     async def end_call(ctx: EventContext, _: NoPayload) -> dict[str, Any]:
         async with calls.serial(ctx.sid):
-            return {"ended": await calls.end_call(ctx.sid, ctx.principal)}
+            return {"ended": await calls.dowell.end_call(ctx.sid, ctx.principal)}

@@ -6,17 +6,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
+from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from auth.tokens import Grant
 from config import Settings
 from models.accounts import User
 from models.clock import Clock
-from models.common import to_jsonable
 from models.errors import Unauthorized
+from models.pushes import Push
 from models.roles import Principal, Role, require_principal, require_role
 from models.rooms import is_public_room, role_room, user_room
 from models.workspaces import Workspace
@@ -25,6 +27,9 @@ from services.bundle import Services
 from services.emitter import Emitter
 from services.notify import NotifyService
 from storage.database import Database
+
+if TYPE_CHECKING:  # handlers/rate_limits.py reads EventContext from here
+    from handlers.rate_limits import RateLimiter
 
 DisconnectHook = Callable[[str, dict[str, Any]], Awaitable[None]]
 SessionHook = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -48,16 +53,20 @@ class Deps:
     sio: socketio.AsyncServer
     settings: Settings
     db: Database
-    clock: Clock
     services: Services
     emitter: Emitter
-    redis: Any = None
+    limits: RateLimiter
+    redis: Redis | None = None
     disconnect_hooks: list[DisconnectHook] = field(default_factory=list)
-    events: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, type[BaseModel] | None] = field(default_factory=dict)  # every declared event: its model
     session_hooks: list[SessionHook] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     account_hooks: list[AccountHook] = field(default_factory=list)
-    limits: Any = None  # the RateLimiter (handlers/rate_limits.py), built with the other dependencies
+
+    @property
+    def clock(self) -> Clock:
+        """The one clock, in whole milliseconds (``services.clock``, ``models.clock.millis_clock``)."""
+        return self.services.clock
 
     @property
     def accounts(self) -> AccountService:
@@ -68,12 +77,6 @@ class Deps:
     def notifier(self) -> NotifyService:
         """The notification service (``services.notify``)."""
         return self.services.notify
-
-    async def emit(
-        self, event: str, data: Any, *, to: str | list[str] | None = None, skip_sid: str | None = None
-    ) -> None:
-        """Push ``event`` to a room or socket, or once to each socket in any of several rooms (on every instance)."""
-        await self.sio.emit(event, to_jsonable(data), to=to, skip_sid=skip_sid)
 
     async def session_changed(self, sid: str, session: dict[str, Any]) -> None:
         """Run the session hooks: socket ``sid`` connected, or its principal was set or cleared."""
@@ -125,9 +128,9 @@ class EventContext:
             return require_role(self.principal, set(roles))
         return require_principal(self.principal)
 
-    async def emit(self, event: str, data: Any, *, to: str | None = None, skip_self: bool = False) -> None:
-        """Push ``event`` to ``to`` (default: this socket only)."""
-        await self.deps.emit(event, data, to=to or self.sid, skip_sid=self.sid if skip_self else None)
+    async def push(self, push: Push[Any], payload: Any, *, to: str | None = None, skip_self: bool = False) -> None:
+        """Push the declared ``push`` to ``to`` (default: this socket only), through the one emitter."""
+        await self.deps.emitter.push(push, payload, to=to or self.sid, skip_sid=self.sid if skip_self else None)
 
     async def enter(self, room: str) -> None:
         """Put this socket in ``room``."""

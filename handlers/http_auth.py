@@ -34,7 +34,7 @@ async def http_caller(request: web.Request, deps: Deps) -> HttpCaller:
     and services come from ``wiring.py`` (``deps.services``); none is built per request.
     """
     workspaces = deps.services.workspaces
-    visitor = await widget_request(request, workspaces.store, deps.services.widget.visitors)
+    visitor = await widget_request(request, deps.services.widget)
     if visitor is not None:
         return HttpCaller(visitor=visitor)
     header = request.headers.get(hdrs.AUTHORIZATION, "")

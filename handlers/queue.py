@@ -16,7 +16,6 @@ from models.queue import (
     Office,
     OfficeAuditPayload,
     OfficeRefPayload,
-    OfficeStats,
     OfficeStatsPayload,
     SearchOfficesPayload,
     TrackOfficesPayload,
@@ -24,6 +23,7 @@ from models.queue import (
     WatchStatsPayload,
     WindowPayload,
 )
+from models.queue_views import OfficeStats
 from models.roles import Principal, Role
 from models.rooms import office_managers_room, office_room
 from services.bundle import Services

@@ -10,8 +10,9 @@ from handlers.access import ANONYMOUS
 from handlers.accounts import end_sessions, end_sessions_from
 from handlers.context import DEPS_KEY, Deps, EventContext
 from handlers.events import EventRouter, parse_payload
+from handlers.http import http_status
 from models.accounts import TokenPair
-from models.errors import DesklineError
+from models.errors import DesklineError, InvalidPayload
 from models.recovery import (
     LoginWithCodePayload,
     RequestLoginCodePayload,
@@ -75,11 +76,18 @@ def _page(message: str, token: str | None = None, status: int = 200) -> web.Resp
     return web.Response(text=body, content_type="text/html", status=status, headers=headers)
 
 
+def _failed(err: DesklineError, token: str | None = None) -> web.Response:
+    """Return the page saying why ``err`` happened, with the HTTP status of the one map (``handlers.http``)."""
+    problems = "; ".join(d.get("message", "") for d in err.details or [] if isinstance(d, dict))
+    message = f"{err.message}: {problems}" if problems else err.message
+    return _page(message, token, status=http_status(err))
+
+
 async def reset_page(request: web.Request) -> web.Response:
     """Show the new-password form for the link's token."""
     token = request.query.get("token", "").strip()
     if not token:
-        return _page("This link has no reset token. Ask for a new reset email.", status=400)
+        return _failed(InvalidPayload("This link has no reset token. Ask for a new reset email."))
     return _page("Choose a new password for your Deskline account.", token)
 
 
@@ -92,8 +100,5 @@ async def reset_submit(request: web.Request) -> web.Response:
         payload = parse_payload(ResetPasswordPayload, {k: v for k, v in values.items() if isinstance(v, str)})
         await reset(deps, payload)
     except DesklineError as err:
-        problems = "; ".join(d.get("message", "") for d in err.details or [] if isinstance(d, dict))
-        token = values["token"] if isinstance(values["token"], str) else None
-        message = f"{err.message}: {problems}" if problems else err.message
-        return _page(message, token, status=400)
+        return _failed(err, values["token"] if isinstance(values["token"], str) else None)
     return _page("Your password is changed. Sign in with it; every other session was signed out.")

@@ -14,13 +14,17 @@ from handlers.access import WORKSPACE_KEY
 from handlers.compat import DowellEnvelope
 from handlers.context import EventContext
 from handlers.events import EventRouter
+from models.pushes import Push
 from models.rooms import support_ticket_room, support_workspace_room
 from models.support import (
+    SETTING_RESPONSE,
+    TICKET_MESSAGE_RESPONSE,
     TICKET_RESPONSE,
     CloseTicketPayload,
     CreateLineManagerPayload,
     CreateTicketPayload,
     CreateTopicPayload,
+    DowellResponse,
     KeyedPayload,
     LineManager,
     ProductPayload,
@@ -35,9 +39,9 @@ from models.workspaces import Workspace
 from services.bundle import Services
 from services.support import dowell
 
-SETTING = "setting_response"
-TICKET = "ticket_response"
-MESSAGE = "ticket_message_response"
+SETTING = SETTING_RESPONSE
+TICKET = TICKET_RESPONSE
+MESSAGE = TICKET_MESSAGE_RESPONSE
 
 
 def tag_of(payload: KeyedPayload) -> str:
@@ -67,7 +71,9 @@ def register(router: EventRouter, services: Services) -> None:
     """Declare the Dowell support-ticket events."""
     support, emitter = services.support, services.emitter
 
-    def dowell_event(name: str, model: type[KeyedPayload], response: str, operation: str, echo: bool = True) -> Any:
+    def dowell_event(
+        name: str, model: type[KeyedPayload], response: Push[DowellResponse], operation: str, echo: bool = True
+    ) -> Any:
         compat = DowellEnvelope(response=response, operation=operation, echo=echo)
         return router.on(name, model, access=WORKSPACE_KEY, compat=compat)
 

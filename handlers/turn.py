@@ -5,9 +5,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from handlers.context import DEPS_KEY, Deps
-from handlers.http import error_response
 from handlers.http_auth import http_caller
-from models.errors import DesklineError
 
 PATH = "/api/turn"
 
@@ -32,8 +30,5 @@ async def turn_user(request: web.Request, deps: Deps) -> str:
 async def turn(request: web.Request) -> web.Response:
     """Answer with fresh TURN credentials for a signed-in user, a widget visitor, or a workspace key holder."""
     deps = request.app[DEPS_KEY]
-    try:
-        body = deps.services.turn.ice_config(await turn_user(request, deps))
-    except DesklineError as err:
-        return error_response(err)
+    body = deps.services.turn.ice_config(await turn_user(request, deps))
     return web.json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})

@@ -11,9 +11,7 @@ from pydantic import ValidationError
 
 from models.errors import Unauthorized
 from models.widget import VisitorRecord, WidgetAuth
-from services.widget import INVALID_TOKEN, authenticate_widget
-from storage.visitors import VisitorStore
-from storage.workspaces import WorkspaceStore
+from services.widget import INVALID_TOKEN, WidgetService
 
 TOKEN_HEADER = "X-Widget-Token"
 SECRET_HEADER = "X-Visitor-Secret"
@@ -21,9 +19,7 @@ IDENTIFIER_HEADER = "X-Identifier"
 IDENTIFIER_HASH_HEADER = "X-Identifier-Hash"
 
 
-async def widget_request(
-    request: web.Request, workspaces: WorkspaceStore, visitors: VisitorStore
-) -> VisitorRecord | None:
+async def widget_request(request: web.Request, widget: WidgetService) -> VisitorRecord | None:
     """Return the visitor an HTTP request authenticates with the widget headers; None without a widget token.
 
     ``Unauthorized`` for a wrong token, secret or identifier hash, or a token without a visitor.
@@ -40,7 +36,7 @@ async def widget_request(
         )
     except ValidationError as exc:
         raise Unauthorized(INVALID_TOKEN) from exc
-    caller = await authenticate_widget(workspaces, visitors, auth, request.headers.get(hdrs.ORIGIN))
+    caller = await widget.authenticate(auth, request.headers.get(hdrs.ORIGIN))
     if caller.visitor_id is None:
         raise Unauthorized(f"send {SECRET_HEADER} (or {IDENTIFIER_HEADER} and {IDENTIFIER_HASH_HEADER}) too")
-    return await visitors.get(caller.workspace_id, caller.visitor_id)
+    return await widget.visitor_of(caller.workspace_id, caller.visitor_id)

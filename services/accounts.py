@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from auth.login_limits import account_key, known_key, login_limits
 from auth.passwords import Passwords, require_hard_to_guess
@@ -13,6 +14,7 @@ from models.accounts import NewUser, TokenPair, User, UserRecord
 from models.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from models.roles import Principal, Role
 from storage.accounts import AccountStore
+from storage.cursor import decode_cursor, encode_cursor
 
 BAD_LOGIN = "wrong email, phone or password"
 BAD_REFRESH = "refresh token is invalid, expired or revoked"
@@ -53,6 +55,21 @@ class AccountService:
         phone = self.phone(phone, strict=True)
         new = NewUser(email=email, phone=phone, name=name, role=role, password_hash=await self.passwords.hash(password))
         return await self.store.create_user(new, now)
+
+    async def user(self, user_id: str) -> User:
+        """Return the account ``user_id`` (without its password hash); ``NotFound`` if there is none."""
+        return public(await self.store.get_user(user_id))
+
+    async def page_of_users(self, role: Role | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        """Return ``{users, next_cursor}``: up to ``limit`` accounts (of ``role``) after ``cursor``, oldest first."""
+        after = decode_cursor(cursor) if cursor else None
+        users = await self.store.list_users(role, after, limit)
+        following = encode_cursor(users[-1].created_at, users[-1].id) if len(users) == limit else None
+        return {"users": users, "next_cursor": following}
+
+    async def update(self, user_id: str, name: str | None, role: Role | None, active: bool | None) -> User:
+        """Change an account's name, role or active flag (an administrator's edit); ``NotFound`` if none."""
+        return await self.store.update_user(user_id, name, role, active)
 
     def phone(self, raw: str | None, *, strict: bool = False) -> str | None:
         """Return ``raw`` in E.164, local numbers read in the default country; ``InvalidPayload`` if it is none.

@@ -18,12 +18,14 @@ from models.helpdesk import Ticket
 from models.roles import Principal, Role
 from models.widget import Visitor
 from models.workspaces import Workspace
-from storage.attachments import AttachmentStore
+from storage.attachments import CHUNK, AttachmentStore
 from storage.database import new_id
 from storage.support import SupportStore
 from storage.workspaces import WorkspaceStore
 
 log = logging.getLogger("deskline.attachments")
+
+UPLOAD_CHUNK = CHUNK  # bytes read from an upload at a time (the store's chunk size)
 
 EXPIRE_BATCH = 200
 
@@ -173,6 +175,10 @@ class AttachmentService:
                 raise NotFound("no such attachment of yours", {"attachment_id": attachment_id})
             if record.ticket_id is not None:
                 raise Conflict("this attachment is already part of a ticket", {"attachment_id": attachment_id})
+
+    def content(self, record: AttachmentRecord) -> AsyncIterator[bytes]:
+        """Return the stored bytes of ``record`` (one checked by ``downloadable``), chunk by chunk."""
+        return self.store.read(record.id)
 
     async def downloadable(self, who: Uploader, attachment_id: str) -> AttachmentRecord:
         """Return the attachment if the caller may download it; ``NotFound`` otherwise (existence is not leaked)."""

@@ -20,16 +20,3 @@ class Emitter(Protocol):
     ) -> None:
         """Validate ``payload`` against ``push.model`` once and send it to ``to`` (a room, a socket or a list)."""
         ...
-
-
-class RecordingEmitter:
-    """An emitter that keeps what it was asked to push (for services used without a server)."""
-
-    def __init__(self) -> None:
-        self.pushed: list[tuple[str, dict[str, Any], Target]] = []
-
-    async def push(
-        self, push: Push[Any], payload: BaseModel | dict[str, Any], *, to: Target, skip_sid: str | None = None
-    ) -> None:
-        """Record the push, validated."""
-        self.pushed.append((push.name, push.dump(payload), to))  # type: ignore[arg-type]

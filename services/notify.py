@@ -7,10 +7,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from config import Settings
+from models.accounts import User
 from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import NotFound
-from models.notify import NOTIFICATION, Channel, Kind, Notification, OutboxMessage
+from models.notify import (
+    NOTIFICATION,
+    NOTIFICATIONS_READ,
+    Channel,
+    ChannelSwitches,
+    Kind,
+    Notification,
+    NotificationsRead,
+    OutboxEntry,
+    OutboxMessage,
+    OutboxStatus,
+    SendNotificationPayload,
+)
 from models.rooms import user_room
 from notify.outbox import OutboxWorker
 from notify.senders import make_senders
@@ -18,11 +31,12 @@ from notify.templates import render_html, render_text
 from services.emitter import Emitter
 from storage.accounts import AccountStore
 from storage.database import new_id
-from storage.notify import NotifyStore
+from storage.notify import NotifyStore, decode_position, encode_position
 
 log = logging.getLogger("deskline.notify")
 
 SMS_MAX_CHARS = 600
+BROADCAST_PAGE = 100  # users read per page when a broadcast goes to a role
 
 
 class NotifyService:
@@ -55,6 +69,65 @@ class NotifyService:
             send_timeout_seconds=settings.notify_send_timeout_seconds,
             batch_size=settings.notify_batch_size,
         )
+
+    async def inbox(self, user_id: str, cursor: str | None, limit: int, unread_only: bool) -> dict[str, Any]:
+        """Return ``{notifications, next_cursor, unread}``: a page of the user's in-app notifications, unread first."""
+        after = decode_position(cursor) if cursor else None
+        page = await self.store.list_notifications(user_id, after, limit + 1, unread_only)
+        more, page = len(page) > limit, page[:limit]
+        following = encode_position((page[-1].read, page[-1].created_at, page[-1].id)) if more else None
+        return {"notifications": page, "next_cursor": following, "unread": await self.store.count_unread(user_id)}
+
+    async def mark_read(self, user_id: str, ids: list[str] | None, everything: bool) -> dict[str, int]:
+        """Mark the user's notifications ``ids`` (all when None) read; tell the user's tabs when something changed."""
+        marked = await self.store.mark_read(user_id, ids, self.clock())
+        result = {"marked": marked, "unread": await self.store.count_unread(user_id)}
+        if marked:
+            read = NotificationsRead(ids=ids, all=everything, **result)
+            await self.emitter.push(NOTIFICATIONS_READ, read, to=user_room(user_id))
+        return result
+
+    async def prefs(self, user_id: str) -> dict[str, Any]:
+        """Return the user's effective channel and per-kind preferences."""
+        return (await self.store.get_prefs(user_id)).effective()
+
+    async def set_prefs(
+        self, user_id: str, channels: ChannelSwitches, kinds: dict[str, ChannelSwitches | None]
+    ) -> dict[str, Any]:
+        """Merge ``channels`` and ``kinds`` into the user's preferences; return the effective ones."""
+        prefs = (await self.store.get_prefs(user_id)).merged(channels, kinds)
+        await self.store.set_prefs(user_id, prefs, self.clock())
+        return prefs.effective()
+
+    async def broadcast(self, p: SendNotificationPayload) -> int:
+        """Send an administrator's notification to its audience's active users; return how many it went to.
+
+        Every listed user id must exist (``NotFound`` before anything is sent).
+        """
+        recipients = 0
+        for user in await self._audience(p):
+            if user.active:
+                await self.notify(user.id, p.kind, p.title, p.body, p.data, channels=p.channels)
+                recipients += 1
+        return recipients
+
+    async def _audience(self, p: SendNotificationPayload) -> list[User]:
+        if p.to.user_ids is not None:
+            return [await self.users.get_user(user_id) for user_id in dict.fromkeys(p.to.user_ids)]
+        users: list[User] = []
+        after = None
+        while True:
+            page = await self.users.list_users(p.to.role, after, BROADCAST_PAGE)
+            users += page
+            if len(page) < BROADCAST_PAGE:
+                return users
+            after = (page[-1].created_at, page[-1].id)
+
+    async def outbox(self, status: OutboxStatus | None, limit: int) -> dict[str, Any]:
+        """Return ``{messages, channels}``: the newest outbox entries (of ``status``) and which channels are on."""
+        messages = await self.store.list_outbox(status, limit)
+        entries = [OutboxEntry.model_validate(m.model_dump()) for m in messages]
+        return {"messages": entries, "channels": {c.value: self.is_on(c) for c in Channel}}
 
     def is_on(self, channel: Channel) -> bool:
         """Return whether ``channel`` can deliver on this server."""

@@ -11,15 +11,14 @@ from typing import Any
 
 from models.clock import Clock
 from models.errors import Forbidden, InvalidPayload, NotFound
-from models.queue import (
+from models.queue import AuditEntry, Office
+from models.queue_views import (
     AGENT_REMOVED,
     COUNTERS_RESET,
     OFFICE_DELETED,
     TRACKING_RESTORED,
     WINDOWS_CLOSED,
-    AuditEntry,
     CountersReset,
-    Office,
     OfficeDeleted,
     TrackingRestored,
 )

@@ -9,16 +9,15 @@ from models.clock import Clock
 from models.errors import NotFound
 from models.notify import Kind
 from models.pushes import Push
-from models.queue import (
+from models.queue import Called, QueueNumber
+from models.queue_views import (
     COUNTER_UPDATED,
     NUMBER_NO_SHOW,
     NUMBER_RECALLED,
     YOUR_TURN,
     YOUR_TURN_MISSED,
     YOUR_TURN_SOON,
-    Called,
     CounterUpdated,
-    QueueNumber,
 )
 from models.rooms import office_room, user_room
 from services.emitter import Emitter

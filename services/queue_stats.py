@@ -8,7 +8,8 @@ from statistics import fmean
 from typing import Any
 
 from models.clock import Clock
-from models.queue import OFFICE_STATS_UPDATED, BusiestHour, Office, OfficeStats, QueueNumber, Service, WindowStats
+from models.queue import Office, QueueNumber, Service
+from models.queue_views import OFFICE_STATS_UPDATED, BusiestHour, OfficeStats, WindowStats
 from models.rooms import office_managers_room
 from services.emitter import Emitter
 from storage.queue import ServingCounter

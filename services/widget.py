@@ -137,6 +137,10 @@ class WidgetService:
         """Return who a widget socket is (token, page origin, visitor credentials)."""
         return await authenticate_widget(self.workspaces, self.visitors, auth, origin)
 
+    async def visitor_of(self, workspace_id: str, visitor_id: str) -> VisitorRecord:
+        """Return the record of a visitor the widget credentials authenticated; ``NotFound`` if it is gone."""
+        return await self.visitors.get(workspace_id, visitor_id)
+
     async def still_valid(self, caller: WidgetCaller) -> WorkspaceRecord:
         """Return the caller's workspace while its credentials are current; ``Unauthorized`` otherwise."""
         return await still_valid(self.workspaces, caller)

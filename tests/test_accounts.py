@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from models.chat import MY_RESPONSE, ChatResponse
 from models.roles import Role
+from models.rooms import user_room
 from tests.conftest import signed_in
-from tests.helpers import ROOT, ManualClock, RunningServer, refusal
+from tests.helpers import ROOT, Client, ManualClock, RunningServer, refusal
 
 PASSWORD = "correct horse battery"
 MESSAGE = {"type": "chat", "room_id": "public", "side": "client", "author": "a", "message_type": "text"}
@@ -203,6 +205,11 @@ async def test_tokens_follow_the_injected_clock(start_server) -> None:  # type: 
     assert (await client.ok("me"))["email"] == "ana@example.com"
 
 
+def pinged(client: Client) -> list[Any]:
+    """Return the test pings (``my_response`` "ping", pushed to the user's room) the client received."""
+    return [m for m in client.inbox.of("my_response") if isinstance(m, dict) and m.get("data") == "ping"]
+
+
 async def test_logout_leaves_every_private_room(server: RunningServer) -> None:
     leaving, info = await signed_in(server, Role.ADMIN)
     staying, _ = await signed_in(server, Role.ADMIN)
@@ -213,10 +220,10 @@ async def test_logout_leaves_every_private_room(server: RunningServer) -> None:
     await leaving.ok("logout", {})
     await creator.ok("create_pool_tickets", {"title": "after logout"})
     await staying.inbox.wait_for("pool_changed")
-    await server.deps.emit("ping_user", {}, to=f"user:{info['user']['id']}")
+    await server.deps.emitter.push(MY_RESPONSE, ChatResponse(data="ping"), to=user_room(info["user"]["id"]))
     await creator.ok("message_event", {**MESSAGE, "message_data": "public still"})
     await leaving.inbox.wait_for("my_response", lambda m: m.get("data") == "public still")
-    assert leaving.inbox.of("pool_changed") == [] and leaving.inbox.of("ping_user") == []
+    assert leaving.inbox.of("pool_changed") == [] and pinged(leaving) == []
 
 
 async def test_signing_in_as_someone_else_drops_the_previous_users_rooms(server: RunningServer) -> None:
@@ -227,9 +234,9 @@ async def test_signing_in_as_someone_else_drops_the_previous_users_rooms(server:
     await admin.ok("watch_pool")
     await admin.ok("create_pool_tickets", {"title": "x"})
     await admin.inbox.wait_for("pool_changed")
-    await server.deps.emit("ping_user", {}, to=f"user:{info['user']['id']}")
+    await server.deps.emitter.push(MY_RESPONSE, ChatResponse(data="ping"), to=user_room(info["user"]["id"]))
     await asyncio.sleep(0.2)
-    assert first.inbox.of("pool_changed") == [] and first.inbox.of("ping_user") == []
+    assert first.inbox.of("pool_changed") == [] and pinged(first) == []
 
 
 FAST_ARGON = {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1}

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import aiohttp
 from aiohttp import web
 
+from models.clock import to_millis
 from models.roles import Role
 from storage import open_database
 from storage.calls import make_call_store
@@ -189,7 +190,7 @@ async def test_ringing_ends_as_missed_after_the_default_45_seconds(start_server)
     callee, bob = await signed_in(srv)
     unanswered, answered = await ring(caller, bob["user"]["id"]), await ring(caller, bob["user"]["id"])
     deadline, placed = (datetime.fromisoformat(unanswered[k]) for k in ("ring_deadline", "created_at"))
-    assert placed == clock() and deadline - placed == timedelta(seconds=45)
+    assert placed == to_millis(clock()) and deadline - placed == timedelta(seconds=45)  # whole milliseconds
     clock.advance(seconds=44)
     await srv.deps.services.calls.sweep()  # what the periodic sweep of any instance does
     assert (await callee.ok("call_answer", {"call_id": answered["id"], "sdp": ANSWER}))["state"] == "active"

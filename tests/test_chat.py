@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from models.chat import MY_RESPONSE, ChatResponse
+from models.rooms import user_room
 from tests.helpers import RunningServer
 
 MESSAGE = {"type": "chat", "room_id": "lobby", "side": "client", "author": "ana", "message_type": "text"}
@@ -91,10 +93,11 @@ async def test_public_rooms_cannot_reach_private_rooms(server: RunningServer) ->
     victim, info = await signed_in(server)
     snoop = await server.client()
     await snoop.ok("join", {"room": f"user:{info['user']['id']}"})
-    await server.deps.emit("secret", {"x": 1}, to=f"user:{info['user']['id']}")
-    await victim.inbox.wait_for("secret")
+    secret = ChatResponse(data="secret")
+    await server.deps.emitter.push(MY_RESPONSE, secret, to=user_room(info["user"]["id"]))
+    await victim.inbox.wait_for("my_response", lambda m: m.get("data") == "secret")
     await asyncio.sleep(0.1)
-    assert snoop.inbox.of("secret") == []
+    assert [m for m in snoop.inbox.of("my_response") if m.get("data") == "secret"] == []
 
 
 async def test_oversized_message_is_refused(start_server) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
+from models.clock import to_millis
 from models.notify import OutboxMessage, OutboxStatus
 from tests.helpers import ManualClock, RunningServer, free_port
 from tests.notify_doubles import FAST, LocalCA, MailCatcher, mail, make_local_ca, wait_status
@@ -33,7 +34,7 @@ async def retried_later(server: RunningServer, message_id: str, clock: ManualClo
     await wait_status(server, message_id, OutboxStatus.PENDING, tries=1)
     message = await outbox_entry(server, message_id)
     assert (message.attempts, message.deferrals) == ((1, 0) if counted else (0, 1))
-    assert message.next_try_at == clock() + timedelta(seconds=30)
+    assert message.next_try_at == to_millis(clock()) + timedelta(seconds=30)  # the app's times: whole milliseconds
     assert message.last_error and message.last_error.startswith("channel unavailable: ") != counted
     return message.last_error
 

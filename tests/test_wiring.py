@@ -59,11 +59,11 @@ async def test_dowell_envelope_declared_on_the_router(server: RunningServer) -> 
     from handlers.compat import DowellEnvelope
     from handlers.context import EventContext
     from handlers.events import EventRouter
-    from models.support import KeyedPayload
+    from models.support import TICKET_RESPONSE, KeyedPayload
     from tests.helpdesk_kit import admin_of, keyed, new_workspace
 
     router = EventRouter(server.deps)
-    compat = DowellEnvelope(response="ticket_response", operation="probe", echo=True)
+    compat = DowellEnvelope(response=TICKET_RESPONSE, operation="probe", echo=True)
 
     @router.on("probe_compat", KeyedPayload, access=WORKSPACE_KEY, compat=compat)
     async def probe(ctx: EventContext, p: KeyedPayload) -> dict[str, Any]:

@@ -49,3 +49,16 @@ async def live_office(
 ) -> dict[str, Any]:
     """Return the live office's document (inside the caller's transaction when given its session), else NotFound."""
     return check_live(await offices.find_one({"_id": ref}, session=session), ref)
+
+
+def new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
+    """Return the document of a fresh window of an office."""
+    return {
+        "_id": window_id(ref, number),
+        "ref_office": ref,
+        "number_window": number,
+        "agent_id": agent_id,
+        "served": 0,
+        "no_shows": 0,
+        "current_number": None,
+    }

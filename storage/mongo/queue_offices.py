@@ -15,21 +15,8 @@ from models.errors import Conflict
 from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
 from storage.database import new_id
 from storage.mongo.db import MongoDatabase
-from storage.mongo.queue import AFTER, BEFORE, LIVE, check_live, live_office, number_of, window_id
+from storage.mongo.queue import AFTER, BEFORE, LIVE, check_live, live_office, new_window, number_of
 from storage.queue import no_window_error, office_ref, removal_entry, seat_entry
-
-
-def new_window(ref: str, number: int, agent_id: str | None = None) -> dict[str, Any]:
-    """Return the document of a fresh window of an office."""
-    return {
-        "_id": window_id(ref, number),
-        "ref_office": ref,
-        "number_window": number,
-        "agent_id": agent_id,
-        "served": 0,
-        "no_shows": 0,
-        "current_number": None,
-    }
 
 
 class MongoOfficeStore:

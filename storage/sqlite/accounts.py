@@ -11,53 +11,12 @@ from models.errors import Conflict, NotFound
 from models.logins import LoginCounter, LoginLimit, first_wait, reserved
 from models.roles import Role
 from storage.database import new_id
+from storage.sqlite.accounts_schema import SCHEMA, UPGRADES
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    email TEXT UNIQUE,
-    phone TEXT UNIQUE,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    session_version INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS users_created ON users (created_at, id);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    token_hash TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0,
-    family_id TEXT,
-    version INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
-CREATE TABLE IF NOT EXISTS login_limits (
-    key TEXT PRIMARY KEY,
-    count INTEGER NOT NULL,
-    window_start TEXT NOT NULL,
-    last_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_known_addresses (
-    user_id TEXT NOT NULL,
-    address TEXT NOT NULL,
-    last_at TEXT NOT NULL,
-    PRIMARY KEY (user_id, address)
-)
-"""
-
 _USER_COLUMNS = "id, email, phone, name, role, active, password_hash, created_at"
 _SELECT_USER = f"SELECT {_USER_COLUMNS}, session_version FROM users"
-# Columns added after the first release: (table, column, definition); old files get them at init.
-_UPGRADES = [
-    ("users", "session_version", "INTEGER NOT NULL DEFAULT 0"),
-    ("refresh_tokens", "family_id", "TEXT"),
-    ("refresh_tokens", "version", "INTEGER NOT NULL DEFAULT 0"),
-]
 
 
 def _record(row: Any) -> UserRecord:
@@ -88,7 +47,7 @@ class SqliteAccountStore:
         """Create the account tables if missing."""
         await self._db.create_schema(SCHEMA)
         async with self._db.transaction() as conn:  # write-locked: two processes do not both add a column
-            for table, column, definition in _UPGRADES:
+            for table, column, definition in UPGRADES:
                 columns = {row["name"] for row in await tx_fetch_all(conn, f"PRAGMA table_info({table})")}
                 if column not in columns:  # a file made before session versions and token families
                     await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")

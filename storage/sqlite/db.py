@@ -12,7 +12,6 @@ mode, one thread trip per query, and never wait behind a write.
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -22,48 +21,14 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
-BUSY_TIMEOUT_MS = 30_000
+from storage.sqlite.connect import connect, hop
+
 MAX_BATCH = 256  # units per transaction
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _SAVEPOINT = "deskline_unit"
 
 T = TypeVar("T")
 Call = Callable[[sqlite3.Connection], Any]
-
-
-async def _enable_wal(conn: aiosqlite.Connection) -> None:
-    """Switch the file to WAL (kept in the file), even while other processes open it at the same moment.
-
-    Connections switching a new file at once deadlock (each holds a shared lock and wants an exclusive
-    one), so every one but the first fails with "database is locked" after its busy timeout. Hence a
-    short timeout and a retry after a random pause, until BUSY_TIMEOUT_MS has passed.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
-    await conn.execute("PRAGMA busy_timeout=20")
-    while True:
-        try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or loop.time() > deadline:
-                raise
-            await asyncio.sleep(random.uniform(0.005, 0.05))
-
-
-async def _connect(path: Path, pragmas: Iterable[str]) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await _enable_wal(conn)
-    for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON", *pragmas):
-        await conn.execute(f"PRAGMA {pragma}")
-    return conn
-
-
-async def _hop(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(raw sqlite3 connection, *args)`` on the connection's thread: one trip there and back."""
-    raw = conn._conn  # aiosqlite's own thread is the only one that touches it
-    return await conn._execute(fn, raw, *args)
 
 
 def _fetch_all(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
@@ -163,8 +128,8 @@ class SqliteDatabase:
         """Open (creating if needed) the database file at ``path``; ``synchronous`` is SQLite's durability level."""
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous is one of {', '.join(SYNCHRONOUS_LEVELS)}, not {synchronous!r}")
-        writer = await _connect(path, [f"synchronous={synchronous.upper()}"])
-        reader = await _connect(path, ["query_only=ON"])
+        writer = await connect(path, [f"synchronous={synchronous.upper()}"])
+        reader = await connect(path, ["query_only=ON"])
         return cls(writer, reader, path)
 
     async def ping(self) -> bool:
@@ -232,11 +197,11 @@ class SqliteDatabase:
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Return every row of a read query (committed data only)."""
-        return await _hop(self._reader, _fetch_all, sql, tuple(params))
+        return await hop(self._reader, _fetch_all, sql, tuple(params))
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Return the first row of a read query (committed data only), or None."""
-        return await _hop(self._reader, _fetch_one, sql, tuple(params))
+        return await hop(self._reader, _fetch_one, sql, tuple(params))
 
     async def _write_loop(self) -> None:
         """Take the queued units in batches and commit each batch."""
@@ -262,13 +227,13 @@ class SqliteDatabase:
                 continue
             if unit.finished.done():  # cancelled before its turn
                 continue
-            outcomes += await _hop(self._conn, _run_calls, before, calls, [f"SAVEPOINT {_SAVEPOINT}"])
+            outcomes += await hop(self._conn, _run_calls, before, calls, [f"SAVEPOINT {_SAVEPOINT}"])
             before, calls = [], []
             if not unit.started.done():
                 unit.started.set_result(None)
             ok = await unit.finished
             before = [f"RELEASE {_SAVEPOINT}"] if ok else [f"ROLLBACK TO {_SAVEPOINT}", f"RELEASE {_SAVEPOINT}"]
-        outcomes += await _hop(self._conn, _run_calls, before, calls, ["COMMIT"])
+        outcomes += await hop(self._conn, _run_calls, before, calls, ["COMMIT"])
         answers = iter(outcomes)
         for unit in batch:
             if isinstance(unit, _Calls):
@@ -279,7 +244,7 @@ class SqliteDatabase:
     async def _fail(self, batch: list[_Calls | _Block], err: Exception) -> None:
         """Roll the batch back and give its error to every unit still waiting."""
         try:
-            await _hop(self._conn, _roll_back)
+            await hop(self._conn, _roll_back)
         except Exception:
             pass
         for unit in batch:
