@@ -9,7 +9,9 @@ from string import Template
 from aiohttp import web
 
 from handlers.context import DEPS_KEY
+from handlers.http import http_status
 from models.demo import DemoSite
+from models.errors import NotFound
 
 PAGE = Path(__file__).resolve().parent.parent / "demo" / "page.html"
 
@@ -30,7 +32,8 @@ async def demo_page(request: web.Request) -> web.Response:
     deps = request.app.get(DEPS_KEY)
     site = deps.services.demo.site if deps is not None and deps.settings.demo else None
     if site is None:
-        raise web.HTTPNotFound(text="the demo is off: start the server with --demo (or DESKLINE_DEMO=true)")
+        off = NotFound("the demo is off: start the server with --demo (or DESKLINE_DEMO=true)")
+        return web.Response(text=off.message, status=http_status(off), headers={"Cache-Control": "no-store"})
     return web.Response(
         text=render(site), content_type="text/html", headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
     )

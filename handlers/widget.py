@@ -41,7 +41,7 @@ from models.widget import (
 )
 from models.workspaces import WorkspaceRecord
 from services.bundle import Services
-from services.widget import NO_VISITOR
+from services.widget_access import NO_VISITOR
 
 log = logging.getLogger("deskline.widget")
 

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from models.errors import Unauthorized
 from models.widget import VisitorRecord, WidgetAuth
-from services.widget import INVALID_TOKEN, WidgetService
+from services.widget import WidgetService
+from services.widget_access import INVALID_TOKEN
 
 TOKEN_HEADER = "X-Widget-Token"
 SECRET_HEADER = "X-Visitor-Secret"

@@ -38,7 +38,7 @@ from services.calls_dowell import DowellCalls
 from services.emitter import Emitter
 from services.notify import NotifyService
 from services.presence import PresenceService
-from services.widget import session_visitor
+from services.widget_access import session_visitor
 from services.workspaces import authenticate_workspace
 from storage.calls import CallStore
 from storage.workspaces import WorkspaceStore

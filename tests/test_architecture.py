@@ -24,8 +24,6 @@ MAX_LINES = 300
 # Modules still over MAX_LINES, each owned by an engineer splitting it; the set must only shrink.
 LONG_MODULES = {
     "handlers/sio_engine.py",  # the socket layer's owner
-    "services/helpdesk.py",  # the ticket slice's owner
-    "storage/sqlite/support.py",  # the ticket slice's owner
     "services/workspaces.py",  # next to the ticket slice's workspace store work
     "models/helpdesk.py",  # next to the ticket slice's topic work
 }
