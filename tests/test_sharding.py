@@ -1,0 +1,199 @@
+"""Sharded room channels over Redis: two real server processes; a room's emits reach only instances holding it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from handlers.sio_sharding import shard_channel, shard_of
+from models.rooms import chat_room
+from tests.helpers import Client, ServerProcess, connect_client, free_port, start_all
+from tests.test_metrics import scrape, value
+
+MESSAGE = {"type": "chat", "side": "client", "author": "ana", "message_type": "text"}
+SHARDS = 4096  # the default of DESKLINE_REDIS_SHARDS
+Pair = tuple[list[ServerProcess], Callable[[int], Awaitable[Client]], str]
+
+
+async def start_pair(tmp_path: Path, redis_url: str, shards: int | None) -> tuple[list[ServerProcess], str]:
+    """Two instances on one SQLite file and a fresh Redis channel; ``shards`` None keeps the default."""
+    channel = f"deskline-shard-{uuid.uuid4().hex}"
+    env = {
+        "DESKLINE_DATA_DIR": str(tmp_path),
+        "DESKLINE_REDIS_URL": redis_url,
+        "DESKLINE_REDIS_CHANNEL": channel,
+        "DESKLINE_JWT_SECRET": "shard-secret-" + "s" * 40,
+        "DESKLINE_LOG_LEVEL": "WARNING",
+        "DESKLINE_RATE_LIMIT_DEFAULT": "off",
+    }
+    if shards is not None:
+        env["DESKLINE_REDIS_SHARDS"] = str(shards)
+    nodes = [ServerProcess(env, free_port()), ServerProcess(env, free_port())]
+    await start_all(*nodes)
+    return nodes, channel
+
+
+async def pair_of(tmp_path: Path, redis_url: str, shards: int | None) -> AsyncIterator[Pair]:
+    """Yield the two instances, a client factory (by instance) and the channel; close and stop them after."""
+    nodes, channel = await start_pair(tmp_path, redis_url, shards)
+    clients: list[Client] = []
+
+    async def client(node: int) -> Client:
+        made = await connect_client(nodes[node].url)
+        clients.append(made)
+        return made
+
+    yield nodes, client, channel
+    for made in clients:
+        await made.close()
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
+    """Two instances with sharding at its default."""
+    async for made in pair_of(tmp_path, redis_url, None):
+        yield made
+
+
+@pytest.fixture
+async def unsharded(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
+    """Two instances with ``DESKLINE_REDIS_SHARDS=0`` (the one shared channel)."""
+    async for made in pair_of(tmp_path, redis_url, 0):
+        yield made
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain Redis client for PUBSUB NUMSUB."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def subscribers(redis: Redis, channel: str, room: str) -> int:
+    """How many connections are subscribed to the shard channel of chat room ``room``."""
+    [(_, count)] = await redis.pubsub_numsub(shard_channel(channel, shard_of(chat_room(room), SHARDS)))
+    return int(count)
+
+
+async def free_room(redis: Redis, channel: str, prefix: str) -> str:
+    """A chat room name whose shard channel nobody is subscribed to yet."""
+    for n in range(100):
+        room = f"{prefix}-{n}"
+        if not await subscribers(redis, channel, room):
+            return room
+    raise AssertionError("no free shard found")
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    """Wait until ``check()`` holds (polling), or fail."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def send(sender: Client, room: str, count: int, tag: str) -> None:
+    """Post ``count`` chat messages ``<tag> <i>`` to ``room``, each acked."""
+    for i in range(count):
+        await sender.ok("message_event", {**MESSAGE, "room_id": room, "message_data": f"{tag} {i}"})
+
+
+async def received(member: Client, tag: str, count: int) -> None:
+    """Wait until ``member`` got all ``count`` messages of ``tag``."""
+    for i in range(count):
+        await member.inbox.wait_for("my_response", lambda m, t=f"{tag} {i}": m.get("data") == t)
+
+
+async def test_room_emit_reaches_members_on_both_instances(pair: Pair, redis: Redis) -> None:
+    _, client, channel = pair
+    on_a, on_b = await client(0), await client(1)
+    room = await free_room(redis, channel, "both")
+    for member in (on_a, on_b):
+        await member.ok("join", {"room": room})
+    assert await subscribers(redis, channel, room) == 2  # one listener per instance
+    await send(on_a, room, 5, "from A")
+    await send(on_b, room, 5, "from B")
+    for member in (on_a, on_b):
+        await received(member, "from A", 5)
+        await received(member, "from B", 5)
+    await asyncio.sleep(0.3)
+    for member in (on_a, on_b):
+        texts = [m.get("data") for m in member.inbox.of("my_response")]
+        assert all(texts.count(f"from {s} {i}") == 1 for s in "AB" for i in range(5)), texts
+
+
+async def test_an_instance_without_a_member_receives_nothing_for_the_room(pair: Pair, redis: Redis) -> None:
+    nodes, client, channel = pair
+    on_a, idle_b = await client(0), await client(1)  # B's listener runs (it has a socket) but holds no member
+    room = await free_room(redis, channel, "only-a")
+    await on_a.ok("join", {"room": room})
+    assert await subscribers(redis, channel, room) == 1
+    before = await scrape(nodes[1].url)
+    await send(on_a, room, 20, "held by A")
+    await received(on_a, "held by A", 20)
+    await asyncio.sleep(0.3)
+    after = await scrape(nodes[1].url)
+    name = "deskline_redis_messages_received_total"
+    assert value(after, name, channel="room") == value(before, name, channel="room") == 0
+    assert value(after, name, channel="shared") - value(before, name, channel="shared") < 20
+    assert not [m for m in idle_b.inbox.of("my_response") if str(m.get("data")).startswith("held by A")]
+    on_a_counts = await scrape(nodes[0].url)  # A heard its own emits on the shard it holds
+    assert value(on_a_counts, name, channel="room") >= 20
+
+
+async def test_without_shards_every_instance_receives_every_room_emit(unsharded: Pair) -> None:
+    nodes, client, _ = unsharded
+    on_a, _idle_b = await client(0), await client(1)
+    await on_a.ok("join", {"room": "only-a"})
+    before = await scrape(nodes[1].url)
+    await send(on_a, "only-a", 20, "held by A")
+    await received(on_a, "held by A", 20)
+    name = "deskline_redis_messages_received_total"
+
+    async def b_heard_them() -> bool:
+        now = await scrape(nodes[1].url)
+        return value(now, name, channel="shared") - value(before, name, channel="shared") >= 20
+
+    await until(b_heard_them)
+    assert value(await scrape(nodes[1].url), name, channel="room") == 0
+
+
+async def test_join_then_immediately_receive_across_instances(pair: Pair, redis: Redis) -> None:
+    _, client, channel = pair
+    on_a, on_b = await client(0), await client(1)
+    for n in range(15):
+        room = await free_room(redis, channel, f"fresh{n}")
+        await on_a.ok("join", {"room": room})
+        await on_b.ok("join", {"room": room})  # B subscribes to the shard now; its ack waits for Redis
+        await on_a.ok("message_event", {**MESSAGE, "room_id": room, "message_data": f"right after {n}"})
+        await on_b.inbox.wait_for("my_response", lambda m, t=f"right after {n}": m.get("data") == t, timeout=5)
+
+
+async def test_subscription_follows_the_local_members(pair: Pair, redis: Redis) -> None:
+    _, client, channel = pair
+    await client(0)
+    first, second = await client(1), await client(1)
+    room = await free_room(redis, channel, "counted")
+    await first.ok("join", {"room": room})
+    await second.ok("join", {"room": room})
+    assert await subscribers(redis, channel, room) == 1  # one subscription per instance, not per member
+    await first.ok("leave", {"room": room})
+    await asyncio.sleep(0.3)
+    assert await subscribers(redis, channel, room) == 1  # the second member is still here
+
+    async def released() -> bool:
+        return await subscribers(redis, channel, room) == 0
+
+    await second.close()  # the last member goes: the instance unsubscribes
+    await until(released)
+    again = await client(1)
+    await again.ok("join", {"room": room})
+    assert await subscribers(redis, channel, room) == 1
