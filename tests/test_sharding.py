@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from tests.sharding_kit import MESSAGE, Pair, free_room, pair_of, received, send, subscribers, until
+from tests.sharding_kit import MESSAGE, Pair, SlowLink, free_room, pair_of, received, send, subscribers, until
 from tests.test_metrics import scrape, value
 
 
@@ -96,6 +96,29 @@ async def test_join_then_immediately_receive_across_instances(pair: Pair, redis:
         room = await free_room(redis, channel, f"fresh{n}")
         await on_a.ok("join", {"room": room})
         await on_b.ok("join", {"room": room})  # B subscribes to the shard now; its ack waits for Redis
+        await on_a.ok("message_event", {**MESSAGE, "room_id": room, "message_data": f"right after {n}"})
+        await on_b.inbox.wait_for("my_response", lambda m, t=f"right after {n}": m.get("data") == t, timeout=5)
+
+
+@pytest.fixture
+async def slow_second(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
+    """Two instances; the second one's subscriber connection reaches Redis through a link holding it 0.4 s."""
+    link = SlowLink(redis_url, delay=0.4)
+    slow_url = await link.start()
+    try:
+        async for made in pair_of(tmp_path, redis_url, None, slow_url):
+            yield made
+    finally:
+        await link.stop()
+
+
+async def test_a_join_is_acked_only_once_redis_has_the_subscription(slow_second: Pair, redis: Redis) -> None:
+    _, client, channel = slow_second
+    on_a, on_b = await client(0), await client(1)
+    for n in range(3):
+        room = await free_room(redis, channel, f"slow{n}")
+        await on_a.ok("join", {"room": room})
+        await on_b.ok("join", {"room": room})  # B's SUBSCRIBE reaches Redis 0.4 s after it was sent
         await on_a.ok("message_event", {**MESSAGE, "room_id": room, "message_data": f"right after {n}"})
         await on_b.inbox.wait_for("my_response", lambda m, t=f"right after {n}": m.get("data") == t, timeout=5)
 
