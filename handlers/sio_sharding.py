@@ -22,6 +22,7 @@ PUBLISH/SUBSCRIBE on one Redis; Redis Cluster's SPUBLISH/SSUBSCRIBE are not used
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import zlib
@@ -181,6 +182,13 @@ class ShardedChannels(socketio.AsyncRedisManager):
             if held:
                 await self._listener.subscribe(*(shard_channel(self.channel, s) for s in held))
 
+    async def _drop_listener(self) -> None:
+        """Close the failed listener's PubSub, so redis-py cannot reconnect it into a subscriber nobody reads."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.aclose()
+
     async def _redis_listen_with_retries(self) -> Any:
         """Yield every pubsub message, reconnecting with backoff (replaces upstream's of the same name).
 
@@ -200,6 +208,7 @@ class ShardedChannels(socketio.AsyncRedisManager):
             except Exception as exc:
                 self._live = False
                 log.error("event=redis_listen_failed retry_in_s=%d error=%r", retry_sleep, exc)
+                await self._drop_listener()
                 subscribed = False
                 await asyncio.sleep(retry_sleep)
                 retry_sleep = min(retry_sleep * 2, 60)

@@ -120,13 +120,18 @@ class SlowLink:
         port = self.server.sockets[0].getsockname()[1]
         return f"redis://127.0.0.1:{port}{self.db}"
 
+    async def cut(self) -> None:
+        """Drop every connection going through the relay now (as a Redis restart or a network cut would)."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         """Close the relay and every connection through it."""
         if self.server is not None:
             self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.cut()
         if self.server is not None:
             await self.server.wait_closed()
 

@@ -112,6 +112,40 @@ async def slow_second(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
         await link.stop()
 
 
+@pytest.fixture
+async def relayed_second(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Pair, SlowLink]]:
+    """Two instances; the second reaches Redis through a relay the test can cut."""
+    link = SlowLink(redis_url, delay=0.0)
+    relayed_url = await link.start()
+    try:
+        async for made in pair_of(tmp_path, redis_url, None, relayed_url):
+            yield made, link
+    finally:
+        await link.stop()
+
+
+async def test_after_losing_redis_an_instance_subscribes_its_shards_again(
+    relayed_second: tuple[Pair, SlowLink], redis: Redis
+) -> None:
+    (_, client, channel), link = relayed_second
+    on_a, on_b = await client(0), await client(1)
+    room = await free_room(redis, channel, "cut")
+    for member in (on_a, on_b):
+        await member.ok("join", {"room": room})
+    assert await subscribers(redis, channel, room) == 2
+    await link.cut()  # B's listener (and every other connection of B to Redis) drops
+
+    async def back() -> bool:  # A, and B's new listener (the failed one is closed, not left subscribed)
+        return await subscribers(redis, channel, room) == 2
+
+    assert await subscribers(redis, channel, room) == 1
+    await until(back, timeout=20)  # upstream's retry waits 1 s, then the listener subscribes every held shard
+    await asyncio.sleep(1.0)
+    assert await subscribers(redis, channel, room) == 2  # no third, stale subscription
+    await send(on_a, room, 3, "after the cut")
+    await received(on_b, "after the cut", 3)
+
+
 async def test_a_join_is_acked_only_once_redis_has_the_subscription(slow_second: Pair, redis: Redis) -> None:
     _, client, channel = slow_second
     on_a, on_b = await client(0), await client(1)
