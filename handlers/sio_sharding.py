@@ -81,21 +81,21 @@ class ShardedChannels(socketio.AsyncRedisManager):
     # --- which rooms this instance holds -------------------------------------------------------------------
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
-        """Add a socket to a room; the room's first local member makes this instance hold its shard."""
+        """Add a socket to a room (extends ``BaseManager.basic_enter_room``); a first local member holds its shard."""
         fresh = room not in self.rooms.get(namespace, {})
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         if fresh and self.shards and is_sharded_room(room):
             self._hold(shard_of(room, self.shards))
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        """Remove a socket from a room; the room's last local member leaving releases its shard."""
+        """Remove a socket from a room (extends ``BaseManager.basic_leave_room``); the last one releases its shard."""
         existed = room in self.rooms.get(namespace, {})
         super().basic_leave_room(sid, namespace, room)
         if existed and self.shards and is_sharded_room(room) and room not in self.rooms.get(namespace, {}):
             self._release(shard_of(room, self.shards))
 
     async def enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
-        """Add a socket to a room and, when it is local, return once this instance hears the room's emits."""
+        """Add a socket to a room (extends ``AsyncPubSubManager.enter_room``); a local one: once its emits are heard."""
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         if self.shards and is_sharded_room(room):
             await self._until_subscribed(shard_of(room, self.shards))
@@ -165,7 +165,7 @@ class ShardedChannels(socketio.AsyncRedisManager):
             ready.set_result(None)
 
     def _redis_connect(self) -> None:
-        """Connect as upstream does, with a PubSub that also yields subscribe replies (to confirm shards)."""
+        """Connect (replaces ``AsyncRedisManager._redis_connect``) with a PubSub that yields subscribe replies too."""
         super()._redis_connect()
         self.pubsub = self.redis.pubsub()
 
@@ -190,10 +190,10 @@ class ShardedChannels(socketio.AsyncRedisManager):
                 await listener.aclose()
 
     async def _redis_listen_with_retries(self) -> Any:
-        """Yield every pubsub message, reconnecting with backoff (replaces upstream's of the same name).
+        """Yield every pubsub message, reconnecting with backoff.
 
-        Upstream subscribes the shared channel only; this subscribes every held shard channel too on each
-        (re)connection and yields subscribe replies as well.
+        Replaces ``AsyncRedisManager._redis_listen_with_retries``, which subscribes the shared channel only: this
+        subscribes every held shard channel too on each (re)connection, and yields subscribe replies as well.
         """
         retry_sleep = 1
         subscribed = False
