@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     mongo_db: str = Field("deskline", description="MongoDB database name")
     redis_url: str | None = Field(None, description="Redis URL; set it to share rooms and emits between instances")
     redis_channel: str = Field("deskline", description="Redis pub/sub channel shared by the instances")
+    redis_shards: int = Field(
+        4096,
+        ge=0,
+        description="channels an emit to one room is published on (by a hash of the room; an instance hears "
+        "one only while it holds a member of a room on it); 0: every message on the one shared channel. "
+        "Every instance of a deployment must use the same value",
+    )
     redis_max_connections: int = Field(
         64, gt=0, description="connections per process to Redis for rate limits and presence; more requests wait"
     )

@@ -21,8 +21,9 @@ from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
 from handlers.cors import cors_middleware, warn_about_wildcard
 from handlers.http import api_errors
 from handlers.logs import configure_logging
-from handlers.metrics import ObservedManager, ObservedRedisManager, process_exiting, setup_metrics
+from handlers.metrics import ObservedManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
+from handlers.sio_sharding import ShardedRedisManager
 from models.clock import Clock
 from models.common import utc_now
 from models.demo import DemoSite
@@ -47,7 +48,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app = web.Application(middlewares=middlewares)
     setup_metrics(settings.metrics_dir)
     client_manager = (
-        ObservedRedisManager(settings.redis_url, channel=settings.redis_channel)
+        ShardedRedisManager(settings.redis_url, channel=settings.redis_channel, shards=settings.redis_shards)
         if settings.redis_url
         else ObservedManager()
     )

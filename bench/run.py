@@ -33,6 +33,7 @@ from bench.crosscheck import node_client_closed_loop
 from bench.procs import CpuMeter, node_available
 from bench.report import Report, best_round, cpu_text, describe
 from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
+from config import Settings
 
 SCENARIOS = (
     "echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers", "recovery"
@@ -171,6 +172,7 @@ class Runner:
         s = self.size
         rows: list[tuple[int, str, dict[str, Any]]] = []
         floods: list[tuple[int, dict[str, Any]]] = []
+        shards = Settings().redis_shards  # the instances inherit this environment's DESKLINE_REDIS_SHARDS
         for n in (1, 2, 4):
             async with running("deskline", self.workdir, self.core, instances=n, redis=True) as target:
                 args = (s["scale_members"], s["scale_rate"], s["scale_s"])
@@ -179,14 +181,15 @@ class Runner:
                     spread = await scale.room_traffic(target, list(range(n)), *args)
                     rows.append((n, f"{n} rooms, one per instance", spread))
                 channel = target.servers[0].env["DESKLINE_REDIS_CHANNEL"]
-                flood = await scale.foreign_flood(target, channel, s["flood_rate"], s["scale_s"])
+                flood = await scale.foreign_flood(target, channel, s["flood_rate"], s["scale_s"], shards)
                 floods.append((n, flood))
             print(f"   redis-scale: {n} instance(s) done; load average {os.getloadavg()[0]:.2f}", flush=True)
-        head = f"Redis, one channel: {s['scale_rate']} `message_event`/s in all, {s['scale_members']} members per room"
+        layout = f"{shards} shard channels" if shards else "one channel"
+        head = f"Redis, {layout}: {s['scale_rate']} `message_event`/s in all, {s['scale_members']} members per room"
         self.extra.append(f"{head}, {s['scale_s']:.0f} s; all instances on core {self.core}\n\n")
         self.extra[-1] += scale.redis_scale_table(rows)
         self.extra.append(
-            f"Emits for a room no instance holds, published on the channel at {s['flood_rate']:,}/s "
+            f"Emits for a room no instance holds, published on its channel ({layout}) at {s['flood_rate']:,}/s "
             f"for {s['scale_s']:.0f} s\n\n" + scale.flood_table(floods)
         )
 

@@ -19,6 +19,7 @@ from bench import eio
 from bench.load import HOST, chat_message
 from bench.procs import CpuMeter, Server, free_port, python
 from bench.targets import Target, create_admin, deskline_env, sign_in
+from handlers.sio_sharding import shard_channel, shard_of
 
 
 async def idle_cpu(pids: dict[str, int | str], seconds: float) -> dict[str, float]:
@@ -101,9 +102,10 @@ async def room_traffic(
     }
 
 
-async def foreign_flood(target: Target, channel: str, rate: float, seconds: float) -> dict[str, Any]:
-    """Publish ``rate`` room emits/s on the instances' Redis channel for a room none of them holds (the message
-    python-socketio's manager publishes for ``emit("my_response", ..., to=room)``), straight from this process,
+async def foreign_flood(target: Target, channel: str, rate: float, seconds: float, shards: int) -> dict[str, Any]:
+    """Publish ``rate`` room emits/s for a room none of the instances holds (the message python-socketio's
+    manager publishes for ``emit("my_response", ..., to=room)``) on the channel Deskline would use: the shared
+    one, or the room's shard channel when ``shards`` > 0 (``DESKLINE_REDIS_SHARDS``). Straight from this process,
     so each instance's cost per foreign message is read without a holder's work mixed in. Returns CPU µs per
     message per instance (idle CPU subtracted).
     """
@@ -115,6 +117,8 @@ async def foreign_flood(target: Target, channel: str, rate: float, seconds: floa
                "binary": False, "namespace": "/", "room": f"chat:nobody-{uuid.uuid4().hex[:8]}",
                "skip_sid": None, "callback": None, "host_id": "bench-generator"}  # fmt: skip
     payload = orjson.dumps(message)
+    if shards:
+        channel = shard_channel(channel, shard_of(message["room"], shards))
     redis = Redis.from_url("redis://127.0.0.1:6379/0")
     try:
         idle = await idle_cpu(pids, seconds)

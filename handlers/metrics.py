@@ -76,6 +76,12 @@ class Metrics:
         self.redis_publish_errors = Counter(
             "deskline_redis_publish_errors", "Redis manager publishes that failed", **kw
         )
+        self.redis_messages_received = Counter(
+            "deskline_redis_messages_received",
+            "Redis manager messages this process received, by channel: shared, or room (a shard channel)",
+            ["channel"],
+            **kw,
+        )
 
 
 _metrics: Metrics | None = None
