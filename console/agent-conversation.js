@@ -142,8 +142,7 @@
     }
     const closed = t.status === "closed";
     $("reply").disabled = closed;
-    $("reply-file").disabled = closed || !signedInDoor; // widget and Dowell attachments are sent at their own door
-    $("reply-file-label").textContent = signedInDoor ? "Attach a file" : "Attach a file (signed-in tickets only)";
+    $("reply-file").disabled = closed; // every door takes an agent's attachment (the visitor or key holder downloads it)
   }
 
   async function saveAttachment(id) {
