@@ -175,6 +175,7 @@
 
   function duration(ms) {
     if (ms === null || ms === undefined) return "—";
+    if (ms < 60000) return `${Math.round(ms / 1000)} s`;
     const minutes = ms / 60000;
     return minutes < 90 ? `${minutes.toFixed(1)} min` : `${(minutes / 60).toFixed(1)} h`;
   }

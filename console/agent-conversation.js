@@ -91,7 +91,9 @@
     const c = inbox.current;
     const t = c.ticket;
     $("conv-title").textContent = ticketLabel(t);
-    const others = Object.entries(c.presence).map(([id, status]) => `${nameOf(id)}: ${status}`);
+    // presence follows signed-in accounts only: a widget visitor or Dowell customer would always read "offline"
+    const tracked = ([id]) => t.door === "signed_in" || id !== t.client_id;
+    const others = Object.entries(c.presence).filter(tracked).map(([id, status]) => `${nameOf(id)}: ${status}`);
     $("conv-meta").textContent =
       `${t.door} ticket · ${t.status} · assignee ${t.assignee_id ? nameOf(t.assignee_id) : "nobody"}` +
       (others.length ? ` · ${others.join(", ")}` : "");

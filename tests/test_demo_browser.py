@@ -72,6 +72,7 @@ async def test_a_visitor_and_the_demo_agent_talk_in_two_windows(tmp_path: Path) 
             said = agent.locator("#messages .message.theirs .body")
             answered = agent.locator("#messages .message.mine .body")
             await expect(said).to_have_text(["Hello, can I restore a folder?"])
+            await expect(agent.locator("#conv-meta")).not_to_contain_text("offline")  # a visitor has no presence
 
             # both ways
             await answer(agent, "Yes: pick the folder, then a date.")
