@@ -45,7 +45,8 @@
     render();
     await markRead();
     await loadMembers(view.ticket.workspace_id);
-    drawActions();
+    if (view.ticket.assignee_id) await learnName(view.ticket.assignee_id);
+    if (inbox.current && inbox.current.ticket.id === ticketId) drawConversation(); // with the names just learned
     if (switching && !quiet) $("reply").focus();
   }
 

@@ -73,6 +73,13 @@ async def test_a_manager_sees_stats_of_real_tickets_and_their_live_update(start_
         await expect(figure(page, "opened")).to_have_text("2")
         await expect(figure(page, "backlog")).to_have_text("open: 1")
         await expect(row.locator("td").first).to_have_text("2")
+
+        # the agent renames themselves: the manager's open conversation names them anew, live
+        await page.get_by_role("tab", name="Inbox").click()
+        await page.locator(".ticket", has_text="Again").click()
+        await expect(page.locator("#conv-meta")).to_contain_text("assignee Ana")
+        await agent.ok("update_profile", {"name": "Ana Lima"})
+        await expect(page.locator("#conv-meta")).to_contain_text("assignee Ana Lima")
         no_page_errors(page)
 
 
