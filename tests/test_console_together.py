@@ -107,6 +107,8 @@ async def test_an_agents_profile_and_attachment_reach_the_widget_visitor(server:
         await expect(page.locator("#who")).to_have_text("Ana Lima (agent)")
         await expect(page.locator("#profile-picture")).to_be_visible()
         await page.wait_for_function("document.getElementById('profile-picture').naturalWidth === 1")
+        shown = await page.locator("#profile-picture").bounding_box()
+        assert shown and shown["width"] >= 64  # drawn as an avatar, not at the image's own 1 px
         stored = await site.admin.ok("get_profile", {"user_id": ana["user"]["id"]})
         assert (stored["name"], stored["city"], stored["region"]) == ("Ana Lima", "Porto", "Norte")
         await screenshot(page, "profile")
