@@ -138,6 +138,8 @@ async def test_an_agents_profile_and_attachment_reach_the_widget_visitor(server:
         mine = widget_headers(site, answer["visitor_secret"])
         assert (await download(server, attachment, mine))[:2] == (200, b"MANUAL v2\n")
         assert (await download(server, stored["picture_attachment_id"], mine))[:2] == (200, picture)
+        key_holder = {"X-Workspace-Id": ws, "X-Api-Key": site.key}  # the Dowell back office gets it too
+        assert (await download(server, attachment, key_holder))[:2] == (200, b"MANUAL v2\n")
         # another visitor of the same site gets neither the file nor the conversation
         _, other = await opened(site, "me too")
         status, _, _ = await download(server, attachment, widget_headers(site, other["visitor_secret"]))
