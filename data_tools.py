@@ -23,7 +23,9 @@ from storage.attachments import make_attachment_store
 from storage.backup import backup_sqlite_async
 from storage.database import Database
 from storage.helpdesk import make_helpdesk_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.migrations import MIGRATIONS, migrate
+from storage.profiles import make_profile_store
 from storage.support import make_support_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
@@ -111,6 +113,8 @@ def _stores(db: Database, settings: Settings) -> TransferStores:
         support=make_support_store(db),
         visitors=make_visitor_store(db),
         attachments=make_attachment_store(db, settings),
+        profiles=make_profile_store(db),
+        stats=make_helpdesk_stats_store(db),
     )
 
 

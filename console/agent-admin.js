@@ -175,6 +175,7 @@
 
   function duration(ms) {
     if (ms === null || ms === undefined) return "—";
+    if (ms < 60000) return `${Math.round(ms / 1000)} s`;
     const minutes = ms / 60000;
     return minutes < 90 ? `${minutes.toFixed(1)} min` : `${(minutes / 60).toFixed(1)} h`;
   }
@@ -292,7 +293,15 @@
       admin.loadStats().catch(() => undefined); // re-read over the chosen period
     });
     Desk.push("profile_updated", (p) => {
-      if (p && (!p.user_id || p.user_id === Desk.state.user.id)) drawProfile(p).catch(() => undefined);
+      if (!p) return;
+      if (!p.user_id || p.user_id === Desk.state.user.id) {
+        drawProfile(p).catch(() => undefined);
+      } else if (p.name) {
+        // a colleague's new name: the list, the open conversation and its assignee choices show it at once
+        Desk.inbox.names.set(p.user_id, p.name);
+        Desk.inbox.render();
+        if (Desk.inbox.current) Desk.conversation.draw();
+      }
     });
   };
 })();

@@ -45,7 +45,8 @@
     render();
     await markRead();
     await loadMembers(view.ticket.workspace_id);
-    drawActions();
+    if (view.ticket.assignee_id) await learnName(view.ticket.assignee_id);
+    if (inbox.current && inbox.current.ticket.id === ticketId) drawConversation(); // with the names just learned
     if (switching && !quiet) $("reply").focus();
   }
 
@@ -91,7 +92,9 @@
     const c = inbox.current;
     const t = c.ticket;
     $("conv-title").textContent = ticketLabel(t);
-    const others = Object.entries(c.presence).map(([id, status]) => `${nameOf(id)}: ${status}`);
+    // presence follows signed-in accounts only: a widget visitor or Dowell customer would always read "offline"
+    const tracked = ([id]) => t.door === "signed_in" || id !== t.client_id;
+    const others = Object.entries(c.presence).filter(tracked).map(([id, status]) => `${nameOf(id)}: ${status}`);
     $("conv-meta").textContent =
       `${t.door} ticket · ${t.status} · assignee ${t.assignee_id ? nameOf(t.assignee_id) : "nobody"}` +
       (others.length ? ` · ${others.join(", ")}` : "");
@@ -142,8 +145,7 @@
     }
     const closed = t.status === "closed";
     $("reply").disabled = closed;
-    $("reply-file").disabled = closed || !signedInDoor; // widget and Dowell attachments are sent at their own door
-    $("reply-file-label").textContent = signedInDoor ? "Attach a file" : "Attach a file (signed-in tickets only)";
+    $("reply-file").disabled = closed; // every door takes an agent's attachment (the visitor or key holder downloads it)
   }
 
   async function saveAttachment(id) {

@@ -31,6 +31,15 @@ class HelpdeskStatsPayload(Payload):
         return self
 
 
+class TicketResolution(Document):
+    """When a ticket entered its current resolved or closed status (the stats' resolution record)."""
+
+    ticket_id: str
+    workspace_id: str
+    status: str
+    at: datetime
+
+
 @dataclass(frozen=True)
 class TicketTimes:
     """What the statistics read of one ticket (the storage's answer)."""

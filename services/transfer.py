@@ -28,12 +28,16 @@ from models.helpdesk import (
     TicketQuery,
     TicketStatus,
 )
+from models.helpdesk_stats import TicketResolution
+from models.profiles import ProfileChanges, ProfileRecord
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
 from storage.accounts import AccountStore
 from storage.attachments import AttachmentStore
 from storage.helpdesk import HelpdeskStore
+from storage.helpdesk_stats import HelpdeskStatsStore
+from storage.profiles import ProfileStore
 from storage.support import SupportStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
@@ -53,6 +57,8 @@ class TransferStores:
     support: SupportStore
     visitors: VisitorStore
     attachments: AttachmentStore
+    profiles: ProfileStore
+    stats: HelpdeskStatsStore
 
 
 def _line(kind: str, model: Any, **extra: Any) -> dict[str, Any]:
@@ -82,13 +88,13 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
     attachment_ids = [a for t in tickets for a in t.attachments]
     attachment_ids += [a for ms in messages.values() for m in ms for a in m.attachments]
     attachment_ids += [a for ms in support_messages.values() for m in ms for a in m.attachments]
+    users = [user for user_id in dict.fromkeys(user_ids) if (user := await _user_or_none(s.accounts, user_id))]
+    profiles = [p for u in users if (p := await s.profiles.get(u.id)) and p.updated_at is not None]
+    attachment_ids += [p.picture_attachment_id for p in profiles if p.picture_attachment_id]
 
     yield {"kind": "header", "format": FORMAT, "workspace_id": workspace_id}
-    for user_id in dict.fromkeys(user_ids):
-        try:
-            yield _line("user", await s.accounts.get_user(user_id))
-        except NotFound:
-            continue  # a Dowell line manager's user id may name no Deskline account
+    for user in users:
+        yield _line("user", user)
     yield _line("workspace", workspace)
     for member in members:
         yield _line("member", member)
@@ -100,6 +106,8 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         record = await s.attachments.get(attachment_id)
         content = b"".join([chunk async for chunk in s.attachments.read(attachment_id)])
         yield _line("attachment", record, bytes=base64.b64encode(content).decode("ascii"))
+    for profile in profiles:  # after the attachments: a picture is linked again as it is imported
+        yield _line("profile", profile)
     for topic in await s.support.list_topics(workspace_id):
         yield _line("topic", topic)
     for manager in await s.support.list_line_managers(workspace_id):
@@ -115,6 +123,16 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         for marker in reads[ticket.id]:
             yield _line("read_marker", marker)
         yield _line("ticket_status", ticket)  # its final status and updated_at, once its messages are in
+    for resolution in await s.stats.list_done(workspace_id):  # last: every door's tickets are in
+        yield _line("ticket_resolution", resolution)
+
+
+async def _user_or_none(accounts: AccountStore, user_id: str) -> UserRecord | None:
+    """Return the account, or None (a Dowell line manager's user id may name no Deskline account)."""
+    try:
+        return await accounts.get_user(user_id)
+    except NotFound:
+        return None
 
 
 async def _all_helpdesk_tickets(store: HelpdeskStore, workspace_id: str) -> list[Ticket]:
@@ -142,6 +160,7 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
     """Store the workspace that export lines describe, in their order; ``InvalidPayload`` on a bad line."""
     s, report = stores, ImportReport(counts={})
     uploaders: dict[str, str | None] = {}
+    restored: set[str] = set()  # accounts this import created (a profile is only restored for those)
     for number, line in enumerate(lines, 1):
         kind, data = line.get("kind"), line.get("data")
         if kind == "header":
@@ -151,7 +170,9 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
             if report.workspace_id and await s.workspaces.find(report.workspace_id) is not None:
                 raise Conflict("this database already has that workspace", {"workspace_id": report.workspace_id})
         elif kind == "user":
-            await s.accounts.restore_user(UserRecord.model_validate(data))
+            user = UserRecord.model_validate(data)
+            if await s.accounts.restore_user(user):
+                restored.add(user.id)
         elif kind == "workspace":
             await s.workspaces.create(WorkspaceRecord.model_validate(data))
         elif kind == "member":
@@ -163,6 +184,8 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
         elif kind == "attachment":
             await _import_attachment(s.attachments, AttachmentRecord.model_validate(data), line["bytes"])
             uploaders[data["id"]] = data.get("uploader_id")
+        elif kind == "profile":
+            await _import_profile(s.profiles, ProfileRecord.model_validate(data), restored)
         elif kind == "topic":
             await s.support.create_topic(Topic.model_validate(data))
         elif kind == "line_manager":
@@ -183,6 +206,9 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
             await s.helpdesk.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
         elif kind == "read_marker":
             await s.helpdesk.set_read(ReadMarker.model_validate(data))
+        elif kind == "ticket_resolution":
+            done = TicketResolution.model_validate(data)
+            await s.stats.record_done(done.ticket_id, done.workspace_id, done.status, done.at)
         else:
             raise InvalidPayload(f"unknown line kind {kind!r}", {"line": number})
         report.counts[str(kind)] = report.counts.get(str(kind), 0) + 1
@@ -198,6 +224,16 @@ async def _import_attachment(store: AttachmentStore, record: AttachmentRecord, e
 
     await store.write(record.id, record.name, chunks())
     await store.add(record.model_copy(update={"ticket_kind": None, "ticket_id": None}))
+
+
+async def _import_profile(store: ProfileStore, profile: ProfileRecord, restored: set[str]) -> None:
+    """Store the profile of an account this import created (its picture, an imported upload, is linked again)."""
+    if profile.user_id not in restored or profile.updated_at is None:
+        return  # an account that was already here keeps its own profile
+    changes = ProfileChanges(
+        city=profile.city, region=profile.region, picture_attachment_id=profile.picture_attachment_id
+    )
+    await store.save(profile.user_id, changes, profile.updated_at)
 
 
 async def _import_ticket(store: HelpdeskStore, ticket: Ticket) -> None:

@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from models.errors import InvalidPayload
-from models.helpdesk_stats import Activity, AgentActivity, HelpdeskStats, TicketTimes, durations
+from models.helpdesk_stats import (
+    Activity,
+    AgentActivity,
+    HelpdeskStats,
+    TicketResolution,
+    TicketTimes,
+    durations,
+)
 from storage.database import Database
 
 MAX_TICKETS = 50_000  # tickets one answer may read; a busier range is refused (narrow it)
@@ -37,6 +44,9 @@ class HelpdeskStatsStore(Protocol):
 
     async def forget_done(self, ticket_id: str) -> None:
         """Forget the ticket's record (it was reopened)."""
+
+    async def list_done(self, workspace_id: str) -> list[TicketResolution]:
+        """Return the resolution records of the workspace's tickets, by ticket id."""
 
     async def backlog(self, workspace_id: str) -> list[tuple[str | None, str, int]]:
         """Return ``(assignee_id, status, count)`` of the workspace's tickets that are not closed, now."""

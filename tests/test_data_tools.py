@@ -17,10 +17,13 @@ import pytest
 from config import Settings
 from models.accounts import UserRecord
 from models.errors import Conflict
+from models.helpdesk_stats import TicketResolution
 from models.roles import Role
 from storage import open_database
 from storage.accounts import make_account_store
+from storage.helpdesk_stats import make_helpdesk_stats_store
 from storage.migrations import MIGRATIONS, Migration, applied_versions, migrate
+from storage.profiles import make_profile_store
 from tests.helpdesk_kit import keyed
 from tests.helpers import RunningServer
 from tests.test_attachments import download, upload
@@ -28,6 +31,8 @@ from tests.test_chat import MESSAGE
 from tests.test_helpdesk import desk, ticket_payload
 
 ROOT = Path(__file__).resolve().parent.parent
+_NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+STATS_RANGE = {"from": _NOW_MS - 86_400_000, "to": _NOW_MS + 86_400_000}  # the same range before and after a move
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -196,6 +201,9 @@ async def snapshot(server: RunningServer, s: Scene) -> dict[str, Any]:
                 status, content, _ = await download(server, attachment_id, by_key)
                 files[attachment_id] = (status, content)
     conversations = await visitor.ok("widget_conversations")
+    profile = await manager.ok("get_profile", {"user_id": s.ids["billing_agent"]})
+    status, content, _ = await download(server, profile["picture_attachment_id"], bearer_of(s, "manager"))
+    files[profile["picture_attachment_id"]] = (status, content)
     status, content, _ = await download(server, s.visitor_file, by_visitor)
     files[s.visitor_file] = (status, content)
     return {
@@ -211,7 +219,14 @@ async def snapshot(server: RunningServer, s: Scene) -> dict[str, Any]:
         "support_messages": support_messages,
         "unread": unread,
         "visitor": conversations,
+        "profile": profile,
+        "stats": await manager.ok("helpdesk_stats", {**ws, **STATS_RANGE}),
     }
+
+
+def bearer_of(s: Scene, who: str) -> dict[str, str]:
+    """The Authorization header of one of the scene's users."""
+    return {"Authorization": f"Bearer {s.tokens[who]}"}
 
 
 @dataclass
@@ -224,6 +239,7 @@ class Scene:
     visitor_secret: str
     visitor_file: str
     tokens: dict[str, str]
+    ids: dict[str, str]
 
 
 async def build_scene(server: RunningServer) -> Scene:
@@ -275,7 +291,12 @@ async def build_scene(server: RunningServer) -> Scene:
     assert status == 201, mine
     sent = {"ticket_id": opened_["ticket"]["_id"], "message_data": "from the widget", "attachments": [mine["id"]]}
     await visitor.ok("widget_send", sent)
-    return Scene(d.workspace, key, created["widget_token"], opened_["visitor_secret"], mine["id"], d.tokens)
+    agent_bearer = {"Authorization": f"Bearer {d.tokens['billing_agent']}"}
+    status, picture = await upload(server, agent_bearer, b"\x89PNG\r\n\x1a\n face", "image/png", "me.png")
+    assert status == 201, picture
+    changes = {"name": "Bea Billing", "city": "Lyon", "region": "Rhône", "picture_attachment_id": picture["id"]}
+    await d.billing_agent.ok("update_profile", changes)
+    return Scene(d.workspace, key, created["widget_token"], opened_["visitor_secret"], mine["id"], d.tokens, d.ids)
 
 
 async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
@@ -286,7 +307,11 @@ async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
     before = await snapshot(source, scene)
     doors = sorted(t["door"] for t in before["tickets"])  # one ticket store: the manager lists every door's
     assert doors == ["dowell", "signed_in", "signed_in", "signed_in", "widget"], doors
-    assert len(before["files"]) == 4 and before["support"]
+    assert len(before["files"]) == 5 and before["support"]
+    assert before["profile"]["city"] == "Lyon" and before["profile"]["name"] == "Bea Billing"
+    assert before["stats"]["closed"] == 1 and before["stats"]["resolution"]["count"] == 1
+    done_before = await resolutions(source.settings, scene.workspace["id"])
+    assert [r.status for r in done_before] == ["closed"]
     assert all(status == 200 for status, _ in before["files"].values())
 
     dump = tmp_path / "workspace.jsonl"
@@ -308,6 +333,8 @@ async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
         "ticket",
         "ticket_message",
         "read_marker",
+        "profile",
+        "ticket_resolution",
     }
 
     for backend in ("mongo", "sqlite"):  # the upgrade path, and back into a fresh SQLite file
@@ -319,9 +346,52 @@ async def test_export_from_sqlite_import_into_mongo_reads_back_the_same(
         after = await snapshot(destination, scene)
         for part in before:
             assert after[part] == before[part], (backend, part)
+        assert await resolutions(target, scene.workspace["id"]) == done_before, backend
+        again = tmp_path / f"again-{backend}.jsonl"  # exported from this backend: the new kinds come out the same
+        code, _, err = await cli(target, "export", "--workspace", scene.workspace["id"], "--to", str(again))
+        assert code == 0, err
+        assert new_kinds(again) == new_kinds(dump), backend
 
     code, _, err = await cli(target, "import", "--from", str(dump))  # the same workspace twice is refused
     assert code == 2 and "error: this database already has that workspace" in err
+
+
+def new_kinds(dump: Path) -> list[dict[str, Any]]:
+    """The profile and ticket resolution lines of an export file."""
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    return [line for line in lines if line["kind"] in ("profile", "ticket_resolution")]
+
+
+async def resolutions(settings: Settings, workspace_id: str) -> list[TicketResolution]:
+    """Read the workspace's ticket resolution records straight from the store."""
+    db = await open_database(settings)
+    try:
+        return await make_helpdesk_stats_store(db).list_done(workspace_id)
+    finally:
+        await db.close()
+
+
+async def test_an_existing_account_keeps_its_own_profile_on_import(start_server, settings_for, tmp_path: Path) -> None:
+    source = await start_server(settings=settings_for("sqlite"))
+    scene = await build_scene(source)
+    dump = tmp_path / "workspace.jsonl"
+    code, _, err = await cli(source.settings, "export", "--workspace", scene.workspace["id"], "--to", str(dump))
+    assert code == 0, err
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    users = [line for line in lines if line["kind"] in ("user",)]
+    agent = next(u for u in users if u["data"]["id"] == scene.ids["billing_agent"])
+    target = settings_for("sqlite")
+    only_user = tmp_path / "user.jsonl"
+    only_user.write_text(json.dumps(lines[0] | {"workspace_id": None}) + "\n" + json.dumps(agent) + "\n")
+    code, _, err = await cli(target, "import", "--from", str(only_user))
+    assert code == 0, err
+    code, _, err = await cli(target, "import", "--from", str(dump))
+    assert code == 0, err
+    db = await open_database(target)
+    try:
+        assert await make_profile_store(db).get(scene.ids["billing_agent"]) is None  # not the export's profile
+    finally:
+        await db.close()
 
 
 async def test_restored_users_keep_their_id_hash_and_session_version(settings_for, backend: str) -> None:

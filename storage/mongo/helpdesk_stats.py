@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from models.helpdesk_stats import STAFF_AUTHOR_ROLES, TicketTimes
+from models.helpdesk_stats import STAFF_AUTHOR_ROLES, TicketResolution, TicketTimes
 from storage.mongo.db import MongoDatabase
 from storage.mongo.tickets import MESSAGES, TICKETS
 
@@ -58,6 +58,14 @@ class MongoHelpdeskStatsStore:
     async def forget_done(self, ticket_id: str) -> None:
         """Forget the ticket's record (it was reopened)."""
         await self._done.delete_one({"_id": ticket_id})
+
+    async def list_done(self, workspace_id: str) -> list[TicketResolution]:
+        """Return the resolution records of the workspace's tickets, by ticket id."""
+        cursor = self._done.find({"workspace_id": workspace_id}).sort("_id", 1)
+        return [
+            TicketResolution(ticket_id=d["_id"], workspace_id=d["workspace_id"], status=d["status"], at=d["at"])
+            async for d in cursor
+        ]
 
     async def _first_answers(self, ticket_ids: list[str]) -> dict[str, datetime]:
         """Return the time of the first staff message of each ticket that has one."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.helpdesk_stats import STAFF_AUTHOR_ROLES, TicketTimes
+from models.helpdesk_stats import STAFF_AUTHOR_ROLES, TicketResolution, TicketTimes
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase
 
@@ -71,6 +71,23 @@ class SqliteHelpdeskStatsStore:
     async def forget_done(self, ticket_id: str) -> None:
         """Forget the ticket's record (it was reopened)."""
         await self._db.execute("DELETE FROM ticket_resolutions WHERE ticket_id = ?", (ticket_id,))
+
+    async def list_done(self, workspace_id: str) -> list[TicketResolution]:
+        """Return the resolution records of the workspace's tickets, by ticket id."""
+        rows = await self._db.fetch_all(
+            "SELECT ticket_id, workspace_id, status, at FROM ticket_resolutions WHERE workspace_id = ? "
+            "ORDER BY ticket_id",
+            (workspace_id,),
+        )
+        return [
+            TicketResolution(
+                ticket_id=row["ticket_id"],
+                workspace_id=row["workspace_id"],
+                status=row["status"],
+                at=from_iso(row["at"]),  # type: ignore[arg-type]
+            )
+            for row in rows
+        ]
 
     async def backlog(self, workspace_id: str) -> list[tuple[str | None, str, int]]:
         """Return ``(assignee_id, status, count)`` of the workspace's tickets that are not closed, now."""

@@ -107,3 +107,20 @@ async def test_without_a_record_a_done_ticket_counts_from_its_updated_at(db: Dat
     assert (stats.opened, stats.resolved, stats.closed) == (2, 1, 1)
     assert stats.resolution.model_dump() == {"count": 2, "median_ms": 3_600_000, "p90_ms": 3 * 3_600_000}
     assert (await workspace_activity(stats_store, ws, T0 + 4 * H, T0 + 24 * H)).resolved == 0
+
+
+async def test_list_done_returns_a_workspaces_records_as_stored(db: Database) -> None:
+    stats_store = make_helpdesk_stats_store(db)
+    await stats_store.init()
+    await stats_store.record_done("t-b", "ws-list", "resolved", T0)
+    await stats_store.record_done("t-a", "ws-list", "resolved", T0 + H)
+    await stats_store.record_done("t-a", "ws-list", "closed", T0 + 2 * H)  # a record per ticket: the latest
+    await stats_store.record_done("t-other", "ws-elsewhere", "closed", T0)
+    await stats_store.record_done("t-gone", "ws-list", "closed", T0)
+    await stats_store.forget_done("t-gone")
+    done = await stats_store.list_done("ws-list")
+    assert [(d.ticket_id, d.workspace_id, d.status, d.at) for d in done] == [
+        ("t-a", "ws-list", "closed", T0 + 2 * H),
+        ("t-b", "ws-list", "resolved", T0),
+    ]
+    assert await stats_store.list_done("ws-none") == []
