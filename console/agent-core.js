@@ -220,7 +220,10 @@
         const s = Desk.state;
         const fresh = Boolean(s.access && Date.now() < s.expiresAt - 30000);
         s.tokenConnect = fresh;
-        cb(fresh ? { token: s.access, tickets: (Desk.openTicketIds ? Desk.openTicketIds() : []).slice(0, 50) } : {});
+        // recover: a short drop resumes the same socket and replays what it missed (docs/events.md); the resync
+        // that follows every connect still re-fetches, and lists are keyed by id, so nothing shows twice
+        const tickets = (Desk.openTicketIds ? Desk.openTicketIds() : []).slice(0, 50);
+        cb(fresh ? { token: s.access, tickets, recover: true } : {});
       },
     });
     Desk.state.socket = socket;
