@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from models.clock import to_millis
 from models.notify import Channel, OutboxMessage
 from storage.database import new_id
 from tests.helpers import ManualClock, RunningServer, ServerProcess, connect_client, free_port, start_all
