@@ -101,7 +101,7 @@ async def test_outbox_depth_and_age_come_from_the_store(start_server, clock: Man
     assert value(samples, "deskline_outbox_oldest_age_seconds") == 0
     store = srv.deps.services.notify.store
     for age in (90, 30):
-        queued = clock() - timedelta(seconds=age)
+        queued = to_millis(clock()) - timedelta(seconds=age)  # the server's clock is whole milliseconds
         await store.enqueue(
             OutboxMessage(
                 id=new_id(),
