@@ -14,8 +14,8 @@ from config import Settings
 from models.attachments import AttachmentRecord, UnsupportedType
 from models.clock import Clock
 from models.errors import Conflict, InvalidPayload, NotFound, RateLimited
-from models.helpdesk import Ticket
 from models.roles import Principal, Role
+from models.tickets import Ticket
 from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.attachments import AttachmentStore

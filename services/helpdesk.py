@@ -5,22 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
-from models.helpdesk import (
-    SIGNED_IN_DOOR,
-    TICKET_READ,
-    TRANSITIONS,
-    WIDGET_DOOR,
-    ListTicketsPayload,
-    ReadMarker,
-    SubmitTicketPayload,
-    Ticket,
-    TicketMessage,
-    TicketStatus,
-    dowell_view,
-)
+from models.helpdesk import TICKET_READ, ListTicketsPayload, SubmitTicketPayload, dowell_view
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import ticket_room
+from models.tickets import SIGNED_IN_DOOR, TRANSITIONS, WIDGET_DOOR, ReadMarker, Ticket, TicketMessage, TicketStatus
 from services.categories import CategoryCases
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id

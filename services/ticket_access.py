@@ -7,17 +7,7 @@ from typing import Any, Protocol
 
 from models.clock import Clock
 from models.errors import Forbidden, NotFound
-from models.helpdesk import (
-    SIGNED_IN_DOOR,
-    TICKET_MESSAGE,
-    TICKET_UPDATED,
-    ListTicketsPayload,
-    Ticket,
-    TicketMessage,
-    TicketMessagePush,
-    TicketQuery,
-    TicketUpdated,
-)
+from models.helpdesk import TICKET_MESSAGE, TICKET_UPDATED, ListTicketsPayload, TicketMessagePush, TicketUpdated
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import (
@@ -28,6 +18,7 @@ from models.rooms import (
     workspace_room,
     workspace_staff_room,
 )
+from models.tickets import SIGNED_IN_DOOR, Ticket, TicketMessage, TicketQuery
 from models.workspaces import Member
 from services.accounts import AccountService
 from services.attachments import AttachmentService

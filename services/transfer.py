@@ -18,17 +18,9 @@ from typing import Any
 from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
-from models.helpdesk import (
-    CATEGORY_KIND,
-    SIGNED_IN_DOOR,
-    Category,
-    ReadMarker,
-    Ticket,
-    TicketMessage,
-    TicketQuery,
-    TicketStatus,
-)
+from models.helpdesk import CATEGORY_KIND, Category
 from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from models.tickets import SIGNED_IN_DOOR, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
 from storage.accounts import AccountStore

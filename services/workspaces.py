@@ -10,7 +10,6 @@ from auth.workspace_keys import INVALID_API_KEY, key_matches, new_api_key, room_
 from models.accounts import User
 from models.clock import Clock
 from models.errors import Forbidden, InvalidPayload, NotFound, Unauthorized
-from models.helpdesk import Ticket
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import (
@@ -20,6 +19,7 @@ from models.rooms import (
     widget_workspace_room,
     workspace_admins_room,
 )
+from models.tickets import Ticket
 from models.widget import IdentitySecret, WidgetSettings, new_widget_token
 from models.workspaces import (
     WIDGET_TOKEN_REVOKED,

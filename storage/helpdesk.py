@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from models.helpdesk import Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import Category
+from models.tickets import ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.database import Database
 
 

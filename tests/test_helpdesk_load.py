@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from models.helpdesk import ACTIVE, TicketQuery
+from models.tickets import ACTIVE, TicketQuery
 from storage.helpdesk import make_helpdesk_store
 from storage.workspaces import make_workspace_store
 from tests.helpers import Client, RunningServer

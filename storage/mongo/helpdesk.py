@@ -18,7 +18,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
-from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import Category
+from models.tickets import ACTIVE, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.attachments import link_kind
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.categories import MongoCategoryStore

@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 
 from models.errors import Conflict, NotFound
-from models.helpdesk import ACTIVE, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import Category
+from models.tickets import ACTIVE, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.attachments import link_kind
 from storage.sqlite.attachments import init_records, tx_link_all
 from storage.sqlite.categories import SqliteCategoryStore

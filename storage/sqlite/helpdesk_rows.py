@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from models.helpdesk import ReadMarker, Ticket, TicketMessage, TicketQuery
+from models.tickets import ReadMarker, Ticket, TicketMessage, TicketQuery
 from storage.sqlite.convert import from_iso, iso
 
 SCHEMA = """

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import NotFound
-from models.helpdesk import Handover
+from models.tickets import Handover
 from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso

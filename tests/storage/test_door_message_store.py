@@ -11,8 +11,8 @@ from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
-from models.helpdesk import TicketMessage
 from models.support import LineManager
+from models.tickets import TicketMessage
 from storage.attachments import make_attachment_store
 from storage.database import Database, new_id
 from storage.helpdesk import make_helpdesk_store

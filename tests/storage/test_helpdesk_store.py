@@ -17,7 +17,8 @@ from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict, NotFound
-from models.helpdesk import ACTIVE, TRANSITIONS, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import Category
+from models.tickets import ACTIVE, TRANSITIONS, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from models.workspaces import Member
 from storage import open_database
 from storage.attachments import AttachmentStore, make_attachment_store

@@ -209,7 +209,7 @@ async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
 async def test_one_store_behind_both_doors(db: Database, store: SupportStore) -> None:
     """A Dowell or widget ticket is a ticket of the helpdesk store too, with one message history; the helpdesk
     store changes only the signed-in door's status and assignee, and its listings of a client stay signed-in."""
-    from models.helpdesk import TicketMessage, TicketQuery, TicketStatus
+    from models.tickets import TicketMessage, TicketQuery, TicketStatus
     from storage.helpdesk import make_helpdesk_store
 
     helpdesk = make_helpdesk_store(db)

@@ -17,7 +17,7 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
-from models.helpdesk import ACTIVE, Ticket, TicketQuery, TicketStatus
+from models.tickets import ACTIVE, Ticket, TicketQuery, TicketStatus
 from models.workspaces import Member, WorkspaceRecord
 from storage import open_database
 from storage.database import Database, new_id
