@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, fiel
 
 from models.common import CompatPayload, Document
 from models.pushes import Push
+from models.tickets import Ticket, TicketStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -153,6 +154,43 @@ class SupportTicket(SupportDocument):
     updated_at: datetime
     product: str
     workspace_id: str
+
+
+def dowell_ticket(ticket: Ticket) -> SupportTicket:
+    """Return the Dowell/widget view of a ticket document (``client_id`` as ``user_id``, ``assignee_id`` as
+    ``line_manager``, ``is_closed`` for the closed status)."""
+    return SupportTicket(
+        id=ticket.id,
+        user_id=ticket.client_id,
+        line_manager=ticket.assignee_id or "",
+        is_closed=ticket.status == TicketStatus.CLOSED,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        product=ticket.product or "",
+        workspace_id=ticket.workspace_id,
+    )
+
+
+def line_door(user_id: str) -> str:
+    """Return the door a ticket of the Dowell shape came in by: ``widget`` for a visitor, else ``dowell``."""
+    return "widget" if user_id.startswith("visitor-") else "dowell"
+
+
+def document_of(ticket: SupportTicket) -> Ticket:
+    """Return the ticket document a Dowell/widget-shaped ticket (an exported one) is stored as."""
+    return Ticket(
+        id=ticket.id,
+        workspace_id=ticket.workspace_id,
+        client_id=ticket.user_id,
+        title="",
+        body="",
+        status=TicketStatus.CLOSED if ticket.is_closed else TicketStatus.OPEN,
+        assignee_id=ticket.line_manager,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        door=line_door(ticket.user_id),
+        product=ticket.product,
+    )
 
 
 class SupportMessage(SupportDocument):

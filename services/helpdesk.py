@@ -22,7 +22,7 @@ class HelpdeskService(CategoryCases):
 
     async def submit(self, who: Principal, p: SubmitTicketPayload) -> Ticket:
         """Open a client's ticket (auto-assigned when the workspace says so)."""
-        category = await self.store.get_category(p.category_id)
+        category = await self.category_store.get(p.category_id)
         workspace = await self.workspaces.get(category.workspace_id)
         await self.files.check_owned(p.attachments, who.user_id, None)
         at = self.clock()

@@ -26,7 +26,8 @@ from services.emitter import Emitter
 from services.notify import NotifyService
 from services.support import SupportService
 from services.widget import WidgetService
-from storage.helpdesk import HelpdeskStore
+from storage.categories import CategoryStore
+from storage.tickets import TicketStore
 from storage.workspaces import WorkspaceStore
 
 PAGE = 100
@@ -64,7 +65,8 @@ class TicketAccess:
 
     def __init__(
         self,
-        store: HelpdeskStore,
+        store: TicketStore,
+        categories: CategoryStore,
         workspaces: WorkspaceStore,
         accounts: AccountService,
         notifier: NotifyService,
@@ -76,6 +78,7 @@ class TicketAccess:
         clock: Clock,
     ) -> None:
         self.store = store
+        self.category_store = categories
         self.workspaces = workspaces
         self.accounts = accounts
         self.notifier = notifier

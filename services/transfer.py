@@ -18,15 +18,16 @@ from typing import Any
 from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
-from models.helpdesk import CATEGORY_KIND, Category
-from models.support import LineManager, SupportMessage, SupportTicket, Topic
+from models.helpdesk import CATEGORY_KIND, TOPIC_KIND, Category
+from models.support import LineManager, SupportMessage, SupportTicket, Topic, document_of, dowell_ticket
 from models.tickets import SIGNED_IN_DOOR, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
 from storage.accounts import AccountStore
 from storage.attachments import AttachmentStore
-from storage.helpdesk import HelpdeskStore
-from storage.support import SupportStore
+from storage.categories import CategoryStore, topic_category, topic_of
+from storage.line_managers import LineManagerStore
+from storage.tickets import TicketStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
@@ -41,8 +42,9 @@ class TransferStores:
 
     accounts: AccountStore
     workspaces: WorkspaceStore
-    helpdesk: HelpdeskStore
-    support: SupportStore
+    categories: CategoryStore
+    line_managers: LineManagerStore
+    tickets: TicketStore
     visitors: VisitorStore
     attachments: AttachmentStore
 
@@ -58,19 +60,17 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
     if workspace is None:
         raise NotFound("no such workspace", {"workspace_id": workspace_id})
     members = await s.workspaces.list_members(workspace_id)
-    categories = [c for c in await s.helpdesk.list_categories(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
-    tickets = await _all_helpdesk_tickets(s.helpdesk, workspace_id)
-    messages = {t.id: await s.helpdesk.list_messages(t.id, ALL) for t in tickets}
-    reads = {t.id: await s.helpdesk.list_reads(t.id) for t in tickets}
-    support_tickets = [
-        t for i in await s.support.ticket_ids(workspace_id) if (t := await s.support.get_ticket(workspace_id, i))
-    ]
-    support_messages = {t.id: await s.support.list_messages(t.id, ALL) for t in support_tickets}
+    categories = [c for c in await s.categories.list_by_name(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
+    tickets = await _all_helpdesk_tickets(s.tickets, workspace_id)
+    messages = {t.id: await s.tickets.list_messages(t.id, ALL) for t in tickets}
+    reads = {t.id: await s.tickets.list_reads(t.id) for t in tickets}
+    support_tickets = [dowell_ticket(t) for t in await s.tickets.list_line_tickets(workspace_id)]
+    support_messages = {t.id: await s.tickets.list_line_messages(t.id, ALL) for t in support_tickets}
 
     user_ids = [m.user_id for m in members] + [t.client_id for t in tickets]
     user_ids += [m.author_id for ms in messages.values() for m in ms]
     user_ids += [r.user_id for rs in reads.values() for r in rs]
-    user_ids += [manager.user_id for manager in await s.support.list_line_managers(workspace_id)]
+    user_ids += [manager.user_id for manager in await s.line_managers.list_in_line(workspace_id)]
     attachment_ids = [a for t in tickets for a in t.attachments]
     attachment_ids += [a for ms in messages.values() for m in ms for a in m.attachments]
     attachment_ids += [a for ms in support_messages.values() for m in ms for a in m.attachments]
@@ -92,9 +92,9 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         record = await s.attachments.get(attachment_id)
         content = b"".join([chunk async for chunk in s.attachments.read(attachment_id)])
         yield _line("attachment", record, bytes=base64.b64encode(content).decode("ascii"))
-    for topic in await s.support.list_topics(workspace_id):
-        yield _line("topic", topic)
-    for manager in await s.support.list_line_managers(workspace_id):
+    for topic in await s.categories.list_kind(workspace_id, TOPIC_KIND):
+        yield _line("topic", topic_of(topic))
+    for manager in await s.line_managers.list_in_line(workspace_id):
         yield _line("line_manager", manager)
     for support_ticket in support_tickets:
         yield _line("support_ticket", support_ticket)
@@ -109,7 +109,7 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         yield _line("ticket_status", ticket)  # its final status and updated_at, once its messages are in
 
 
-async def _all_helpdesk_tickets(store: HelpdeskStore, workspace_id: str) -> list[Ticket]:
+async def _all_helpdesk_tickets(store: TicketStore, workspace_id: str) -> list[Ticket]:
     """Return every signed-in ticket of the workspace, newest first, page by page.
 
     (The one ticket store lists widget and Dowell tickets too; those are exported as support tickets.)
@@ -149,32 +149,32 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
         elif kind == "member":
             await s.workspaces.put_member(Member.model_validate(data))  # load counted as the tickets come
         elif kind == "category":
-            await s.helpdesk.create_category(Category.model_validate(data))
+            await s.categories.create(Category.model_validate(data))
         elif kind == "visitor":
             await s.visitors.add(VisitorRecord.model_validate(data))
         elif kind == "attachment":
             await _import_attachment(s.attachments, AttachmentRecord.model_validate(data), line["bytes"])
             uploaders[data["id"]] = data.get("uploader_id")
         elif kind == "topic":
-            await s.support.create_topic(Topic.model_validate(data))
+            await s.categories.create(topic_category(Topic.model_validate(data)))
         elif kind == "line_manager":
-            await s.support.create_line_manager(LineManager.model_validate(data))
+            await s.line_managers.create(LineManager.model_validate(data))
         elif kind == "support_ticket":
-            await s.support.restore_ticket(SupportTicket.model_validate(data))
+            await s.tickets.restore_ticket(document_of(SupportTicket.model_validate(data)))
         elif kind == "support_message":
             message = SupportMessage.model_validate(data)
             uploader = next((uploaders.get(a) for a in message.attachments), None)
-            await s.support.add_message(message, uploader)
+            await s.tickets.add_line_message(message, uploader)
         elif kind == "ticket":
-            await _import_ticket(s.helpdesk, Ticket.model_validate(data))
+            await _import_ticket(s.tickets, Ticket.model_validate(data))
         elif kind == "ticket_message":
-            await s.helpdesk.add_message(TicketMessage.model_validate(data))
+            await s.tickets.add_message(TicketMessage.model_validate(data))
         elif kind == "ticket_status":
             ticket = Ticket.model_validate(data)
             interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
-            await s.helpdesk.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
+            await s.tickets.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
         elif kind == "read_marker":
-            await s.helpdesk.set_read(ReadMarker.model_validate(data))
+            await s.tickets.set_read(ReadMarker.model_validate(data))
         else:
             raise InvalidPayload(f"unknown line kind {kind!r}", {"line": number})
         report.counts[str(kind)] = report.counts.get(str(kind), 0) + 1
@@ -192,7 +192,7 @@ async def _import_attachment(store: AttachmentStore, record: AttachmentRecord, e
     await store.add(record.model_copy(update={"ticket_kind": None, "ticket_id": None}))
 
 
-async def _import_ticket(store: HelpdeskStore, ticket: Ticket) -> None:
+async def _import_ticket(store: TicketStore, ticket: Ticket) -> None:
     """Store a ticket still open to messages (a closed one as resolved until its messages are in)."""
     interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
     await store.create_ticket(ticket.model_copy(update={"status": interim}))

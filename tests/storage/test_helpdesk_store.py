@@ -1,4 +1,4 @@
-"""Helpdesk store contract, on both backends."""
+"""Ticket store contract at the signed-in door, on both backends."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from models.tickets import ACTIVE, TRANSITIONS, ReadMarker, Ticket, TicketMessag
 from models.workspaces import Member
 from storage import open_database
 from storage.attachments import AttachmentStore, make_attachment_store
+from storage.categories import CategoryStore, make_category_store
 from storage.database import Database, new_id
-from storage.helpdesk import HelpdeskStore, make_helpdesk_store
+from storage.tickets import TicketStore, make_ticket_store
 from storage.workspaces import WorkspaceStore, make_workspace_store
 from tests.test_helpdesk_load import DRIVER_SOCKET
 
@@ -31,13 +32,18 @@ NOW = to_millis(utc_now())
 
 
 @pytest.fixture
-async def store(settings_for, backend: str) -> AsyncIterator[HelpdeskStore]:  # type: ignore[no-untyped-def]
-    database: Database = await open_database(settings_for(backend))
-    helpdesk = make_helpdesk_store(database)
-    await helpdesk.init()
-    await helpdesk.init()
-    yield helpdesk
-    await database.close()
+async def store(db: Database) -> TicketStore:
+    tickets = make_ticket_store(db)
+    await tickets.init()
+    await tickets.init()
+    return tickets
+
+
+@pytest.fixture
+async def categories(db: Database) -> CategoryStore:
+    made = make_category_store(db)
+    await made.init()
+    return made
 
 
 def category(workspace_id: str, name: str) -> Category:
@@ -60,31 +66,31 @@ def ticket(ws: str, cat: str, client: str, offset: int, assignee: str | None = N
     )
 
 
-async def test_categories_crud(store: HelpdeskStore) -> None:
-    billing = await store.create_category(category("w1", "Billing"))
-    await store.create_category(category("w2", "billing"))
+async def test_categories_crud(store: TicketStore, categories: CategoryStore) -> None:
+    billing = await categories.create(category("w1", "Billing"))
+    await categories.create(category("w2", "billing"))
     with pytest.raises(Conflict):
-        await store.create_category(category("w1", "BILLING"))
-    sales = await store.create_category(category("w1", "Sales"))
-    assert [c.name for c in await store.list_categories("w1")] == ["Billing", "Sales"]
+        await categories.create(category("w1", "BILLING"))
+    sales = await categories.create(category("w1", "Sales"))
+    assert [c.name for c in await categories.list_by_name("w1")] == ["Billing", "Sales"]
     with pytest.raises(Conflict):
-        await store.update_category(sales.id, "billing", None, NOW)
-    changed = await store.update_category(sales.id, "Deals", "money in", NOW + timedelta(seconds=1))
+        await categories.update(sales.id, "billing", None, NOW)
+    changed = await categories.update(sales.id, "Deals", "money in", NOW + timedelta(seconds=1))
     assert (changed.name, changed.description) == ("Deals", "money in")
     await store.create_ticket(ticket("w1", billing.id, "c", 0))
     with pytest.raises(Conflict):
-        await store.delete_category(billing.id)
-    await store.delete_category(sales.id)
+        await categories.delete(billing.id)
+    await categories.delete(sales.id)
     for call in (
-        store.get_category(sales.id),
-        store.delete_category(sales.id),
-        store.update_category("x", "y", None, NOW),
+        categories.get(sales.id),
+        categories.delete(sales.id),
+        categories.update("x", "y", None, NOW),
     ):
         with pytest.raises(NotFound):
             await call
 
 
-async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
+async def test_listing_scopes_filters_and_cursor(store: TicketStore) -> None:
     made = [
         ticket("w1", "c1", "alice", 0),
         ticket("w1", "c2", "bob", 1),
@@ -137,7 +143,7 @@ async def test_compare_and_set_changes(loads: Loads) -> None:
         await store.get_ticket("missing")
 
 
-async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> None:
+async def test_messages_and_forward_only_read_markers(store: TicketStore) -> None:
     t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
     sent = []
     for i in range(3):
@@ -170,7 +176,7 @@ async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> N
 class Loads:
     """A helpdesk store with the member and upload stores it writes to, and a workspace of three members."""
 
-    helpdesk: HelpdeskStore
+    helpdesk: TicketStore
     members: WorkspaceStore
     uploads: AttachmentStore
     ws: str
@@ -199,7 +205,7 @@ async def loads(settings_for, backend: str) -> AsyncIterator[Loads]:  # type: ig
     settings = settings_for(backend)
     database: Database = await open_database(settings)
     made = Loads(
-        make_helpdesk_store(database), make_workspace_store(database), make_attachment_store(database, settings), "w1"
+        make_ticket_store(database), make_workspace_store(database), make_attachment_store(database, settings), "w1"
     )
     for part in (made.members, made.uploads, made.helpdesk):
         await part.init()
@@ -359,7 +365,7 @@ async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
     assert await loads.drift() == {}
 
 
-async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member_of(store: HelpdeskStore) -> None:
+async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member_of(store: TicketStore) -> None:
     for t in (
         ticket("w1", "c1", "alice", 0, assignee="agent", status="resolved"),
         ticket("w1", "c1", "alice", 1, assignee="agent", status="closed"),
