@@ -262,3 +262,26 @@ async def test_one_store_behind_both_doors(store: TicketStore, line: LineManager
     ]
     assert await store.set_status("w1", TicketStatus.OPEN, TicketStatus.CLOSED, now) is not None
     assert (await store.get_ticket("w1")).status == TicketStatus.CLOSED and await counts(line) == {"lm": 0}
+
+
+async def test_line_door_reads_never_return_a_signed_in_ticket(store: TicketStore, line: LineManagerStore) -> None:
+    """The Dowell and widget doors' reads see line tickets of their own workspace only; a restore never overwrites."""
+    from models.tickets import Ticket
+
+    now = to_millis(utc_now())
+    await line.create(manager("lm", 1))
+    opened = await store.open_in_line("d1", WS, "cust", "p", now)
+    assert opened is not None and (opened.door, opened.assignee_id) == ("dowell", "lm")
+    signed_in = Ticket(
+        id="s1", workspace_id=WS, client_id="cust", title="t", body="b", created_at=now, updated_at=now, product="p"
+    )
+    await store.create_ticket(signed_in)
+    assert await store.get_line_ticket(WS, "s1") is None and (await store.get_ticket("s1")).door == "signed_in"
+    assert await store.get_line_ticket("ws2", "d1") is None
+    assert await store.get_line_ticket(WS, "d1") == opened
+    assert [t.id for t in await store.list_line_tickets(WS, product="p")] == ["d1"]
+    assert [t.id for t in await store.list_line_tickets(WS, client_id="cust")] == ["d1"]
+    assert await store.line_ticket_ids(WS) == ["d1"]
+    await store.restore_ticket(opened.model_copy(update={"status": CLOSED, "assignee_id": "other"}))
+    assert await store.get_ticket("d1") == opened  # an existing id is kept as it is
+    assert await counts(line) == {"lm": 1}
