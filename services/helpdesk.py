@@ -117,11 +117,8 @@ class HelpdeskService(CategoryCases):
             )
         if ticket.assignee_id == assignee_id:
             return ticket
-        if at_door:  # its line manager's ``ticket_count`` moves with it
-            moved = await self.support.reassign(ticket.workspace_id, ticket.id, ticket.assignee_id, assignee_id)
-            changed = await self.store.get_ticket(ticket.id) if moved else None
-        else:
-            changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
+        # the count of the ticket's door moves with it: ``load`` signed in, ``ticket_count`` at a line door
+        changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
         if ticket.assignee_id:  # out of the ticket's room first if they may no longer see it: no push then

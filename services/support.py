@@ -147,12 +147,6 @@ class SupportService:
         await self.widget.ticket_changed(ticket.id, "status")
         return "Ticket Closed"
 
-    async def reassign(self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str) -> bool:
-        """Give an open ticket that is still ``expected``'s to ``assignee_id``, moving 1 of ``ticket_count`` with it
-        (one transaction); False if it changed meanwhile, ``Conflict`` if the assignee is no holder any more."""
-        now = self.clock()
-        return await self.store.set_assignee(ticket_id, expected, assignee_id, now) is not None
-
     async def is_line_manager(self, workspace_id: str, user_id: str) -> bool:
         """Return whether the user is a line manager of the workspace."""
         return await self.line.get(workspace_id, user_id) is not None
