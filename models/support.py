@@ -176,6 +176,22 @@ def line_door(user_id: str) -> str:
     return "widget" if user_id.startswith("visitor-") else "dowell"
 
 
+def line_ticket(ticket_id: str, workspace_id: str, client_id: str, product: str, now: datetime) -> Ticket:
+    """Return the document of a new ticket opened at a line door (Dowell key or widget visitor) for ``product``;
+    the store gives it its line manager."""
+    return Ticket(
+        id=ticket_id,
+        workspace_id=workspace_id,
+        client_id=client_id,
+        title="",
+        body="",
+        created_at=now,
+        updated_at=now,
+        door=line_door(client_id),
+        product=product,
+    )
+
+
 def document_of(ticket: SupportTicket) -> Ticket:
     """Return the ticket document a Dowell/widget-shaped ticket (an exported one) is stored as."""
     return Ticket(

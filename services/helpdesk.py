@@ -37,7 +37,9 @@ class HelpdeskService(CategoryCases):
             created_at=at,
             updated_at=at,
         )
-        return await self.store.create_ticket(ticket, auto_assign=workspace.auto_assign)
+        opened = await self.store.open_ticket(ticket, auto_assign=workspace.auto_assign)
+        assert opened is not None  # only a line-door ticket may find no holder
+        return opened
 
     async def submitted(self, who: Principal, ticket: Ticket) -> None:
         """Tell who may see a new ticket, and its assignee (after the client entered its room)."""

@@ -24,6 +24,7 @@ from models.support import (
     TicketMessagePayload,
     Topic,
     dowell_ticket,
+    line_ticket,
     normalise_topic,
 )
 from models.tickets import Ticket, TicketStatus
@@ -121,7 +122,7 @@ class SupportService:
         """Open a ticket with the least-loaded line manager (one atomic step)."""
         if workspace.products and product not in workspace.products:
             raise NotFound(f"Product {product} not found in this Workspace")
-        ticket = await self.store.open_in_line(new_id(), workspace.id, user_id, product, self.clock())
+        ticket = await self.store.open_ticket(line_ticket(new_id(), workspace.id, user_id, product, self.clock()))
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
         await self.widget.ticket_changed(ticket.id, "created")

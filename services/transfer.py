@@ -195,4 +195,4 @@ async def _import_attachment(store: AttachmentStore, record: AttachmentRecord, e
 async def _import_ticket(store: TicketStore, ticket: Ticket) -> None:
     """Store a ticket still open to messages (a closed one as resolved until its messages are in)."""
     interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
-    await store.create_ticket(ticket.model_copy(update={"status": interim}))
+    await store.open_ticket(ticket.model_copy(update={"status": interim}))

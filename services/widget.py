@@ -18,7 +18,15 @@ from models.errors import Conflict, Forbidden, NotFound, Unauthorized
 from models.helpdesk import TICKET_MESSAGE, signed_in_view
 from models.pushes import Push
 from models.rooms import support_ticket_room, support_workspace_room, ticket_room, widget_visitor_room
-from models.support import NEW_TICKET, TICKET_MESSAGE_RESPONSE, NewTicket, SupportMessage, SupportTicket, dowell_ticket
+from models.support import (
+    NEW_TICKET,
+    TICKET_MESSAGE_RESPONSE,
+    NewTicket,
+    SupportMessage,
+    SupportTicket,
+    dowell_ticket,
+    line_ticket,
+)
 from models.tickets import Ticket
 from models.widget import SESSION_KEY, WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller
 from models.workspaces import WorkspaceRecord
@@ -191,7 +199,7 @@ class WidgetService:
 
     async def open(self, record: WorkspaceRecord, visitor_id: str, product: str) -> SupportTicket:
         """Open a ticket for the visitor and tell the workspace's Dowell support room."""
-        opened = await self.tickets.open_in_line(new_id(), record.id, visitor_id, product, self.clock())
+        opened = await self.tickets.open_ticket(line_ticket(new_id(), record.id, visitor_id, product, self.clock()))
         if opened is None:
             raise NotFound("No Line Manager found for this Workspace")
         ticket = dowell_ticket(opened)

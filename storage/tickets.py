@@ -32,19 +32,15 @@ class TicketStore(Protocol):
     async def init(self) -> None:
         """Create the tables or indexes the tickets live in (and those of the loads and uploads they write)."""
 
-    async def open_in_line(
-        self, ticket_id: str, workspace_id: str, client_id: str, product: str, now: datetime
-    ) -> Ticket | None:
-        """Store a line-door ticket with the workspace's least-loaded line manager (+1 ``ticket_count``), in one
-        step; None (nothing written) if the workspace has no line manager."""
+    async def open_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket | None:
+        """Store a new ticket with its holder by its door's rule, in one transaction with the count it adds and the
+        attachments it links; return it as stored (with its assignee).
 
-    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
-        """Store a new signed-in ticket, in one transaction with the load it adds and the attachments it links.
-
-        With ``auto_assign`` (and no assignee given) the category's least-loaded agent gets the ticket and 1 more
-        load; a given assignee of an active ticket gets 1 more load. The client's uploads named in ``attachments``
-        are linked to it; ``Conflict`` (nothing written) if one is no longer an unlinked upload of theirs.
-        Returns the ticket as stored (with its assignee).
+        A line-door ticket (Dowell, widget) goes to the workspace's line manager with the least ``ticket_count``
+        (+1); None (nothing written) if the workspace has none. A signed-in ticket with ``auto_assign`` (and no
+        assignee given) goes to the category's least-loaded agent (+1 ``load``), and a given assignee of an active
+        one gets 1 more load; the client's uploads named in ``attachments`` are linked to it, ``Conflict`` (nothing
+        written) if one is no longer an unlinked upload of theirs.
         """
 
     async def restore_ticket(self, ticket: Ticket) -> None:

@@ -17,7 +17,6 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.errors import Conflict, NotFound
-from models.support import line_door
 from models.tickets import ACTIVE, SIGNED_IN_DOOR, Ticket, TicketQuery, TicketStatus
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
@@ -69,38 +68,18 @@ class MongoTicketStore(MongoTicketMessages):
             return await add_member_load(self._members, ticket.workspace_id, user_id, delta, session)
         return await move_count(self._members, ticket.workspace_id, user_id, delta, session)
 
-    async def open_in_line(
-        self, ticket_id: str, workspace_id: str, client_id: str, product: str, now: datetime
-    ) -> Ticket | None:
-        """Count the least-loaded line manager (see ``claim_least``) and store the ticket in one transaction."""
+    async def open_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket | None:
+        """Pick the holder by the door's rule (see ``claim_least``), count the ticket, link its attachments and store
+        it, in one transaction (a line door with no line manager: nothing, None)."""
 
         async def attempt(session: AsyncClientSession) -> Ticket | None:
-            manager = await claim_line_manager(self._members, workspace_id, session)
-            if manager is None:
-                return None
-            ticket = Ticket(
-                id=ticket_id,
-                workspace_id=workspace_id,
-                client_id=client_id,
-                title="",
-                body="",
-                assignee_id=manager,
-                created_at=now,
-                updated_at=now,
-                door=line_door(client_id),
-                product=product,
-            )
-            await self._tickets.insert_one(_doc(ticket), session=session)
-            return ticket
-
-        return await self._db.transaction(attempt)
-
-    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
-        """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
-
-        async def attempt(session: AsyncClientSession) -> Ticket:
             t = ticket
-            if auto_assign and t.assignee_id is None:
+            if t.door != SIGNED_IN_DOOR:
+                manager = await claim_line_manager(self._members, t.workspace_id, session)
+                if manager is None:
+                    return None
+                t = t.model_copy(update={"assignee_id": manager})
+            elif auto_assign and t.assignee_id is None:
                 picked = await claim_member(self._members, t.workspace_id, t.category_id, session)
                 t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:

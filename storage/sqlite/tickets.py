@@ -14,7 +14,6 @@ from typing import Any
 import aiosqlite
 
 from models.errors import Conflict, NotFound
-from models.support import line_door
 from models.tickets import ACTIVE, SIGNED_IN_DOOR, Ticket, TicketQuery, TicketStatus
 from storage.sqlite.attachments import init_records, tx_link_all
 from storage.sqlite.convert import iso
@@ -50,34 +49,17 @@ class SqliteTicketStore(SqliteTicketMessages):
         await self._db.create_schema(SCHEMA)
         await init_tickets(self._db)
 
-    async def open_in_line(
-        self, ticket_id: str, workspace_id: str, client_id: str, product: str, now: datetime
-    ) -> Ticket | None:
-        """Pick the least-loaded line manager, count the ticket and store it, all in one write transaction."""
-        async with self._db.transaction() as conn:
-            manager = await tx_claim_line_manager(conn, workspace_id)
-            if manager is None:
-                return None
-            ticket = Ticket(
-                id=ticket_id,
-                workspace_id=workspace_id,
-                client_id=client_id,
-                title="",
-                body="",
-                assignee_id=manager,
-                created_at=now,
-                updated_at=now,
-                door=line_door(client_id),
-                product=product,
-            )
-            await conn.execute(_INSERT, ticket_values(ticket))
-        return ticket
-
-    async def create_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket:
-        """Count the assignee's load, link the client's attachments and store the ticket, in one transaction."""
+    async def open_ticket(self, ticket: Ticket, auto_assign: bool = False) -> Ticket | None:
+        """Pick the holder by the door's rule, count the ticket, link its attachments and store it, in one write
+        transaction (a line door with no line manager: nothing, None)."""
         t = ticket
         async with self._db.transaction() as conn:
-            if auto_assign and t.assignee_id is None:
+            if t.door != SIGNED_IN_DOOR:
+                manager = await tx_claim_line_manager(conn, t.workspace_id)
+                if manager is None:
+                    return None
+                t = t.model_copy(update={"assignee_id": manager})
+            elif auto_assign and t.assignee_id is None:
                 picked = await tx_claim_least_loaded(conn, t.workspace_id, t.category_id)
                 t = t.model_copy(update={"assignee_id": picked})
             elif t.assignee_id and t.status in ACTIVE:

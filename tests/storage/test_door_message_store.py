@@ -11,7 +11,7 @@ from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
-from models.support import LineManager
+from models.support import LineManager, line_ticket
 from models.tickets import TicketMessage
 from storage.attachments import make_attachment_store
 from storage.database import Database, new_id
@@ -33,7 +33,7 @@ async def test_an_answer_links_the_agents_uploads_into_the_tickets_workspace_or_
     now = to_millis(utc_now())
     line = {"user_id": "lm", "positions_in_a_line": 1, "average_serving_time": 1.0, "ticket_count": 0}
     await managers.create(LineManager(id=new_id(), workspace_id=WS, created_at=now, **line))
-    assert await tickets.open_in_line("w1", WS, "visitor-1", "shop", now) is not None
+    assert await tickets.open_ticket(line_ticket("w1", WS, "visitor-1", "shop", now)) is not None
 
     async def upload(uploader_id: str) -> str:
         record = AttachmentRecord(

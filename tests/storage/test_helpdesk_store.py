@@ -77,7 +77,7 @@ async def test_categories_crud(store: TicketStore, categories: CategoryStore) ->
         await categories.update(sales.id, "billing", None, NOW)
     changed = await categories.update(sales.id, "Deals", "money in", NOW + timedelta(seconds=1))
     assert (changed.name, changed.description) == ("Deals", "money in")
-    await store.create_ticket(ticket("w1", billing.id, "c", 0))
+    await store.open_ticket(ticket("w1", billing.id, "c", 0))
     with pytest.raises(Conflict):
         await categories.delete(billing.id)
     await categories.delete(sales.id)
@@ -99,7 +99,7 @@ async def test_listing_scopes_filters_and_cursor(store: TicketStore) -> None:
         ticket("w1", "c1", "bob", 4, status="resolved"),
     ]
     for t in made:
-        await store.create_ticket(t)
+        await store.open_ticket(t)
 
     async def ids(query: TicketQuery, limit: int = 50) -> list[str]:
         return [t.title for t in await store.list_tickets(query, None, limit)]
@@ -122,7 +122,7 @@ async def test_listing_scopes_filters_and_cursor(store: TicketStore) -> None:
 
 async def test_compare_and_set_changes(loads: Loads) -> None:
     store = loads.helpdesk
-    t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
+    t = await store.open_ticket(ticket("w1", "c1", "alice", 0))
     later = NOW + timedelta(minutes=1)
     moved = await asyncio.gather(
         *(store.set_status(t.id, TicketStatus.OPEN, TicketStatus.PENDING, later) for _ in range(3))
@@ -144,7 +144,7 @@ async def test_compare_and_set_changes(loads: Loads) -> None:
 
 
 async def test_messages_and_forward_only_read_markers(store: TicketStore) -> None:
-    t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
+    t = await store.open_ticket(ticket("w1", "c1", "alice", 0))
     sent = []
     for i in range(3):
         m = TicketMessage(
@@ -218,12 +218,12 @@ async def loads(settings_for, backend: str) -> AsyncIterator[Loads]:  # type: ig
 
 async def test_every_ticket_change_moves_the_load_with_it(loads: Loads) -> None:
     hd, later = loads.helpdesk, NOW + timedelta(minutes=1)
-    t1, t2, t3 = [await hd.create_ticket(ticket("w1", "c", "alice", i), auto_assign=True) for i in range(3)]
+    t1, t2, t3 = [await hd.open_ticket(ticket("w1", "c", "alice", i), auto_assign=True) for i in range(3)]
     assert [t.assignee_id for t in (t1, t2, t3)] == ["a1", "a2", "a1"]
     assert (await hd.get_ticket(t3.id)).assignee_id == "a1"
-    free = await hd.create_ticket(ticket("w1", "c", "alice", 3))
-    await hd.create_ticket(ticket("w1", "c", "alice", 4, assignee="m"))
-    await hd.create_ticket(ticket("w1", "c", "alice", 5, assignee="m", status="resolved"))
+    free = await hd.open_ticket(ticket("w1", "c", "alice", 3))
+    await hd.open_ticket(ticket("w1", "c", "alice", 4, assignee="m"))
+    await hd.open_ticket(ticket("w1", "c", "alice", 5, assignee="m", status="resolved"))
     assert await loads.of() == {"a1": 2, "a2": 1, "m": 1}
 
     steps = [
@@ -246,7 +246,7 @@ async def test_every_ticket_change_moves_the_load_with_it(loads: Loads) -> None:
 async def test_concurrent_changes_keep_every_load_exact(loads: Loads, backend: str) -> None:
     hd, rng = loads.helpdesk, random.Random(7)
     width = 4 if backend == "mongo" else 16  # secantusdb: few concurrent writers
-    made = await asyncio.gather(*(hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True) for i in range(width)))
+    made = await asyncio.gather(*(hd.open_ticket(ticket("w1", "c", "x", i), auto_assign=True) for i in range(width)))
     assert sorted(Counter(t.assignee_id for t in made).values()) == [width // 2, width // 2]
     changed = 0
     for _ in range(6):
@@ -269,11 +269,11 @@ async def test_concurrent_changes_keep_every_load_exact(loads: Loads, backend: s
 async def test_cancelled_changes_leave_no_load_off(loads: Loads, backend: str) -> None:
     hd, rng = loads.helpdesk, random.Random(11)
     width = 4 if backend == "mongo" else 8
-    ticket_ids = [(await hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True)).id for i in range(width)]
+    ticket_ids = [(await hd.open_ticket(ticket("w1", "c", "x", i), auto_assign=True)).id for i in range(width)]
     cancelled = 0
     for round_ in range(12):
         current = await asyncio.gather(*(hd.get_ticket(i) for i in ticket_ids))
-        calls = [hd.create_ticket(ticket("w1", "c", "x", 100 + round_), auto_assign=True)]
+        calls = [hd.open_ticket(ticket("w1", "c", "x", 100 + round_), auto_assign=True)]
         for t in rng.sample(current, width - 1):
             if TRANSITIONS[t.status] and rng.random() < 0.5:
                 calls.append(hd.set_status(t.id, t.status, rng.choice(sorted(TRANSITIONS[t.status])), NOW))
@@ -288,13 +288,13 @@ async def test_cancelled_changes_leave_no_load_off(loads: Loads, backend: str) -
     gc.collect()  # any socket the driver dropped is reported now, under this test's filter
     assert cancelled
     assert await loads.drift() == {}
-    assert (await hd.create_ticket(ticket("w1", "c", "x", 999), auto_assign=True)).assignee_id  # still usable
+    assert (await hd.open_ticket(ticket("w1", "c", "x", 999), auto_assign=True)).assignee_id  # still usable
     assert await loads.drift() == {}
 
 
 async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loads) -> None:
     hd = loads.helpdesk
-    t = await hd.create_ticket(ticket("w1", "c", "alice", 0), auto_assign=True)
+    t = await hd.open_ticket(ticket("w1", "c", "alice", 0), auto_assign=True)
     shared = await loads.upload("alice")
 
     def message(*attachments: str) -> TicketMessage:
@@ -320,7 +320,7 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
     assert (await loads.uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
     taken = ticket("w1", "c", "alice", 1).model_copy(update={"attachments": [fresh, shared]})
     with pytest.raises(Conflict):
-        await hd.create_ticket(taken, auto_assign=True)
+        await hd.open_ticket(taken, auto_assign=True)
     with pytest.raises(NotFound):
         await hd.get_ticket(taken.id)
     assert await loads.of() == {"a1": 1, "a2": 0, "m": 0} and await loads.drift() == {}  # the claim rolled back
@@ -344,7 +344,7 @@ async def test_auto_assign_picks_the_least_loaded_agent_serving_the_category(loa
         await members.put_member(person)
     width = 4  # concurrent writers (secantusdb takes few)
     made = await asyncio.gather(
-        *(hd.create_ticket(ticket("w2", "billing", "x", i), auto_assign=True) for i in range(width))
+        *(hd.open_ticket(ticket("w2", "billing", "x", i), auto_assign=True) for i in range(width))
     )
     assert sorted(t.assignee_id or "" for t in made) == ["billing", "billing", "everything", "everything"]
     assert {m.user_id: m.load for m in await members.list_members("w2")} == {
@@ -353,11 +353,11 @@ async def test_auto_assign_picks_the_least_loaded_agent_serving_the_category(loa
         "sales": 0,
         "boss": 0,
     }
-    assert (await hd.create_ticket(ticket("w3", "billing", "x", 9), auto_assign=True)).assignee_id is None
+    assert (await hd.open_ticket(ticket("w3", "billing", "x", 9), auto_assign=True)).assignee_id is None
 
 
 async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
-    await loads.helpdesk.create_ticket(ticket("w1", "c", "x", 0, assignee="a1"))
+    await loads.helpdesk.open_ticket(ticket("w1", "c", "x", 0, assignee="a1"))
     again = await loads.members.put_member(
         Member(workspace_id="w1", user_id="a1", role="manager", categories=["c"], created_at=NOW)  # type: ignore[arg-type]
     )
@@ -372,7 +372,7 @@ async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member
         ticket("w1", "c1", "alice", 2, assignee="agent"),
         ticket("w2", "c9", "bob", 3, assignee="agent", status="closed"),
     ):
-        await store.create_ticket(t)
+        await store.open_ticket(t)
 
     async def ids(**fields: Any) -> list[str]:
         return [t.title for t in await store.list_tickets(TicketQuery(agent_id="agent", **fields), None, 50)]

@@ -12,7 +12,7 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
-from models.support import LineManager
+from models.support import LineManager, line_ticket
 from models.tickets import TicketStatus
 from models.workspaces import Member, WorkspaceRecord
 from storage.database import Database, new_id
@@ -103,7 +103,7 @@ async def test_the_least_loaded_line_manager_gets_the_ticket_staff_or_not(
     await workspaces.put_member(staff("ana"))
     await managers.create(line("ana", 2, count=0, seconds=1))
     await managers.create(line("lm-x", 1, count=0, seconds=2))
-    picked = [await support.open_in_line(new_id(), WS, f"u{i}", "p", NOW) for i in range(3)]
+    picked = [await support.open_ticket(line_ticket(new_id(), WS, f"u{i}", "p", NOW)) for i in range(3)]
     assert [t.assignee_id for t in picked if t] == ["lm-x", "ana", "lm-x"]
     assert {m.user_id: m.ticket_count for m in await managers.list_in_line(WS)} == {"lm-x": 2, "ana": 1}
     assert (await workspaces.get_member(WS, "ana")).load == 0  # type: ignore[union-attr]  # not the helpdesk load
@@ -116,7 +116,7 @@ async def test_a_reassignment_moves_the_ticket_and_its_count_together_or_not_at_
     await managers.create(line("lm-a", 1))
     await managers.create(line("lm-b", 2))
     await workspaces.put_member(staff("ana"))
-    ticket = await support.open_in_line(new_id(), WS, "cust", "p", NOW)
+    ticket = await support.open_ticket(line_ticket(new_id(), WS, "cust", "p", NOW))
     assert ticket is not None and ticket.assignee_id == "lm-a"
 
     async def counts() -> dict[str, int]:

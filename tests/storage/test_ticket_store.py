@@ -14,7 +14,7 @@ from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
 from models.helpdesk import TOPIC_KIND
-from models.support import LineManager, SupportMessage, Topic
+from models.support import LineManager, SupportMessage, Topic, line_ticket
 from models.tickets import TicketStatus
 from storage.attachments import make_attachment_store
 from storage.categories import make_category_store, topic_category
@@ -78,10 +78,12 @@ async def test_topics_and_managers_are_unique_per_workspace(db: Database, line: 
 
 async def test_open_close_reopen_keep_counts_in_step(store: TicketStore, line: LineManagerStore, db: Database) -> None:
     now = to_millis(utc_now())
-    assert await store.open_in_line(new_id(), WS, "u", "p", now) is None
+    assert await store.open_ticket(line_ticket(new_id(), WS, "u", "p", now)) is None
     await line.create(manager("a", 2))
     await line.create(manager("b", 1))
-    tickets = [await store.open_in_line(new_id(), WS, f"u{i}", "p", now + timedelta(seconds=i)) for i in range(4)]
+    tickets = [
+        await store.open_ticket(line_ticket(new_id(), WS, f"u{i}", "p", now + timedelta(seconds=i))) for i in range(4)
+    ]
     assert [t.assignee_id for t in tickets if t] == ["b", "a", "b", "a"]
     assert await counts(line) == {"a": 2, "b": 2}
     first = tickets[0]
@@ -114,12 +116,14 @@ async def test_a_failed_ticket_insert_leaves_no_manager_counted(store: TicketSto
     now = to_millis(utc_now())
     await line.create(manager("a", 1))
     await line.create(manager("b", 2))
-    first = await store.open_in_line(new_id(), WS, "u", "p", now)
+    first = await store.open_ticket(line_ticket(new_id(), WS, "u", "p", now))
     assert first is not None and await counts(line) == {"a": 1, "b": 0}
     with pytest.raises(Exception):  # noqa: B017 - the backend's own duplicate-key error
-        await store.open_in_line(first.id, WS, "again", "p", now)  # the same id: the insert fails after the count
+        await store.open_ticket(
+            line_ticket(first.id, WS, "again", "p", now)
+        )  # the same id: the insert fails after the count
     assert await counts(line) == {"a": 1, "b": 0} == await open_per_manager(store, line)
-    second = await store.open_in_line(new_id(), WS, "v", "p", now)
+    second = await store.open_ticket(line_ticket(new_id(), WS, "v", "p", now))
     assert second is not None and second.assignee_id == "b"
     assert await counts(line) == await open_per_manager(store, line) == {"a": 1, "b": 1}
 
@@ -140,7 +144,7 @@ async def test_cancelled_opens_and_closes_keep_counts_equal_to_open_tickets(
         await asyncio.gather(task, return_exceptions=True)
 
     for _ in range(12):
-        await abandoned(store.open_in_line(new_id(), WS, "u", "p", now))
+        await abandoned(store.open_ticket(line_ticket(new_id(), WS, "u", "p", now)))
     tickets = await store.list_line_tickets(WS, product="p")
     for ticket in tickets[::2]:
         await abandoned(store.set_status(ticket.id, OPEN, CLOSED, now))
@@ -232,7 +236,7 @@ async def test_one_store_behind_both_doors(store: TicketStore, line: LineManager
 
     now = to_millis(utc_now())
     await line.create(manager("lm", 1))
-    opened = await store.open_in_line("w1", WS, "visitor-1", "shop", now)
+    opened = await store.open_ticket(line_ticket("w1", WS, "visitor-1", "shop", now))
     assert opened is not None
     said = SupportMessage(
         id="m1", ticket_id="w1", message_data="hi", author="visitor-1", created_at=now, product="shop", workspace_id=WS
@@ -270,12 +274,12 @@ async def test_line_door_reads_never_return_a_signed_in_ticket(store: TicketStor
 
     now = to_millis(utc_now())
     await line.create(manager("lm", 1))
-    opened = await store.open_in_line("d1", WS, "cust", "p", now)
+    opened = await store.open_ticket(line_ticket("d1", WS, "cust", "p", now))
     assert opened is not None and (opened.door, opened.assignee_id) == ("dowell", "lm")
     signed_in = Ticket(
         id="s1", workspace_id=WS, client_id="cust", title="t", body="b", created_at=now, updated_at=now, product="p"
     )
-    await store.create_ticket(signed_in)
+    await store.open_ticket(signed_in)
     assert await store.get_line_ticket(WS, "s1") is None and (await store.get_ticket("s1")).door == "signed_in"
     assert await store.get_line_ticket("ws2", "d1") is None
     assert await store.get_line_ticket(WS, "d1") == opened

@@ -14,6 +14,7 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import NotFound
+from models.support import line_ticket
 from models.widget import VisitorRecord, new_widget_token
 from models.workspaces import WorkspaceRecord
 from storage.database import Database, new_id
@@ -174,9 +175,9 @@ async def test_a_visitor_lists_only_their_own_tickets(db: Database) -> None:
         created_at=NOW,
     )
     await line.create(manager)
-    first = await support.open_in_line(new_id(), "w1", "visitor-a", "shop", NOW)
-    await support.open_in_line(new_id(), "w1", "visitor-b", "shop", NOW)
-    second = await support.open_in_line(new_id(), "w1", "visitor-a", "help", NOW)
+    first = await support.open_ticket(line_ticket(new_id(), "w1", "visitor-a", "shop", NOW))
+    await support.open_ticket(line_ticket(new_id(), "w1", "visitor-b", "shop", NOW))
+    second = await support.open_ticket(line_ticket(new_id(), "w1", "visitor-a", "help", NOW))
     assert first is not None and second is not None
     assert [t.id for t in await support.list_line_tickets("w1", client_id="visitor-a")] == [first.id, second.id]
     assert await support.list_line_tickets("w2", client_id="visitor-a") == []

@@ -54,7 +54,7 @@ class Desk:
             created_at=at,
             updated_at=at,
         )
-        return await self.helpdesk.create_ticket(made)
+        return await self.helpdesk.open_ticket(made)
 
     async def add(self, user: str, role: str = "agent", categories: list[str] | None = None) -> Member:
         """Add (or re-add) a member."""
