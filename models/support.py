@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, fiel
 
 from models.common import CompatPayload, Document
 from models.pushes import Push
-from models.tickets import Ticket, TicketStatus
+from models.tickets import MessageRecord, Ticket, TicketStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -254,3 +254,19 @@ SETTING_RESPONSE = Push("setting_response", DowellResponse)
 TICKET_RESPONSE = Push("ticket_response", DowellResponse)
 TICKET_MESSAGE_RESPONSE = Push("ticket_message_response", DowellResponse)
 NEW_TICKET = Push("new_ticket", NewTicket)
+
+
+def dowell_message(record: MessageRecord) -> SupportMessage:
+    """Return the Dowell/widget view of a stored message (``author``, ``message_data``, ``is_read``...)."""
+    return SupportMessage(
+        id=record.id,
+        ticket_id=record.ticket_id,
+        message_data=record.body,
+        author=record.author_id,
+        reply_to=record.reply_to,
+        attachments=record.attachments,
+        is_read=record.is_read,
+        created_at=record.created_at,
+        product=record.product or "",
+        workspace_id=record.workspace_id or "",
+    )

@@ -70,6 +70,40 @@ class TicketMessage(Document):
     created_at: datetime
 
 
+class MessageRecord(Document):
+    """A stored message of a ticket, whichever door it was written at (one history per ticket).
+
+    Its views are built by the doors' adapters: ``signed_in_message`` (the signed-in ``TicketMessage``) and
+    ``models.support.dowell_message`` (the Dowell ``SupportMessage``, with ``reply_to`` and the per-message
+    ``is_read`` flag); ``workspace_id`` and ``product`` are the ticket's when it was written.
+    """
+
+    id: str
+    ticket_id: str
+    workspace_id: str | None = None
+    product: str | None = None
+    author_id: str
+    author_role: str
+    body: str
+    reply_to: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+    is_read: bool = False
+    created_at: datetime
+
+
+def signed_in_message(record: MessageRecord) -> TicketMessage:
+    """Return the signed-in view of a stored message."""
+    return TicketMessage(
+        id=record.id,
+        ticket_id=record.ticket_id,
+        author_id=record.author_id,
+        author_role=record.author_role,
+        body=record.body,
+        attachments=record.attachments,
+        created_at=record.created_at,
+    )
+
+
 class ReadMarker(Document):
     """The last message of a ticket a user has read."""
 

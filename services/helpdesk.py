@@ -9,7 +9,16 @@ from models.helpdesk import TICKET_READ, ListTicketsPayload, SubmitTicketPayload
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import ticket_room
-from models.tickets import SIGNED_IN_DOOR, TRANSITIONS, WIDGET_DOOR, ReadMarker, Ticket, TicketMessage, TicketStatus
+from models.tickets import (
+    SIGNED_IN_DOOR,
+    TRANSITIONS,
+    WIDGET_DOOR,
+    ReadMarker,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    signed_in_message,
+)
 from services.categories import CategoryCases
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
@@ -58,7 +67,7 @@ class HelpdeskService(CategoryCases):
         """Return a ticket with its latest messages and read markers."""
         return {
             "ticket": ticket,
-            "messages": await self.store.list_messages(ticket.id, HISTORY),
+            "messages": [signed_in_message(m) for m in await self.store.list_messages(ticket.id, HISTORY)],
             "reads": await self.store.list_reads(ticket.id),
         }
 

@@ -23,6 +23,7 @@ from models.support import (
     SupportTicket,
     TicketMessagePayload,
     Topic,
+    dowell_message,
     dowell_ticket,
     line_ticket,
     normalise_topic,
@@ -188,7 +189,7 @@ class SupportService:
         ticket = await self.ticket(workspace, p.ticket_id, p.product)
         if ticket.is_closed:
             raise Conflict("Ticket is closed", {"ticket_id": ticket.id})
-        if p.reply_to is not None and await self.store.get_line_message(ticket.id, p.reply_to) is None:
+        if p.reply_to is not None and await self.store.get_message(ticket.id, p.reply_to) is None:
             raise NotFound("Reply message not found", {"reply_to": p.reply_to})
         await self.files.check_owned(p.attachments, None, workspace.id)
         message = SupportMessage(
@@ -214,7 +215,7 @@ class SupportService:
 
     async def messages(self, ticket: SupportTicket) -> list[SupportMessage]:
         """Return the ticket's messages, oldest first."""
-        return await self.store.list_line_messages(ticket.id)
+        return [dowell_message(m) for m in await self.store.list_messages(ticket.id)]
 
     async def unread(self, workspace: Workspace, ticket_id: str, user_id: str, product: str | None) -> dict[str, Any]:
         """Return how many messages of the ticket ``user_id`` has not read."""

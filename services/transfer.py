@@ -19,8 +19,16 @@ from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
 from models.helpdesk import CATEGORY_KIND, TOPIC_KIND, Category
-from models.support import LineManager, SupportMessage, SupportTicket, Topic, document_of, dowell_ticket
-from models.tickets import SIGNED_IN_DOOR, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.support import LineManager, SupportMessage, SupportTicket, Topic, document_of, dowell_message, dowell_ticket
+from models.tickets import (
+    SIGNED_IN_DOOR,
+    ReadMarker,
+    Ticket,
+    TicketMessage,
+    TicketQuery,
+    TicketStatus,
+    signed_in_message,
+)
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
 from storage.accounts import AccountStore
@@ -62,10 +70,12 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
     members = await s.workspaces.list_members(workspace_id)
     categories = [c for c in await s.categories.list_by_name(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
     tickets = await _all_helpdesk_tickets(s.tickets, workspace_id)
-    messages = {t.id: await s.tickets.list_messages(t.id, ALL) for t in tickets}
+    messages = {t.id: [signed_in_message(m) for m in await s.tickets.list_messages(t.id, ALL)] for t in tickets}
     reads = {t.id: await s.tickets.list_reads(t.id) for t in tickets}
     support_tickets = [dowell_ticket(t) for t in await s.tickets.list_line_tickets(workspace_id)]
-    support_messages = {t.id: await s.tickets.list_line_messages(t.id, ALL) for t in support_tickets}
+    support_messages = {
+        t.id: [dowell_message(m) for m in await s.tickets.list_messages(t.id, ALL)] for t in support_tickets
+    }
 
     user_ids = [m.user_id for m in members] + [t.client_id for t in tickets]
     user_ids += [m.author_id for ms in messages.values() for m in ms]

@@ -24,6 +24,7 @@ from models.support import (
     NewTicket,
     SupportMessage,
     SupportTicket,
+    dowell_message,
     dowell_ticket,
     line_ticket,
 )
@@ -217,7 +218,7 @@ class WidgetService:
     async def messages(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> list[SupportMessage]:
         """Return the messages of one of the visitor's tickets."""
         ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
-        return await self.tickets.list_line_messages(ticket.id)
+        return [dowell_message(m) for m in await self.tickets.list_messages(ticket.id)]
 
     async def send(
         self,
@@ -234,7 +235,7 @@ class WidgetService:
         ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
         if ticket.is_closed:
             raise Conflict("Ticket is closed", {"ticket_id": ticket.id})
-        if reply_to is not None and await self.tickets.get_line_message(ticket.id, reply_to) is None:
+        if reply_to is not None and await self.tickets.get_message(ticket.id, reply_to) is None:
             raise NotFound("Reply message not found", {"reply_to": reply_to})
         await self.files.check_owned(attachments, visitor_id, record.id)
         message = SupportMessage(

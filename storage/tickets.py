@@ -4,9 +4,10 @@ A ticket document (``models.tickets.Ticket``) has a ``door``: ``signed_in`` (a c
 assigned to the category's least-loaded agent by helpdesk ``load``) or one of the *line doors* ``dowell`` (opened
 with the workspace key) and ``widget`` (a visitor's), which name a ``product`` and are assigned to the workspace's
 line manager with the least ``ticket_count``. The door-specific views (the Dowell shape) are built by the
-services. Messages are stored once (``ticket_messages``); those written at a line door carry the Dowell fields
-(``reply_to``, a per-message ``is_read``) and are read in the Dowell shape (``SupportMessage``), those written by a
-signed-in user in the signed-in shape (``TicketMessage``), each through its own operations.
+services. Messages are stored once (``ticket_messages``) and read as one record (``MessageRecord``, its views built
+by the services); a message is written by a signed-in user (``add_message``: it touches the ticket, refuses a closed
+one and links the author's uploads) or at a line door (``add_line_message``: the Dowell fields ``reply_to`` and
+``is_read``, the uploads of the workspace key or of the widget visitor).
 
 Invariants, each kept by one statement or one transaction on both backends: a member's ``load`` counts the
 signed-in tickets they hold in an active status (``ACTIVE``); a line manager's ``ticket_count`` moves with every
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from models.support import SupportMessage
-from models.tickets import ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.tickets import MessageRecord, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
 from storage.database import Database
 
 MAX_MESSAGES = 1000
@@ -101,17 +102,11 @@ class TicketStore(Protocol):
         widget visitor in the workspace); ``Conflict`` (nothing written, naming the first that is not) otherwise.
         """
 
-    async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
-        """Return one message of the ticket (signed-in shape), or None."""
+    async def get_message(self, ticket_id: str, message_id: str) -> MessageRecord | None:
+        """Return one message of the ticket, or None."""
 
-    async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
-        """Return the ticket's newest ``limit`` messages (signed-in shape), oldest first."""
-
-    async def get_line_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
-        """Return one message of the ticket (Dowell shape), or None."""
-
-    async def list_line_messages(self, ticket_id: str, limit: int = MAX_MESSAGES) -> list[SupportMessage]:
-        """Return the ticket's newest ``limit`` messages (Dowell shape), oldest first."""
+    async def list_messages(self, ticket_id: str, limit: int = MAX_MESSAGES) -> list[MessageRecord]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
 
     async def count_unread(self, ticket_id: str, reader: str) -> int:
         """Return how many messages of the ticket not written by ``reader`` are unread (the Dowell flag)."""

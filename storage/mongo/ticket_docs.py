@@ -13,7 +13,6 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
-from models.support import SupportMessage
 from models.tickets import TicketQuery, TicketStatus
 from storage.mongo.db import MongoDatabase
 
@@ -65,24 +64,6 @@ def dowell_message_doc(m: dict[str, Any]) -> dict[str, Any]:
         "is_read": bool(m.get("is_read")),
         "created_at": m["created_at"],
     }
-
-
-def support_message_of(doc: dict[str, Any]) -> SupportMessage:
-    """Return the Dowell shape of a unified message document."""
-    return SupportMessage.model_validate(
-        {
-            "_id": doc["_id"],
-            "ticket_id": doc["ticket_id"],
-            "message_data": doc["body"],
-            "author": doc["author_id"],
-            "reply_to": doc.get("reply_to"),
-            "attachments": doc.get("attachments") or [],
-            "is_read": bool(doc.get("is_read")),
-            "created_at": doc["created_at"],
-            "product": doc["product"],
-            "workspace_id": doc["workspace_id"],
-        }
-    )
 
 
 def doc_in(doc: dict[str, Any]) -> dict[str, Any]:

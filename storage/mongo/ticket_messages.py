@@ -1,5 +1,6 @@
 """The message half of the ticket store on MongoDB (``MongoTicketStore``): one history (``ticket_messages``),
-written and read in the signed-in shape or the Dowell shape, the Dowell read flags and the signed-in read markers.
+written by a signed-in user or at a line door and read as one record, the Dowell read flags and the signed-in read
+markers.
 
 A message and the attachments it links are written in one multi-document transaction.
 """
@@ -8,18 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
 from models.support import SupportMessage
-from models.tickets import ReadMarker, TicketMessage, TicketStatus
+from models.tickets import MessageRecord, ReadMarker, TicketMessage, TicketStatus
 from storage.attachments import link_kind
 from storage.mongo.attachments import link_all
 from storage.mongo.db import MongoDatabase
-from storage.mongo.ticket_docs import NEWEST, doc_in, doc_out, dowell_message_doc, support_message_of
+from storage.mongo.ticket_docs import NEWEST, doc_in, doc_out, dowell_message_doc
 
 Collection = AsyncCollection[dict[str, Any]]
 
@@ -74,27 +75,16 @@ class MongoTicketMessages:
             return
         await self._db.transaction(attempt)
 
-    async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
-        """Return one message of the ticket (signed-in shape), or None."""
+    async def get_message(self, ticket_id: str, message_id: str) -> MessageRecord | None:
+        """Return one message of the ticket, or None."""
         doc = await self._messages.find_one({"_id": message_id, "ticket_id": ticket_id})
-        return TicketMessage.model_validate(doc_in(doc)) if doc else None
+        return MessageRecord.model_validate(doc_in(doc)) if doc else None
 
-    async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
-        """Return the ticket's newest ``limit`` messages (signed-in shape), oldest first."""
+    async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[MessageRecord]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
         cursor = self._messages.find({"ticket_id": ticket_id}).sort(NEWEST).limit(limit)
         docs = [doc async for doc in cursor]
-        return [TicketMessage.model_validate(doc_in(doc)) for doc in reversed(docs)]
-
-    async def get_line_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
-        """Return one message of the ticket (Dowell shape), or None."""
-        doc = await self._messages.find_one({"_id": message_id, "ticket_id": ticket_id})
-        return support_message_of(doc) if doc else None
-
-    async def list_line_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
-        """Return the ticket's newest ``limit`` messages (Dowell shape), oldest first."""
-        cursor = self._messages.find({"ticket_id": ticket_id}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-        docs = [doc async for doc in cursor.limit(limit)]
-        return [support_message_of(doc) for doc in reversed(docs)]
+        return [MessageRecord.model_validate(doc_in(doc)) for doc in reversed(docs)]
 
     async def count_unread(self, ticket_id: str, reader: str) -> int:
         """Return how many messages of the ticket not written by ``reader`` are unread."""

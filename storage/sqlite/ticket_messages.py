@@ -1,5 +1,6 @@
 """The message half of the ticket store on SQLite (``SqliteTicketStore``): one history (``ticket_messages``),
-written and read in the signed-in shape or the Dowell shape, the Dowell read flags and the signed-in read markers.
+written by a signed-in user or at a line door and read as one record, the Dowell read flags and the signed-in read
+markers.
 
 A message and the attachments it links are written in one ``BEGIN IMMEDIATE`` transaction.
 """
@@ -11,26 +12,24 @@ from typing import Any
 
 from models.errors import Conflict, NotFound
 from models.support import SupportMessage, line_door
-from models.tickets import ReadMarker, TicketMessage, TicketStatus
+from models.tickets import MessageRecord, ReadMarker, TicketMessage, TicketStatus
 from storage.attachments import link_kind
 from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
-from storage.sqlite.helpdesk_rows import MESSAGE, READ, marker_of, message_of
+from storage.sqlite.helpdesk_rows import MESSAGE, READ, marker_of
 
-# the Dowell shape of a message row
-_LINE_MESSAGE = (
-    "id, ticket_id, workspace_id, product, author_id AS author, body AS message_data, reply_to, "
-    "attachments, is_read, created_at"
+_RECORD = (
+    "id, ticket_id, workspace_id, product, author_id, author_role, body, reply_to, attachments, is_read, created_at"
 )
 
 
-def _line_message(row: Any) -> SupportMessage:
+def _record(row: Any) -> MessageRecord:
     values = dict(row)
     values["created_at"] = from_iso(values["created_at"])
     values["is_read"] = bool(values["is_read"])
     values["attachments"] = json.loads(values["attachments"])
-    return SupportMessage.model_validate(values)
+    return MessageRecord.model_validate(values)
 
 
 class SqliteTicketMessages:
@@ -95,34 +94,19 @@ class SqliteTicketMessages:
                 ),
             )
 
-    async def get_message(self, ticket_id: str, message_id: str) -> TicketMessage | None:
-        """Return one message of the ticket (signed-in shape), or None."""
+    async def get_message(self, ticket_id: str, message_id: str) -> MessageRecord | None:
+        """Return one message of the ticket, or None."""
         row = await self._db.fetch_one(
-            f"SELECT {MESSAGE} FROM ticket_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
+            f"SELECT {_RECORD} FROM ticket_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
         )
-        return message_of(row) if row else None
+        return _record(row) if row else None
 
-    async def list_messages(self, ticket_id: str, limit: int) -> list[TicketMessage]:
-        """Return the ticket's newest ``limit`` messages (signed-in shape), oldest first."""
+    async def list_messages(self, ticket_id: str, limit: int = 1000) -> list[MessageRecord]:
+        """Return the ticket's newest ``limit`` messages, oldest first."""
         rows = await self._db.fetch_all(
-            f"SELECT {MESSAGE} FROM ticket_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
+            f"SELECT {_RECORD} FROM ticket_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?", (ticket_id, limit)
         )
-        return [message_of(r) for r in reversed(rows)]
-
-    async def get_line_message(self, ticket_id: str, message_id: str) -> SupportMessage | None:
-        """Return one message of the ticket (Dowell shape), or None."""
-        row = await self._db.fetch_one(
-            f"SELECT {_LINE_MESSAGE} FROM ticket_messages WHERE id = ? AND ticket_id = ?", (message_id, ticket_id)
-        )
-        return _line_message(row) if row else None
-
-    async def list_line_messages(self, ticket_id: str, limit: int = 1000) -> list[SupportMessage]:
-        """Return the ticket's newest ``limit`` messages (Dowell shape), oldest first."""
-        rows = await self._db.fetch_all(
-            f"SELECT {_LINE_MESSAGE} FROM ticket_messages WHERE ticket_id = ? ORDER BY seq DESC LIMIT ?",
-            (ticket_id, limit),
-        )
-        return [_line_message(r) for r in reversed(rows)]
+        return [_record(r) for r in reversed(rows)]
 
     async def count_unread(self, ticket_id: str, reader: str) -> int:
         """Return how many messages of the ticket not written by ``reader`` are unread."""

@@ -58,11 +58,11 @@ async def test_an_answer_links_the_agents_uploads_into_the_tickets_workspace_or_
     assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
     linked = await uploads.get(shared)
     assert (linked.ticket_kind, linked.ticket_id, linked.workspace_id) == ("support", "w1", WS)
-    assert [m.attachments for m in await tickets.list_line_messages("w1")] == [[shared]]
+    assert [m.attachments for m in await tickets.list_messages("w1")] == [[shared]]
 
     fresh, theirs = await upload("agent-1"), await upload("agent-2")
     with pytest.raises(Conflict):
         await tickets.add_message(answer(fresh, theirs))
     kept = await uploads.get(fresh)
     assert (kept.ticket_id, kept.workspace_id) == (None, None)  # rolled back with the refused message
-    assert len(await tickets.list_line_messages("w1")) == 1
+    assert len(await tickets.list_messages("w1")) == 1
