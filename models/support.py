@@ -270,3 +270,21 @@ def dowell_message(record: MessageRecord) -> SupportMessage:
         product=record.product or "",
         workspace_id=record.workspace_id or "",
     )
+
+
+def dowell_record(message: SupportMessage) -> MessageRecord:
+    """Return the record a message written at a line door is stored as (``author_role`` ``visitor`` for a widget
+    visitor, else ``dowell``)."""
+    return MessageRecord(
+        id=message.id,
+        ticket_id=message.ticket_id,
+        workspace_id=message.workspace_id,
+        product=message.product,
+        author_id=message.author,
+        author_role="visitor" if line_door(message.author) == "widget" else "dowell",
+        body=message.message_data,
+        reply_to=message.reply_to,
+        attachments=message.attachments,
+        is_read=message.is_read,
+        created_at=message.created_at,
+    )

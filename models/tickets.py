@@ -91,6 +91,15 @@ class MessageRecord(Document):
     created_at: datetime
 
 
+LINE_ROLES = frozenset({"dowell", "visitor"})  # the author roles of messages written at a line door
+
+
+def signed_in_record(message: TicketMessage) -> MessageRecord:
+    """Return the record a signed-in user's message is stored as (the store adds the ticket's workspace and
+    product)."""
+    return MessageRecord.model_validate(message.model_dump())
+
+
 def signed_in_message(record: MessageRecord) -> TicketMessage:
     """Return the signed-in view of a stored message."""
     return TicketMessage(

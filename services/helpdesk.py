@@ -18,6 +18,7 @@ from models.tickets import (
     TicketMessage,
     TicketStatus,
     signed_in_message,
+    signed_in_record,
 )
 from services.categories import CategoryCases
 from storage.cursor import decode_cursor, encode_cursor
@@ -86,7 +87,7 @@ class HelpdeskService(CategoryCases):
             attachments=attachments,
             created_at=self.clock(),
         )
-        await self.store.add_message(message)
+        await self.store.add_message(signed_in_record(message))
         await self.push_message(ticket, message)
         if ticket.door != SIGNED_IN_DOOR:  # the Dowell key holders and the visitor get what a Dowell answer pushes
             visitor = ticket.client_id if ticket.door == WIDGET_DOOR else None

@@ -24,6 +24,7 @@ from models.support import (
     TicketMessagePayload,
     Topic,
     dowell_message,
+    dowell_record,
     dowell_ticket,
     line_ticket,
     normalise_topic,
@@ -203,7 +204,8 @@ class SupportService:
             product=ticket.product,
             workspace_id=workspace.id,
         )
-        await self.store.add_line_message(message)  # links the attachments in the same transaction, or refuses them all
+        # links the attachments in the same transaction, or refuses them all
+        await self.store.add_message(dowell_record(message))
         return message
 
     async def echo(self, message: SupportMessage, visitor_id: str, key_tag: str) -> None:

@@ -19,7 +19,16 @@ from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
 from models.helpdesk import CATEGORY_KIND, TOPIC_KIND, Category
-from models.support import LineManager, SupportMessage, SupportTicket, Topic, document_of, dowell_message, dowell_ticket
+from models.support import (
+    LineManager,
+    SupportMessage,
+    SupportTicket,
+    Topic,
+    document_of,
+    dowell_message,
+    dowell_record,
+    dowell_ticket,
+)
 from models.tickets import (
     SIGNED_IN_DOOR,
     ReadMarker,
@@ -28,6 +37,7 @@ from models.tickets import (
     TicketQuery,
     TicketStatus,
     signed_in_message,
+    signed_in_record,
 )
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
@@ -174,11 +184,11 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
         elif kind == "support_message":
             message = SupportMessage.model_validate(data)
             uploader = next((uploaders.get(a) for a in message.attachments), None)
-            await s.tickets.add_line_message(message, uploader)
+            await s.tickets.add_message(dowell_record(message), uploader)
         elif kind == "ticket":
             await _import_ticket(s.tickets, Ticket.model_validate(data))
         elif kind == "ticket_message":
-            await s.tickets.add_message(TicketMessage.model_validate(data))
+            await s.tickets.add_message(signed_in_record(TicketMessage.model_validate(data)))
         elif kind == "ticket_status":
             ticket = Ticket.model_validate(data)
             interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status

@@ -25,6 +25,7 @@ from models.support import (
     SupportMessage,
     SupportTicket,
     dowell_message,
+    dowell_record,
     dowell_ticket,
     line_ticket,
 )
@@ -249,7 +250,7 @@ class WidgetService:
             product=ticket.product,
             workspace_id=record.id,
         )
-        await self.tickets.add_line_message(message, uploader_id=visitor_id)
+        await self.tickets.add_message(dowell_record(message), uploader_id=visitor_id)
         agents = support_ticket_room(ticket.id, room_tag(record.key_hash))
         data = {"data": message.model_dump(mode="json"), "status": "success", "operation": "send_message"}
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, data, to=agents)

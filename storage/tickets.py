@@ -4,10 +4,8 @@ A ticket document (``models.tickets.Ticket``) has a ``door``: ``signed_in`` (a c
 assigned to the category's least-loaded agent by helpdesk ``load``) or one of the *line doors* ``dowell`` (opened
 with the workspace key) and ``widget`` (a visitor's), which name a ``product`` and are assigned to the workspace's
 line manager with the least ``ticket_count``. The door-specific views (the Dowell shape) are built by the
-services. Messages are stored once (``ticket_messages``) and read as one record (``MessageRecord``, its views built
-by the services); a message is written by a signed-in user (``add_message``: it touches the ticket, refuses a closed
-one and links the author's uploads) or at a line door (``add_line_message``: the Dowell fields ``reply_to`` and
-``is_read``, the uploads of the workspace key or of the widget visitor).
+services. Messages are stored once (``ticket_messages``), written and read as one record (``MessageRecord``, its
+views built by the services).
 
 Invariants, each kept by one statement or one transaction on both backends: a member's ``load`` counts the
 signed-in tickets they hold in an active status (``ACTIVE``); a line manager's ``ticket_count`` moves with every
@@ -20,8 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from models.support import SupportMessage
-from models.tickets import MessageRecord, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.tickets import MessageRecord, ReadMarker, Ticket, TicketQuery, TicketStatus
 from storage.database import Database
 
 MAX_MESSAGES = 1000
@@ -87,19 +84,15 @@ class TicketStore(Protocol):
         transaction; ``Conflict`` (nothing written) if ``assignee_id`` then has no member row in the workspace.
         """
 
-    async def add_message(self, message: TicketMessage) -> None:
-        """Store a signed-in user's message, touch its ticket's ``updated_at`` and link the author's attachments
-        (into the ticket's workspace at a line door), in one transaction.
+    async def add_message(self, message: MessageRecord, uploader_id: str | None = None) -> None:
+        """Store a message and link the attachments it names, in one transaction, by its writer's rule.
 
-        ``NotFound`` if the ticket is unknown; ``Conflict`` (nothing written) if it is closed or an attachment
-        is no longer an unlinked upload of the author.
-        """
-
-    async def add_line_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
-        """Store a message written at a line door and link the attachments it names, in one transaction.
-
-        The attachments must be unlinked uploads of the message's workspace key (or, with ``uploader_id``, of that
-        widget visitor in the workspace); ``Conflict`` (nothing written, naming the first that is not) otherwise.
+        A signed-in user's (``author_role`` not in ``LINE_ROLES``): the ticket's ``updated_at`` is touched and the
+        author's unlinked uploads are linked (into the ticket's workspace at a line door); ``NotFound`` if the ticket
+        is unknown, ``Conflict`` (nothing written) if it is closed or an attachment is not such an upload.
+        Written at a line door (``dowell``, ``visitor``): the ticket is untouched and the attachments must be
+        unlinked uploads of the message's workspace key (or, with ``uploader_id``, of that uploader in the
+        workspace); ``Conflict`` (nothing written, naming the first that is not) otherwise.
         """
 
     async def get_message(self, ticket_id: str, message_id: str) -> MessageRecord | None:

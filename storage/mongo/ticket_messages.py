@@ -1,6 +1,6 @@
 """The message half of the ticket store on MongoDB (``MongoTicketStore``): one history (``ticket_messages``),
-written by a signed-in user or at a line door and read as one record, the Dowell read flags and the signed-in read
-markers.
+written by the writer's rule (a signed-in user, or at a line door) and read as one record, the Dowell read flags
+and the signed-in read markers.
 
 A message and the attachments it links are written in one multi-document transaction.
 """
@@ -15,12 +15,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict, NotFound
-from models.support import SupportMessage
-from models.tickets import MessageRecord, ReadMarker, TicketMessage, TicketStatus
+from models.tickets import LINE_ROLES, MessageRecord, ReadMarker, TicketStatus
 from storage.attachments import link_kind
 from storage.mongo.attachments import link_all
 from storage.mongo.db import MongoDatabase
-from storage.mongo.ticket_docs import NEWEST, doc_in, doc_out, dowell_message_doc
+from storage.mongo.ticket_docs import NEWEST, doc_in, doc_out
 
 Collection = AsyncCollection[dict[str, Any]]
 
@@ -34,7 +33,14 @@ class MongoTicketMessages:
     _reads: Collection
     _attachments: Collection
 
-    async def add_message(self, message: TicketMessage) -> None:
+    async def add_message(self, message: MessageRecord, uploader_id: str | None = None) -> None:
+        """Store a message and link the attachments it names, by its writer's rule, in one transaction."""
+        if message.author_role in LINE_ROLES:
+            await self._add_line_message(message, uploader_id)
+        else:
+            await self._add_signed_in_message(message)
+
+    async def _add_signed_in_message(self, message: MessageRecord) -> None:
         """Touch the ticket, store the message and link the author's attachments, in one transaction.
 
         ``NotFound``, or ``Conflict`` if the ticket is closed or an attachment is taken: nothing is written.
@@ -60,10 +66,10 @@ class MongoTicketMessages:
 
         await self._db.transaction(attempt)
 
-    async def add_line_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
+    async def _add_line_message(self, message: MessageRecord, uploader_id: str | None) -> None:
         """Link the uploader's (default: the workspace key's) attachments and store the message, in one transaction."""
         m = message
-        doc = dowell_message_doc(dict(m.model_dump(by_alias=True)))
+        doc = doc_out(m)
 
         async def attempt(session: AsyncClientSession) -> None:
             ids, ws = m.attachments, m.workspace_id

@@ -1,6 +1,6 @@
 """The message half of the ticket store on SQLite (``SqliteTicketStore``): one history (``ticket_messages``),
-written by a signed-in user or at a line door and read as one record, the Dowell read flags and the signed-in read
-markers.
+written by the writer's rule (a signed-in user, or at a line door) and read as one record, the Dowell read flags
+and the signed-in read markers.
 
 A message and the attachments it links are written in one ``BEGIN IMMEDIATE`` transaction.
 """
@@ -11,8 +11,7 @@ import json
 from typing import Any
 
 from models.errors import Conflict, NotFound
-from models.support import SupportMessage, line_door
-from models.tickets import MessageRecord, ReadMarker, TicketMessage, TicketStatus
+from models.tickets import LINE_ROLES, MessageRecord, ReadMarker, TicketStatus
 from storage.attachments import link_kind
 from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
@@ -37,7 +36,14 @@ class SqliteTicketMessages:
 
     _db: SqliteDatabase
 
-    async def add_message(self, message: TicketMessage) -> None:
+    async def add_message(self, message: MessageRecord, uploader_id: str | None = None) -> None:
+        """Store a message and link the attachments it names, by its writer's rule, in one transaction."""
+        if message.author_role in LINE_ROLES:
+            await self._add_line_message(message, uploader_id)
+        else:
+            await self._add_signed_in_message(message)
+
+    async def _add_signed_in_message(self, message: MessageRecord) -> None:
         """Touch the ticket, store the message and link the author's attachments, in one transaction.
 
         ``NotFound``, or ``Conflict`` if the ticket is closed or an attachment is taken: nothing is written.
@@ -71,22 +77,21 @@ class SqliteTicketMessages:
                 ),
             )
 
-    async def add_line_message(self, message: SupportMessage, uploader_id: str | None = None) -> None:
+    async def _add_line_message(self, message: MessageRecord, uploader_id: str | None) -> None:
         """Link the uploader's (default: the workspace key's) attachments and store the message, in one transaction."""
         m = message
         async with self._db.transaction() as conn:
             await tx_link_all(conn, m.attachments, uploader_id, m.workspace_id, "support", m.ticket_id)
             await conn.execute(
-                "INSERT INTO ticket_messages (id, ticket_id, workspace_id, product, author_id, author_role, body, "
-                "reply_to, attachments, is_read, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO ticket_messages ({_RECORD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     m.id,
                     m.ticket_id,
                     m.workspace_id,
                     m.product,
-                    m.author,
-                    "visitor" if line_door(m.author) == "widget" else "dowell",
-                    m.message_data,
+                    m.author_id,
+                    m.author_role,
+                    m.body,
                     m.reply_to,
                     json.dumps(m.attachments),
                     int(m.is_read),

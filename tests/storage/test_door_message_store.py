@@ -12,7 +12,7 @@ from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
 from models.support import LineManager, line_ticket
-from models.tickets import TicketMessage
+from models.tickets import TicketMessage, signed_in_record
 from storage.attachments import make_attachment_store
 from storage.database import Database, new_id
 from storage.line_managers import make_line_manager_store
@@ -54,7 +54,9 @@ async def test_an_answer_links_the_agents_uploads_into_the_tickets_workspace_or_
         )
 
     shared = await upload("agent-1")
-    both = await asyncio.gather(*(tickets.add_message(answer(shared)) for _ in range(2)), return_exceptions=True)
+    both = await asyncio.gather(
+        *(tickets.add_message(signed_in_record(answer(shared))) for _ in range(2)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
     linked = await uploads.get(shared)
     assert (linked.ticket_kind, linked.ticket_id, linked.workspace_id) == ("support", "w1", WS)
@@ -62,7 +64,7 @@ async def test_an_answer_links_the_agents_uploads_into_the_tickets_workspace_or_
 
     fresh, theirs = await upload("agent-1"), await upload("agent-2")
     with pytest.raises(Conflict):
-        await tickets.add_message(answer(fresh, theirs))
+        await tickets.add_message(signed_in_record(answer(fresh, theirs)))
     kept = await uploads.get(fresh)
     assert (kept.ticket_id, kept.workspace_id) == (None, None)  # rolled back with the refused message
     assert len(await tickets.list_messages("w1")) == 1

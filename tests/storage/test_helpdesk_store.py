@@ -27,6 +27,7 @@ from models.tickets import (
     TicketQuery,
     TicketStatus,
     signed_in_message,
+    signed_in_record,
 )
 from models.workspaces import Member
 from storage import open_database
@@ -164,7 +165,7 @@ async def test_messages_and_forward_only_read_markers(store: TicketStore) -> Non
             body=f"m{i}",
             created_at=NOW + timedelta(seconds=i + 1),
         )
-        await store.add_message(m)
+        await store.add_message(signed_in_record(m))
         sent.append(m)
     assert [m.body for m in await store.list_messages(t.id, 10)] == ["m0", "m1", "m2"]
     assert [m.body for m in await store.list_messages(t.id, 2)] == ["m1", "m2"]
@@ -317,7 +318,9 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
             created_at=NOW,
         )
 
-    both = await asyncio.gather(*(hd.add_message(message(shared)) for _ in range(2)), return_exceptions=True)
+    both = await asyncio.gather(
+        *(hd.add_message(signed_in_record(message(shared))) for _ in range(2)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
     assert [m.attachments for m in await hd.list_messages(t.id, 10)] == [[shared]]
     assert (await loads.uploads.get(shared)).ticket_id == t.id
@@ -325,7 +328,7 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
     fresh, others = await loads.upload("alice"), await loads.upload("bob")
     for refused in (message(fresh, shared), message(others)):
         with pytest.raises(Conflict):
-            await hd.add_message(refused)
+            await hd.add_message(signed_in_record(refused))
     assert (await loads.uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
     taken = ticket("w1", "c", "alice", 1).model_copy(update={"attachments": [fresh, shared]})
     with pytest.raises(Conflict):
@@ -338,9 +341,9 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
 
     await hd.set_status(t.id, TicketStatus.OPEN, TicketStatus.CLOSED, NOW)
     with pytest.raises(Conflict):
-        await hd.add_message(message(fresh))
+        await hd.add_message(signed_in_record(message(fresh)))
     with pytest.raises(NotFound):
-        await hd.add_message(message().model_copy(update={"ticket_id": "missing"}))
+        await hd.add_message(signed_in_record(message().model_copy(update={"ticket_id": "missing"})))
     assert len(await hd.list_messages(t.id, 10)) == 1 and (await loads.uploads.get(fresh)).ticket_id is None
 
 

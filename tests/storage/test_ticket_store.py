@@ -14,7 +14,7 @@ from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
 from models.helpdesk import TOPIC_KIND
-from models.support import LineManager, SupportMessage, Topic, dowell_message, line_ticket
+from models.support import LineManager, SupportMessage, Topic, dowell_message, dowell_record, line_ticket
 from models.tickets import TicketStatus
 from storage.attachments import make_attachment_store
 from storage.categories import make_category_store, topic_category
@@ -168,7 +168,7 @@ async def test_messages_unread_and_read(store: TicketStore) -> None:
 
     sent = [message("cust", "one", 0), message("lm", "two", 1), message("lm", "three", 2)]
     for m in sent:
-        await store.add_line_message(m)
+        await store.add_message(dowell_record(m))
     assert [m.body for m in await store.list_messages("t1")] == ["one", "two", "three"]
     assert [m.body for m in await store.list_messages("t1", 2)] == ["two", "three"]
     assert dowell_message(await store.get_message("t1", sent[0].id)) == sent[0]  # type: ignore[arg-type]
@@ -215,7 +215,9 @@ async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
         )
 
     shared = await upload()
-    both = await asyncio.gather(*(store.add_line_message(message(shared)) for _ in range(2)), return_exceptions=True)
+    both = await asyncio.gather(
+        *(store.add_message(dowell_record(message(shared))) for _ in range(2)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
     assert [m.attachments for m in await store.list_messages("t1")] == [[shared]]
     linked = await uploads.get(shared)
@@ -224,7 +226,7 @@ async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
     fresh = await upload()
     for refused in (message(fresh, shared), message(await upload("ws2")), message(await upload(None, "user"))):
         with pytest.raises(Conflict):
-            await store.add_line_message(refused)
+            await store.add_message(dowell_record(refused))
     assert (await uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
     assert len(await store.list_messages("t1")) == 1
 
@@ -232,7 +234,7 @@ async def test_a_message_links_its_uploads_in_the_same_step_or_is_not_stored(
 async def test_one_store_behind_both_doors(store: TicketStore, line: LineManagerStore) -> None:
     """A Dowell or widget ticket is one ticket document with one message history, read in either shape; its status
     change moves the line manager's ``ticket_count``, and the listings of a client stay signed-in."""
-    from models.tickets import TicketMessage, TicketQuery
+    from models.tickets import TicketMessage, TicketQuery, signed_in_record
 
     now = to_millis(utc_now())
     await line.create(manager("lm", 1))
@@ -241,7 +243,7 @@ async def test_one_store_behind_both_doors(store: TicketStore, line: LineManager
     said = SupportMessage(
         id="m1", ticket_id="w1", message_data="hi", author="visitor-1", created_at=now, product="shop", workspace_id=WS
     )
-    await store.add_line_message(said)
+    await store.add_message(dowell_record(said))
     seen = await store.get_ticket("w1")
     assert (seen.door, seen.product, seen.category_id, seen.client_id, seen.assignee_id) == (
         "widget",
@@ -255,7 +257,7 @@ async def test_one_store_behind_both_doors(store: TicketStore, line: LineManager
     answer = TicketMessage(
         id="m2", ticket_id="w1", author_id="agent-1", author_role="agent", body="hello", created_at=now
     )
-    await store.add_message(answer)
+    await store.add_message(signed_in_record(answer))
     assert [(m.author_id, m.body, m.product) for m in await store.list_messages("w1")] == [
         ("visitor-1", "hi", "shop"),
         ("agent-1", "hello", "shop"),
