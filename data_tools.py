@@ -21,12 +21,13 @@ from storage import open_database
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
 from storage.backup import backup_sqlite_async
+from storage.categories import make_category_store
 from storage.database import Database
-from storage.helpdesk import make_helpdesk_store
 from storage.helpdesk_stats import make_helpdesk_stats_store
+from storage.line_managers import make_line_manager_store
 from storage.migrations import MIGRATIONS, migrate
 from storage.profiles import make_profile_store
-from storage.support import make_support_store
+from storage.tickets import make_ticket_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
@@ -109,8 +110,9 @@ def _stores(db: Database, settings: Settings) -> TransferStores:
     return TransferStores(
         accounts=make_account_store(db),
         workspaces=make_workspace_store(db),
-        helpdesk=make_helpdesk_store(db),
-        support=make_support_store(db),
+        categories=make_category_store(db),
+        line_managers=make_line_manager_store(db),
+        tickets=make_ticket_store(db),
         visitors=make_visitor_store(db),
         attachments=make_attachment_store(db, settings),
         profiles=make_profile_store(db),

@@ -53,10 +53,11 @@ from services.workspaces import WorkspaceService
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
 from storage.calls import make_call_store
+from storage.categories import make_category_store
 from storage.chat import make_chat_store
 from storage.database import Database, new_id
-from storage.helpdesk import make_helpdesk_store
 from storage.helpdesk_stats import make_helpdesk_stats_store
+from storage.line_managers import make_line_manager_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.presence import make_presence_store
@@ -64,7 +65,7 @@ from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
 from storage.session_recovery import make_session_recovery_store
-from storage.support import make_support_store
+from storage.tickets import make_ticket_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
@@ -133,17 +134,18 @@ async def build_deps(
     await queue_store.init()
     queue = QueueServices.build(queue_store, accounts, notify, emitter, now)
 
-    # workspaces (the one workspace store; the support and helpdesk stores are the ticket slice's, init there)
+    # workspaces (the one workspace store; the ticket, category and line-manager stores are init with the tickets)
     workspace_store = make_workspace_store(db)
     await workspace_store.init()
     sockets = SioSockets(sio, lambda: presence)
-    support_store, helpdesk_store = make_support_store(db), make_helpdesk_store(db)
-    workspaces = WorkspaceService(workspace_store, helpdesk_store, support_store, accounts, emitter, sockets, now)
+    ticket_store, category_store = make_ticket_store(db), make_category_store(db)
+    line_store = make_line_manager_store(db)
+    workspaces = WorkspaceService(workspace_store, category_store, ticket_store, accounts, emitter, sockets, now)
 
     # attachments
     attachment_store = make_attachment_store(db, settings)
     await attachment_store.init()
-    attachments = AttachmentService(attachment_store, workspace_store, support_store, settings, now)
+    attachments = AttachmentService(attachment_store, workspace_store, ticket_store, settings, now)
 
     # profiles (the picture is an upload linked to the profile, served by the attachments' download rules)
     profile_store = make_profile_store(db)
@@ -172,20 +174,33 @@ async def build_deps(
         call_store, presence, accounts, workspace_store, notify, emitter, now, settings.call_ring_seconds
     )
 
-    # tickets: support (Dowell), helpdesk (signed in), widget (visitors)
-    await support_store.init()
-    await helpdesk_store.init()
+    # tickets: one ticket store behind every door: support (Dowell), helpdesk (signed in), widget (visitors)
+    await ticket_store.init()
+    await category_store.init()
+    await line_store.init()
     visitor_store = make_visitor_store(db)
     await visitor_store.init()
-    widget = WidgetService(workspace_store, visitor_store, support_store, attachments, account_store, emitter, now)
-    support = SupportService(support_store, widget, attachments, emitter, now)
+    widget = WidgetService(
+        workspace_store, visitor_store, ticket_store, line_store, attachments, account_store, emitter, now
+    )
+    support = SupportService(ticket_store, category_store, line_store, widget, attachments, emitter, now)
     rooms = SioRooms(sio, lambda: presence)
     helpdesk = HelpdeskService(
-        helpdesk_store, workspace_store, accounts, notify, attachments, rooms, widget, support, emitter, now
+        ticket_store,
+        category_store,
+        workspace_store,
+        accounts,
+        notify,
+        attachments,
+        rooms,
+        widget,
+        support,
+        emitter,
+        now,
     )
     widget.ticket_hooks.append(helpdesk.door_changed)  # widget/Dowell tickets created or closed: ticket_updated
     widget_live = WidgetLiveService(
-        widget, workspace_store, visitor_store, helpdesk_store, presence, notify, emitter, now
+        widget, workspace_store, visitor_store, ticket_store, presence, notify, emitter, now
     )
     widget.ticket_hooks.append(widget_live.line_moved)  # a ticket ahead closed or reopened: widget_wait_changed
     widget.reply_hooks.append(widget_live.email_reply)  # replies to visitors who left an email are emailed
@@ -198,7 +213,7 @@ async def build_deps(
     )
 
     # demo (made at start by server.py when DESKLINE_DEMO is on)
-    demo = DemoService(accounts, workspaces, helpdesk, support_store, now)
+    demo = DemoService(accounts, workspaces, helpdesk, line_store, now)
 
     services = Services(
         settings=settings,
@@ -246,7 +261,6 @@ async def build_deps(
         "attachments": attachment_store,
         "calls": call_store,
         "chat": chat_store,
-        "helpdesk": helpdesk_store,
         "helpdesk_stats": helpdesk_stats_store,
         "notify": notify_store,
         "pool": pool_store,
@@ -254,7 +268,9 @@ async def build_deps(
         "queue": queue_store,
         "recovery": recovery_store,
         "session_recovery": session_store,
-        "support": support_store,
+        "tickets": ticket_store,
+        "categories": category_store,
+        "line_managers": line_store,
         "visitors": visitor_store,
         "workspaces": workspace_store,
     }.items():

@@ -17,13 +17,10 @@ from models.helpdesk import (
     CategoryIdPayload,
     CreateCategoryPayload,
     ListTicketsPayload,
-    ReadMarker,
     ReassignPayload,
     SetStatusPayload,
     SubmitTicketPayload,
-    Ticket,
     TicketIdPayload,
-    TicketMessage,
     TicketMessagePayload,
     Typing,
     TypingPayload,
@@ -40,6 +37,7 @@ from models.rooms import (
     workspace_staff_room,
 )
 from models.support import ReaderPayload
+from models.tickets import ReadMarker, Ticket, TicketMessage
 from services.bundle import Services
 from services.helpdesk import HelpdeskService
 

@@ -21,9 +21,9 @@ from handlers.assets import Asset, add_asset, socket_io_asset
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, NoPayload
 from models.errors import DesklineError, Unauthorized
-from models.helpdesk import ReadMarker
 from models.rooms import widget_identity_room, widget_visitor_room, widget_workspace_room
 from models.support import SupportMessage, SupportTicket
+from models.tickets import ReadMarker
 from models.widget import (
     SESSION_KEY,
     TicketIdPayload,

@@ -1,10 +1,8 @@
-"""Signed-in helpdesk: categories, tickets with a status workflow, their messages and read markers."""
+"""Signed-in helpdesk: categories, the event payloads and pushes of tickets (the aggregate is ``models.tickets``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,29 +22,12 @@ from pydantic import (
 from models.common import Document, Identifier, Limit, Name, Payload
 from models.pushes import Push
 from models.support import ReaderPayload, SupportMessage
+from models.tickets import ReadMarker, Ticket, TicketMessage, TicketStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
 AttachmentIds = Annotated[list[Identifier], Field(max_length=10)]
-
-
-class TicketStatus(StrEnum):
-    """Where a ticket is in its life."""
-
-    OPEN = "open"
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-ACTIVE = frozenset({TicketStatus.OPEN, TicketStatus.PENDING})
-TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
-    TicketStatus.OPEN: frozenset({TicketStatus.PENDING, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
-    TicketStatus.PENDING: frozenset({TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED}),
-    TicketStatus.RESOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
-    TicketStatus.CLOSED: frozenset(),
-}
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -67,80 +48,6 @@ class Category(Document):
     description: str = ""
     created_at: datetime
     updated_at: datetime
-
-
-SIGNED_IN_DOOR = "signed_in"
-DOWELL_DOOR = "dowell"
-WIDGET_DOOR = "widget"
-
-
-class Ticket(Document):
-    """A ticket, whichever door it came in by: ``door`` is ``signed_in`` (a client's, filed under a category),
-    ``dowell`` (opened with the workspace key) or ``widget`` (a visitor's); the last two name a ``product``, no
-    category, and their conversation is in the messages (empty ``title`` and ``body``)."""
-
-    id: str
-    workspace_id: str
-    category_id: str | None = None
-    client_id: str
-    title: str
-    body: str
-    attachments: list[str] = Field(default_factory=list)
-    status: TicketStatus = TicketStatus.OPEN
-    assignee_id: str | None = None
-    created_at: datetime
-    updated_at: datetime
-    door: str = SIGNED_IN_DOOR
-    product: str | None = None
-
-
-class TicketMessage(Document):
-    """A message in a ticket's conversation."""
-
-    id: str
-    ticket_id: str
-    author_id: str
-    author_role: str
-    body: str
-    attachments: list[str] = Field(default_factory=list)
-    created_at: datetime
-
-
-class ReadMarker(Document):
-    """The last message of a ticket a user has read."""
-
-    ticket_id: str
-    user_id: str
-    message_id: str
-    message_at: datetime
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Handover:
-    """A ticket that changed hands because its assignee left the workspace: as it is now, and who held it."""
-
-    ticket: Ticket
-    previous: str
-
-
-@dataclass(frozen=True)
-class TicketQuery:
-    """Which tickets a caller may list, and the filters they asked for.
-
-    With ``agent_id``: only tickets of the workspaces in ``agent_scopes`` (the agent's memberships, each
-    with its categories, empty meaning all), assigned to the agent or open in their categories.
-    """
-
-    client_id: str | None = None
-    workspace_ids: list[str] | None = None
-    agent_id: str | None = None
-    agent_scopes: dict[str, list[str]] = field(default_factory=dict)
-    status: TicketStatus | None = None
-    category_id: str | None = None
-    assignee_id: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 class CreateCategoryPayload(Payload):

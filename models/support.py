@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, fiel
 
 from models.common import CompatPayload, Document
 from models.pushes import Push
+from models.tickets import MessageRecord, Ticket, TicketStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -155,6 +156,59 @@ class SupportTicket(SupportDocument):
     workspace_id: str
 
 
+def dowell_ticket(ticket: Ticket) -> SupportTicket:
+    """Return the Dowell/widget view of a ticket document (``client_id`` as ``user_id``, ``assignee_id`` as
+    ``line_manager``, ``is_closed`` for the closed status)."""
+    return SupportTicket(
+        id=ticket.id,
+        user_id=ticket.client_id,
+        line_manager=ticket.assignee_id or "",
+        is_closed=ticket.status == TicketStatus.CLOSED,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        product=ticket.product or "",
+        workspace_id=ticket.workspace_id,
+    )
+
+
+def line_door(user_id: str) -> str:
+    """Return the door a ticket of the Dowell shape came in by: ``widget`` for a visitor, else ``dowell``."""
+    return "widget" if user_id.startswith("visitor-") else "dowell"
+
+
+def line_ticket(ticket_id: str, workspace_id: str, client_id: str, product: str, now: datetime) -> Ticket:
+    """Return the document of a new ticket opened at a line door (Dowell key or widget visitor) for ``product``;
+    the store gives it its line manager."""
+    return Ticket(
+        id=ticket_id,
+        workspace_id=workspace_id,
+        client_id=client_id,
+        title="",
+        body="",
+        created_at=now,
+        updated_at=now,
+        door=line_door(client_id),
+        product=product,
+    )
+
+
+def document_of(ticket: SupportTicket) -> Ticket:
+    """Return the ticket document a Dowell/widget-shaped ticket (an exported one) is stored as."""
+    return Ticket(
+        id=ticket.id,
+        workspace_id=ticket.workspace_id,
+        client_id=ticket.user_id,
+        title="",
+        body="",
+        status=TicketStatus.CLOSED if ticket.is_closed else TicketStatus.OPEN,
+        assignee_id=ticket.line_manager,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        door=line_door(ticket.user_id),
+        product=ticket.product,
+    )
+
+
 class SupportMessage(SupportDocument):
     """A chat message of a support ticket (never holds the API key).
 
@@ -200,3 +254,37 @@ SETTING_RESPONSE = Push("setting_response", DowellResponse)
 TICKET_RESPONSE = Push("ticket_response", DowellResponse)
 TICKET_MESSAGE_RESPONSE = Push("ticket_message_response", DowellResponse)
 NEW_TICKET = Push("new_ticket", NewTicket)
+
+
+def dowell_message(record: MessageRecord) -> SupportMessage:
+    """Return the Dowell/widget view of a stored message (``author``, ``message_data``, ``is_read``...)."""
+    return SupportMessage(
+        id=record.id,
+        ticket_id=record.ticket_id,
+        message_data=record.body,
+        author=record.author_id,
+        reply_to=record.reply_to,
+        attachments=record.attachments,
+        is_read=record.is_read,
+        created_at=record.created_at,
+        product=record.product or "",
+        workspace_id=record.workspace_id or "",
+    )
+
+
+def dowell_record(message: SupportMessage) -> MessageRecord:
+    """Return the record a message written at a line door is stored as (``author_role`` ``visitor`` for a widget
+    visitor, else ``dowell``)."""
+    return MessageRecord(
+        id=message.id,
+        ticket_id=message.ticket_id,
+        workspace_id=message.workspace_id,
+        product=message.product,
+        author_id=message.author,
+        author_role="visitor" if line_door(message.author) == "widget" else "dowell",
+        body=message.message_data,
+        reply_to=message.reply_to,
+        attachments=message.attachments,
+        is_read=message.is_read,
+        created_at=message.created_at,
+    )

@@ -14,13 +14,13 @@ from config import Settings
 from models.attachments import AttachmentRecord, UnsupportedType
 from models.clock import Clock
 from models.errors import Conflict, InvalidPayload, NotFound, RateLimited
-from models.helpdesk import Ticket
 from models.roles import Principal, Role
+from models.tickets import Ticket
 from models.widget import Visitor
 from models.workspaces import Workspace
 from storage.attachments import CHUNK, AttachmentStore
 from storage.database import new_id
-from storage.support import SupportStore
+from storage.tickets import TicketStore
 from storage.workspaces import WorkspaceStore
 
 log = logging.getLogger("deskline.attachments")
@@ -85,14 +85,14 @@ class AttachmentService:
         self,
         store: AttachmentStore,
         workspaces: WorkspaceStore,
-        support: SupportStore,
+        tickets: TicketStore,
         settings: Settings,
         clock: Clock,
         helpdesk: TicketReader | None = None,
     ) -> None:
         self.store = store
         self.workspaces = workspaces
-        self.support = support
+        self.tickets = tickets
         self.settings = settings
         self.clock = clock
         self.helpdesk = helpdesk  # connected in wiring.py (it is built over Deps until the ticket slice lands)
@@ -221,8 +221,8 @@ class AttachmentService:
             return record.uploader_id == visitor.id
         if record.ticket_kind != "support":
             return False
-        ticket = await self.support.get_ticket(visitor.workspace_id, record.ticket_id)
-        return ticket is not None and ticket.user_id == visitor.id
+        ticket = await self.tickets.get_line_ticket(visitor.workspace_id, record.ticket_id)
+        return ticket is not None and ticket.client_id == visitor.id
 
     # Expiry (a periodic job connected in wiring.py)
 

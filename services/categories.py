@@ -21,26 +21,26 @@ class CategoryCases(TicketAccess):
         category = Category(
             id=new_id(), workspace_id=workspace_id, name=name, description=description, created_at=at, updated_at=at
         )
-        return await self.store.create_category(category)
+        return await self.category_store.create(category)
 
     async def update_category(self, who: Principal, category_id: str, name: Any, description: Any) -> Category:
         """Rename or describe a category."""
-        category = await self.store.get_category(category_id)
+        category = await self.category_store.get(category_id)
         await self.require_manager_of(who, category.workspace_id)
-        return await self.store.update_category(category_id, name, description, self.clock())
+        return await self.category_store.update(category_id, name, description, self.clock())
 
     async def delete_category(self, who: Principal, category_id: str) -> dict[str, Any]:
         """Delete a category."""
-        category = await self.store.get_category(category_id)
+        category = await self.category_store.get(category_id)
         await self.require_manager_of(who, category.workspace_id)
-        await self.store.delete_category(category_id)
+        await self.category_store.delete(category_id)
         return {"category_id": category_id, "deleted": True}
 
     async def category(self, category_id: str) -> Category:
         """Return one category; ``NotFound`` if unknown."""
-        return await self.store.get_category(category_id)
+        return await self.category_store.get(category_id)
 
     async def categories(self, workspace_id: str) -> list[Category]:
         """Return a workspace's categories."""
         await self.workspaces.get(workspace_id)
-        return await self.store.list_categories(workspace_id)
+        return await self.category_store.list_by_name(workspace_id)

@@ -23,7 +23,7 @@ from services.accounts import AccountService, public
 from services.helpdesk import HelpdeskService
 from services.workspaces import WorkspaceService
 from storage.database import new_id
-from storage.support import SupportStore
+from storage.line_managers import LineManagerStore
 
 log = logging.getLogger("deskline.demo")
 
@@ -36,13 +36,13 @@ class DemoService:
         accounts: AccountService,
         workspaces: WorkspaceService,
         helpdesk: HelpdeskService,
-        support: SupportStore,
+        line: LineManagerStore,
         clock: Clock,
     ) -> None:
         self.accounts = accounts
         self.workspaces = workspaces
         self.helpdesk = helpdesk
-        self.support = support
+        self.line = line
         self.clock = clock
         self.site: DemoSite | None = None
 
@@ -58,7 +58,7 @@ class DemoService:
         workspace_id = await self._workspace(as_manager, agent)
         if not await self.helpdesk.categories(workspace_id):
             await self.helpdesk.create_category(as_manager, workspace_id, DEMO_CATEGORY, "Anything about the demo")
-        if await self.support.get_line_manager(workspace_id, agent.id) is None:  # widget tickets go to the agent
+        if await self.line.get(workspace_id, agent.id) is None:  # widget tickets go to the agent
             line = LineManager(
                 id=new_id(),
                 user_id=agent.id,
@@ -68,7 +68,7 @@ class DemoService:
                 workspace_id=workspace_id,
                 created_at=self.clock(),
             )
-            await self.support.create_line_manager(line)
+            await self.line.create(line)
         record = await self.workspaces.store.find(workspace_id)
         assert record is not None and record.widget_token, "a workspace made here has a widget token"
         self.site = DemoSite(

@@ -5,22 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import Conflict, Forbidden, InvalidPayload, NotFound
-from models.helpdesk import (
-    SIGNED_IN_DOOR,
-    TICKET_READ,
-    TRANSITIONS,
-    WIDGET_DOOR,
-    ListTicketsPayload,
-    ReadMarker,
-    SubmitTicketPayload,
-    Ticket,
-    TicketMessage,
-    TicketStatus,
-    dowell_view,
-)
+from models.helpdesk import TICKET_READ, ListTicketsPayload, SubmitTicketPayload, dowell_view
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import ticket_room
+from models.tickets import (
+    SIGNED_IN_DOOR,
+    TRANSITIONS,
+    WIDGET_DOOR,
+    ReadMarker,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    signed_in_message,
+    signed_in_record,
+)
 from services.categories import CategoryCases
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
@@ -33,7 +32,7 @@ class HelpdeskService(CategoryCases):
 
     async def submit(self, who: Principal, p: SubmitTicketPayload) -> Ticket:
         """Open a client's ticket (auto-assigned when the workspace says so)."""
-        category = await self.store.get_category(p.category_id)
+        category = await self.category_store.get(p.category_id)
         workspace = await self.workspaces.get(category.workspace_id)
         await self.files.check_owned(p.attachments, who.user_id, None)
         at = self.clock()
@@ -48,7 +47,9 @@ class HelpdeskService(CategoryCases):
             created_at=at,
             updated_at=at,
         )
-        return await self.store.create_ticket(ticket, auto_assign=workspace.auto_assign)
+        opened = await self.store.open_ticket(ticket, auto_assign=workspace.auto_assign)
+        assert opened is not None  # only a line-door ticket may find no holder
+        return opened
 
     async def submitted(self, who: Principal, ticket: Ticket) -> None:
         """Tell who may see a new ticket, and its assignee (after the client entered its room)."""
@@ -67,7 +68,7 @@ class HelpdeskService(CategoryCases):
         """Return a ticket with its latest messages and read markers."""
         return {
             "ticket": ticket,
-            "messages": await self.store.list_messages(ticket.id, HISTORY),
+            "messages": [signed_in_message(m) for m in await self.store.list_messages(ticket.id, HISTORY)],
             "reads": await self.store.list_reads(ticket.id),
         }
 
@@ -86,7 +87,7 @@ class HelpdeskService(CategoryCases):
             attachments=attachments,
             created_at=self.clock(),
         )
-        await self.store.add_message(message)
+        await self.store.add_message(signed_in_record(message))
         await self.push_message(ticket, message)
         if ticket.door != SIGNED_IN_DOOR:  # the Dowell key holders and the visitor get what a Dowell answer pushes
             visitor = ticket.client_id if ticket.door == WIDGET_DOOR else None
@@ -128,11 +129,8 @@ class HelpdeskService(CategoryCases):
             )
         if ticket.assignee_id == assignee_id:
             return ticket
-        if at_door:  # its line manager's ``ticket_count`` moves with it
-            moved = await self.support.reassign(ticket.workspace_id, ticket.id, ticket.assignee_id, assignee_id)
-            changed = await self.store.get_ticket(ticket.id) if moved else None
-        else:
-            changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
+        # the count of the ticket's door moves with it: ``load`` signed in, ``ticket_count`` at a line door
+        changed = await self.store.set_assignee(ticket.id, ticket.assignee_id, assignee_id, self.clock())
         if changed is None:
             raise Conflict("the ticket changed meanwhile; reload it", {"ticket_id": ticket.id})
         if ticket.assignee_id:  # out of the ticket's room first if they may no longer see it: no push then

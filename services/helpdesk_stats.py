@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from models.clock import Clock
 from models.errors import Forbidden, NotFound
-from models.helpdesk import Ticket
 from models.helpdesk_stats import HELPDESK_STATS_UPDATED, HelpdeskStats, HelpdeskStatsUpdated
 from models.roles import Principal, Role
 from models.rooms import helpdesk_stats_room
+from models.tickets import Ticket
 from services.accounts import AccountService
 from services.emitter import Emitter
 from storage.helpdesk_stats import DONE, HelpdeskStatsStore, workspace_activity

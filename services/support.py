@@ -11,7 +11,7 @@ from typing import Any
 from models.clock import Clock
 from models.common import to_jsonable
 from models.errors import Conflict, NotFound
-from models.helpdesk import TICKET_MESSAGE, signed_in_view
+from models.helpdesk import TICKET_MESSAGE, TOPIC_KIND, signed_in_view
 from models.rooms import support_ticket_room, support_workspace_room, ticket_room
 from models.support import (
     NEW_TICKET,
@@ -23,15 +23,22 @@ from models.support import (
     SupportTicket,
     TicketMessagePayload,
     Topic,
+    dowell_message,
+    dowell_record,
+    dowell_ticket,
+    line_ticket,
     normalise_topic,
 )
+from models.tickets import Ticket, TicketStatus
 from models.widget import WIDGET_MESSAGE, WIDGET_TICKET_CLOSED, WidgetTicketClosed
 from models.workspaces import Workspace
 from services.attachments import AttachmentService
 from services.emitter import Emitter
 from services.widget import WidgetService
+from storage.categories import CategoryStore, topic_category, topic_of
 from storage.database import new_id
-from storage.support import SupportStore
+from storage.line_managers import LineManagerStore
+from storage.tickets import TicketStore
 
 
 def dowell(data: Any, operation: str, status: str = "success") -> dict[str, Any]:
@@ -40,36 +47,55 @@ def dowell(data: Any, operation: str, status: str = "success") -> dict[str, Any]
 
 
 class SupportService:
-    """The Dowell support use cases over the support store; visitors are told through the widget service."""
+    """The Dowell support use cases: the Dowell adapter of the ticket store (tickets go out in the Dowell view,
+    ``models.support.dowell_ticket``), topics (categories of kind ``topic``) and the line managers; visitors are
+    told through the widget service."""
 
     def __init__(
-        self, store: SupportStore, widget: WidgetService, files: AttachmentService, emitter: Emitter, clock: Clock
+        self,
+        store: TicketStore,
+        categories: CategoryStore,
+        line: LineManagerStore,
+        widget: WidgetService,
+        files: AttachmentService,
+        emitter: Emitter,
+        clock: Clock,
     ) -> None:
         self.store = store
+        self.categories = categories
+        self.line = line
         self.widget = widget
         self.files = files
         self.emitter = emitter
         self.clock = clock
 
-    async def ticket(self, workspace: Workspace, ticket_id: str, product: str | None) -> SupportTicket:
-        """Return the workspace's ticket (of ``product`` when given), else the failure "Ticket not found"."""
-        ticket = await self.store.get_ticket(workspace.id, ticket_id)
+    async def document(self, workspace: Workspace, ticket_id: str, product: str | None) -> Ticket:
+        """Return the workspace's line-door ticket (of ``product`` when given), else the failure "Ticket not found"."""
+        ticket = await self.store.get_line_ticket(workspace.id, ticket_id)
         if ticket is None or (product is not None and ticket.product != product):
             raise NotFound("Ticket not found", {"ticket_id": ticket_id})
         return ticket
 
+    async def ticket(self, workspace: Workspace, ticket_id: str, product: str | None) -> SupportTicket:
+        """Return the Dowell view of the workspace's ticket (of ``product`` when given), else "Ticket not found"."""
+        return dowell_ticket(await self.document(workspace, ticket_id, product))
+
     async def ticket_ids(self, workspace_id: str) -> list[str]:
         """Return the ids of every support ticket of the workspace."""
-        return await self.store.ticket_ids(workspace_id)
+        return await self.store.line_ticket_ids(workspace_id)
 
     async def create_topic(self, workspace: Workspace, name: str) -> Topic:
         """Store a topic (Dowell's spelling of its name); ``Conflict`` for a duplicate."""
         topic = Topic(id=new_id(), name=normalise_topic(name), workspace_id=workspace.id, created_at=self.clock())
-        return await self.store.create_topic(topic)
+        try:
+            await self.categories.create(topic_category(topic))
+        except Conflict as exc:
+            raise Conflict(f"Topic {topic.name} already exists") from exc
+        return topic
 
     async def topics(self, workspace: Workspace) -> list[Topic]:
         """Return the workspace's topics; "No Topic found" when there are none."""
-        topics = await self.store.list_topics(workspace.id)
+        topics = [topic_of(c) for c in await self.categories.list_kind(workspace.id, TOPIC_KIND)]
         if not topics:
             raise NotFound("No Topic found for this Workspace")
         return topics
@@ -85,11 +111,11 @@ class SupportService:
             workspace_id=workspace.id,
             created_at=self.clock(),
         )
-        return await self.store.create_line_manager(manager)
+        return await self.line.create(manager)
 
     async def line_managers(self, workspace: Workspace) -> list[LineManager]:
         """Return the workspace's line managers; "No Line Manager found" when there are none."""
-        managers = await self.store.list_line_managers(workspace.id)
+        managers = await self.line.list_in_line(workspace.id)
         if not managers:
             raise NotFound("No Line Manager found for this Workspace")
         return managers
@@ -98,11 +124,11 @@ class SupportService:
         """Open a ticket with the least-loaded line manager (one atomic step)."""
         if workspace.products and product not in workspace.products:
             raise NotFound(f"Product {product} not found in this Workspace")
-        ticket = await self.store.open_ticket(new_id(), workspace.id, user_id, product, self.clock())
+        ticket = await self.store.open_ticket(line_ticket(new_id(), workspace.id, user_id, product, self.clock()))
         if ticket is None:
             raise NotFound("No Line Manager found for this Workspace")
         await self.widget.ticket_changed(ticket.id, "created")
-        return ticket
+        return dowell_ticket(ticket)
 
     async def announce(self, ticket: SupportTicket, key_tag: str) -> None:
         """Push ``new_ticket`` to the workspace's support room of the key."""
@@ -111,44 +137,45 @@ class SupportService:
 
     async def tickets(self, workspace: Workspace, product: str) -> list[SupportTicket]:
         """Return the workspace's tickets of ``product``."""
-        return await self.store.list_tickets(workspace.id, product)
+        return [dowell_ticket(t) for t in await self.store.list_line_tickets(workspace.id, product=product)]
 
     async def close(self, workspace: Workspace, ticket_id: str, product: str) -> str:
         """Close an open ticket (its manager's load drops) and tell the visitor's widget."""
         ticket = await self.ticket(workspace, ticket_id, product)
-        if ticket.is_closed or await self.store.close_ticket(workspace.id, ticket.id, self.clock()) is None:
+        open_, closed = TicketStatus.OPEN, TicketStatus.CLOSED
+        if ticket.is_closed or await self.store.set_status(ticket.id, open_, closed, self.clock()) is None:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
         closed = WidgetTicketClosed(ticket_id=ticket.id)
         await self.widget.push_to_visitor(workspace.id, ticket.user_id, WIDGET_TICKET_CLOSED, closed)
         await self.widget.ticket_changed(ticket.id, "status")
         return "Ticket Closed"
 
-    async def reassign(self, workspace_id: str, ticket_id: str, expected: str | None, assignee_id: str) -> bool:
-        """Give an open ticket that is still ``expected``'s to ``assignee_id``, moving 1 of ``ticket_count`` with it
-        (one transaction); False if it changed meanwhile, ``Conflict`` if the assignee is no holder any more."""
-        now = self.clock()
-        return await self.store.reassign_ticket(workspace_id, ticket_id, expected, assignee_id, now) is not None
-
     async def is_line_manager(self, workspace_id: str, user_id: str) -> bool:
         """Return whether the user is a line manager of the workspace."""
-        return await self.store.get_line_manager(workspace_id, user_id) is not None
+        return await self.line.get(workspace_id, user_id) is not None
 
     async def reopen(self, workspace: Workspace, ticket_id: str, product: str | None) -> SupportTicket:
         """Reopen a closed ticket (its manager's load grows)."""
         ticket = await self.ticket(workspace, ticket_id, product)
-        reopened = await self.store.reopen_ticket(workspace.id, ticket.id, self.clock()) if ticket.is_closed else None
+        now = self.clock()
+        reopened = (
+            await self.store.set_status(ticket.id, TicketStatus.CLOSED, TicketStatus.OPEN, now)
+            if ticket.is_closed
+            else None
+        )
         if reopened is None:
             raise Conflict("Ticket Already Open", {"ticket_id": ticket.id})
         await self.widget.ticket_changed(ticket.id, "status")
-        return reopened
+        return dowell_ticket(reopened)
 
     async def waiting_time(self, workspace: Workspace, ticket_id: str, product: str | None) -> dict[str, Any]:
         """Return the tickets ahead of an open ticket in its manager's line, and the estimated wait."""
-        ticket = await self.ticket(workspace, ticket_id, product)
+        document = await self.document(workspace, ticket_id, product)
+        ticket = dowell_ticket(document)
         if ticket.is_closed:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
-        manager = await self.store.get_line_manager(workspace.id, ticket.line_manager)
-        ahead = await self.store.tickets_ahead(ticket)
+        manager = await self.line.get(workspace.id, ticket.line_manager)
+        ahead = await self.store.tickets_ahead(document)
         serving = manager.average_serving_time if manager else 0.0
         return {
             "ticket_id": ticket.id,
@@ -177,7 +204,8 @@ class SupportService:
             product=ticket.product,
             workspace_id=workspace.id,
         )
-        await self.store.add_message(message)  # links the attachments in the same transaction, or refuses them all
+        # links the attachments in the same transaction, or refuses them all
+        await self.store.add_message(dowell_record(message))
         return message
 
     async def echo(self, message: SupportMessage, visitor_id: str, key_tag: str) -> None:
@@ -189,7 +217,7 @@ class SupportService:
 
     async def messages(self, ticket: SupportTicket) -> list[SupportMessage]:
         """Return the ticket's messages, oldest first."""
-        return await self.store.list_messages(ticket.id)
+        return [dowell_message(m) for m in await self.store.list_messages(ticket.id)]
 
     async def unread(self, workspace: Workspace, ticket_id: str, user_id: str, product: str | None) -> dict[str, Any]:
         """Return how many messages of the ticket ``user_id`` has not read."""

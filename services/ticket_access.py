@@ -8,17 +8,7 @@ from typing import Any, Protocol
 
 from models.clock import Clock
 from models.errors import Forbidden, NotFound
-from models.helpdesk import (
-    SIGNED_IN_DOOR,
-    TICKET_MESSAGE,
-    TICKET_UPDATED,
-    ListTicketsPayload,
-    Ticket,
-    TicketMessage,
-    TicketMessagePush,
-    TicketQuery,
-    TicketUpdated,
-)
+from models.helpdesk import TICKET_MESSAGE, TICKET_UPDATED, ListTicketsPayload, TicketMessagePush, TicketUpdated
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import (
@@ -29,6 +19,7 @@ from models.rooms import (
     workspace_room,
     workspace_staff_room,
 )
+from models.tickets import SIGNED_IN_DOOR, Ticket, TicketMessage, TicketQuery
 from models.workspaces import Member
 from services.accounts import AccountService
 from services.attachments import AttachmentService
@@ -36,7 +27,8 @@ from services.emitter import Emitter
 from services.notify import NotifyService
 from services.support import SupportService
 from services.widget import WidgetService
-from storage.helpdesk import HelpdeskStore
+from storage.categories import CategoryStore
+from storage.tickets import TicketStore
 from storage.workspaces import WorkspaceStore
 
 PAGE = 100
@@ -74,7 +66,8 @@ class TicketAccess:
 
     def __init__(
         self,
-        store: HelpdeskStore,
+        store: TicketStore,
+        categories: CategoryStore,
         workspaces: WorkspaceStore,
         accounts: AccountService,
         notifier: NotifyService,
@@ -86,6 +79,7 @@ class TicketAccess:
         clock: Clock,
     ) -> None:
         self.store = store
+        self.category_store = categories
         self.workspaces = workspaces
         self.accounts = accounts
         self.notifier = notifier

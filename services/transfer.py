@@ -18,27 +18,38 @@ from typing import Any
 from models.accounts import UserRecord
 from models.attachments import AttachmentRecord
 from models.errors import Conflict, InvalidPayload, NotFound
-from models.helpdesk import (
-    CATEGORY_KIND,
+from models.helpdesk import CATEGORY_KIND, TOPIC_KIND, Category
+from models.helpdesk_stats import TicketResolution
+from models.profiles import ProfileChanges, ProfileRecord
+from models.support import (
+    LineManager,
+    SupportMessage,
+    SupportTicket,
+    Topic,
+    document_of,
+    dowell_message,
+    dowell_record,
+    dowell_ticket,
+)
+from models.tickets import (
     SIGNED_IN_DOOR,
-    Category,
     ReadMarker,
     Ticket,
     TicketMessage,
     TicketQuery,
     TicketStatus,
+    signed_in_message,
+    signed_in_record,
 )
-from models.helpdesk_stats import TicketResolution
-from models.profiles import ProfileChanges, ProfileRecord
-from models.support import LineManager, SupportMessage, SupportTicket, Topic
 from models.widget import VisitorRecord
 from models.workspaces import Member, WorkspaceRecord
 from storage.accounts import AccountStore
 from storage.attachments import AttachmentStore
-from storage.helpdesk import HelpdeskStore
+from storage.categories import CategoryStore, topic_category, topic_of
 from storage.helpdesk_stats import HelpdeskStatsStore
+from storage.line_managers import LineManagerStore
 from storage.profiles import ProfileStore
-from storage.support import SupportStore
+from storage.tickets import TicketStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
@@ -53,8 +64,9 @@ class TransferStores:
 
     accounts: AccountStore
     workspaces: WorkspaceStore
-    helpdesk: HelpdeskStore
-    support: SupportStore
+    categories: CategoryStore
+    line_managers: LineManagerStore
+    tickets: TicketStore
     visitors: VisitorStore
     attachments: AttachmentStore
     profiles: ProfileStore
@@ -72,19 +84,19 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
     if workspace is None:
         raise NotFound("no such workspace", {"workspace_id": workspace_id})
     members = await s.workspaces.list_members(workspace_id)
-    categories = [c for c in await s.helpdesk.list_categories(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
-    tickets = await _all_helpdesk_tickets(s.helpdesk, workspace_id)
-    messages = {t.id: await s.helpdesk.list_messages(t.id, ALL) for t in tickets}
-    reads = {t.id: await s.helpdesk.list_reads(t.id) for t in tickets}
-    support_tickets = [
-        t for i in await s.support.ticket_ids(workspace_id) if (t := await s.support.get_ticket(workspace_id, i))
-    ]
-    support_messages = {t.id: await s.support.list_messages(t.id, ALL) for t in support_tickets}
+    categories = [c for c in await s.categories.list_by_name(workspace_id) if c.kind == CATEGORY_KIND]  # topics: below
+    tickets = await _all_helpdesk_tickets(s.tickets, workspace_id)
+    messages = {t.id: [signed_in_message(m) for m in await s.tickets.list_messages(t.id, ALL)] for t in tickets}
+    reads = {t.id: await s.tickets.list_reads(t.id) for t in tickets}
+    support_tickets = [dowell_ticket(t) for t in await s.tickets.list_line_tickets(workspace_id)]
+    support_messages = {
+        t.id: [dowell_message(m) for m in await s.tickets.list_messages(t.id, ALL)] for t in support_tickets
+    }
 
     user_ids = [m.user_id for m in members] + [t.client_id for t in tickets]
     user_ids += [m.author_id for ms in messages.values() for m in ms]
     user_ids += [r.user_id for rs in reads.values() for r in rs]
-    user_ids += [manager.user_id for manager in await s.support.list_line_managers(workspace_id)]
+    user_ids += [manager.user_id for manager in await s.line_managers.list_in_line(workspace_id)]
     attachment_ids = [a for t in tickets for a in t.attachments]
     attachment_ids += [a for ms in messages.values() for m in ms for a in m.attachments]
     attachment_ids += [a for ms in support_messages.values() for m in ms for a in m.attachments]
@@ -108,9 +120,9 @@ async def export_lines(stores: TransferStores, workspace_id: str) -> AsyncIterat
         yield _line("attachment", record, bytes=base64.b64encode(content).decode("ascii"))
     for profile in profiles:  # after the attachments: a picture is linked again as it is imported
         yield _line("profile", profile)
-    for topic in await s.support.list_topics(workspace_id):
-        yield _line("topic", topic)
-    for manager in await s.support.list_line_managers(workspace_id):
+    for topic in await s.categories.list_kind(workspace_id, TOPIC_KIND):
+        yield _line("topic", topic_of(topic))
+    for manager in await s.line_managers.list_in_line(workspace_id):
         yield _line("line_manager", manager)
     for support_ticket in support_tickets:
         yield _line("support_ticket", support_ticket)
@@ -135,7 +147,7 @@ async def _user_or_none(accounts: AccountStore, user_id: str) -> UserRecord | No
         return None
 
 
-async def _all_helpdesk_tickets(store: HelpdeskStore, workspace_id: str) -> list[Ticket]:
+async def _all_helpdesk_tickets(store: TicketStore, workspace_id: str) -> list[Ticket]:
     """Return every signed-in ticket of the workspace, newest first, page by page.
 
     (The one ticket store lists widget and Dowell tickets too; those are exported as support tickets.)
@@ -178,7 +190,7 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
         elif kind == "member":
             await s.workspaces.put_member(Member.model_validate(data))  # load counted as the tickets come
         elif kind == "category":
-            await s.helpdesk.create_category(Category.model_validate(data))
+            await s.categories.create(Category.model_validate(data))
         elif kind == "visitor":
             await s.visitors.add(VisitorRecord.model_validate(data))
         elif kind == "attachment":
@@ -187,25 +199,25 @@ async def import_lines(stores: TransferStores, lines: Iterable[dict[str, Any]]) 
         elif kind == "profile":
             await _import_profile(s.profiles, ProfileRecord.model_validate(data), restored)
         elif kind == "topic":
-            await s.support.create_topic(Topic.model_validate(data))
+            await s.categories.create(topic_category(Topic.model_validate(data)))
         elif kind == "line_manager":
-            await s.support.create_line_manager(LineManager.model_validate(data))
+            await s.line_managers.create(LineManager.model_validate(data))
         elif kind == "support_ticket":
-            await s.support.restore_ticket(SupportTicket.model_validate(data))
+            await s.tickets.restore_ticket(document_of(SupportTicket.model_validate(data)))
         elif kind == "support_message":
             message = SupportMessage.model_validate(data)
             uploader = next((uploaders.get(a) for a in message.attachments), None)
-            await s.support.add_message(message, uploader)
+            await s.tickets.add_message(dowell_record(message), uploader)
         elif kind == "ticket":
-            await _import_ticket(s.helpdesk, Ticket.model_validate(data))
+            await _import_ticket(s.tickets, Ticket.model_validate(data))
         elif kind == "ticket_message":
-            await s.helpdesk.add_message(TicketMessage.model_validate(data))
+            await s.tickets.add_message(signed_in_record(TicketMessage.model_validate(data)))
         elif kind == "ticket_status":
             ticket = Ticket.model_validate(data)
             interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
-            await s.helpdesk.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
+            await s.tickets.set_status(ticket.id, interim, ticket.status, ticket.updated_at)
         elif kind == "read_marker":
-            await s.helpdesk.set_read(ReadMarker.model_validate(data))
+            await s.tickets.set_read(ReadMarker.model_validate(data))
         elif kind == "ticket_resolution":
             done = TicketResolution.model_validate(data)
             await s.stats.record_done(done.ticket_id, done.workspace_id, done.status, done.at)
@@ -236,7 +248,7 @@ async def _import_profile(store: ProfileStore, profile: ProfileRecord, restored:
     await store.save(profile.user_id, changes, profile.updated_at)
 
 
-async def _import_ticket(store: HelpdeskStore, ticket: Ticket) -> None:
+async def _import_ticket(store: TicketStore, ticket: Ticket) -> None:
     """Store a ticket still open to messages (a closed one as resolved until its messages are in)."""
     interim = TicketStatus.RESOLVED if ticket.status is TicketStatus.CLOSED else ticket.status
-    await store.create_ticket(ticket.model_copy(update={"status": interim}))
+    await store.open_ticket(ticket.model_copy(update={"status": interim}))

@@ -18,7 +18,18 @@ from models.errors import Conflict, NotFound
 from models.helpdesk import TICKET_MESSAGE, signed_in_view
 from models.pushes import Push
 from models.rooms import support_ticket_room, support_workspace_room, ticket_room, widget_visitor_room
-from models.support import NEW_TICKET, TICKET_MESSAGE_RESPONSE, NewTicket, SupportMessage, SupportTicket
+from models.support import (
+    NEW_TICKET,
+    TICKET_MESSAGE_RESPONSE,
+    NewTicket,
+    SupportMessage,
+    SupportTicket,
+    dowell_message,
+    dowell_record,
+    dowell_ticket,
+    line_ticket,
+)
+from models.tickets import Ticket
 from models.widget import WIDGET_MESSAGE, VisitorRecord, WidgetAuth, WidgetCaller, WidgetMessage
 from models.workspaces import WorkspaceRecord
 from services.attachments import AttachmentService
@@ -26,7 +37,8 @@ from services.emitter import Emitter
 from services.widget_access import VISITOR_PREFIX, authenticate_widget, still_valid
 from storage.accounts import AccountStore
 from storage.database import new_id
-from storage.support import SupportStore
+from storage.line_managers import LineManagerStore
+from storage.tickets import TicketStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
@@ -48,7 +60,8 @@ class WidgetService:
         self,
         workspaces: WorkspaceStore,
         visitors: VisitorStore,
-        support: SupportStore,
+        tickets: TicketStore,
+        line: LineManagerStore,
         files: AttachmentService,
         users: AccountStore,
         emitter: Emitter,
@@ -56,7 +69,8 @@ class WidgetService:
     ) -> None:
         self.workspaces = workspaces
         self.visitors = visitors
-        self.support = support
+        self.tickets = tickets
+        self.line = line
         self.files = files
         self.users = users
         self.emitter = emitter
@@ -137,12 +151,16 @@ class WidgetService:
         if visitor_id is not None:
             await self.push_to_visitor(message.workspace_id, visitor_id, WIDGET_MESSAGE, message)
 
-    async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
-        """Return the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""
-        ticket = await self.support.get_ticket(workspace_id, ticket_id)
-        if ticket is None or ticket.user_id != visitor_id:
+    async def own_document(self, workspace_id: str, visitor_id: str, ticket_id: str) -> Ticket:
+        """Return the visitor's ticket document; another visitor's (or any other) ticket is ``NotFound``."""
+        ticket = await self.tickets.get_line_ticket(workspace_id, ticket_id)
+        if ticket is None or ticket.client_id != visitor_id:
             raise NotFound("Ticket not found", {"ticket_id": ticket_id})
         return ticket
+
+    async def own_ticket(self, workspace_id: str, visitor_id: str, ticket_id: str) -> SupportTicket:
+        """Return the Dowell view of the visitor's ticket; another visitor's (or any other) ticket is ``NotFound``."""
+        return dowell_ticket(await self.own_document(workspace_id, visitor_id, ticket_id))
 
     def check_product(self, record: WorkspaceRecord, product: str) -> None:
         """Raise unless the workspace sells ``product`` (any product when it lists none)."""
@@ -174,9 +192,10 @@ class WidgetService:
         self, record: WorkspaceRecord, visitor_id: str, product: str, email: str | None = None
     ) -> SupportTicket:
         """Open a ticket for the visitor and tell the workspace's Dowell support room; keep ``email`` for replies."""
-        ticket = await self.support.open_ticket(new_id(), record.id, visitor_id, product, self.clock())
-        if ticket is None:
+        opened = await self.tickets.open_ticket(line_ticket(new_id(), record.id, visitor_id, product, self.clock()))
+        if opened is None:
             raise NotFound("No Line Manager found for this Workspace")
+        ticket = dowell_ticket(opened)
         if email is not None:
             await self.visitors.set_email(record.id, visitor_id, email)
         room = support_workspace_room(record.id, room_tag(record.key_hash))
@@ -188,12 +207,12 @@ class WidgetService:
         """Return the visitor's tickets, oldest first (none before the first ``widget_open``)."""
         if visitor_id is None:
             return []
-        return await self.support.list_user_tickets(record.id, visitor_id)
+        return [dowell_ticket(t) for t in await self.tickets.list_line_tickets(record.id, client_id=visitor_id)]
 
     async def messages(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> list[WidgetMessage]:
         """Return the messages of one of the visitor's tickets, with the names of the staff who wrote them."""
         ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
-        return await self.named(await self.support.list_messages(ticket.id), visitor_id)
+        return await self.named([dowell_message(m) for m in await self.tickets.list_messages(ticket.id)], visitor_id)
 
     async def send(
         self,
@@ -226,10 +245,10 @@ class WidgetService:
 
     async def sent_before(self, ticket: SupportTicket, message_id: str) -> SupportMessage:
         """Return the message a client id was first stored as; ``Conflict`` while that first send is unfinished."""
-        message = await self.support.get_message(ticket.id, message_id)
+        message = await self.tickets.get_message(ticket.id, message_id)
         if message is None:
             raise Conflict("this message is still being sent; retry", {"ticket_id": ticket.id})
-        return message
+        return dowell_message(message)
 
     async def _post(
         self,
@@ -245,7 +264,7 @@ class WidgetService:
     ) -> SupportMessage:
         if ticket.is_closed:
             raise Conflict("Ticket is closed", {"ticket_id": ticket.id})
-        if reply_to is not None and await self.support.get_message(ticket.id, reply_to) is None:
+        if reply_to is not None and await self.tickets.get_message(ticket.id, reply_to) is None:
             raise NotFound("Reply message not found", {"reply_to": reply_to})
         await self.files.check_owned(attachments, visitor_id, record.id)
         message = SupportMessage(
@@ -259,7 +278,7 @@ class WidgetService:
             product=ticket.product,
             workspace_id=record.id,
         )
-        await self.support.add_message(message, uploader_id=visitor_id)
+        await self.tickets.add_message(dowell_record(message), uploader_id=visitor_id)
         agents = support_ticket_room(ticket.id, room_tag(record.key_hash))
         data = {"data": message.model_dump(mode="json"), "status": "success", "operation": "send_message"}
         await self.emitter.push(TICKET_MESSAGE_RESPONSE, data, to=agents)
@@ -270,10 +289,11 @@ class WidgetService:
 
     async def waiting_time(self, record: WorkspaceRecord, visitor_id: str, ticket_id: str) -> dict[str, Any]:
         """Return how many tickets are ahead of the visitor's open ticket and the estimated wait in minutes."""
-        ticket = await self.own_ticket(record.id, visitor_id, ticket_id)
+        document = await self.own_document(record.id, visitor_id, ticket_id)
+        ticket = dowell_ticket(document)
         if ticket.is_closed:
             raise Conflict("Ticket Already Closed", {"ticket_id": ticket.id})
-        manager = await self.support.get_line_manager(record.id, ticket.line_manager)
-        ahead = await self.support.tickets_ahead(ticket)
+        manager = await self.line.get(record.id, ticket.line_manager)
+        ahead = await self.tickets.tickets_ahead(document)
         serving = manager.average_serving_time if manager else 0.0
         return {"ticket_id": ticket.id, "tickets_ahead": ahead, "waiting_time": ahead * serving}

@@ -15,11 +15,12 @@ from typing import ParamSpec
 
 from models.clock import Clock
 from models.errors import Conflict, NotFound
-from models.helpdesk import TICKET_READ, TYPING, ReadMarker, Ticket, TicketQuery, TicketStatus, Typing
+from models.helpdesk import TICKET_READ, TYPING, Typing
 from models.notify import Kind
 from models.presence import Status
 from models.rooms import ticket_room
 from models.support import SupportTicket
+from models.tickets import ReadMarker, Ticket, TicketQuery, TicketStatus
 from models.widget import (
     DEFAULT_COLOR,
     TICKET_RATED,
@@ -39,7 +40,7 @@ from services.emitter import Emitter
 from services.notify import NotifyService
 from services.presence import PresenceService
 from services.widget import WidgetService
-from storage.helpdesk import HelpdeskStore
+from storage.tickets import TicketStore
 from storage.visitors import VisitorStore
 from storage.workspaces import WorkspaceStore
 
@@ -74,7 +75,7 @@ class WidgetLiveService:
         widget: WidgetService,
         workspaces: WorkspaceStore,
         visitors: VisitorStore,
-        tickets: HelpdeskStore,
+        tickets: TicketStore,
         presence: PresenceService,
         notify: NotifyService,
         emitter: Emitter,
@@ -115,7 +116,7 @@ class WidgetLiveService:
     ) -> ReadMarker:
         """Move the visitor's read marker of their ticket forward and push it to the ticket's agents."""
         ticket = await self.widget.own_ticket(record.id, visitor_id, ticket_id)
-        message = await self.widget.support.get_message(ticket.id, message_id)
+        message = await self.tickets.get_message(ticket.id, message_id)
         if message is None:
             raise NotFound("no such message in this ticket", {"message_id": message_id})
         marker = ReadMarker(
@@ -143,7 +144,7 @@ class WidgetLiveService:
         ticket = await self.tickets.get_ticket(ticket_id)
         if ticket.door != WIDGET_DOOR or reader == ticket.client_id:
             return
-        theirs = [m for m in await self.widget.support.list_messages(ticket.id) if m.author == ticket.client_id]
+        theirs = [m for m in await self.tickets.list_messages(ticket.id) if m.author_id == ticket.client_id]
         if theirs:
             data = WidgetRead(ticket_id=ticket.id, message_id=theirs[-1].id, at=self.clock())
             await self.widget.push_to_visitor(ticket.workspace_id, ticket.client_id, WIDGET_READ, data)
@@ -161,7 +162,7 @@ class WidgetLiveService:
         )
         line = await self.tickets.list_tickets(query, None, LINE_LIMIT)
         line = sorted((t for t in line if t.door != "signed_in"), key=lambda t: (t.created_at, t.id))
-        manager = await self.widget.support.get_line_manager(changed.workspace_id, changed.assignee_id)
+        manager = await self.widget.line.get(changed.workspace_id, changed.assignee_id)
         serving = manager.average_serving_time if manager else 0.0
         for ahead, ticket in enumerate(line):
             if ticket.door == WIDGET_DOOR:

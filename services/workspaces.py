@@ -10,7 +10,6 @@ from auth.workspace_keys import INVALID_API_KEY, key_matches, new_api_key, room_
 from models.accounts import User
 from models.clock import Clock
 from models.errors import Forbidden, InvalidPayload, NotFound, Unauthorized
-from models.helpdesk import Ticket
 from models.notify import Kind
 from models.roles import Principal, Role
 from models.rooms import (
@@ -20,6 +19,7 @@ from models.rooms import (
     widget_workspace_room,
     workspace_admins_room,
 )
+from models.tickets import Ticket
 from models.widget import DEFAULT_COLOR, IdentitySecret, UpdateWidgetSettingsPayload, WidgetSettings, new_widget_token
 from models.workspaces import (
     WIDGET_TOKEN_REVOKED,
@@ -37,10 +37,10 @@ from models.workspaces import (
 from services.accounts import AccountService, public
 from services.emitter import Emitter
 from services.sockets import Sockets
+from storage.categories import CategoryStore
 from storage.cursor import decode_cursor, encode_cursor
 from storage.database import new_id
-from storage.helpdesk import HelpdeskStore
-from storage.support import SupportStore
+from storage.tickets import TicketStore
 from storage.workspaces import WorkspaceStore
 
 log = logging.getLogger("deskline.workspaces")
@@ -102,8 +102,8 @@ class WorkspaceService:
     def __init__(
         self,
         store: WorkspaceStore,
-        categories: HelpdeskStore,
-        support: SupportStore,
+        categories: CategoryStore,
+        ticket_store: TicketStore,
         accounts: AccountService,
         emitter: Emitter,
         sockets: Sockets,
@@ -112,7 +112,7 @@ class WorkspaceService:
     ) -> None:
         self.store = store
         self.categories = categories
-        self.support = support
+        self.ticket_store = ticket_store
         self.accounts = accounts
         self.emitter = emitter
         self.sockets = sockets
@@ -199,7 +199,7 @@ class WorkspaceService:
     async def revoke_key_rooms(self, workspace_id: str, key_hash: str, reason: str) -> None:
         """Tell the sockets in the support rooms joined with a dead key, then empty those rooms (every instance)."""
         tag = room_tag(key_hash)
-        ticket_ids = await self.support.ticket_ids(workspace_id)
+        ticket_ids = await self.ticket_store.line_ticket_ids(workspace_id)
         rooms = [support_workspace_room(workspace_id, tag), *(support_ticket_room(t, tag) for t in ticket_ids)]
         await self.emitter.push(
             WORKSPACE_KEY_REVOKED, WorkspaceKeyRevoked(workspace_id=workspace_id, reason=reason), to=rooms
@@ -230,7 +230,7 @@ class WorkspaceService:
         if user is None or not user.active or user.role not in MEMBER_ROLES:
             raise not_staff()
         for category_id in categories:
-            category = await self.categories.get_category(category_id)
+            category = await self.categories.get(category_id)
             if category.workspace_id != workspace_id:
                 raise NotFound("no such category in this workspace", {"category_id": category_id})
         member = Member(

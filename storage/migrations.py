@@ -19,16 +19,17 @@ from config import Settings
 from storage.accounts import make_account_store
 from storage.attachments import make_attachment_store
 from storage.calls import make_call_store
+from storage.categories import make_category_store
 from storage.chat import make_chat_store
 from storage.database import Database
-from storage.helpdesk import make_helpdesk_store
 from storage.helpdesk_stats import make_helpdesk_stats_store
+from storage.line_managers import make_line_manager_store
 from storage.notify import make_notify_store
 from storage.pool import make_pool_store
 from storage.profiles import make_profile_store
 from storage.queue import make_queue_store
 from storage.recovery import make_recovery_store
-from storage.support import make_support_store
+from storage.tickets import make_ticket_store
 from storage.visitors import make_visitor_store
 from storage.workspaces import make_workspace_store
 
@@ -58,8 +59,9 @@ async def _baseline(db: Database, settings: Settings) -> None:
         make_attachment_store(db, settings),
         make_pool_store(db),
         make_call_store(db),
-        make_support_store(db),
-        make_helpdesk_store(db),
+        make_category_store(db),
+        make_line_manager_store(db),
+        make_ticket_store(db),
         make_visitor_store(db),
     ]
     for store in stores:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from models.helpdesk import Handover
+from models.tickets import Handover
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.database import Database
 

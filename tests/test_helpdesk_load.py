@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from models.helpdesk import ACTIVE, TicketQuery
-from storage.helpdesk import make_helpdesk_store
+from models.tickets import ACTIVE, TicketQuery
+from storage.tickets import make_ticket_store
 from storage.workspaces import make_workspace_store
 from tests.helpers import Client, RunningServer
 from tests.test_helpdesk import Desk, desk, ticket_payload
@@ -38,9 +38,7 @@ async def drain() -> None:
 
 async def load_drift(server: RunningServer, workspace_id: str) -> dict[str, tuple[int, int]]:
     """Return {member: (stored load, active tickets assigned)} for every member whose two numbers differ."""
-    tickets = await make_helpdesk_store(server.deps.db).list_tickets(
-        TicketQuery(workspace_ids=[workspace_id]), None, 100
-    )
+    tickets = await make_ticket_store(server.deps.db).list_tickets(TicketQuery(workspace_ids=[workspace_id]), None, 100)
     assert len(tickets) < 100
     active = Counter(t.assignee_id for t in tickets if t.assignee_id and t.status in ACTIVE)
     members = await make_workspace_store(server.deps.db).list_members(workspace_id)

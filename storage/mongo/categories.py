@@ -16,7 +16,7 @@ from models.errors import Conflict, NotFound
 from models.helpdesk import CATEGORY_KIND, TOPIC_KIND, Category
 from storage.categories import MIGRATION
 from storage.mongo.db import MongoDatabase
-from storage.mongo.tickets import TICKETS
+from storage.mongo.ticket_docs import TICKETS
 
 CATEGORIES = "categories"
 DUPLICATE = "the workspace already has a category of that name"

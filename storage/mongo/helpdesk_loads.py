@@ -15,7 +15,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from models.helpdesk import ACTIVE, Handover, Ticket
+from models.tickets import ACTIVE, Handover, Ticket
 from storage.mongo.claim import claim_least
 
 MEMBERS = "workspace_members"

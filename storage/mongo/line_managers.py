@@ -115,3 +115,29 @@ async def move_count(
         return await members.find_one(key, {"_id": 1}, session=session) is not None
     result = await members.update_one(key, {"$inc": {"ticket_count": delta}}, session=session)
     return bool(result.matched_count)
+
+
+class MongoLineManagerStore:
+    """The Dowell line managers in MongoDB (member documents with line fields; their indexes are the workspace
+    store's)."""
+
+    def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
+        self._members = db.db[MEMBERS]
+
+    async def init(self) -> None:
+        """Migrate ``support_line_managers`` into the members once."""
+        await migrate_line_managers(self._db)
+
+    async def create(self, manager: LineManager) -> LineManager:
+        """Store a line manager (a member document); ``Conflict`` if the workspace has one for that user."""
+        await put_line_manager(self._db, manager)
+        return manager
+
+    async def list_in_line(self, workspace_id: str) -> list[LineManager]:
+        """Return the workspace's line managers, by position in the line."""
+        return await list_line_managers(self._members, workspace_id)
+
+    async def get(self, workspace_id: str, user_id: str) -> LineManager | None:
+        """Return one line manager, or None."""
+        return await get_line_manager(self._members, workspace_id, user_id)

@@ -14,7 +14,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from models.errors import NotFound
-from models.helpdesk import Handover
+from models.tickets import Handover
 from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.db import MongoDatabase

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from models.helpdesk import ACTIVE, Handover, Ticket
+from models.tickets import ACTIVE, Handover, Ticket
 from storage.sqlite.convert import iso
 from storage.sqlite.db import tx_fetch_all, tx_fetch_one
 from storage.sqlite.helpdesk_rows import TICKET, ticket_of

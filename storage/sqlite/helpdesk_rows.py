@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from models.helpdesk import ReadMarker, Ticket, TicketMessage, TicketQuery
+from models.tickets import ReadMarker, Ticket, TicketQuery
 from storage.sqlite.convert import from_iso, iso
 
 SCHEMA = """
@@ -44,11 +44,6 @@ def _load(row: Any, model: type[Any], dates: tuple[str, ...], lists: tuple[str, 
 def ticket_of(row: Any) -> Ticket:
     """Return the ticket stored in ``row``."""
     return _load(row, Ticket, ("created_at", "updated_at"), ("attachments",))  # type: ignore[no-any-return]
-
-
-def message_of(row: Any) -> TicketMessage:
-    """Return the message stored in ``row``."""
-    return _load(row, TicketMessage, ("created_at",), ("attachments",))  # type: ignore[no-any-return]
 
 
 def marker_of(row: Any) -> ReadMarker:

@@ -92,3 +92,36 @@ async def tx_move_count(conn: aiosqlite.Connection, workspace_id: str, user_id: 
         (delta, workspace_id, user_id),
     )
     return bool(cursor.rowcount)
+
+
+class SqliteLineManagerStore:
+    """The Dowell line managers in the embedded database (member rows with line fields)."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def init(self) -> None:
+        """Give the members table its line columns, then migrate ``support_line_managers`` once."""
+        await migrate_line_managers(self._db)
+
+    async def create(self, manager: LineManager) -> LineManager:
+        """Store a line manager (a member row); ``Conflict`` if the workspace has one for that user."""
+        await put_line_manager(self._db, manager)
+        return manager
+
+    async def list_in_line(self, workspace_id: str) -> list[LineManager]:
+        """Return the workspace's line managers, by position in the line."""
+        rows = await self._db.fetch_all(
+            f"SELECT {COLUMNS} FROM workspace_members WHERE workspace_id = ? AND line_id IS NOT NULL "
+            "ORDER BY line_position, line_since, line_id",
+            (workspace_id,),
+        )
+        return [line_manager_of(r) for r in rows]
+
+    async def get(self, workspace_id: str, user_id: str) -> LineManager | None:
+        """Return one line manager, or None."""
+        row = await self._db.fetch_one(
+            f"SELECT {COLUMNS} FROM workspace_members WHERE workspace_id = ? AND user_id = ? AND line_id IS NOT NULL",
+            (workspace_id, user_id),
+        )
+        return line_manager_of(row) if row else None

@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from models.errors import NotFound
-from models.helpdesk import Handover
+from models.tickets import Handover
 from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
 from storage.sqlite.members import LINE_ONLY, LINE_ONLY_AGAIN, STAFF, add_columns, init_members
-from storage.sqlite.tickets import init_tickets
+from storage.sqlite.ticket_tables import init_tickets
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (

@@ -12,7 +12,7 @@ from models.errors import Conflict, NotFound
 from models.helpdesk import Category
 from storage.categories import CategoryStore, make_category_store
 from storage.database import Database, new_id
-from storage.helpdesk import make_helpdesk_store
+from storage.tickets import make_ticket_store
 
 WS = "ws1"
 NOW = to_millis(utc_now())
@@ -20,7 +20,7 @@ NOW = to_millis(utc_now())
 
 @pytest.fixture
 async def store(db: Database) -> CategoryStore:
-    await make_helpdesk_store(db).init()  # the tickets a category may be filed under
+    await make_ticket_store(db).init()  # the tickets a category may be filed under
     categories = make_category_store(db)
     await categories.init()
     await categories.init()

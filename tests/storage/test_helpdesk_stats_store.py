@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from models.helpdesk import Ticket, TicketMessage, TicketStatus
+from models.tickets import Ticket, TicketMessage, TicketStatus, signed_in_record
 from storage.database import Database, new_id
-from storage.helpdesk import HelpdeskStore, make_helpdesk_store
 from storage.helpdesk_stats import HelpdeskStatsStore, make_helpdesk_stats_store, workspace_activity
+from storage.tickets import TicketStore, make_ticket_store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 H, M = timedelta(hours=1), timedelta(minutes=1)
 
 
-async def ticket(store: HelpdeskStore, workspace: str, assignee: str | None, at: datetime) -> str:
+async def ticket(store: TicketStore, workspace: str, assignee: str | None, at: datetime) -> str:
     made = Ticket(
         id=new_id(), workspace_id=workspace, client_id="client-1", title="t", body="b", assignee_id=assignee,
         created_at=at, updated_at=at,
     )  # fmt: skip
-    return (await store.create_ticket(made)).id
+    opened = await store.open_ticket(made)
+    assert opened is not None
+    return opened.id
 
 
-async def say(store: HelpdeskStore, ticket_id: str, role: str, at: datetime) -> None:
+async def say(store: TicketStore, ticket_id: str, role: str, at: datetime) -> None:
     message = TicketMessage(
         id=new_id(), ticket_id=ticket_id, author_id=f"{role}-1", author_role=role, body="hi", created_at=at
     )
-    await store.add_message(message)
+    await store.add_message(signed_in_record(message))
 
 
 async def move(
-    store: HelpdeskStore, stats: HelpdeskStatsStore, ticket_id: str, status: TicketStatus, at: datetime
+    store: TicketStore, stats: HelpdeskStatsStore, ticket_id: str, status: TicketStatus, at: datetime
 ) -> None:
     """Change the status as the helpdesk does, and record it as its change hook does."""
     changed = await store.set_status(ticket_id, TicketStatus.OPEN, status, at)
@@ -39,7 +41,7 @@ async def move(
 
 
 async def test_counts_medians_and_p90_overall_and_per_agent(db: Database) -> None:
-    tickets = make_helpdesk_store(db)
+    tickets = make_ticket_store(db)
     await tickets.init()
     stats_store = make_helpdesk_stats_store(db)
     await stats_store.init()
@@ -92,7 +94,7 @@ async def test_counts_medians_and_p90_overall_and_per_agent(db: Database) -> Non
 
 
 async def test_without_a_record_a_done_ticket_counts_from_its_updated_at(db: Database) -> None:
-    tickets = make_helpdesk_store(db)
+    tickets = make_ticket_store(db)
     await tickets.init()
     stats_store = make_helpdesk_stats_store(db)
     await stats_store.init()

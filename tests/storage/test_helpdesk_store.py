@@ -1,4 +1,4 @@
-"""Helpdesk store contract, on both backends."""
+"""Ticket store contract at the signed-in door, on both backends."""
 
 from __future__ import annotations
 
@@ -17,12 +17,24 @@ from models.attachments import AttachmentRecord
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict, NotFound
-from models.helpdesk import ACTIVE, TRANSITIONS, Category, ReadMarker, Ticket, TicketMessage, TicketQuery, TicketStatus
+from models.helpdesk import Category
+from models.tickets import (
+    ACTIVE,
+    TRANSITIONS,
+    ReadMarker,
+    Ticket,
+    TicketMessage,
+    TicketQuery,
+    TicketStatus,
+    signed_in_message,
+    signed_in_record,
+)
 from models.workspaces import Member
 from storage import open_database
 from storage.attachments import AttachmentStore, make_attachment_store
+from storage.categories import CategoryStore, make_category_store
 from storage.database import Database, new_id
-from storage.helpdesk import HelpdeskStore, make_helpdesk_store
+from storage.tickets import TicketStore, make_ticket_store
 from storage.workspaces import WorkspaceStore, make_workspace_store
 from tests.test_helpdesk_load import DRIVER_SOCKET
 
@@ -30,13 +42,18 @@ NOW = to_millis(utc_now())
 
 
 @pytest.fixture
-async def store(settings_for, backend: str) -> AsyncIterator[HelpdeskStore]:  # type: ignore[no-untyped-def]
-    database: Database = await open_database(settings_for(backend))
-    helpdesk = make_helpdesk_store(database)
-    await helpdesk.init()
-    await helpdesk.init()
-    yield helpdesk
-    await database.close()
+async def store(db: Database) -> TicketStore:
+    tickets = make_ticket_store(db)
+    await tickets.init()
+    await tickets.init()
+    return tickets
+
+
+@pytest.fixture
+async def categories(db: Database) -> CategoryStore:
+    made = make_category_store(db)
+    await made.init()
+    return made
 
 
 def category(workspace_id: str, name: str) -> Category:
@@ -59,31 +76,31 @@ def ticket(ws: str, cat: str, client: str, offset: int, assignee: str | None = N
     )
 
 
-async def test_categories_crud(store: HelpdeskStore) -> None:
-    billing = await store.create_category(category("w1", "Billing"))
-    await store.create_category(category("w2", "billing"))
+async def test_categories_crud(store: TicketStore, categories: CategoryStore) -> None:
+    billing = await categories.create(category("w1", "Billing"))
+    await categories.create(category("w2", "billing"))
     with pytest.raises(Conflict):
-        await store.create_category(category("w1", "BILLING"))
-    sales = await store.create_category(category("w1", "Sales"))
-    assert [c.name for c in await store.list_categories("w1")] == ["Billing", "Sales"]
+        await categories.create(category("w1", "BILLING"))
+    sales = await categories.create(category("w1", "Sales"))
+    assert [c.name for c in await categories.list_by_name("w1")] == ["Billing", "Sales"]
     with pytest.raises(Conflict):
-        await store.update_category(sales.id, "billing", None, NOW)
-    changed = await store.update_category(sales.id, "Deals", "money in", NOW + timedelta(seconds=1))
+        await categories.update(sales.id, "billing", None, NOW)
+    changed = await categories.update(sales.id, "Deals", "money in", NOW + timedelta(seconds=1))
     assert (changed.name, changed.description) == ("Deals", "money in")
-    await store.create_ticket(ticket("w1", billing.id, "c", 0))
+    await store.open_ticket(ticket("w1", billing.id, "c", 0))
     with pytest.raises(Conflict):
-        await store.delete_category(billing.id)
-    await store.delete_category(sales.id)
+        await categories.delete(billing.id)
+    await categories.delete(sales.id)
     for call in (
-        store.get_category(sales.id),
-        store.delete_category(sales.id),
-        store.update_category("x", "y", None, NOW),
+        categories.get(sales.id),
+        categories.delete(sales.id),
+        categories.update("x", "y", None, NOW),
     ):
         with pytest.raises(NotFound):
             await call
 
 
-async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
+async def test_listing_scopes_filters_and_cursor(store: TicketStore) -> None:
     made = [
         ticket("w1", "c1", "alice", 0),
         ticket("w1", "c2", "bob", 1),
@@ -92,7 +109,7 @@ async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
         ticket("w1", "c1", "bob", 4, status="resolved"),
     ]
     for t in made:
-        await store.create_ticket(t)
+        await store.open_ticket(t)
 
     async def ids(query: TicketQuery, limit: int = 50) -> list[str]:
         return [t.title for t in await store.list_tickets(query, None, limit)]
@@ -115,7 +132,7 @@ async def test_listing_scopes_filters_and_cursor(store: HelpdeskStore) -> None:
 
 async def test_compare_and_set_changes(loads: Loads) -> None:
     store = loads.helpdesk
-    t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
+    t = await store.open_ticket(ticket("w1", "c1", "alice", 0))
     later = NOW + timedelta(minutes=1)
     moved = await asyncio.gather(
         *(store.set_status(t.id, TicketStatus.OPEN, TicketStatus.PENDING, later) for _ in range(3))
@@ -136,8 +153,8 @@ async def test_compare_and_set_changes(loads: Loads) -> None:
         await store.get_ticket("missing")
 
 
-async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> None:
-    t = await store.create_ticket(ticket("w1", "c1", "alice", 0))
+async def test_messages_and_forward_only_read_markers(store: TicketStore) -> None:
+    t = await store.open_ticket(ticket("w1", "c1", "alice", 0))
     sent = []
     for i in range(3):
         m = TicketMessage(
@@ -148,12 +165,12 @@ async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> N
             body=f"m{i}",
             created_at=NOW + timedelta(seconds=i + 1),
         )
-        await store.add_message(m)
+        await store.add_message(signed_in_record(m))
         sent.append(m)
     assert [m.body for m in await store.list_messages(t.id, 10)] == ["m0", "m1", "m2"]
     assert [m.body for m in await store.list_messages(t.id, 2)] == ["m1", "m2"]
     assert (await store.get_ticket(t.id)).updated_at == sent[-1].created_at
-    assert await store.get_message(t.id, sent[0].id) == sent[0]
+    assert signed_in_message(await store.get_message(t.id, sent[0].id)) == sent[0]  # type: ignore[arg-type]
     assert await store.get_message("other", sent[0].id) is None
 
     def mark(m: TicketMessage) -> ReadMarker:
@@ -169,7 +186,7 @@ async def test_messages_and_forward_only_read_markers(store: HelpdeskStore) -> N
 class Loads:
     """A helpdesk store with the member and upload stores it writes to, and a workspace of three members."""
 
-    helpdesk: HelpdeskStore
+    helpdesk: TicketStore
     members: WorkspaceStore
     uploads: AttachmentStore
     ws: str
@@ -198,7 +215,7 @@ async def loads(settings_for, backend: str) -> AsyncIterator[Loads]:  # type: ig
     settings = settings_for(backend)
     database: Database = await open_database(settings)
     made = Loads(
-        make_helpdesk_store(database), make_workspace_store(database), make_attachment_store(database, settings), "w1"
+        make_ticket_store(database), make_workspace_store(database), make_attachment_store(database, settings), "w1"
     )
     for part in (made.members, made.uploads, made.helpdesk):
         await part.init()
@@ -211,12 +228,12 @@ async def loads(settings_for, backend: str) -> AsyncIterator[Loads]:  # type: ig
 
 async def test_every_ticket_change_moves_the_load_with_it(loads: Loads) -> None:
     hd, later = loads.helpdesk, NOW + timedelta(minutes=1)
-    t1, t2, t3 = [await hd.create_ticket(ticket("w1", "c", "alice", i), auto_assign=True) for i in range(3)]
+    t1, t2, t3 = [await hd.open_ticket(ticket("w1", "c", "alice", i), auto_assign=True) for i in range(3)]
     assert [t.assignee_id for t in (t1, t2, t3)] == ["a1", "a2", "a1"]
     assert (await hd.get_ticket(t3.id)).assignee_id == "a1"
-    free = await hd.create_ticket(ticket("w1", "c", "alice", 3))
-    await hd.create_ticket(ticket("w1", "c", "alice", 4, assignee="m"))
-    await hd.create_ticket(ticket("w1", "c", "alice", 5, assignee="m", status="resolved"))
+    free = await hd.open_ticket(ticket("w1", "c", "alice", 3))
+    await hd.open_ticket(ticket("w1", "c", "alice", 4, assignee="m"))
+    await hd.open_ticket(ticket("w1", "c", "alice", 5, assignee="m", status="resolved"))
     assert await loads.of() == {"a1": 2, "a2": 1, "m": 1}
 
     steps = [
@@ -239,7 +256,7 @@ async def test_every_ticket_change_moves_the_load_with_it(loads: Loads) -> None:
 async def test_concurrent_changes_keep_every_load_exact(loads: Loads, backend: str) -> None:
     hd, rng = loads.helpdesk, random.Random(7)
     width = 4 if backend == "mongo" else 16  # secantusdb: few concurrent writers
-    made = await asyncio.gather(*(hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True) for i in range(width)))
+    made = await asyncio.gather(*(hd.open_ticket(ticket("w1", "c", "x", i), auto_assign=True) for i in range(width)))
     assert sorted(Counter(t.assignee_id for t in made).values()) == [width // 2, width // 2]
     changed = 0
     for _ in range(6):
@@ -262,11 +279,11 @@ async def test_concurrent_changes_keep_every_load_exact(loads: Loads, backend: s
 async def test_cancelled_changes_leave_no_load_off(loads: Loads, backend: str) -> None:
     hd, rng = loads.helpdesk, random.Random(11)
     width = 4 if backend == "mongo" else 8
-    ticket_ids = [(await hd.create_ticket(ticket("w1", "c", "x", i), auto_assign=True)).id for i in range(width)]
+    ticket_ids = [(await hd.open_ticket(ticket("w1", "c", "x", i), auto_assign=True)).id for i in range(width)]
     cancelled = 0
     for round_ in range(12):
         current = await asyncio.gather(*(hd.get_ticket(i) for i in ticket_ids))
-        calls = [hd.create_ticket(ticket("w1", "c", "x", 100 + round_), auto_assign=True)]
+        calls = [hd.open_ticket(ticket("w1", "c", "x", 100 + round_), auto_assign=True)]
         for t in rng.sample(current, width - 1):
             if TRANSITIONS[t.status] and rng.random() < 0.5:
                 calls.append(hd.set_status(t.id, t.status, rng.choice(sorted(TRANSITIONS[t.status])), NOW))
@@ -281,13 +298,13 @@ async def test_cancelled_changes_leave_no_load_off(loads: Loads, backend: str) -
     gc.collect()  # any socket the driver dropped is reported now, under this test's filter
     assert cancelled
     assert await loads.drift() == {}
-    assert (await hd.create_ticket(ticket("w1", "c", "x", 999), auto_assign=True)).assignee_id  # still usable
+    assert (await hd.open_ticket(ticket("w1", "c", "x", 999), auto_assign=True)).assignee_id  # still usable
     assert await loads.drift() == {}
 
 
 async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loads) -> None:
     hd = loads.helpdesk
-    t = await hd.create_ticket(ticket("w1", "c", "alice", 0), auto_assign=True)
+    t = await hd.open_ticket(ticket("w1", "c", "alice", 0), auto_assign=True)
     shared = await loads.upload("alice")
 
     def message(*attachments: str) -> TicketMessage:
@@ -301,7 +318,9 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
             created_at=NOW,
         )
 
-    both = await asyncio.gather(*(hd.add_message(message(shared)) for _ in range(2)), return_exceptions=True)
+    both = await asyncio.gather(
+        *(hd.add_message(signed_in_record(message(shared))) for _ in range(2)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in both) == ["Conflict", "NoneType"], both
     assert [m.attachments for m in await hd.list_messages(t.id, 10)] == [[shared]]
     assert (await loads.uploads.get(shared)).ticket_id == t.id
@@ -309,11 +328,11 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
     fresh, others = await loads.upload("alice"), await loads.upload("bob")
     for refused in (message(fresh, shared), message(others)):
         with pytest.raises(Conflict):
-            await hd.add_message(refused)
+            await hd.add_message(signed_in_record(refused))
     assert (await loads.uploads.get(fresh)).ticket_id is None  # rolled back with the refused message
     taken = ticket("w1", "c", "alice", 1).model_copy(update={"attachments": [fresh, shared]})
     with pytest.raises(Conflict):
-        await hd.create_ticket(taken, auto_assign=True)
+        await hd.open_ticket(taken, auto_assign=True)
     with pytest.raises(NotFound):
         await hd.get_ticket(taken.id)
     assert await loads.of() == {"a1": 1, "a2": 0, "m": 0} and await loads.drift() == {}  # the claim rolled back
@@ -322,9 +341,9 @@ async def test_a_reference_links_an_upload_once_or_nothing_is_written(loads: Loa
 
     await hd.set_status(t.id, TicketStatus.OPEN, TicketStatus.CLOSED, NOW)
     with pytest.raises(Conflict):
-        await hd.add_message(message(fresh))
+        await hd.add_message(signed_in_record(message(fresh)))
     with pytest.raises(NotFound):
-        await hd.add_message(message().model_copy(update={"ticket_id": "missing"}))
+        await hd.add_message(signed_in_record(message().model_copy(update={"ticket_id": "missing"})))
     assert len(await hd.list_messages(t.id, 10)) == 1 and (await loads.uploads.get(fresh)).ticket_id is None
 
 
@@ -337,7 +356,7 @@ async def test_auto_assign_picks_the_least_loaded_agent_serving_the_category(loa
         await members.put_member(person)
     width = 4  # concurrent writers (secantusdb takes few)
     made = await asyncio.gather(
-        *(hd.create_ticket(ticket("w2", "billing", "x", i), auto_assign=True) for i in range(width))
+        *(hd.open_ticket(ticket("w2", "billing", "x", i), auto_assign=True) for i in range(width))
     )
     assert sorted(t.assignee_id or "" for t in made) == ["billing", "billing", "everything", "everything"]
     assert {m.user_id: m.load for m in await members.list_members("w2")} == {
@@ -346,11 +365,11 @@ async def test_auto_assign_picks_the_least_loaded_agent_serving_the_category(loa
         "sales": 0,
         "boss": 0,
     }
-    assert (await hd.create_ticket(ticket("w3", "billing", "x", 9), auto_assign=True)).assignee_id is None
+    assert (await hd.open_ticket(ticket("w3", "billing", "x", 9), auto_assign=True)).assignee_id is None
 
 
 async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
-    await loads.helpdesk.create_ticket(ticket("w1", "c", "x", 0, assignee="a1"))
+    await loads.helpdesk.open_ticket(ticket("w1", "c", "x", 0, assignee="a1"))
     again = await loads.members.put_member(
         Member(workspace_id="w1", user_id="a1", role="manager", categories=["c"], created_at=NOW)  # type: ignore[arg-type]
     )
@@ -358,14 +377,14 @@ async def test_updating_a_member_keeps_their_load(loads: Loads) -> None:
     assert await loads.drift() == {}
 
 
-async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member_of(store: HelpdeskStore) -> None:
+async def test_an_agent_lists_nothing_of_a_workspace_they_are_no_longer_a_member_of(store: TicketStore) -> None:
     for t in (
         ticket("w1", "c1", "alice", 0, assignee="agent", status="resolved"),
         ticket("w1", "c1", "alice", 1, assignee="agent", status="closed"),
         ticket("w1", "c1", "alice", 2, assignee="agent"),
         ticket("w2", "c9", "bob", 3, assignee="agent", status="closed"),
     ):
-        await store.create_ticket(t)
+        await store.open_ticket(t)
 
     async def ids(**fields: Any) -> list[str]:
         return [t.title for t in await store.list_tickets(TicketQuery(agent_id="agent", **fields), None, 50)]

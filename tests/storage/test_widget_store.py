@@ -14,12 +14,14 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import NotFound
+from models.support import line_ticket
 from models.widget import TicketRating, VisitorRecord, new_widget_token
 from models.workspaces import WorkspaceRecord
 from storage.database import Database, new_id
+from storage.line_managers import make_line_manager_store
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase
-from storage.support import make_support_store
+from storage.tickets import make_ticket_store
 from storage.visitors import VisitorStore, make_visitor_store
 from storage.workspaces import WorkspaceStore, make_workspace_store
 
@@ -160,8 +162,9 @@ async def test_one_verified_identifier_is_one_visitor_even_when_two_devices_star
 async def test_a_visitor_lists_only_their_own_tickets(db: Database) -> None:
     from models.support import LineManager
 
-    support = make_support_store(db)
+    support, line = make_ticket_store(db), make_line_manager_store(db)
     await support.init()
+    await line.init()
     manager = LineManager(
         id=new_id(),
         user_id="lm",
@@ -171,13 +174,13 @@ async def test_a_visitor_lists_only_their_own_tickets(db: Database) -> None:
         workspace_id="w1",
         created_at=NOW,
     )
-    await support.create_line_manager(manager)
-    first = await support.open_ticket(new_id(), "w1", "visitor-a", "shop", NOW)
-    await support.open_ticket(new_id(), "w1", "visitor-b", "shop", NOW)
-    second = await support.open_ticket(new_id(), "w1", "visitor-a", "help", NOW)
+    await line.create(manager)
+    first = await support.open_ticket(line_ticket(new_id(), "w1", "visitor-a", "shop", NOW))
+    await support.open_ticket(line_ticket(new_id(), "w1", "visitor-b", "shop", NOW))
+    second = await support.open_ticket(line_ticket(new_id(), "w1", "visitor-a", "help", NOW))
     assert first is not None and second is not None
-    assert [t.id for t in await support.list_user_tickets("w1", "visitor-a")] == [first.id, second.id]
-    assert await support.list_user_tickets("w2", "visitor-a") == []
+    assert [t.id for t in await support.list_line_tickets("w1", client_id="visitor-a")] == [first.id, second.id]
+    assert await support.list_line_tickets("w2", client_id="visitor-a") == []
 
 
 async def test_the_widget_appearance_is_stored_with_the_workspace(workspaces: WorkspaceStore) -> None:

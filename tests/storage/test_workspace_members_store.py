@@ -17,11 +17,11 @@ from auth.workspace_keys import new_api_key
 from models.clock import to_millis
 from models.common import utc_now
 from models.errors import Conflict
-from models.helpdesk import ACTIVE, Ticket, TicketQuery, TicketStatus
+from models.tickets import ACTIVE, Ticket, TicketQuery, TicketStatus
 from models.workspaces import Member, WorkspaceRecord
 from storage import open_database
 from storage.database import Database, new_id
-from storage.helpdesk import HelpdeskStore, make_helpdesk_store
+from storage.tickets import TicketStore, make_ticket_store
 from storage.workspaces import WorkspaceStore, make_workspace_store
 
 NOW = to_millis(utc_now())
@@ -36,7 +36,7 @@ class Desk:
 
     db: Database
     workspaces: WorkspaceStore
-    helpdesk: HelpdeskStore
+    helpdesk: TicketStore
     ws: str
 
     async def ticket(self, category: str, assignee: str | None, status: str = "open", offset: int = 0) -> Ticket:
@@ -54,7 +54,7 @@ class Desk:
             created_at=at,
             updated_at=at,
         )
-        return await self.helpdesk.create_ticket(made)
+        return await self.helpdesk.open_ticket(made)
 
     async def add(self, user: str, role: str = "agent", categories: list[str] | None = None) -> Member:
         """Add (or re-add) a member."""
@@ -78,7 +78,7 @@ class Desk:
 
 async def open_desk(settings_for, backend: str, auto_assign: bool) -> tuple[Desk, Database]:  # type: ignore[no-untyped-def]
     db = await open_database(settings_for(backend))
-    desk = Desk(db, make_workspace_store(db), make_helpdesk_store(db), new_id())
+    desk = Desk(db, make_workspace_store(db), make_ticket_store(db), new_id())
     await desk.workspaces.init()
     await desk.helpdesk.init()
     _, key_hash, hint = new_api_key()
