@@ -25,7 +25,6 @@ MAX_LINES = 300
 LONG_MODULES = {
     "handlers/sio_engine.py",  # the socket layer's owner
     "services/workspaces.py",  # next to the ticket slice's workspace store work
-    "models/helpdesk.py",  # next to the ticket slice's topic work
 }
 
 
