@@ -52,8 +52,8 @@ async def test_a_visitor_and_the_demo_agent_talk_in_two_windows(tmp_path: Path) 
             await visitor.locator(".bubble").click()
             await expect(visitor.locator(".panel")).to_be_visible()
             await say(visitor, "Hello, can I restore a folder?")
-            mine = visitor.locator(".messages .message.mine")
-            theirs = visitor.locator(".messages .message.theirs")
+            mine = visitor.locator(".messages .message.mine .body")
+            theirs = visitor.locator(".messages .message.theirs .body")
             await expect(mine).to_have_text(["Hello, can I restore a folder?"])
             await screenshot(visitor, "demo-widget-open")
 
@@ -82,7 +82,7 @@ async def test_a_visitor_and_the_demo_agent_talk_in_two_windows(tmp_path: Path) 
 
             # the visitor's network drops; the agent writes meanwhile; the network comes back
             await visitor_context.set_offline(True)
-            await expect(visitor.locator(".status")).to_have_text("Reconnecting…", timeout=90_000)
+            await expect(visitor.locator(".status")).to_contain_text("Reconnecting…", timeout=90_000)
             await answer(agent, "Anything else?")
             await answer(agent, "I am still here.")
             await expect(theirs).to_have_count(1)  # nothing reaches the visitor while offline
@@ -109,7 +109,7 @@ async def test_a_visitor_and_the_demo_agent_talk_in_two_windows(tmp_path: Path) 
             # the agent closes the ticket: the visitor is told the conversation is closed
             await agent.get_by_role("button", name="Close", exact=True).click()
             await expect(agent.locator("#conv-meta")).to_contain_text("closed")
-            await expect(visitor.locator(".status")).to_contain_text("This conversation was closed")
+            await expect(visitor.locator(".messages .separator")).to_have_text(["This conversation was closed."])
             await screenshot(visitor, "demo-widget-closed")
             no_page_errors(visitor)
             no_page_errors(agent)
