@@ -23,6 +23,7 @@ from tests.test_demo import logins
 RECONNECT_MS = 90_000  # a dropped network is noticed by socket.io's heartbeat, slow on a loaded machine
 VISITOR_FILE = b"order 1042: the folder /photos/2024 is missing\n"
 AGENT_FILE = b"How to restore a folder: pick it, then a date.\n"
+COMMENT = 'Quick and kind <img src=x onerror="window.pwned=1">'  # a visitor's text tries markup in the console
 
 
 @pytest.fixture(scope="module")
@@ -183,19 +184,21 @@ async def test_a_whole_conversation_between_the_widget_and_the_console(
         await expect(visitor.locator(".rate")).to_be_visible()
         await screenshot(visitor, "two-sides-widget-closed")
         await visitor.locator(".rate .stars label").nth(3).click()
-        await visitor.locator(".rate textarea[name=comment]").fill("Quick and kind, thanks!")
+        await visitor.locator(".rate textarea[name=comment]").fill(COMMENT)
         await visitor.get_by_role("button", name="Send rating").click()
         await expect(visitor.locator(".status")).to_have_text("Thank you for your rating!")
         await expect(visitor.locator(".rate")).to_be_hidden()
         rating = agent.locator("#conv-rating")
-        await expect(rating).to_have_text("Rated 4 out of 5: “Quick and kind, thanks!”")
+        await expect(rating).to_have_text(f"Rated 4 out of 5: “{COMMENT}”")
+        assert await rating.locator("*").count() == 0  # the visitor's comment is text, never markup
+        assert await agent.evaluate("window.pwned") is None
         await screenshot(agent, "two-sides-agent-rated")
 
         # opened again later (a new console), the closed ticket still shows its rating
         other_context, other = await agent_console(browser, server.url, login)
         await other.locator(".filters button[data-status=closed]").click()
         await other.locator("#tickets .ticket", has_text="Widget visitor").first.click()
-        await expect(other.locator("#conv-rating")).to_have_text("Rated 4 out of 5: “Quick and kind, thanks!”")
+        await expect(other.locator("#conv-rating")).to_have_text(f"Rated 4 out of 5: “{COMMENT}”")
         for page in (visitor, agent, other):
             no_page_errors(page)
         for context in (visitor_context, agent_context, other_context):
@@ -203,18 +206,18 @@ async def test_a_whole_conversation_between_the_widget_and_the_console(
 
 
 @pytest.mark.timeout(300)
-async def test_the_offline_form_while_the_agent_is_away_and_the_chat_once_back(
+async def test_the_offline_form_while_no_agent_is_online_and_the_chat_once_one_is(
     demo: tuple[ServerProcess, tuple[str, str]],
 ) -> None:
     server, login = demo
     async with chromium() as browser:
         agent_context, agent = await agent_console(browser, server.url, login)
-        earlier = await agent.locator("#tickets .ticket", has_text="Widget visitor").count()  # other tests' open ones
-        presence = agent.locator("#presence")
-        await presence.click()
-        await expect(presence).to_have_text("Away")
+        tickets = agent.locator("#tickets .ticket", has_text="Widget visitor")
+        earlier = await tickets.count()  # other tests' open tickets
+        await agent.get_by_role("button", name="Sign out").click()
+        await expect(agent.locator("#login-view")).to_be_visible()
 
-        # a visitor finds nobody online: the widget asks for an email, and the message becomes a ticket
+        # nobody signed in: the widget asks for an email, and the message left there becomes a ticket
         first_context, first = await visitor_on_demo(browser, server.url)
         await first.locator(".bubble").click()
         form = first.locator("form.offline")
@@ -227,25 +230,32 @@ async def test_the_offline_form_while_the_agent_is_away_and_the_chat_once_back(
         await expect(first.locator(".status")).to_have_text("Thanks! We'll answer you at mia@example.com.")
         await expect(first.locator(".message.mine")).to_have_attribute("data-state", "sent")
 
-        # another visitor comes while the agent is still away: the offline form again
-        second_context, second = await visitor_on_demo(browser, server.url)
-        await second.locator(".bubble").click()
-        await expect(second.locator("form.offline")).to_be_visible()
-
-        # the agent is back: the ticket left offline is in the inbox with its message, and the second visitor's
-        # widget turns to the chat by itself
-        await presence.click()
-        await expect(presence).to_have_text("Available")
-        tickets = agent.locator("#tickets .ticket", has_text="Widget visitor")
+        # the agent signs in again: the ticket left meanwhile is in the inbox, with its message
+        await sign_in(agent, *login)
         await expect(tickets).to_have_count(earlier + 1)
         await tickets.first.click()  # the latest
         await expect(agent.locator("#messages .message.theirs .body")).to_have_text(
             ["Please call me back about my invoice."]
         )
+
+        # the agent is away: another visitor gets the offline form, which turns into the chat by itself once the
+        # agent is available again (what the visitor had typed in the form is kept)
+        presence = agent.locator("#presence")
+        await presence.click()
+        await expect(presence).to_have_text("Away")
+        second_context, second = await visitor_on_demo(browser, server.url)
+        await second.locator(".bubble").click()
+        await expect(second.locator("form.offline")).to_be_visible()
+        await second.locator("form.offline").get_by_label("Your message").fill("Is anyone there?")
+        await presence.click()
+        await expect(presence).to_have_text("Available")
         await expect(second.locator("form.offline")).to_be_hidden(timeout=60_000)
         await expect(second.locator("form.compose")).to_be_visible()
-        await say(second, "Oh, you are back!")
+        await expect(second.locator("#dl-input")).to_have_value("Is anyone there?")
+        await second.locator("#dl-input").press("Enter")
         await expect(tickets).to_have_count(earlier + 2)
+        await tickets.first.click()
+        await expect(agent.locator("#messages .message.theirs .body")).to_have_text(["Is anyone there?"])
         for page in (agent, first, second):
             no_page_errors(page)
         for context in (agent_context, first_context, second_context):
