@@ -147,6 +147,8 @@ async def test_a_whole_conversation_between_the_widget_and_the_console(
             {"name": "order.txt", "mimeType": "text/plain", "buffer": VISITOR_FILE}
         )
         await expect(said.last).to_have_text("order.txt")
+        own = visitor.locator(".messages .message.mine").last.get_by_role("button", name="Attachment")
+        assert await read_download(visitor, own) == VISITOR_FILE  # the visitor's own file, as the history shows it
         attachment = agent.locator("#messages .message.theirs").last.get_by_role("button", name="Attachment 1")
         assert await read_download(agent, attachment) == VISITOR_FILE
 

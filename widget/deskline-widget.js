@@ -569,6 +569,7 @@
         image.alt = entry.text;
         item.insertBefore(image, item.querySelector(".meta"));
       }
+      attachmentButtons(item, entry.attachments); // as the history shows it after a reload
       setState(item, "pending");
       lines.set(entry.clientId, item);
     }
