@@ -272,6 +272,9 @@ SHADOW_FOCUS = """() => {
   const inner = host.shadowRoot.activeElement;
   return inner ? (inner.id || inner.className) : null;
 }"""
+FOCUSED = "document.getElementById('deskline-widget').shadowRoot.activeElement"
+FOCUSED_NAME = f"() => {FOCUSED} && {FOCUSED}.name"
+FOCUSED_VALUE = f"() => {FOCUSED} && {FOCUSED}.value"
 
 
 @pytest.mark.timeout(300)
@@ -309,6 +312,26 @@ async def test_keyboard_only_a_visitor_opens_writes_and_closes_the_widget(
         await visitor.keyboard.press("Enter")  # the bubble still has the focus: open again, reply read
         await expect(visitor.locator(".messages .message.theirs .body")).to_have_text(["Received, thank you."])
         await expect(visitor.locator(".badge")).to_be_hidden()
+
+        # the agent closes the ticket; the visitor rates it with the keyboard only: the stars are radio buttons
+        await agent.get_by_role("button", name="Close", exact=True).click()
+        await expect(visitor.locator(".rate")).to_be_visible()
+        for _ in range(20):
+            await visitor.keyboard.press("Tab")  # forward: round the dialog to the first star
+            if await visitor.evaluate(FOCUSED_NAME) == "score":
+                break
+        assert await visitor.evaluate(FOCUSED_NAME) == "score"
+        assert await visitor.evaluate(FOCUSED_VALUE) == "1"
+        for _ in range(3):  # from the first star: the arrows move and check, up to 4
+            await visitor.keyboard.press("ArrowRight")
+        await visitor.keyboard.press("Tab")
+        assert await visitor.evaluate(FOCUSED_NAME) == "comment"
+        await visitor.keyboard.type("Easy without a mouse.")
+        await visitor.keyboard.press("Tab")
+        await visitor.keyboard.press("Enter")
+        await expect(visitor.locator(".status")).to_have_text("Thank you for your rating!")
+        assert await visitor.evaluate(SHADOW_FOCUS) == "dl-input"
+        await expect(agent.locator("#conv-rating")).to_have_text("Rated 4 out of 5: “Easy without a mouse.”")
         no_page_errors(visitor)
         no_page_errors(agent)
         for context in (agent_context, visitor_context):
