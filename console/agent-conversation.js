@@ -9,6 +9,7 @@
   const inbox = Desk.inbox;
   const { me, isStaff, ticketLabel, nameOf, render, watch, ACTIVE } = inbox;
   const conversation = {};
+  const ratings = new Map(); // ticket id -> the visitor's rating (get_ticket_rating or the ticket_rated push)
   Desk.conversation = conversation;
 
   /** The history, plus messages pushed meanwhile that it does not hold yet, by time, keyed by id. */
@@ -44,6 +45,7 @@
     drawConversation();
     render();
     await markRead();
+    await loadRating(view.ticket);
     await loadMembers(view.ticket.workspace_id);
     if (view.ticket.assignee_id) await learnName(view.ticket.assignee_id);
     if (inbox.current && inbox.current.ticket.id === ticketId) drawConversation(); // with the names just learned
@@ -68,6 +70,20 @@
     } catch (_) {
       /* a read receipt is best effort */
     }
+  }
+
+  /** Learn the visitor's rating of a closed widget ticket (none yet: not_found). */
+  async function loadRating(ticket) {
+    if (ticket.door !== "widget" || ticket.status !== "closed" || ratings.has(ticket.id)) return;
+    const rating = await Desk.optional("get_ticket_rating", { ticket_id: ticket.id }).catch(() => undefined);
+    if (rating) ratings.set(ticket.id, rating);
+  }
+
+  function drawRating(ticketId) {
+    const rating = ratings.get(ticketId);
+    const line = $("conv-rating");
+    line.hidden = !rating;
+    line.textContent = !rating ? "" : `Rated ${rating.score} out of 5` + (rating.comment ? `: “${rating.comment}”` : ".");
   }
 
   async function loadMembers(workspaceId) {
@@ -98,6 +114,7 @@
     $("conv-meta").textContent =
       `${t.door} ticket · ${t.status} · assignee ${t.assignee_id ? nameOf(t.assignee_id) : "nobody"}` +
       (others.length ? ` · ${others.join(", ")}` : "");
+    drawRating(t.id);
     const seenAt = [...c.reads.values()].filter((r) => r.user_id !== me()).map((r) => r.message_at);
     const lastSeen = seenAt.length ? seenAt.sort().pop() : null;
     const items = [...c.messages.values()].map((m) => {
@@ -257,6 +274,10 @@
       if (!inbox.current || marker.ticket_id !== inbox.current.ticket.id) return;
       inbox.current.reads.set(marker.user_id, marker);
       drawConversation();
+    });
+    Desk.push("ticket_rated", (rating) => {
+      ratings.set(rating.ticket_id, rating);
+      if (inbox.current && rating.ticket_id === inbox.current.ticket.id) drawRating(rating.ticket_id);
     });
     Desk.push("presence_changed", (p) => {
       if (inbox.current && p.user_id in inbox.current.presence) {

@@ -31,6 +31,7 @@
   const TYPING_IDLE_MS = 2500;
   const AGENT_TYPING_MS = 10000;
   const RETRY_MS = 2000;
+  const STATUS_RECHECK_MS = 15000; // while the offline form shows: is an agent online again?
   const script = document.currentScript;
 
   /** Every text the visitor sees; override any of them with data-strings / data-string-* or start({strings}). */
@@ -299,6 +300,7 @@
     let failedToLoad = false;
     let leftEmail = false;
     let hadConversation = false; // a later conversation starts below a separator
+    let recheckTimer = null;
     const pageTitle = document.title;
     ui.title.textContent = config.title || t.title;
 
@@ -567,6 +569,7 @@
         image.alt = entry.text;
         item.insertBefore(image, item.querySelector(".meta"));
       }
+      attachmentButtons(item, entry.attachments); // as the history shows it after a reload
       setState(item, "pending");
       lines.set(entry.clientId, item);
     }
@@ -641,6 +644,29 @@
     function offlineForm(on) {
       ui.offline.hidden = !on;
       ui.form.hidden = on;
+      clearTimeout(recheckTimer);
+      if (on) recheckTimer = setTimeout(recheckAgents, STATUS_RECHECK_MS);
+    }
+
+    /** While the offline form shows, ask now and then whether an agent came online; if so, back to the chat. */
+    async function recheckAgents() {
+      if (ui.offline.hidden) return;
+      try {
+        if (connected()) agentsOnline = (await call("widget_status")).agents_online;
+      } catch (_) {
+        /* asked again later */
+      }
+      if (ui.offline.hidden) return; // left a message meanwhile
+      if (!agentsOnline) {
+        recheckTimer = setTimeout(recheckAgents, STATUS_RECHECK_MS);
+        return;
+      }
+      const typed = ui.offline.elements.text.value.trim();
+      const focused = ui.offline.contains(ui.root.activeElement);
+      offlineForm(false);
+      if (typed && !ui.input.value) ui.input.value = typed; // what the visitor wrote is kept for the chat
+      setStatus(t.welcome);
+      if (focused) ui.input.focus();
     }
 
     async function connect() {
