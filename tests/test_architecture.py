@@ -24,7 +24,6 @@ MAX_LINES = 300
 # Modules still over MAX_LINES, each owned by an engineer splitting it; the set must only shrink.
 LONG_MODULES = {
     "handlers/sio_engine.py",  # the socket layer's owner
-    "services/workspaces.py",  # next to the ticket slice's workspace store work
 }
 
 
