@@ -89,4 +89,5 @@ def _run_pool(settings: Settings, folder: Path) -> int:
         time.sleep(0.1)
     codes = [child.returncode for child in children]
     log.info("event=workers_stopped codes=%s", codes)
-    return 1 if failed or any(codes) else 0
+    # a worker still starting when asked to stop ends by the SIGTERM itself (-15): an orderly stop too
+    return 1 if failed or any(code not in (0, -signal.SIGTERM) for code in codes) else 0

@@ -220,3 +220,15 @@ async def test_a_configured_metrics_dir_is_cleared_at_start(tmp_path: Path, redi
         code = await asyncio.to_thread(proc.wait, 30)
     assert code == 0, log.read_text()[-3000:]
     assert folder.is_dir() and (folder / "notes.txt").exists()  # the user's folder stays, with what is not ours
+
+
+async def test_a_pool_stopped_while_its_workers_still_start_exits_cleanly(tmp_path: Path, redis_url: str) -> None:
+    proc, log = start_pool(tmp_path, free_port(), redis_url)
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(children(proc.pid)) < 2:  # both workers exist, neither has reached its own signal handling yet
+        assert proc.poll() is None and asyncio.get_running_loop().time() < deadline, log.read_text()[-3000:]
+        await asyncio.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0, log.read_text()[-3000:]
+    assert "workers_stopped" in log.read_text()
