@@ -1,7 +1,7 @@
 """Dowell line managers on MongoDB: workspace member documents with a place in the line.
 
 A line manager's user id need not be an account: then its document has role ``line_manager`` and grants nothing
-on the signed-in door (``storage.mongo.helpdesk_loads.STAFF``). ``ticket_count`` is the Dowell load, not the
+on the signed-in door (``storage.mongo.member_loads.STAFF``). ``ticket_count`` is the Dowell load, not the
 helpdesk ``load``. ``migrate_line_managers`` copies today's ``support_line_managers`` documents once into
 ``workspace_members`` (idempotent upserts, recorded in ``migrations``).
 """
@@ -19,8 +19,8 @@ from models.errors import Conflict
 from models.support import LineManager
 from storage.mongo.claim import claim_least
 from storage.mongo.db import MongoDatabase
-from storage.mongo.helpdesk_loads import BY_LINE_LOAD as BY_LOAD
-from storage.mongo.helpdesk_loads import LINE_ONLY, MEMBERS, Members, member_id
+from storage.mongo.member_loads import BY_LINE_LOAD as BY_LOAD
+from storage.mongo.member_loads import LINE_ONLY, MEMBERS, Members, member_id
 
 MIGRATION = "line-managers-one"
 LINED: dict[str, Any] = {"line_id": {"$ne": None}}

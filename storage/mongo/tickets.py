@@ -1,6 +1,6 @@
 """The ticket store on MongoDB: every door's tickets in one collection (``storage.mongo.ticket_docs``).
 
-A ticket change and the count it moves (the signed-in ``load`` of ``storage.mongo.helpdesk_loads``, the line
+A ticket change and the count it moves (the signed-in ``load`` of ``storage.mongo.member_loads``, the line
 door's ``ticket_count`` of ``storage.mongo.line_managers``), or a message and the attachments it links, are
 written in one multi-document transaction (``with_transaction``): a failure or a cancelled request aborts both,
 so a count is never off by one; a concurrent change of the same ticket or member is a write conflict, and the
@@ -20,8 +20,8 @@ from models.errors import Conflict, NotFound
 from models.tickets import ACTIVE, SIGNED_IN_DOOR, Ticket, TicketQuery, TicketStatus
 from storage.mongo.attachments import RECORDS, link_all
 from storage.mongo.db import MongoDatabase
-from storage.mongo.helpdesk_loads import MEMBERS, add_member_load, claim_member
 from storage.mongo.line_managers import claim_line_manager, move_count
+from storage.mongo.member_loads import MEMBERS, add_member_load, claim_member
 from storage.mongo.ticket_docs import (
     BY_TIME,
     MESSAGES,

@@ -1,7 +1,7 @@
 """Workspaces and their members on MongoDB.
 
 Adding, removing or deleting members also writes the helpdesk tickets they hold (see
-``storage.mongo.helpdesk_loads``) in the same multi-document transaction, so each member's
+``storage.mongo.member_loads``) in the same multi-document transaction, so each member's
 ``load`` stays the number of active tickets assigned to them.
 """
 
@@ -18,7 +18,7 @@ from models.tickets import Handover
 from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.mongo.db import MongoDatabase
-from storage.mongo.helpdesk_loads import (
+from storage.mongo.member_loads import (
     BY_LINE_LOAD,
     LINE_ONLY,
     LINE_ONLY_AGAIN,

@@ -16,7 +16,7 @@ from storage.attachments import link_kind
 from storage.sqlite.attachments import tx_link_all
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
-from storage.sqlite.helpdesk_rows import MESSAGE, READ, marker_of
+from storage.sqlite.ticket_rows import MESSAGE, READ, marker_of
 
 _RECORD = (
     "id, ticket_id, workspace_id, product, author_id, author_role, body, reply_to, attachments, is_read, created_at"

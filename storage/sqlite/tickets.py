@@ -1,6 +1,6 @@
 """The ticket store on SQLite: every door's tickets in one table (``storage.sqlite.ticket_tables``).
 
-A ticket change and the count it moves (the signed-in ``load`` of ``storage.sqlite.helpdesk_loads``, the line
+A ticket change and the count it moves (the signed-in ``load`` of ``storage.sqlite.member_loads``, the line
 door's ``ticket_count`` of ``storage.sqlite.line_managers``), or a message and the attachments it links, are
 written in one ``BEGIN IMMEDIATE`` transaction: a failure or a cancelled request rolls back both, so a count is
 never off by one. The message operations are ``storage.sqlite.ticket_messages``'.
@@ -18,11 +18,11 @@ from models.tickets import ACTIVE, SIGNED_IN_DOOR, Ticket, TicketQuery, TicketSt
 from storage.sqlite.attachments import init_records, tx_link_all
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
-from storage.sqlite.helpdesk_loads import tx_add_load, tx_claim_least_loaded
-from storage.sqlite.helpdesk_rows import SCHEMA, TICKET, ticket_of, ticket_values, ticket_where
 from storage.sqlite.line_managers import tx_claim_line_manager, tx_move_count
+from storage.sqlite.member_loads import tx_add_load, tx_claim_least_loaded
 from storage.sqlite.members import init_members
 from storage.sqlite.ticket_messages import SqliteTicketMessages
+from storage.sqlite.ticket_rows import SCHEMA, TICKET, ticket_of, ticket_values, ticket_where
 from storage.sqlite.ticket_tables import NOT_SIGNED_IN, init_tickets
 
 _INSERT = f"INSERT INTO tickets ({TICKET}) VALUES ({', '.join('?' * 13)})"

@@ -1,7 +1,7 @@
 """Workspaces and their members on SQLite.
 
 Adding, removing or deleting members also writes the helpdesk tickets they hold (see
-``storage.sqlite.helpdesk_loads``) in the same ``BEGIN IMMEDIATE`` transaction, so each member's
+``storage.sqlite.member_loads``) in the same ``BEGIN IMMEDIATE`` transaction, so each member's
 ``load`` stays the number of active tickets assigned to them.
 """
 
@@ -17,7 +17,7 @@ from models.widget import new_widget_token
 from models.workspaces import Member, Workspace, WorkspaceRecord
 from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
-from storage.sqlite.helpdesk_loads import tx_active_count, tx_release_member, tx_release_workspace
+from storage.sqlite.member_loads import tx_active_count, tx_release_member, tx_release_workspace
 from storage.sqlite.members import LINE_ONLY, LINE_ONLY_AGAIN, STAFF, add_columns, init_members
 from storage.sqlite.ticket_tables import init_tickets
 

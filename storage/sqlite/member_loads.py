@@ -14,8 +14,8 @@ import aiosqlite
 from models.tickets import ACTIVE, Handover, Ticket
 from storage.sqlite.convert import iso
 from storage.sqlite.db import tx_fetch_all, tx_fetch_one
-from storage.sqlite.helpdesk_rows import TICKET, ticket_of
 from storage.sqlite.members import STAFF
+from storage.sqlite.ticket_rows import TICKET, ticket_of
 
 _ACTIVE = tuple(sorted(s.value for s in ACTIVE))
 _IS_ACTIVE = f"door = 'signed_in' AND status IN ({', '.join('?' * len(_ACTIVE))})"

@@ -1,7 +1,7 @@
-"""Signed-in helpdesk tables on SQLite: the schema, row to model conversions and the ticket listing filter.
+"""Ticket rows on SQLite: the unified tickets table's schema, row to model conversions and the listing filter.
 
-Tickets and messages live in the unified tables of ``storage.sqlite.tickets``: this store reads every door's
-tickets and messages, and changes status and assignee of the signed-in door's only (loads count those).
+Used by ``storage.sqlite.tickets`` (the one ticket store, every door), ``storage.sqlite.ticket_messages`` and
+``storage.sqlite.member_loads``; ``SCHEMA`` holds the read markers table.
 """
 
 from __future__ import annotations
