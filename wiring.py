@@ -163,7 +163,8 @@ async def build_deps(
 
     # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
     presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
+    grace = min(settings.presence_grace_seconds, settings.recovery_window_seconds)  # never past recovery's window
+    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio), grace)
     await presence.start()
 
     # calls

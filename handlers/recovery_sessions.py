@@ -30,7 +30,14 @@ from socketio import packet
 from handlers.events import failure
 from handlers.recovery_emits import replay, restoring_sid
 from models.errors import Conflict
-from models.session_recovery import OFFSET_KEY, OPT_IN_KEY, PID_KEY, SavedSession, restorable_room
+from models.session_recovery import (
+    DROPPED_KEY,
+    OFFSET_KEY,
+    OPT_IN_KEY,
+    PID_KEY,
+    SavedSession,
+    restorable_room,
+)
 from services.session_recovery import SessionRecoveryService
 
 log = logging.getLogger("deskline.recovery")
@@ -163,12 +170,19 @@ class RecoveringServer(socketio.AsyncServer):
             pid, sock.recovery_pid = sock.recovery_pid, None
             if reason not in (None, self.reason.CLIENT_DISCONNECT):
                 await self._keep(eio_sid, pid, sock.recovery_since)
+                await self._mark_dropped(eio_sid)
             else:  # it left on purpose: nothing to come back to
                 try:
                     await self.recovery.take(pid)
                 except Exception:
                     log.exception("event=recovery_forget code=internal")
         await super()._handle_disconnect(eio_sid, namespace, reason)
+
+    async def _mark_dropped(self, eio_sid: str) -> None:
+        """Tell the disconnect hooks (through the socket's session) that this socket may come back."""
+        sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            (await self.get_session(sid))[DROPPED_KEY] = True
 
     async def _keep(self, eio_sid: str, pid: str, since: int) -> None:
         """Save the session of a socket that dropped, for the window."""

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 PID_KEY = "pid"
 OFFSET_KEY = "offset"
 OPT_IN_KEY = "recover"
+# Set in a socket's Socket.IO session when its transport dropped and its session is kept for recovery: the
+# disconnect hooks may expect it back (presence waits a grace period before announcing it offline).
+DROPPED_KEY = "recovery_dropped"
 
 
 @dataclass(frozen=True)

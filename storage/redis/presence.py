@@ -67,7 +67,9 @@ return redis.call('SADD', p .. ':online', uid)
 
 _REMOVE = """
 local iid, sid, uid = ARGV[2], ARGV[3], ARGV[4]
-redis.call('HDEL', p .. ':usockets:' .. uid, sid)
+if redis.call('HGET', p .. ':usockets:' .. uid, sid) == iid then
+  redis.call('HDEL', p .. ':usockets:' .. uid, sid)  -- not when the socket came back on another instance
+end
 redis.call('HDEL', p .. ':isockets:' .. iid, sid)
 if went_offline(uid) then return 1 end
 return 0
