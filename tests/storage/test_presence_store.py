@@ -131,3 +131,18 @@ async def test_groups_list_their_sockets_apart_from_users(stores, kind: str) -> 
     await b.reap_dead()
     assert await a.heartbeat() is True
     assert await b.group_sockets("g:token") == ["s9"]  # a's entries were removed, not just hidden
+
+
+async def test_a_socket_that_moved_to_another_instance_stays_when_the_first_forgets_it(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A recovered socket keeps its sid on its new instance; the old instance's late removal must not end it."""
+    if kind != "redis":
+        pytest.skip("one instance in process: a socket cannot move")
+    old, new = stores("a"), stores("b")
+    await old.heartbeat()
+    await new.heartbeat()
+    assert await old.add_socket("s1", "u1", "agent") is True
+    assert await new.add_socket("s1", "u1", "agent") is False  # came back on b under its sid
+    assert await old.remove_socket("s1", "u1") is False  # a's grace ended: not the user's last socket
+    assert await new.statuses(["u1"]) == {"u1": Status.ONLINE}
+    assert await new.sockets("u1") == ["s1"]
+    assert await new.remove_socket("s1", "u1") is True
