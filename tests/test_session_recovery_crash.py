@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess, free_port
+from server import SIO_KEY
+from tests.helpers import RunningServer, ServerProcess, connect_client, free_port
 from tests.recovery_kit import JsClients, chat_lines, js, say
 from tests.test_session_recovery_instances import ROOM, env_of, two_instances, writer_on
 
@@ -68,3 +69,17 @@ async def test_a_socket_of_a_killed_instance_is_recovered_on_another_behind_redi
     events = await js.seen_until("phone", lambda ev: "m4" in chat_lines(ev, writer.sid))
     assert chat_lines(events, writer.sid) == ["m0", "m1", "m2", "m3", "m4"]  # none lost, none twice
     await writer.close()
+
+
+async def test_the_saved_session_follows_each_join_and_leave_while_connected(server: RunningServer) -> None:
+    """What a crash would leave behind is the session as it is now, not as it was at connect."""
+    client = await connect_client(server.url, auth={"recover": True})
+    sio = server.app[SIO_KEY]
+    pid = sio.eio.sockets[sio.manager.eio_sid_from_sid(client.sid, "/")].recovery_pid
+    for room in ("first", "second"):
+        await client.ok("join", {"room": room})
+    await client.ok("leave", {"room": "first"})
+    saved = await sio.recovery.take(pid)  # read it as a restarted instance would
+    assert saved is not None and saved.sid == client.sid
+    assert saved.rooms == ["chat:second"]
+    await client.close()
