@@ -45,7 +45,9 @@ local function reap(iid)
   redis.call('DEL', p .. ':isockets:' .. iid)
   local users, order = {}, {}
   for i = 1, #e, 2 do
-    redis.call('HDEL', p .. ':usockets:' .. e[i + 1], e[i])
+    if redis.call('HGET', p .. ':usockets:' .. e[i + 1], e[i]) == iid then
+      redis.call('HDEL', p .. ':usockets:' .. e[i + 1], e[i])  -- not a socket recovered on another instance
+    end
     if not users[e[i + 1]] then users[e[i + 1]] = true; order[#order + 1] = e[i + 1] end
   end
   local out = {}

@@ -146,3 +146,19 @@ async def test_a_socket_that_moved_to_another_instance_stays_when_the_first_forg
     assert await new.statuses(["u1"]) == {"u1": Status.ONLINE}
     assert await new.sockets("u1") == ["s1"]
     assert await new.remove_socket("s1", "u1") is True
+
+
+async def test_a_socket_recovered_elsewhere_survives_the_reaping_of_its_crashed_instance(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """After a crash, a socket comes back on another instance under its sid; reaping the dead one keeps it."""
+    if kind != "redis":
+        pytest.skip("one instance in process: there is no other instance")
+    crashed, alive = stores("a", ttl=0.3), stores("b")
+    await crashed.heartbeat()
+    await alive.heartbeat()
+    await crashed.add_socket("s1", "u1", "agent")
+    assert await alive.add_socket("s1", "u1", "agent") is False  # recovered on b before a was reaped
+    await asyncio.sleep(0.5)  # a's heartbeat expires
+    reaped = await alive.reap_dead()
+    assert [(instance, gone) for instance, gone in reaped] == [("a", [])]  # nobody went offline
+    assert await alive.statuses(["u1"]) == {"u1": Status.ONLINE}
+    assert await alive.remove_socket("s1", "u1") is True
