@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     presence_ttl_seconds: float = Field(
         30.0, gt=0, description="an instance whose heartbeat is this old is dead: its users go offline"
     )
+    presence_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="a signed-in socket that dropped and may be recovered (auth.recover) keeps its user online this "
+        "long; back within it: no presence push at all; 0: offline at once",
+    )
     turn_secret: str | None = Field(None, description="TURN REST API shared secret; unset means GET /api/turn is 404")
     turn_uris: str = Field("", description="comma-separated TURN URIs, e.g. turn:turn.example.com:3478")
     turn_ttl_seconds: int = Field(86400, gt=0, description="lifetime of the TURN credentials GET /api/turn hands out")

@@ -25,6 +25,7 @@ from handlers.helpdesk import SioRooms, ticket_rooms_restorer
 from handlers.metrics import metrics, observe_store
 from handlers.rate_limits import RateLimiter
 from handlers.recovery_identity import AuthIdentity, session_identity
+from handlers.recovery_rooms import PrivateRooms
 from handlers.sio_server import DesklineServer
 from handlers.sockets import SioSockets
 from models.clock import Clock, millis_clock
@@ -164,7 +165,8 @@ async def build_deps(
 
     # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
     presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio))
+    grace = min(settings.presence_grace_seconds, settings.recovery_window_seconds)  # never past recovery's window
+    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio), grace)
     await presence.start()
 
     # calls
@@ -254,6 +256,9 @@ async def build_deps(
     if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
         sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)
         sio.auth_identity, sio.session_identity = AuthIdentity(deps), session_identity
+        sio.private_rooms = PrivateRooms(services.helpdesk)
+        refresh_every = max(1.0, settings.recovery_window_seconds / 4)  # a crash loses at most this much of it
+        start_periodic(deps, "recovery-sessions", refresh_every, sio.refresh_sessions)
 
     # metrics: every repository operation is timed (deskline_storage_operation_seconds{store,operation})
     for name, store in {

@@ -1,12 +1,15 @@
 """Connection-state recovery, session side: the socket.io protocol on connect, disconnect and retried events.
 
 A client opts in with ``auth.recover = true``. Its CONNECT reply then carries a private session id ``pid`` next to
-the ``sid``, and every broadcast it receives ends with an offset (``handlers.recovery_emits``). When its
-transport drops (not when it disconnects on purpose), its session is kept for ``recovery_window_seconds``: sid,
-public rooms, principal and replay start. socket.io-client reconnects with ``{pid, offset}`` added to its auth;
-the connect handler runs again on that auth (so the principal is checked against the account as it is now, and
-signed-in, ticket and widget rooms are derived again), then the socket gets its sid and public rooms back, and
-every persisted broadcast after ``offset`` to one of its rooms is replayed, in order, before anything newer.
+the ``sid``, and every broadcast it receives ends with an offset (``handlers.recovery_emits``). Its session (sid,
+rooms, principal, replay start) is saved as it changes: at connect, on each room it enters or leaves, and again
+every quarter window while it is connected, so it outlives a crash of the process (``kill -9``) by at least three
+quarters of ``recovery_window_seconds``; when its transport drops it is saved for the whole window; when it
+disconnects on purpose it is deleted. socket.io-client reconnects with ``{pid, offset}`` added to its auth; the
+connect handler runs again on that auth (so the principal is checked against the account as it is now, and
+signed-in, ticket and widget rooms are derived again), then the socket gets its sid, its public rooms and the
+private rooms it may still be in (``handlers.recovery_rooms``) back, and every persisted broadcast after
+``offset`` to one of its rooms is replayed, in order, before anything newer.
 
 An event sent with a trailing ``{"retry_key": "..."}`` argument by a recovering socket runs once per key and
 session: a retry (socket.io-client's ``retries``, which resends with a new ack id) gets the first try's ack.
@@ -14,6 +17,7 @@ session: a retry (socket.io-client's ``retries``, which resends with a new ack i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -26,15 +30,24 @@ from socketio import packet
 from handlers.events import failure
 from handlers.recovery_emits import replay, restoring_sid
 from models.errors import Conflict
-from models.session_recovery import OFFSET_KEY, OPT_IN_KEY, PID_KEY, SavedSession, restorable_room
+from models.session_recovery import (
+    DROPPED_KEY,
+    OFFSET_KEY,
+    OPT_IN_KEY,
+    PID_KEY,
+    SavedSession,
+    restorable_room,
+)
 from services.session_recovery import SessionRecoveryService
 
 log = logging.getLogger("deskline.recovery")
 
 RETRY_KEY = "retry_key"
 MAX_KEY_LENGTH = 64
+GONE_POLLS, GONE_POLL_SECONDS = 100, 0.05  # how long a reconnect waits for its old socket's disconnect to end
 AuthIdentity = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
 SessionIdentity = Callable[[dict[str, Any]], str | None]
+RoomCheck = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
 # The pid a connecting socket is given (None: not recovering), read when its CONNECT reply is sent.
 connect_pid: ContextVar[str | None] = ContextVar("connect_pid", default=None)
 
@@ -70,6 +83,7 @@ class RecoveringServer(socketio.AsyncServer):
     recovery: SessionRecoveryService | None = None  # set by wiring when RECOVERY_WINDOW_SECONDS > 0
     auth_identity: AuthIdentity | None = None  # who a connect auth proves to be (handlers.recovery_identity)
     session_identity: SessionIdentity | None = None  # who a connected socket is
+    private_rooms: RoomCheck | None = None  # which saved private rooms it may enter again (handlers.recovery_rooms)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         """Connect; a recovering client gets a pid, and within the window its sid, rooms and missed packets."""
@@ -79,6 +93,8 @@ class RecoveringServer(socketio.AsyncServer):
         auth = {k: v for k, v in data.items() if k not in (PID_KEY, OFFSET_KEY, OPT_IN_KEY)}
         pid = data.get(PID_KEY)
         saved = await recovery.take(pid) if isinstance(pid, str) and 0 < len(pid) <= MAX_KEY_LENGTH else None
+        if saved is not None and not self.manager.is_connected(saved.sid, "/"):
+            await self._until_gone(saved.sid)
         if saved is not None and self.manager.is_connected(saved.sid, "/"):
             saved = None  # its old socket is still here (the drop is not noticed yet): it saves itself when it goes
         if saved is not None and saved.who != await self._proves(auth, eio_sid):
@@ -101,8 +117,20 @@ class RecoveringServer(socketio.AsyncServer):
         sock.recovery_pid = given
         if saved is None:
             sock.recovery_since = await recovery.last_offset()
-            return
-        await self._restore(sock, sid, saved, client_offset(data))
+        else:
+            await self._restore(sock, sid, saved, client_offset(data))
+        await self._keep(eio_sid, given, sock.recovery_since)  # saved now: a crash of this process loses nothing
+
+    async def _until_gone(self, sid: str) -> None:
+        """Wait (a few seconds at most) until the old socket of ``sid`` is through its disconnect.
+
+        Its disconnect hooks may still run; once they end, the manager takes ``sid`` out of every room, which
+        would also take the recovered socket (the same sid) out of the rooms it was just given back.
+        """
+        for _ in range(GONE_POLLS):
+            if self.manager.eio_sid_from_sid(sid, "/") is None:
+                return
+            await asyncio.sleep(GONE_POLL_SECONDS)
 
     async def _proves(self, auth: dict[str, Any], eio_sid: str) -> str | None:
         """Return the identity the reconnect's auth proves (None: anonymous)."""
@@ -113,9 +141,11 @@ class RecoveringServer(socketio.AsyncServer):
     async def _restore(self, sock: Any, sid: str, saved: SavedSession, offset: int | None) -> None:
         """Give a recovered socket its open rooms back and replay what it missed, then what came meanwhile."""
         assert self.recovery is not None
-        for room in saved.rooms:
-            if restorable_room(room):
-                await self.enter_room(sid, room)
+        private = [room for room in saved.rooms if not restorable_room(room)]
+        if private and self.private_rooms is not None:
+            private = await self.private_rooms(await self.get_session(sid), private)
+        for room in [*filter(restorable_room, saved.rooms), *private]:
+            await super().enter_room(sid, room)  # one save afterwards, not one per room
         start = max(offset or 0, saved.since)  # never before the socket first connected
         try:
             missed = await self.recovery.missed(start, [r for r in self.rooms(sid) if r is not None], sid)
@@ -140,7 +170,19 @@ class RecoveringServer(socketio.AsyncServer):
             pid, sock.recovery_pid = sock.recovery_pid, None
             if reason not in (None, self.reason.CLIENT_DISCONNECT):
                 await self._keep(eio_sid, pid, sock.recovery_since)
+                await self._mark_dropped(eio_sid)
+            else:  # it left on purpose: nothing to come back to
+                try:
+                    await self.recovery.take(pid)
+                except Exception:
+                    log.exception("event=recovery_forget code=internal")
         await super()._handle_disconnect(eio_sid, namespace, reason)
+
+    async def _mark_dropped(self, eio_sid: str) -> None:
+        """Tell the disconnect hooks (through the socket's session) that this socket may come back."""
+        sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            (await self.get_session(sid))[DROPPED_KEY] = True
 
     async def _keep(self, eio_sid: str, pid: str, since: int) -> None:
         """Save the session of a socket that dropped, for the window."""
@@ -148,13 +190,36 @@ class RecoveringServer(socketio.AsyncServer):
         sid = self.manager.sid_from_eio_sid(eio_sid, "/")
         if sid is None or not self.manager.is_connected(sid, "/"):
             return
-        rooms = [r for r in self.manager.get_rooms(sid, "/") if r is not None and r != sid]
+        rooms = sorted(r for r in self.manager.get_rooms(sid, "/") if r is not None and r != sid)
         session = await self.get_session(sid)
         who = self.session_identity(session) if self.session_identity is not None else None
         try:
             await self.recovery.keep(SavedSession(pid, sid, rooms, who, since))
         except Exception:
             log.exception("event=recovery_keep sid=%s code=internal", sid)
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Enter ``room``; a recovering socket's saved session gets it at once."""
+        await super().enter_room(sid, room, namespace)
+        await self._rooms_changed(sid, namespace)
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Leave ``room``; a recovering socket's saved session loses it at once."""
+        await super().leave_room(sid, room, namespace)
+        await self._rooms_changed(sid, namespace)
+
+    async def _rooms_changed(self, sid: str, namespace: str | None) -> None:
+        """Save the session of a local recovering socket whose rooms changed."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/") if (namespace or "/") == "/" else None
+        sock = self.eio.sockets.get(eio_sid) if eio_sid is not None and self.recovery is not None else None
+        if sock is not None and sock.recovery_pid is not None:
+            await self._keep(eio_sid, sock.recovery_pid, sock.recovery_since)
+
+    async def refresh_sessions(self) -> None:
+        """Save again every connected recovering socket's session, so it outlives a crash for (most of) the window."""
+        for eio_sid, sock in list(self.eio.sockets.items()):
+            if sock.recovery_pid is not None and not sock.closed:
+                await self._keep(eio_sid, sock.recovery_pid, sock.recovery_since)
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 PID_KEY = "pid"
 OFFSET_KEY = "offset"
 OPT_IN_KEY = "recover"
+# Set in a socket's Socket.IO session when its transport dropped and its session is kept for recovery: the
+# disconnect hooks may expect it back (presence waits a grace period before announcing it offline).
+DROPPED_KEY = "recovery_dropped"
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class RequestClaim:
 def restorable_room(room: str) -> bool:
     """Return whether a recovered socket gets ``room`` back as is: rooms anyone may join without a credential.
 
-    Rooms that took a credential (signed-in, ticket, workspace, widget and key rooms) are derived again by
-    ``connect`` from the reconnect's auth, or joined again by the client.
+    Rooms that took a credential are derived again by ``connect`` from the reconnect's auth (signed-in, ticket
+    and widget rooms), given back after a fresh check of the right (``handlers.recovery_rooms``: workspace and
+    presence rooms), or joined again by the client (key and manager rooms).
     """
     return room.startswith("chat:") or (room.startswith("office:") and room.count(":") == 1)

@@ -1,7 +1,13 @@
-"""Presence: online while a socket is connected on any instance; away by choice; offline otherwise."""
+"""Presence: online while a socket is connected on any instance; away by choice; offline otherwise.
+
+A signed-in socket that dropped and may be recovered (connection-state recovery) keeps its user online for a
+grace period (``presence_grace_seconds``): if it comes back within it (on any instance, under its own sid), no
+presence push is sent at all; if not, the user goes offline when the grace ends.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +15,7 @@ from typing import Any
 from models.presence import PRESENCE_CHANGED, PresenceChanged, Status
 from models.roles import STAFF_ROLES, Principal, Role
 from models.rooms import presence_audience
+from models.session_recovery import DROPPED_KEY
 from services.emitter import Emitter
 from storage.presence import Gone, PresenceStore
 from storage.workspaces import WorkspaceStore
@@ -23,7 +30,12 @@ class PresenceService:
     """Tracks this instance's signed-in sockets in the presence store and announces status changes."""
 
     def __init__(
-        self, store: PresenceStore, workspaces: WorkspaceStore, emitter: Emitter, is_connected: SocketCheck
+        self,
+        store: PresenceStore,
+        workspaces: WorkspaceStore,
+        emitter: Emitter,
+        is_connected: SocketCheck,
+        grace_seconds: float = 0,
     ) -> None:
         self.store = store
         self.workspaces = workspaces
@@ -33,6 +45,8 @@ class PresenceService:
         self.dead_instance_hooks: list[DeadInstanceHook] = []  # connected by wiring.py
         self._local: dict[str, tuple[str, str]] = {}
         self._groups: dict[str, set[str]] = {}  # this instance's sockets -> the named groups they joined
+        self.grace_seconds = grace_seconds  # how long a dropped, recoverable socket keeps its user online
+        self._dropped: dict[str, asyncio.Task[None]] = {}  # dropped sockets of this instance, in their grace
 
     async def start(self) -> None:
         """Register this instance in the presence store (its first heartbeat)."""
@@ -42,6 +56,9 @@ class PresenceService:
         """Session hook: follow the socket's principal (connect, login, logout)."""
         principal: Principal | None = session.get("principal")
         new = (principal.user_id, principal.role.value) if principal else None
+        back = self._dropped.pop(sid, None)
+        if back is not None:
+            back.cancel()  # it came back within its grace: it never left
         old = self._local.get(sid)
         if old == new:
             return
@@ -53,9 +70,12 @@ class PresenceService:
                 await self.announce(new[0], new[1], Status.ONLINE)
 
     async def socket_gone(self, sid: str, session: dict[str, Any]) -> None:
-        """Disconnect hook: the socket left this instance."""
+        """Disconnect hook: the socket left this instance (a dropped, recoverable one: after its grace)."""
         old = self._local.get(sid)
-        if old is not None:
+        if old is not None and session.get(DROPPED_KEY) and self.grace_seconds > 0:
+            self._local.pop(sid, None)
+            self._dropped[sid] = asyncio.get_running_loop().create_task(self._after_grace(sid, old))
+        elif old is not None:
             await self._remove(sid, old)
         for group in self._groups.pop(sid, ()):
             await self.store.leave_group(sid, group)
@@ -70,6 +90,15 @@ class PresenceService:
     async def group_sockets(self, group: str) -> list[str]:
         """Return the ids of the sockets in ``group``, on every live instance."""
         return await self.store.group_sockets(group)
+
+    async def _after_grace(self, sid: str, entry: tuple[str, str]) -> None:
+        """Forget a dropped socket that did not come back to this instance within its grace."""
+        await asyncio.sleep(self.grace_seconds)
+        self._dropped.pop(sid, None)
+        try:
+            await self._remove(sid, entry)
+        except Exception:
+            log.exception("event=presence_grace sid=%s code=internal", sid)
 
     async def _remove(self, sid: str, entry: tuple[str, str]) -> None:
         self._local.pop(sid, None)
@@ -95,6 +124,9 @@ class PresenceService:
         """Shutdown hook: take this instance's sockets out of presence."""
         self._local.clear()
         self._groups.clear()
+        for waiting in self._dropped.values():
+            waiting.cancel()
+        self._dropped.clear()
         await self._announce_gone(await self.store.close())
 
     async def _announce_gone(self, gone: list[Gone]) -> None:

@@ -1,10 +1,17 @@
-"""Connection-state recovery on MongoDB: offsets from one counter document (``$inc``, atomic)."""
+"""Connection-state recovery on MongoDB: offsets from one counter document, visible in offset order.
+
+A packet's offset is taken (``$inc`` of the counter) and the packet inserted in one transaction. A second writer's
+``$inc`` conflicts with the first until the first commits (``with_transaction`` retries it), so offset ``n`` is
+committed only after every offset below it: a reader that moves its cursor past ``n`` has seen them all.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from models.session_recovery import RequestClaim, SavedSession, StoredPacket
@@ -17,6 +24,7 @@ class MongoSessionRecoveryStore:
     """Persisted broadcasts, dropped sessions and retried requests in MongoDB."""
 
     def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
         self._packets = db.db["resume_packets"]
         self._counters = db.db["resume_counters"]
         self._sessions = db.db["resume_sessions"]
@@ -28,15 +36,24 @@ class MongoSessionRecoveryStore:
         await self._packets.create_index("at")
         await self._sessions.create_index("expires_at")
         await self._requests.create_index("expires_at")
+        try:  # the counter exists before any writer: concurrent first upserts would race
+            await self._counters.update_one({"_id": COUNTER_ID}, {"$setOnInsert": {"n": 0}}, upsert=True)
+        except DuplicateKeyError:
+            pass
 
     async def add_packet(self, data: str, rooms: list[str], skip: list[str], at: datetime) -> int:
-        """Persist one broadcast under the next value of the offset counter."""
-        counter = await self._counters.find_one_and_update(
-            {"_id": COUNTER_ID}, {"$inc": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        offset = int(counter["n"])
-        await self._packets.insert_one({"_id": offset, "data": data, "rooms": rooms, "skip": skip, "at": at})
-        return offset
+        """Persist one broadcast under the next value of the offset counter, both in one transaction."""
+
+        async def attempt(session: AsyncClientSession) -> int:
+            counter: Any = await self._counters.find_one_and_update(
+                {"_id": COUNTER_ID}, {"$inc": {"n": 1}}, return_document=ReturnDocument.AFTER, session=session
+            )
+            offset = int(counter["n"])
+            packet = {"_id": offset, "data": data, "rooms": rooms, "skip": skip, "at": at}
+            await self._packets.insert_one(packet, session=session)
+            return offset
+
+        return await self._db.transaction(attempt)
 
     async def last_offset(self) -> int:
         """Return the greatest offset handed out so far (0 if none)."""

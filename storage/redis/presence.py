@@ -45,7 +45,9 @@ local function reap(iid)
   redis.call('DEL', p .. ':isockets:' .. iid)
   local users, order = {}, {}
   for i = 1, #e, 2 do
-    redis.call('HDEL', p .. ':usockets:' .. e[i + 1], e[i])
+    if redis.call('HGET', p .. ':usockets:' .. e[i + 1], e[i]) == iid then
+      redis.call('HDEL', p .. ':usockets:' .. e[i + 1], e[i])  -- not a socket recovered on another instance
+    end
     if not users[e[i + 1]] then users[e[i + 1]] = true; order[#order + 1] = e[i + 1] end
   end
   local out = {}
@@ -67,7 +69,9 @@ return redis.call('SADD', p .. ':online', uid)
 
 _REMOVE = """
 local iid, sid, uid = ARGV[2], ARGV[3], ARGV[4]
-redis.call('HDEL', p .. ':usockets:' .. uid, sid)
+if redis.call('HGET', p .. ':usockets:' .. uid, sid) == iid then
+  redis.call('HDEL', p .. ':usockets:' .. uid, sid)  -- not when the socket came back on another instance
+end
 redis.call('HDEL', p .. ':isockets:' .. iid, sid)
 if went_offline(uid) then return 1 end
 return 0

@@ -131,3 +131,34 @@ async def test_groups_list_their_sockets_apart_from_users(stores, kind: str) -> 
     await b.reap_dead()
     assert await a.heartbeat() is True
     assert await b.group_sockets("g:token") == ["s9"]  # a's entries were removed, not just hidden
+
+
+async def test_a_socket_that_moved_to_another_instance_stays_when_the_first_forgets_it(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A recovered socket keeps its sid on its new instance; the old instance's late removal must not end it."""
+    if kind != "redis":
+        pytest.skip("one instance in process: a socket cannot move")
+    old, new = stores("a"), stores("b")
+    await old.heartbeat()
+    await new.heartbeat()
+    assert await old.add_socket("s1", "u1", "agent") is True
+    assert await new.add_socket("s1", "u1", "agent") is False  # came back on b under its sid
+    assert await old.remove_socket("s1", "u1") is False  # a's grace ended: not the user's last socket
+    assert await new.statuses(["u1"]) == {"u1": Status.ONLINE}
+    assert await new.sockets("u1") == ["s1"]
+    assert await new.remove_socket("s1", "u1") is True
+
+
+async def test_a_socket_recovered_elsewhere_survives_the_reaping_of_its_crashed_instance(stores, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """After a crash, a socket comes back on another instance under its sid; reaping the dead one keeps it."""
+    if kind != "redis":
+        pytest.skip("one instance in process: there is no other instance")
+    crashed, alive = stores("a", ttl=0.3), stores("b")
+    await crashed.heartbeat()
+    await alive.heartbeat()
+    await crashed.add_socket("s1", "u1", "agent")
+    assert await alive.add_socket("s1", "u1", "agent") is False  # recovered on b before a was reaped
+    await asyncio.sleep(0.5)  # a's heartbeat expires
+    reaped = await alive.reap_dead()
+    assert [(instance, gone) for instance, gone in reaped] == [("a", [])]  # nobody went offline
+    assert await alive.statuses(["u1"]) == {"u1": Status.ONLINE}
+    assert await alive.remove_socket("s1", "u1") is True

@@ -91,3 +91,31 @@ async def test_trim_forgets_old_packets_and_keeps_offsets_increasing(store: Sess
     new = await store.add_packet('["e","new"]', ["r"], [], now())
     assert new > old
     assert [p.data for p in await store.packets_after(0, ["r"], "s")] == ['["e","new"]']
+
+
+async def test_a_reader_never_skips_a_packet_of_concurrent_writers(store: SessionRecoveryStore) -> None:
+    """A reader that moves its cursor to the newest offset it read must still read every packet, in order."""
+    writers, each = 6, 12
+    offsets: list[int] = []
+    writing = True
+
+    async def write(n: int) -> None:
+        for i in range(each):
+            offsets.append(await store.add_packet(f'["e","{n}-{i}"]', ["r"], [], now()))
+
+    async def read() -> list[int]:
+        seen: list[int] = []
+        cursor = 0
+        while writing or cursor < max(offsets, default=0):
+            found = [p.offset for p in await store.packets_after(cursor, ["r"], "s")]
+            seen.extend(found)
+            cursor = max([cursor, *found])
+            await asyncio.sleep(0)
+        return seen
+
+    reader = asyncio.create_task(read())
+    await asyncio.gather(*(write(n) for n in range(writers)))
+    writing = False
+    seen = await asyncio.wait_for(reader, 30)
+    assert seen == sorted(offsets)  # each packet once, by offset, none passed over by the cursor
+    assert await store.last_offset() == max(offsets)
