@@ -135,10 +135,18 @@ async def build_deps(
     await queue_store.init()
     queue = QueueServices.build(queue_store, accounts, notify, emitter, now)
 
-    # workspaces (the one workspace store; the ticket, category and line-manager stores are init with the tickets)
+    # workspaces (the one workspace store; presence needs it, and the workspaces reach sockets through presence)
     workspace_store = make_workspace_store(db)
     await workspace_store.init()
-    sockets = SioSockets(sio, lambda: presence)
+
+    # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
+    presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
+    grace = min(settings.presence_grace_seconds, settings.recovery_window_seconds)  # never past recovery's window
+    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio), grace)
+    await presence.start()
+
+    # workspaces (the ticket, category and line-manager stores are init with the tickets)
+    sockets = SioSockets(sio, presence)
     ticket_store, category_store = make_ticket_store(db), make_category_store(db)
     line_store = make_line_manager_store(db)
     workspaces = WorkspaceService(workspace_store, category_store, ticket_store, accounts, emitter, sockets, now)
@@ -163,12 +171,6 @@ async def build_deps(
     await pool_store.init()
     pool = PoolService(pool_store, accounts, notify, emitter, now, settings.pool_hold_limit)
 
-    # presence (in Redis when shared, so every instance sees every socket; settings checked in config.py)
-    presence_store = make_presence_store(redis, settings.redis_channel, new_id(), settings.presence_ttl_seconds)
-    grace = min(settings.presence_grace_seconds, settings.recovery_window_seconds)  # never past recovery's window
-    presence = PresenceService(presence_store, workspace_store, emitter, connected_here(sio), grace)
-    await presence.start()
-
     # calls
     call_store = make_call_store(db)
     await call_store.init()
@@ -186,7 +188,7 @@ async def build_deps(
         workspace_store, visitor_store, ticket_store, line_store, attachments, account_store, emitter, now
     )
     support = SupportService(ticket_store, category_store, line_store, widget, attachments, emitter, now)
-    rooms = SioRooms(sio, lambda: presence)
+    rooms = SioRooms(sio, presence)
     helpdesk = HelpdeskService(
         ticket_store,
         category_store,

@@ -31,7 +31,6 @@ from models.roles import STAFF_ROLES, Role
 from models.rooms import (
     presence_room,
     ticket_room,
-    user_room,
     workspace_admins_room,
     workspace_room,
     workspace_staff_room,
@@ -40,6 +39,7 @@ from models.support import ReaderPayload
 from models.tickets import ReadMarker, Ticket, TicketMessage
 from services.bundle import Services
 from services.helpdesk import HelpdeskService
+from services.presence import PresenceService
 
 MANAGERS = roles(Role.MANAGER, Role.ADMIN)
 STAFF = roles(*STAFF_ROLES)
@@ -218,16 +218,13 @@ async def enter_ticket(ctx: EventContext, ticket: Ticket) -> dict[str, str]:
 class SioRooms:
     """``services.ticket_access.SocketRooms`` over Socket.IO: a user's sockets (every instance's through presence)."""
 
-    def __init__(self, sio: Any, presence: Any) -> None:
+    def __init__(self, sio: Any, presence: PresenceService) -> None:
         self.sio = sio
-        self.presence = presence  # () -> the PresenceService or None (built by the presence domain)
+        self.presence = presence
 
     async def sockets_of(self, user_id: str) -> list[str]:
-        """Return the user's signed-in socket ids: every instance's (presence), else this instance's."""
-        presence = self.presence()
-        if presence is not None:
-            return list(await presence.sockets_of(user_id))
-        return [sid for sid, _ in self.sio.manager.get_participants("/", user_room(user_id))]
+        """Return the user's signed-in socket ids on every instance (the presence registry)."""
+        return list(await self.presence.sockets_of(user_id))
 
     async def leave(self, sid: str, room: str) -> None:
         """Take a socket (of any instance: sent over Redis) out of a room."""

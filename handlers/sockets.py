@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import socketio
+
+from services.presence import PresenceService
 
 
 class SioSockets:
-    """Ends and empties rooms on every instance; ``presence()`` is the presence service once it is built."""
+    """Ends and empties rooms on every instance (the presence registry lists every instance's sockets)."""
 
-    def __init__(self, sio: socketio.AsyncServer, presence: Callable[[], Any]) -> None:
+    def __init__(self, sio: socketio.AsyncServer, presence: PresenceService) -> None:
         self.sio = sio
         self.presence = presence
 
@@ -22,9 +21,7 @@ class SioSockets:
         ``sio.disconnect`` of another instance's socket goes to that instance over Redis (as ``end_sessions``).
         """
         sids = {sid for sid, _ in self.sio.manager.get_participants("/", room)}
-        presence = self.presence()
-        if presence is not None:
-            sids.update(await presence.group_sockets(room))
+        sids.update(await self.presence.group_sockets(room))
         for sid in sorted(sids):
             await self.sio.disconnect(sid)
         await self.sio.close_room(room)
