@@ -21,6 +21,7 @@ from handlers.events import MAX_DEPTH, failure
 from handlers.metrics import metrics
 from handlers.sio_engine import DesklineEngine, message_size
 from handlers.sio_handshake import LeanWebSocket, socket_environ
+from handlers.sio_packet import DesklinePacket
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
@@ -54,6 +55,7 @@ class DesklineServer(socketio.AsyncServer):
         websocket_compression: bool = False,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("serializer", DesklinePacket)  # data serialised once, no Python walk for binary values
         super().__init__(*args, **kwargs)
         self.eio.send_backlog = send_backlog  # packets one socket may have waiting before it is dropped
         self.eio.websocket_compression = websocket_compression  # permessage-deflate allowed (LeanWebSocket)
