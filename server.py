@@ -10,7 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 
 import socketio
-from aiohttp import hdrs, web
+from aiohttp import web
 
 import data_tools
 import handlers
@@ -43,8 +43,6 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
     warn_about_wildcard(settings)
     middlewares = [cors_middleware(settings.cors_list()), api_errors]  # CORS headers go on error answers too
-    if not settings.websocket_compression:
-        middlewares.append(no_websocket_compression)
     app = web.Application(middlewares=middlewares)
     setup_metrics(settings.metrics_dir)
     client_manager = (
@@ -56,6 +54,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         async_mode="aiohttp",
         client_manager=client_manager,
         send_backlog=settings.send_backlog,
+        websocket_compression=settings.websocket_compression,
         json=codec,
         cors_allowed_origins=settings.cors_list(),
         cors_credentials=settings.cors_credentials(),
@@ -107,16 +106,6 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             log.info("event=stopped")
 
     return context
-
-
-@web.middleware
-async def no_websocket_compression(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Drop the client's permessage-deflate offer so aiohttp never negotiates it."""
-    if hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
-        headers = request.headers.copy()
-        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
-        request = request.clone(headers=headers)
-    return await handler(request)
 
 
 async def health(request: web.Request) -> web.Response:

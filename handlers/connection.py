@@ -8,9 +8,10 @@ from typing import Any
 import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from auth.addresses import TrustedProxies, parse_proxies, request_address
+from auth.addresses import TrustedProxies, parse_proxies
 from handlers.context import Deps, sign_in_socket
 from handlers.helpdesk import RESUME_TICKETS, resume_tickets
+from handlers.sio_handshake import FORWARDED_FOR, REMOTE_ADDR
 from handlers.widget import connect_widget, is_widget_auth
 from models.chat import MY_RESPONSE, ChatResponse
 from models.errors import DesklineError
@@ -22,10 +23,8 @@ WELCOME = ChatResponse(data="Welcome to Dowell Chat", count=0)
 
 def client_address(environ: dict[str, Any], proxies: TrustedProxies) -> str:
     """Return the address of the connecting client (behind a trusted proxy: the one it forwarded for)."""
-    request = environ.get("aiohttp.request")
-    if request is not None:
-        return request_address(request, proxies)
-    return proxies.client(str(environ.get("REMOTE_ADDR", "")), [])
+    forwarded = environ.get(FORWARDED_FOR)
+    return proxies.client(str(environ.get(REMOTE_ADDR, "")), [forwarded] if isinstance(forwarded, str) else [])
 
 
 def setup(deps: Deps) -> None:

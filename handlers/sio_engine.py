@@ -37,6 +37,8 @@ log = logging.getLogger("deskline.socket")
 
 # A direct write is skipped (the packet is queued) once the transport holds this many unsent bytes.
 DIRECT_WRITE_MAX_BUFFERED = 64 * 1024
+# A pong may arrive this long after ``ping_timeout`` before the socket is closed as gone.
+PONG_GRACE_SECONDS = 1.0
 # The byte length of the text message being dispatched (None for binary ones): the size limit reads it
 # instead of serialising the payload again. Set per message; a handler's task inherits the value.
 message_size: ContextVar[int | None] = ContextVar("message_size", default=None)
@@ -76,6 +78,7 @@ class DesklineSocket(AsyncSocket):
         self.pending = 0  # packets queued for, or being written by, the writer task
         self.writer_task: asyncio.Task[None] | None = None
         self._ws: Any = None  # engine.io's aiohttp WebSocket wrapper while the WebSocket is live
+        self.pong_missed = False  # the WebSocket was ended because a ping went unanswered
 
     @property
     def queue(self) -> asyncio.Queue[Any]:  # type: ignore[override]
@@ -92,14 +95,26 @@ class DesklineSocket(AsyncSocket):
         """Ping after ``ping_interval`` (replaces ``AsyncSocket.schedule_ping``): a timer, not a sleeping task."""
         if self.last_ping:
             self.last_ping = None
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()  # the pong came: its deadline is off
             self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
 
     def _ping(self) -> None:
-        """Send the ping that is due (``AsyncSocket._send_ping`` after its sleep)."""
+        """Send the ping that is due (``AsyncSocket._send_ping`` after its sleep) and time its pong."""
         self._ping_timer = None
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.push(eio_packet.Packet(eio_packet.PING))
+            deadline = self.server.ping_timeout + PONG_GRACE_SECONDS
+            self._ping_timer = asyncio.get_running_loop().call_later(deadline, self._pong_overdue)
+
+    def _pong_overdue(self) -> None:
+        """No pong within ``ping_timeout``: end the WebSocket (its read loop has no timeout) as gone by ping timeout."""
+        self._ping_timer = None
+        transport = self.transport
+        if self.last_ping and transport is not None and not transport.is_closing():  # closed by the service task too
+            self.pong_missed = True
+            transport.abort()  # a half-open TCP connection would otherwise keep the read loop waiting
 
     def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
         """Send ``pkt`` now if nothing is pending on this socket, else queue it behind what is."""
@@ -218,7 +233,13 @@ class DesklineSocket(AsyncSocket):
             self.upgraded = True
             self._go_live(ws)
         try:
-            while (data := await self._read(resp, timeout)) is not None:
+            while True:  # no read timeout: the pong deadline (``_pong_overdue``) ends a silent client
+                try:
+                    data = (await resp.receive()).data
+                except Exception:
+                    break
+                if not isinstance(data, str | bytes):
+                    break
                 try:
                     await self.receive(eio_packet.Packet(encoded_packet=data))
                 except engineio.exceptions.UnknownPacketError:
@@ -238,7 +259,8 @@ class DesklineSocket(AsyncSocket):
             self._ws = None
             self.transport = None
             await ws.close()
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            reason = self.server.reason.PING_TIMEOUT if self.pong_missed else self.server.reason.TRANSPORT_CLOSE
+            await self.close(wait=False, abort=True, reason=reason)
 
     async def _read(self, resp: Any, silence: float) -> str | bytes | None:
         """Return the next message, or None once the connection closed, failed or stayed silent ``silence`` s."""

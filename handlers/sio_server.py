@@ -20,6 +20,8 @@ from handlers.events import MAX_DEPTH, failure
 from handlers.metrics import metrics
 from handlers.recovery_sessions import RecoveringServer
 from handlers.sio_engine import DesklineEngine, message_size
+from handlers.sio_handshake import LeanWebSocket, socket_environ
+from handlers.sio_packet import DesklinePacket
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
@@ -46,9 +48,19 @@ class _PacketHeader(packet.Packet):
 class DesklineServer(RecoveringServer):
     """``AsyncServer`` that acks unknown events with ``unknown_event`` and undecodable ones with ``invalid_payload``."""
 
-    def __init__(self, *args: Any, send_backlog: int = DesklineEngine.send_backlog, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        send_backlog: int = DesklineEngine.send_backlog,
+        websocket_compression: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("serializer", DesklinePacket)  # data serialised once, no Python walk for binary values
         super().__init__(*args, **kwargs)
         self.eio.send_backlog = send_backlog  # packets one socket may have waiting before it is dropped
+        self.eio.websocket_compression = websocket_compression  # permessage-deflate allowed (LeanWebSocket)
+        if self.eio._async.get("websocket") is not None:  # the aiohttp driver's table is shared: copy, then replace
+            self.eio._async = {**self.eio._async, "websocket": LeanWebSocket}
         self.unknown_event_hook: UnknownEventHook | None = None
         self._skip_attachments: dict[str, int] = {}  # binary attachments still due for a refused binary packet
         self.in_flight = 0  # event handlers running now (a graceful stop waits for them)
@@ -127,6 +139,10 @@ class DesklineServer(RecoveringServer):
             log.debug("event=%s sid=%s code=unknown_event", shown, sid)
             error = UnknownEvent("no such event", {"event": shown})
         return failure(error)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        """Keep only the environ keys the ``connect`` handler reads (``socket_environ``), not the whole request."""
+        return await super()._handle_eio_connect(eio_sid, socket_environ(environ))
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         """Dispatch a message; one whose JSON cannot be decoded gets ``invalid_payload`` (acked if asked)."""

@@ -102,3 +102,13 @@ async def test_room_traffic_delivers_to_the_holders_room(server: RunningServer) 
     assert result["delivered"] == 1.0 and result["published"] == 6
     assert result["holders"] == ["server0"] and set(result["us_per_msg"]) == {"server0"}
     assert "| 1 | one room |" in scale.redis_scale_table([(1, "one room", result)])
+
+
+async def test_heap_report_counts_the_idle_sockets_of_a_traced_server() -> None:
+    from bench import heap
+
+    text = await heap.measure(sockets=20, top=3, frames=4)
+    header, *sites = text.splitlines()[-4:]
+    assert header.startswith("heap growth: ") and header.endswith("per idle socket (20 sockets)")
+    assert float(header.split()[2]) > 1  # KiB: each socket holds at least its connection's objects
+    assert len(sites) == 3 and all(" B " in line and "objects" in line for line in sites)
