@@ -32,7 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from handlers.context import DEPS_KEY
 from handlers.recovery_emits import RecoveringEmits
-from handlers.sio_engine import DirectEmitManager, DirectEmitRedisManager
+from handlers.sio_emit import DirectEmitManager, DirectEmitRedisManager
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -25,13 +25,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import engineio
-import socketio
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
-from socketio import packet as sio_packet
-
-from handlers import metrics as observed  # a module: handlers.metrics imports this one's managers
-from handlers.recovery_emits import OffsetDelivery, emit_recipients, packet_offset
 
 log = logging.getLogger("deskline.socket")
 
@@ -272,108 +267,3 @@ class DesklineSocket(AsyncSocket):
         if not isinstance(data, str | bytes):
             return None
         return data
-
-
-class DesklineEngine(engineio.AsyncServer):
-    """Engine.IO server whose sockets are ``DesklineSocket``; ``send_backlog`` bounds each socket's queue."""
-
-    send_backlog = 10_000
-
-    async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
-        """Open a session (replaces ``engineio.AsyncServer._handle_connect``) on a ``DesklineSocket``."""
-        if self.start_service_task:
-            self.start_service_task = False
-            self.service_task_handle = self.start_background_task(self._service_task)
-        sid = self.generate_id()
-        s = DesklineSocket(self, sid)
-        self.sockets[sid] = s
-        pkt = eio_packet.Packet(
-            eio_packet.OPEN,
-            {
-                "sid": sid,
-                "upgrades": self._upgrades(sid, transport),
-                "pingTimeout": int(self.ping_timeout * 1000),
-                "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
-                "maxPayload": self.max_http_buffer_size,
-            },
-        )
-        await s.send(pkt)
-        ret = await self._trigger_event("connect", sid, environ, run_async=False)
-        if ret is not None and ret is not True:
-            del self.sockets[sid]
-            self.logger.warning("Application rejected connection")
-            return self._unauthorized(ret or None)
-        s.schedule_ping()
-        if transport == "websocket":
-            ret = await s.handle_get_request(environ)
-            if s.closed and sid in self.sockets:
-                del self.sockets[sid]
-            return ret
-        s.connected = True
-        headers = None
-        if self.cookie:
-            cookie = self.cookie
-            if not isinstance(cookie, dict):
-                cookie = {"name": self.cookie, "path": "/", "SameSite": "Lax"}
-            headers = [("Set-Cookie", self._generate_sid_cookie(sid, cookie))]
-        try:
-            return self._ok(await s.poll(), headers=headers, jsonp_index=jsonp_index)
-        except engineio.exceptions.QueueEmpty:
-            return self._bad_request()
-
-
-class DirectEmitManager(socketio.AsyncManager):
-    """``AsyncManager`` whose emits are encoded and framed once and pushed to each recipient without a task."""
-
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        """Emit to a room (replaces ``socketio.AsyncManager.emit``); callbacks and binary use upstream's."""
-        room = to or room
-        if namespace not in self.rooms:
-            return
-        if callback is not None:
-            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback)
-        args = list(data) if isinstance(data, tuple) else [data] if data is not None else []
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        if isinstance(encoded, list):  # binary attachments: several packets per recipient
-            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid)
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        offset, members = packet_offset.get(), emit_recipients.get()
-        with_offset = OffsetDelivery(encoded, offset) if offset is not None else None
-        frame: bytes | None = None
-        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        sockets = self.server.eio.sockets
-        delivered = 0
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
-                continue
-            sock = sockets.get(eio_sid)
-            if sock is None or sock.closed:
-                continue
-            if members is not None and sid not in members and sock.recovery_pid is None:
-                continue  # joined while the broadcast was being persisted (a recovering socket dedups by offset)
-            if with_offset is not None and sock.recovery_pid is not None:
-                if sock.held is None and with_offset.frame is not None:
-                    sock.push(with_offset.pkt, with_offset.frame)
-                else:
-                    with_offset.deliver(sock, ws_frame)
-            else:
-                if frame is None:
-                    frame = ws_frame(pkt.encode())
-                sock.push(pkt, frame)
-            delivered += 1
-        if delivered:
-            observed.metrics().deliveries.inc(delivered)
-
-
-class DirectEmitRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
-    """``AsyncRedisManager`` that delivers locally through ``DirectEmitManager.emit`` (it sits next in the MRO)."""

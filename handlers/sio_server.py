@@ -16,10 +16,11 @@ from typing import Any
 
 from socketio import packet
 
+from handlers.eio_server import DesklineEngine
 from handlers.events import MAX_DEPTH, failure
 from handlers.metrics import metrics
 from handlers.recovery_sessions import RecoveringServer
-from handlers.sio_engine import DesklineEngine, message_size
+from handlers.sio_engine import message_size
 from handlers.sio_handshake import LeanWebSocket, socket_environ
 from handlers.sio_packet import DesklinePacket
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload

@@ -16,7 +16,7 @@ APP_PACKAGES = ("handlers", "services", "storage", "models", "auth", "notify")
 # The only raw emits: the emitter itself, and the socket layer's own overrides of the manager's ``emit`` (the engine,
 # and connection-state recovery, which persists each broadcast and hands it on).
 EMITTER = ("wiring.py", "SioEmitter.push")
-ENGINE = {"handlers/sio_engine.py", "handlers/recovery_emits.py"}
+ENGINE = {"handlers/sio_engine.py", "handlers/sio_emit.py", "handlers/recovery_emits.py"}
 
 
 def app_modules() -> list[Path]:
