@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient
+from redis.asyncio import Redis
 
 from config import Settings
 from models.roles import Role
@@ -64,6 +65,14 @@ def mongo_url() -> Iterator[str]:
 def redis_url() -> str:
     """The Redis the tests share (CI starts one when none answers)."""
     return os.environ.get("DESKLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client of the test Redis (e.g. to count subscribers with PUBSUB NUMSUB)."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -27,14 +27,6 @@ async def unsharded(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
         yield made
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A plain Redis client for PUBSUB NUMSUB."""
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 async def test_room_emit_reaches_members_on_both_instances(pair: Pair, redis: Redis) -> None:
     _, client, channel = pair
     on_a, on_b = await client(0), await client(1)

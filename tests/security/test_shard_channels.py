@@ -23,14 +23,6 @@ async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[Pair]:
         yield made
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A plain Redis client for PUBSUB NUMSUB."""
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 RECEIVED = "deskline_redis_messages_received_total"
 
 
