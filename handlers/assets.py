@@ -20,6 +20,8 @@ SOCKET_IO_VERSION = "4.8.4"
 SOCKET_IO_BUNDLE = VENDOR / f"socket.io-{SOCKET_IO_VERSION}.min.js"
 STABLE_CACHE = "public, max-age=300, must-revalidate"
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
+# Where a page or script names the socket.io-client bundle; replaced by its versioned path when served.
+SOCKET_IO_PLACEHOLDER = "__DESKLINE_SOCKET_IO_PATH__"
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
@@ -76,6 +78,9 @@ class Asset:
         return response
 
 
+SOCKET_IO_KEY = web.AppKey("socket_io_asset", Asset)
+
+
 def _etags(header: str) -> set[str]:
     """The entity tags an ``If-None-Match`` header lists (weak ones compared as strong)."""
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
@@ -96,6 +101,16 @@ def add_asset(app: web.Application, stable_path: str | None, asset: Asset) -> No
         app.router.add_get(stable_path, stable)
 
 
-def socket_io_asset() -> Asset:
-    """The pinned socket.io-client browser bundle (``widget/vendor``, refreshed by ``widget/build.sh``)."""
-    return Asset.load(SOCKET_IO_BUNDLE, "socket.io.min.js")
+def served_socket_io(app: web.Application) -> Asset:
+    """Serve the pinned socket.io-client bundle (``widget/vendor``, refreshed by ``widget/build.sh``) at its
+    versioned path, once per app, and return it: the widget and the console both load it."""
+    if SOCKET_IO_KEY not in app:
+        asset = Asset.load(SOCKET_IO_BUNDLE, "socket.io.min.js")
+        add_asset(app, None, asset)
+        app[SOCKET_IO_KEY] = asset
+    return app[SOCKET_IO_KEY]
+
+
+def with_socket_io(text: str, socket_io: Asset) -> str:
+    """Return a page or script with its socket.io-client placeholder replaced by the bundle's versioned path."""
+    return text.replace(SOCKET_IO_PLACEHOLDER, socket_io.versioned_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handlers.assets import Asset, add_asset, socket_io_asset
+from handlers.assets import Asset, add_asset, served_socket_io, with_socket_io
 
 PATH = "/agent"
 FOLDER = Path(__file__).resolve().parent.parent / "console"
@@ -25,14 +25,11 @@ FILES = {
     "__CONSOLE_ADMIN_JS__": "agent-admin.js",
     "__CONSOLE_MAIN_JS__": "agent-main.js",
 }
-SOCKET_IO_PLACEHOLDER = "__DESKLINE_SOCKET_IO_PATH__"
 
 
 def add_routes(app: web.Application) -> None:
     """Serve the console page at /agent and its assets at their versioned paths (ETag, gzip)."""
-    socket_io = socket_io_asset()
-    if not _served(app, socket_io.versioned_path):  # the widget serves the same bundle; add it only once
-        add_asset(app, None, socket_io)
+    socket_io = served_socket_io(app)
     assets = {placeholder: Asset.load(FOLDER / name) for placeholder, name in FILES.items()}
     for asset in assets.values():
         add_asset(app, None, asset)
@@ -41,12 +38,7 @@ def add_routes(app: web.Application) -> None:
 
 def console_page(assets: dict[str, Asset], socket_io: Asset) -> Asset:
     """The console's HTML, naming each asset (and the socket.io-client bundle) by its versioned path."""
-    html = PAGE.read_text(encoding="utf-8").replace(SOCKET_IO_PLACEHOLDER, socket_io.versioned_path)
+    html = with_socket_io(PAGE.read_text(encoding="utf-8"), socket_io)
     for placeholder, asset in assets.items():
         html = html.replace(placeholder, asset.versioned_path)
     return Asset.of("agent.html", html.encode())
-
-
-def _served(app: web.Application, path: str) -> bool:
-    """Return whether a route already answers ``path``."""
-    return any(resource.canonical == path for resource in app.router.resources())

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from handlers.access import SIGNED_IN, WIDGET_VISITOR
-from handlers.assets import Asset, add_asset, socket_io_asset
+from handlers.assets import Asset, add_asset, served_socket_io, with_socket_io
 from handlers.context import Deps, EventContext
 from handlers.events import EventRouter, NoPayload
 from models.errors import DesklineError, Unauthorized
@@ -48,19 +48,16 @@ log = logging.getLogger("deskline.widget")
 PATH = "/widget.js"
 SCRIPT = Path(__file__).resolve().parent.parent / "widget" / "deskline-widget.js"
 OPEN_GUARD = "widget_open_guard"
-SOCKET_IO_PLACEHOLDER = "__DESKLINE_SOCKET_IO_PATH__"
 
 
 def add_routes(app: web.Application) -> None:
     """Serve the widget script and the socket.io-client bundle it loads (ETag, gzip, versioned URLs)."""
-    socket_io = socket_io_asset()
-    add_asset(app, None, socket_io)
-    add_asset(app, PATH, widget_asset(socket_io))
+    add_asset(app, PATH, widget_asset(served_socket_io(app)))
 
 
 def widget_asset(socket_io: Asset) -> Asset:
     """The widget's JavaScript, pointing at the versioned path of the socket.io-client bundle served beside it."""
-    script = SCRIPT.read_text(encoding="utf-8").replace(SOCKET_IO_PLACEHOLDER, socket_io.versioned_path)
+    script = with_socket_io(SCRIPT.read_text(encoding="utf-8"), socket_io)
     return Asset.of("widget.js", script.encode())
 
 
