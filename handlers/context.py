@@ -19,7 +19,7 @@ from models.accounts import User
 from models.clock import Clock
 from models.errors import Unauthorized
 from models.pushes import Push
-from models.roles import Principal, Role, require_principal, require_role
+from models.roles import PRINCIPAL_KEY, Principal, Role, require_principal, require_role
 from models.rooms import is_public_room, role_room, user_room
 from models.workspaces import Workspace
 from services.accounts import AccountService
@@ -115,7 +115,7 @@ class EventContext:
     @property
     def principal(self) -> Principal | None:
         """The signed-in user behind the socket, if any."""
-        return self.session.get("principal")
+        return self.session.get(PRINCIPAL_KEY)
 
     @property
     def address(self) -> str:
@@ -177,7 +177,7 @@ class EventContext:
         """Forget this socket's principal and leave every room only a signed-in user may be in."""
         self.session.pop(GRANT, None)
         self.session.pop(VERSION_CHECKED_AT, None)
-        if self.session.pop("principal", None) is not None:
+        if self.session.pop(PRINCIPAL_KEY, None) is not None:
             await leave_private_rooms(self.deps.sio, self.sid)
             await self.deps.session_changed(self.sid, self.session)
 
@@ -186,10 +186,10 @@ async def sign_in_socket(
     sio: socketio.AsyncServer, sid: str, session: dict[str, Any], principal: Principal, grant: Grant
 ) -> None:
     """Bind ``principal`` and its token's ``grant`` to socket ``sid`` and enter its personal and role rooms."""
-    previous: Principal | None = session.get("principal")
+    previous: Principal | None = session.get(PRINCIPAL_KEY)
     if previous is not None and previous != principal:
         await leave_private_rooms(sio, sid)
-    session["principal"] = principal
+    session[PRINCIPAL_KEY] = principal
     session[GRANT] = grant
     session[VERSION_CHECKED_AT] = None  # the next signed-in event reads the account's session version
     await sio.enter_room(sid, user_room(principal.user_id))

@@ -27,7 +27,7 @@ from models.helpdesk import (
     UpdateCategoryPayload,
     WorkspaceRefPayload,
 )
-from models.roles import STAFF_ROLES, Role
+from models.roles import PRINCIPAL_KEY, STAFF_ROLES, Role
 from models.rooms import (
     presence_room,
     ticket_room,
@@ -186,7 +186,7 @@ def ticket_rooms_restorer(sio: Any, helpdesk: HelpdeskService) -> SessionHook:
 
     async def restore(sid: str, session: dict[str, Any]) -> None:
         wanted: list[str] = session.pop(RESUME_TICKETS, None) or []
-        who = session.get("principal")
+        who = session.get(PRINCIPAL_KEY)
         if who is None:
             return
         for ticket_id in wanted:

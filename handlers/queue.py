@@ -24,7 +24,7 @@ from models.queue import (
     WindowPayload,
 )
 from models.queue_views import OfficeStats
-from models.roles import Principal, Role
+from models.roles import PRINCIPAL_KEY, Principal, Role
 from models.rooms import office_managers_room, office_room
 from services.bundle import Services
 from services.queue import TrackingService
@@ -156,7 +156,7 @@ def tracking_restorer(sio: socketio.AsyncServer, tracking: TrackingService) -> S
     """Return the session hook by which a signed-in user's socket tracks again what the user tracked (any instance)."""
 
     async def restore_tracking(sid: str, session: dict[str, Any]) -> None:
-        principal: Principal | None = session.get("principal")
+        principal: Principal | None = session.get(PRINCIPAL_KEY)
         if principal is None:
             session.pop(RESTORED_FOR, None)
             return

@@ -17,6 +17,7 @@ from typing import Any
 from config import Settings, parse_rate
 from handlers.context import EventContext
 from models.errors import RateLimited
+from models.roles import PRINCIPAL_KEY
 
 log = logging.getLogger("deskline.rate_limits")
 
@@ -200,7 +201,7 @@ class RateLimiter:
             session = await self.sio.get_session(sid)
         except KeyError:
             session = {}
-        principal = session.get("principal")
+        principal = session.get(PRINCIPAL_KEY)
         try:
             await self.check_socket(sid, principal.user_id if principal else None, event)
         except RateLimited as err:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from handlers.context import Deps
 from handlers.widget import is_widget_auth
 from models.errors import DesklineError
-from models.roles import Principal
+from models.roles import PRINCIPAL_KEY, Principal
 from models.widget import SESSION_KEY, WidgetAuth, WidgetCaller
 
 REFUSED = "\x00refused"  # the auth proves nothing: no saved session matches it
@@ -33,7 +33,7 @@ def caller_identity(principal: Principal | None, caller: WidgetCaller | None) ->
 
 def session_identity(session: dict[str, Any]) -> str | None:
     """Return the identity of a connected socket, from its Socket.IO session."""
-    return caller_identity(session.get("principal"), session.get(SESSION_KEY))
+    return caller_identity(session.get(PRINCIPAL_KEY), session.get(SESSION_KEY))
 
 
 class AuthIdentity:

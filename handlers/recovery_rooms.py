@@ -16,10 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import DesklineError
-from models.roles import Principal
+from models.roles import PRINCIPAL_KEY, Principal
 from services.helpdesk import HelpdeskService
-
-PRINCIPAL_KEY = "principal"
 
 
 class PrivateRooms:

@@ -20,6 +20,10 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT})
 
 
+# Where a signed-in socket keeps its Principal in its Socket.IO session.
+PRINCIPAL_KEY = "principal"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """A signed-in user as a handler sees it."""

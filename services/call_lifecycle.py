@@ -28,7 +28,7 @@ from models.calls import (
 from models.clock import Clock
 from models.errors import Conflict, Forbidden, NotFound
 from models.notify import Kind
-from models.roles import Principal
+from models.roles import PRINCIPAL_KEY, Principal
 from models.rooms import peer_rooms, user_room
 from services.emitter import Emitter
 from services.notify import NotifyService
@@ -173,7 +173,7 @@ class CallLifecycle:
     async def socket_gone(self, sid: str, session: dict[str, Any]) -> None:
         """Disconnect hook: end the calls this socket was in, and Dowell calls ringing only this socket."""
         async with self.serial(sid):
-            principal: Principal | None = session.get("principal")
+            principal: Principal | None = session.get(PRINCIPAL_KEY)
             by = principal.user_id if principal else None
             calls = await self.store.open_calls_of_socket(sid)
             calls += [c for c in await self.store.ringing_for(CallProtocol.DOWELL, [sid]) if c.invited == [sid]]

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from models.presence import PRESENCE_CHANGED, PresenceChanged, Status
-from models.roles import STAFF_ROLES, Principal, Role
+from models.roles import PRINCIPAL_KEY, STAFF_ROLES, Principal, Role
 from models.rooms import presence_audience
 from models.session_recovery import DROPPED_KEY
 from services.emitter import Emitter
@@ -54,7 +54,7 @@ class PresenceService:
 
     async def socket_changed(self, sid: str, session: dict[str, Any]) -> None:
         """Session hook: follow the socket's principal (connect, login, logout)."""
-        principal: Principal | None = session.get("principal")
+        principal: Principal | None = session.get(PRINCIPAL_KEY)
         new = (principal.user_id, principal.role.value) if principal else None
         back = self._dropped.pop(sid, None)
         if back is not None:
