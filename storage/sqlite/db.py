@@ -4,7 +4,8 @@ Writes go through one writer connection with group commit: the write units that 
 together (single statements, ``run`` functions and whole ``transaction()`` blocks) run inside
 one ``BEGIN IMMEDIATE ... COMMIT``, each unit in its own savepoint, so a failing unit is rolled
 back alone. Each unit's caller is answered only after that COMMIT has returned, so nothing is
-acknowledged before it is durable at ``PRAGMA synchronous``'s level. Consecutive statements and
+acknowledged before it is durable at ``PRAGMA synchronous``'s level; a caller cancelled once its unit
+is queued finishes only when that unit is committed or rolled back. Consecutive statements and
 ``run`` functions share one trip to the writer's thread. Reads use their own connection in WAL
 mode, one thread trip per query, and never wait behind a write.
 """
@@ -95,8 +96,24 @@ def _roll_back(raw: sqlite3.Connection) -> None:
         raw.execute("ROLLBACK")
 
 
+async def _settled(outcome: asyncio.Future[T], writer: asyncio.Task[None]) -> T:
+    """Return the unit's outcome; a caller cancelled meanwhile still waits for it (committed or failed), then is
+    cancelled, so a write is never left pending once its caller has finished. Stops waiting if the writer is gone."""
+    try:
+        return await asyncio.shield(outcome)
+    except asyncio.CancelledError:
+        while not outcome.done() and not writer.done():
+            try:
+                await asyncio.wait((outcome, writer), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                continue
+        if outcome.done() and not outcome.cancelled():
+            outcome.exception()  # seen: its failure is not reported again as never retrieved
+        raise
+
+
 def _answer(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():  # its caller was cancelled
+    if future.done():
         return
     if ok:
         future.set_result(value)
@@ -171,7 +188,7 @@ class SqliteDatabase:
         """
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._submit(_Calls(fn, done))
-        return await done
+        return await _settled(done, self._task)
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write statement atomically and return the number of rows it changed, once committed."""
@@ -193,7 +210,7 @@ class SqliteDatabase:
             block.finished.set_result(False)
             raise
         block.finished.set_result(True)
-        await block.done
+        await _settled(block.done, self._task)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Return every row of a read query (committed data only)."""

@@ -39,6 +39,39 @@ async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(setti
     await db.close()
 
 
+async def test_a_cancelled_write_is_settled_when_its_task_ends(settings_for) -> None:  # type: ignore[no-untyped-def]
+    """A write cancelled at any point is committed or gone once its task has ended, never committed later."""
+    settings = settings_for("sqlite")
+    settings.data_dir.mkdir(parents=True)
+    db = await SqliteDatabase.open(settings.sqlite_path())
+    await db.create_schema("CREATE TABLE IF NOT EXISTS pairs (n INTEGER NOT NULL)")
+
+    async def write_pair(n: int) -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
+            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
+
+    async def rows_of(n: int) -> int:
+        row = await db.fetch_one("SELECT COUNT(*) AS c FROM pairs WHERE n = ?", (n,))
+        return int(row["c"]) if row else 0
+
+    seen_late = []
+    for steps in range(12):  # cancelled before, inside, at and after the block, and after a single statement
+        writes = [write_pair(steps), db.execute("INSERT INTO pairs VALUES (?), (?)", (1000 + steps, 1000 + steps))]
+        for n, write in zip((steps, 1000 + steps), writes, strict=True):
+            task = asyncio.ensure_future(write)
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            at_end = await rows_of(n)
+            await db.execute("INSERT INTO pairs VALUES (-1)")  # every write queued before this one is settled
+            if await rows_of(n) != at_end:
+                seen_late.append(n)
+    assert seen_late == []
+    await db.close()
+
+
 async def test_processes_opening_a_new_file_at_once_all_get_it_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two instances starting together on one new file once failed with "database is locked"."""
     for attempt in range(10):
