@@ -23,7 +23,7 @@ from handlers.http import api_errors
 from handlers.logs import configure_logging
 from handlers.metrics import ObservedManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
-from handlers.sio_sharding import ShardedRedisManager
+from handlers.sio_sharding import ShardedRedisManager, redis_client_name
 from models.clock import Clock
 from models.common import utc_now
 from models.demo import DemoSite
@@ -46,7 +46,12 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app = web.Application(middlewares=middlewares)
     setup_metrics(settings.metrics_dir)
     client_manager = (
-        ShardedRedisManager(settings.redis_url, channel=settings.redis_channel, shards=settings.redis_shards)
+        ShardedRedisManager(
+            settings.redis_url,
+            channel=settings.redis_channel,
+            shards=settings.redis_shards,
+            redis_options={"client_name": redis_client_name(settings.redis_channel)},
+        )
         if settings.redis_url
         else ObservedManager()
     )
@@ -84,7 +89,7 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
             pool = BlockingConnectionPool.from_url(
                 settings.redis_url, max_connections=settings.redis_max_connections, timeout=REDIS_POOL_WAIT_SECONDS
             )
-            redis = Redis(connection_pool=pool)
+            redis = Redis.from_pool(pool)  # closing the client closes the pool and its connections
         try:
             if settings.migrate_on_start:
                 await migrate(db, settings)
@@ -99,6 +104,8 @@ def _resources(settings: Settings, sio: socketio.AsyncServer, clock: Clock):  # 
         finally:
             if deps is not None:
                 await deps.shutdown()
+            if isinstance(sio.manager, ShardedRedisManager):
+                await sio.manager.close()
             if redis is not None:
                 await redis.aclose()
             await db.close()

@@ -57,6 +57,11 @@ def shard_channel(channel: str, shard: int) -> str:
     return f"{channel}#{shard}"
 
 
+def redis_client_name(channel: str) -> str:
+    """Return the name the Socket.IO manager's Redis connections give themselves (``CLIENT LIST`` shows it)."""
+    return "deskline-sio-" + re.sub(r"\s", "_", channel)
+
+
 class ShardedChannels(socketio.AsyncRedisManager):
     """``AsyncRedisManager`` that publishes single-room emits on per-shard channels and subscribes on demand.
 
@@ -232,6 +237,22 @@ class ShardedChannels(socketio.AsyncRedisManager):
                 yield message["data"]
             elif kind == "subscribe" and name.startswith(self._prefix):
                 self._confirmed(int(name[len(self._prefix) :]))
+
+    async def close(self) -> None:
+        """Stop listening and close this manager's Redis connections (upstream's manager never does).
+
+        Call it once the server has stopped; emits after it are not published.
+        """
+        tasks = [t for t in (getattr(self, "thread", None), self._writer) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._drop_listener()
+        for client in (self.pubsub, self.redis):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        self.connected = False
 
     # --- publishing -------------------------------------------------------------------------------------
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from handlers.sio_sharding import redis_client_name
+from server import SIO_KEY
 from tests.sharding_kit import MESSAGE, Pair, SlowLink, free_room, pair_of, received, send, subscribers, until
 from tests.test_metrics import scrape, value
 
@@ -169,3 +172,35 @@ async def test_subscription_follows_the_local_members(pair: Pair, redis: Redis) 
     again = await client(1)
     await again.ok("join", {"room": room})
     assert await subscribers(redis, channel, room) == 1
+
+
+async def test_a_stopped_server_leaves_no_redis_connection_of_its_socket_layer(
+    start_server,
+    redis: Redis,
+    redis_url: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """The Socket.IO manager's listener, publisher and shard subscriptions are closed when the app stops."""
+    channel = f"close-{uuid.uuid4().hex[:10]}"
+    srv = await start_server("sqlite", redis_url=redis_url, redis_channel=channel)
+    name = redis_client_name(channel)
+
+    async def connections() -> int:
+        return sum(1 for c in await redis.client_list() if c.get("name") == name)
+
+    member = await srv.client()
+    room = await free_room(redis, channel, "closing")
+    await member.ok("join", {"room": room})
+    await member.ok(
+        "message_event", MESSAGE | {"room_id": room, "message_data": "hello"}
+    )  # published through the manager
+    assert await connections() >= 2  # the listener and the publisher
+    assert await subscribers(redis, channel, room) == 1
+    await srv.stop()
+
+    async def none_left() -> bool:
+        return await connections() == 0
+
+    await until(none_left)
+    assert await subscribers(redis, channel, room) == 0
+    manager = srv.app[SIO_KEY].manager
+    assert manager.thread.done() and not manager.connected
