@@ -18,8 +18,7 @@ import workers
 from config import Settings, describe_settings
 from handlers import asyncapi, codec, lifecycle
 from handlers.context import DB_KEY, DEPS_KEY, SETTINGS_KEY, Deps
-from handlers.cors import cors_middleware, warn_about_wildcard
-from handlers.http import api_errors
+from handlers.cors import install_cors, warn_about_wildcard
 from handlers.logs import configure_logging
 from handlers.metrics import ObservedManager, process_exiting, setup_metrics
 from handlers.sio_server import DesklineServer
@@ -42,8 +41,7 @@ SIO_KEY = web.AppKey("sio", socketio.AsyncServer)  # a DesklineServer
 def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """Return the Deskline application; resources open when it starts, not before."""
     warn_about_wildcard(settings)
-    middlewares = [cors_middleware(settings.cors_list()), api_errors]  # CORS headers go on error answers too
-    app = web.Application(middlewares=middlewares)
+    app = web.Application()  # no middleware: a WebSocket keeps its request's frames as long as it is open
     setup_metrics(settings.metrics_dir)
     client_manager = (
         ShardedRedisManager(
@@ -72,6 +70,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/asyncapi.json", asyncapi.serve)
     handlers.add_all_routes(app)
+    install_cors(app, settings.cors_list())  # its catch-all /api/ route comes after the API's own
     lifecycle.install(app, sio)  # SIGTERM: /ready 503, then every socket closed so its client reconnects at once
     app.cleanup_ctx.append(_resources(settings, sio, clock))
     return app

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, hdrs, web
 
 from handlers.context import DEPS_KEY, Deps
+from handlers.http import add_api_route
 from handlers.http_auth import http_caller
 from models.errors import InvalidPayload, PayloadTooLarge
 from services.attachments import UPLOAD_CHUNK, Uploader
@@ -105,5 +106,5 @@ def _disposition(name: str) -> str:
 
 def add_routes(app: web.Application) -> None:
     """Add the attachment routes (attachments have no socket events)."""
-    app.router.add_post("/api/attachments", upload)
-    app.router.add_get("/api/attachments/{attachment_id}", download)
+    add_api_route(app, hdrs.METH_POST, "/api/attachments", upload)
+    add_api_route(app, hdrs.METH_GET, "/api/attachments/{attachment_id}", download)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
 from config import Settings
 
@@ -24,40 +23,51 @@ ALLOWED_HEADERS = (
 PREFLIGHT_MAX_AGE = "600"
 
 
-def cors_middleware(allowed: list[str] | str) -> web.middleware:  # type: ignore[valid-type]
-    """Return a middleware answering preflights and tagging ``/api/`` responses for allowed origins."""
+def install_cors(app: web.Application, allowed: list[str] | str) -> None:
+    """Answer ``/api/`` preflights and tag ``/api/`` responses for allowed origins (call it after the API's routes).
+
+    A route and a response signal rather than a middleware: with no middleware, aiohttp keeps no extra
+    coroutine frames per request, and a WebSocket holds its request's frames for as long as it is open.
+    """
 
     def allows(origin: str | None) -> bool:
         return bool(origin) and (allowed == "*" or origin in allowed)
 
-    def tag(response: web.StreamResponse, origin: str) -> None:
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-        response.headers[hdrs.VARY] = hdrs.ORIGIN
-
-    @web.middleware
-    async def api_cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX):
-            return await handler(request)
+    async def unrouted(request: web.Request) -> web.StreamResponse:
+        """Answer a CORS preflight for any ``/api/`` path (204 for an allowed origin, else 403); else 404 or 405."""
+        if request.method != hdrs.METH_OPTIONS or not request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD):
+            raise await not_routed(request)
         origin = request.headers.get(hdrs.ORIGIN)
-        if request.method == hdrs.METH_OPTIONS and request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD):
-            response = web.Response(status=204 if allows(origin) else 403)
-            if allows(origin):
-                tag(response, origin)  # type: ignore[arg-type]
-                response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOWED_METHODS
-                response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOWED_HEADERS
-                response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = PREFLIGHT_MAX_AGE
-            return response
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            if allows(origin):
-                tag(exc, origin)  # type: ignore[arg-type]
-            raise
+        response = web.Response(status=204 if allows(origin) else 403)
         if allows(origin):
-            tag(response, origin)  # type: ignore[arg-type]
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOWED_METHODS
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOWED_HEADERS
+            response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = PREFLIGHT_MAX_AGE
         return response
 
-    return api_cors
+    async def tag(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """Name an allowed origin on every ``/api/`` response (errors included) before it is sent."""
+        origin = request.headers.get(hdrs.ORIGIN)
+        if request.path.startswith(API_PREFIX) and allows(origin):
+            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin  # type: ignore[assignment]
+            response.headers[hdrs.VARY] = hdrs.ORIGIN
+
+    app.router.add_route(hdrs.METH_ANY, API_PREFIX + "{tail:.*}", unrouted)  # after the API's own routes
+    app.on_response_prepare.append(tag)
+
+
+async def not_routed(request: web.Request) -> web.HTTPException:
+    """Return what the router says of a request no route takes: 405 if its path has routes, else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == API_PREFIX + "{tail}":
+            continue
+        match, methods = await resource.resolve(request)
+        if match is None:
+            allowed |= methods
+    if allowed:
+        return web.HTTPMethodNotAllowed(request.method, allowed)
+    return web.HTTPNotFound()
 
 
 def warn_about_wildcard(settings: Settings) -> None:

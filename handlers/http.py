@@ -1,12 +1,13 @@
-"""The one HTTP error-to-status map, applied once to every HTTP API route by ``api_errors`` (attachments, TURN).
+"""The one HTTP error-to-status map, applied to every HTTP API route (attachments, TURN) by ``add_api_route``.
 
-Routes raise ``DesklineError``s like event handlers do; the middleware answers ``{"ok": false, "error": ...}`` with
+Routes raise ``DesklineError``s like event handlers do; ``api_errors`` answers ``{"ok": false, "error": ...}`` with
 the status of ``HTTP_STATUS``, and any unexpected exception with a logged 500 ``internal``. Pages that answer in
 HTML (the password-reset page) take their status from ``http_status`` too.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -45,19 +46,33 @@ def error_response(err: DesklineError) -> web.Response:
     return web.json_response({"ok": False, "error": err.to_error()}, status=http_status(err))
 
 
-@web.middleware
-async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer a ``/api/`` route's raised ``DesklineError`` (or crash) with the JSON error and its mapped status."""
-    if not request.path.startswith(API_PREFIX):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except DesklineError as err:
-        log.info("event=http_error method=%s path=%s code=%s", request.method, request.path, err.code)
-        return error_response(err)
-    except web.HTTPException:
-        raise  # aiohttp's own answers (404 no such route, 405...)
-    except Exception:
-        log.exception("event=http_error method=%s path=%s code=internal", request.method, request.path)
-        crash = DesklineError(INTERNAL)
-        return error_response(crash)
+def api_errors(handler: Handler) -> Handler:
+    """Return ``handler`` answering its raised ``DesklineError`` (or crash) with the JSON error and its mapped status.
+
+    A wrapper rather than a middleware: an app with no middleware keeps no extra coroutine frames per request,
+    and a WebSocket holds its request's frames for as long as it is open.
+    """
+
+    @functools.wraps(handler)
+    async def answered(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except DesklineError as err:
+            log.info("event=http_error method=%s path=%s code=%s", request.method, request.path, err.code)
+            return error_response(err)
+        except web.HTTPException:
+            raise  # aiohttp's own answers
+        except Exception:
+            log.exception("event=http_error method=%s path=%s code=internal", request.method, request.path)
+            crash = DesklineError(INTERNAL)
+            return error_response(crash)
+
+    answered.api_errors = True  # type: ignore[attr-defined]
+    return answered
+
+
+def add_api_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Serve ``handler`` at ``method`` ``path`` (under ``/api/``), its errors answered by ``api_errors``."""
+    if not path.startswith(API_PREFIX):
+        raise ValueError(f"an API route is under {API_PREFIX}, not {path}")
+    app.router.add_route(method, path, api_errors(handler))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from handlers.context import DEPS_KEY, Deps
+from handlers.http import add_api_route
 from handlers.http_auth import http_caller
 
 PATH = "/api/turn"
@@ -12,7 +13,7 @@ PATH = "/api/turn"
 
 def add_routes(app: web.Application) -> None:
     """Serve ``GET /api/turn`` (CORS comes from handlers/cors.py)."""
-    app.router.add_get(PATH, turn)
+    add_api_route(app, hdrs.METH_GET, PATH, turn)
 
 
 async def turn_user(request: web.Request, deps: Deps) -> str:

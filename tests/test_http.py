@@ -10,7 +10,9 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from handlers.http import INTERNAL, api_errors, http_status
+from config import Settings
+from handlers.cors import API_PREFIX
+from handlers.http import INTERNAL, add_api_route, http_status
 from models.attachments import UnsupportedType
 from models.errors import (
     Conflict,
@@ -24,6 +26,7 @@ from models.errors import (
 )
 from models.pushes import ALL_PUSHES
 from models.workspaces import WIDGET_TOKEN_REVOKED, WORKSPACE_KEY_REVOKED
+from server import create_app
 from tests.helpers import RunningServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,9 +113,9 @@ async def test_a_crashing_route_answers_internal_json() -> None:
     async def refuse(request: web.Request) -> web.Response:
         raise Conflict("taken", {"id": "x"})
 
-    app = web.Application(middlewares=[api_errors])
-    app.router.add_get("/api/crash", crash)
-    app.router.add_get("/api/refuse", refuse)
+    app = web.Application()
+    add_api_route(app, "GET", "/api/crash", crash)
+    add_api_route(app, "GET", "/api/refuse", refuse)
     app.router.add_get("/page", crash)
     async with TestServer(app, host="127.0.0.1") as srv, aiohttp.ClientSession() as http:
         async with http.get(srv.make_url("/api/crash")) as answer:
@@ -125,3 +128,12 @@ async def test_a_crashing_route_answers_internal_json() -> None:
             assert answer.status == 409 and (await answer.json())["error"]["details"] == {"id": "x"}
         async with http.get(srv.make_url("/page")) as answer:
             assert answer.status == 500 and answer.content_type == "text/plain"  # outside /api/: not ours
+
+
+def test_every_api_route_answers_with_the_error_map() -> None:
+    """Each route under /api/ but the CORS catch-all goes through ``api_errors`` (``add_api_route``)."""
+    app = create_app(Settings(data_dir=Path("/nonexistent")))
+    api = [r for r in app.router.routes() if (r.resource.canonical if r.resource else "").startswith(API_PREFIX)]
+    mine = [r for r in api if r.resource.canonical != API_PREFIX + "{tail}"]  # type: ignore[union-attr]
+    assert {r.resource.canonical for r in mine} >= {"/api/attachments", "/api/turn"}  # type: ignore[union-attr]
+    assert [r.resource.canonical for r in mine if not getattr(r.handler, "api_errors", False)] == []  # type: ignore[union-attr]
