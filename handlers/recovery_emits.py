@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
-from socketio.packet import Packet as SioPacket
 
 from services.session_recovery import SessionRecoveryService
 
@@ -30,6 +29,9 @@ packet_offset: ContextVar[int | None] = ContextVar("packet_offset", default=None
 emit_recipients: ContextVar[frozenset[str] | None] = ContextVar("emit_recipients", default=None)
 # The sid a recovering socket gets back (None: a new one), set around its connect.
 restoring_sid: ContextVar[str | None] = ContextVar("restoring_sid", default=None)
+# The pid a connecting socket is given (None: not recovering), set around its connect and read when its CONNECT
+# reply is sent.
+connect_pid: ContextVar[str | None] = ContextVar("connect_pid", default=None)
 
 
 class RecoverableSocket(Protocol):
@@ -111,9 +113,12 @@ class RecoveringEmits:
         recovery: SessionRecoveryService | None = getattr(self.server, "recovery", None)
         room = to or room
         args = list(data) if isinstance(data, tuple) else [data] if data is not None else []
-        if recovery is None or callback is not None or (namespace or "/") != "/" or SioPacket.data_is_binary(args):
+        if recovery is None or callback is not None or (namespace or "/") != "/" or self._never_replayed(room):
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)  # type: ignore[misc]
-        encoded = self.server.packet_class.json.dumps([event, *args], separators=(",", ":"))
+        try:
+            encoded = self.server.packet_class.json.dumps([event, *args], separators=(",", ":"))
+        except TypeError:  # a binary value (orjson takes no bytes): sent with its attachments, never persisted
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
         manager: Any = self
         members = frozenset(sid for sid, _ in manager.get_participants("/", room)) if "/" in manager.rooms else None
         try:
@@ -127,6 +132,16 @@ class RecoveringEmits:
         finally:
             packet_offset.reset(token)
             emit_recipients.reset(snapshot)
+
+    def _never_replayed(self, room: Any) -> bool:
+        """Return whether an emit to ``room`` can never be replayed: it is addressed to one socket of this instance
+        that did not ask for recovery (and is not connecting with it now), so persisting it would be wasted."""
+        if not isinstance(room, str) or connect_pid.get() is not None:
+            return False
+        manager: Any = self
+        eio_sid = manager.eio_sid_from_sid(room, "/")
+        sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return sock is not None and sock.recovery_pid is None
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         """Register a connecting socket; a recovering one under its previous sid (None if that sid is taken)."""

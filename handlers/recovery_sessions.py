@@ -21,14 +21,13 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 import socketio
 from socketio import packet
 
 from handlers.events import failure
-from handlers.recovery_emits import replay, restoring_sid
+from handlers.recovery_emits import connect_pid, replay, restoring_sid
 from models.errors import Conflict
 from models.session_recovery import (
     DROPPED_KEY,
@@ -48,8 +47,6 @@ GONE_POLLS, GONE_POLL_SECONDS = 100, 0.05  # how long a reconnect waits for its 
 AuthIdentity = Callable[[dict[str, Any], dict[str, Any]], Awaitable[str | None]]
 SessionIdentity = Callable[[dict[str, Any]], str | None]
 RoomCheck = Callable[[dict[str, Any], list[str]], Awaitable[list[str]]]
-# The pid a connecting socket is given (None: not recovering), read when its CONNECT reply is sent.
-connect_pid: ContextVar[str | None] = ContextVar("connect_pid", default=None)
 
 
 def asks_recovery(auth: Any) -> bool:

@@ -145,3 +145,24 @@ async def test_a_retried_event_with_the_same_key_is_applied_once(server: Running
     texts = [m.get("data") for m in watcher.inbox.of("my_response")]
     assert texts.count("keyed") == 1
     assert texts.count("plain") == 2
+
+
+async def test_a_push_to_one_socket_is_kept_only_when_that_socket_can_be_recovered(
+    server: RunningServer, js: JsClients
+) -> None:
+    sio = server.app[SIO_KEY]
+    kept = sio.recovery.last_offset
+    plain = await server.client()  # not opted in: its greeting and its own pushes can never be replayed
+    before = await kept()
+    await sio.emit("agent_note", {"n": 1}, to=plain.sid)
+    await plain.inbox.wait_for("agent_note")
+    assert await kept() == before
+
+    opted = await js.open("a", server.url)  # opted in: its greeting is kept, and so is a push to it alone
+    await js.seen_until("a", lambda ev: any(e[0] == "my_response" for e in ev))
+    greeted = await kept()
+    assert greeted > before
+    await sio.emit("agent_note", {"n": 2}, to=opted["id"])
+    events = await js.seen_until("a", lambda ev: any(e[0] == "agent_note" for e in ev))
+    assert await kept() > greeted
+    assert [e for e in events if e[0] == "agent_note"] == [["agent_note", {"n": 2}, str(await kept())]]

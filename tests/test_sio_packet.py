@@ -11,6 +11,7 @@ from socketio import packet
 
 from handlers import codec
 from handlers.sio_packet import DesklinePacket
+from models.rooms import chat_room
 from server import SIO_KEY
 from tests.helpers import RunningServer
 
@@ -53,4 +54,9 @@ async def test_a_binary_push_still_reaches_a_client_as_bytes(server: RunningServ
     client.sio.on("blob", lambda data: got.set_result(data))
     await server.app[SIO_KEY].emit("blob", {"file": b"\x00\x01binary", "name": "x"}, to=client.sid)
     assert await asyncio.wait_for(got, 10) == {"file": b"\x00\x01binary", "name": "x"}
+    await client.call("join", {"room": "blobs"})  # to a room: recovery keeps JSON broadcasts, binary ones go as is
+    before = await server.app[SIO_KEY].recovery.last_offset()
+    await server.app[SIO_KEY].emit("blobs", [b"\x02", "room"], to=chat_room("blobs"))
+    assert (await client.inbox.wait_for("blobs")) == [b"\x02", "room"]
+    assert await server.app[SIO_KEY].recovery.last_offset() == before
     await client.error("no_such_event", {"n": "ü"}, "unknown_event")  # JSON acks as before
