@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+
+import pytest
 
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 
 
-async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(settings_for) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+async def pairs(settings_for) -> AsyncIterator[SqliteDatabase]:  # type: ignore[no-untyped-def]
+    """A database with an empty ``pairs`` table (``write_pair`` writes two rows per number, in one block)."""
     settings = settings_for("sqlite")
     settings.data_dir.mkdir(parents=True)
     db = await SqliteDatabase.open(settings.sqlite_path())
     await db.create_schema("CREATE TABLE IF NOT EXISTS pairs (n INTEGER NOT NULL)")
+    yield db
+    await db.close()
 
-    async def write_pair(n: int) -> None:
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
-            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
 
+async def write_pair(db: SqliteDatabase, n: int) -> None:
+    """Write two rows for ``n`` in one transaction block."""
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
+        await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
+
+
+async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(pairs: SqliteDatabase) -> None:
+    db = pairs
     committed = []
     for steps in range(6):  # cancelled while BEGIN runs (0), between the inserts, at COMMIT, or after it
-        task = asyncio.ensure_future(write_pair(steps))
+        task = asyncio.ensure_future(write_pair(db, steps))
         for _ in range(steps + 1):
             await asyncio.sleep(0)
         task.cancel()
@@ -30,26 +42,17 @@ async def test_a_cancelled_transaction_leaves_nothing_open_or_half_written(setti
             committed.append(steps)
         except asyncio.CancelledError:
             pass
-        await write_pair(100 + steps)  # the connection is not stuck inside a half-open transaction
+        await write_pair(db, 100 + steps)  # the connection is not stuck inside a half-open transaction
         committed.append(100 + steps)
     rows = await db.fetch_all("SELECT n, COUNT(*) AS c FROM pairs GROUP BY n")
     counts = {row["n"]: row["c"] for row in rows}
     assert all(c == 2 for c in counts.values()), counts
     assert set(committed) <= set(counts) and {100 + s for s in range(6)} <= set(counts)
-    await db.close()
 
 
-async def test_a_cancelled_write_is_settled_when_its_task_ends(settings_for) -> None:  # type: ignore[no-untyped-def]
+async def test_a_cancelled_write_is_settled_when_its_task_ends(pairs: SqliteDatabase) -> None:
     """A write cancelled at any point is committed or gone once its task has ended, never committed later."""
-    settings = settings_for("sqlite")
-    settings.data_dir.mkdir(parents=True)
-    db = await SqliteDatabase.open(settings.sqlite_path())
-    await db.create_schema("CREATE TABLE IF NOT EXISTS pairs (n INTEGER NOT NULL)")
-
-    async def write_pair(n: int) -> None:
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
-            await conn.execute("INSERT INTO pairs VALUES (?)", (n,))
+    db = pairs
 
     async def rows_of(n: int) -> int:
         row = await db.fetch_one("SELECT COUNT(*) AS c FROM pairs WHERE n = ?", (n,))
@@ -57,7 +60,7 @@ async def test_a_cancelled_write_is_settled_when_its_task_ends(settings_for) -> 
 
     seen_late = []
     for steps in range(12):  # cancelled before, inside, at and after the block, and after a single statement
-        writes = [write_pair(steps), db.execute("INSERT INTO pairs VALUES (?), (?)", (1000 + steps, 1000 + steps))]
+        writes = [write_pair(db, steps), db.execute("INSERT INTO pairs VALUES (?), (?)", (1000 + steps, 1000 + steps))]
         for n, write in zip((steps, 1000 + steps), writes, strict=True):
             task = asyncio.ensure_future(write)
             for _ in range(steps):
@@ -69,7 +72,6 @@ async def test_a_cancelled_write_is_settled_when_its_task_ends(settings_for) -> 
             if await rows_of(n) != at_end:
                 seen_late.append(n)
     assert seen_late == []
-    await db.close()
 
 
 async def test_processes_opening_a_new_file_at_once_all_get_it_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
