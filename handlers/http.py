@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from handlers.cors import API_PREFIX
 from models.attachments import UnsupportedType
@@ -75,4 +75,7 @@ def add_api_route(app: web.Application, method: str, path: str, handler: Handler
     """Serve ``handler`` at ``method`` ``path`` (under ``/api/``), its errors answered by ``api_errors``."""
     if not path.startswith(API_PREFIX):
         raise ValueError(f"an API route is under {API_PREFIX}, not {path}")
-    app.router.add_route(method, path, api_errors(handler))
+    if method == hdrs.METH_GET:
+        app.router.add_get(path, api_errors(handler))  # HEAD too, as aiohttp does for GET routes
+    else:
+        app.router.add_route(method, path, api_errors(handler))

@@ -27,6 +27,8 @@ async def test_api_preflights_errors_and_other_paths(start_server: Any) -> None:
             assert resp.status == 405  # a plain OPTIONS is no preflight
         async with http.get(f"{srv.url}/api/turn", headers={"Origin": "https://evil.example"}) as resp:
             assert "Access-Control-Allow-Origin" not in resp.headers
+        async with http.head(f"{srv.url}/api/turn", headers={"Origin": SHOP}) as resp:
+            assert resp.status == 401  # HEAD goes where GET goes (here: no credentials)
         async with http.get(f"{srv.url}/api/attachments", headers={"Origin": SHOP}) as resp:
             assert resp.status == 405 and resp.headers["Access-Control-Allow-Origin"] == SHOP  # POST only
         async with http.options(f"{srv.url}/health", headers=PREFLIGHT) as resp:
