@@ -37,8 +37,10 @@ async def connect_with_headers(server: RunningServer, transport: str) -> Client:
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_a_socket_keeps_only_the_environ_keys_its_connect_reads(start_server: Any, transport: str) -> None:
     server = await start_server("sqlite", trusted_proxies="127.0.0.0/8")
-    client = await connect_with_headers(server, transport)
     sio = server.app[SIO_KEY]
+    # a polling client's disconnect waits for its pending long poll: keep that short
+    sio.eio.ping_interval, sio.eio.ping_timeout = 1, 5
+    client = await connect_with_headers(server, transport)
     environ = sio.get_environ(client.sid)
     assert environ == {REMOTE_ADDR: "127.0.0.1", ORIGIN: HEADERS["Origin"], FORWARDED_FOR: "198.51.100.7"}
     # what connect derived from it: the address behind the trusted proxy
