@@ -36,17 +36,12 @@ from storage.categories import CategoryStore, make_category_store
 from storage.database import Database, new_id
 from storage.tickets import TicketStore, make_ticket_store
 from storage.workspaces import WorkspaceStore, make_workspace_store
+from tests.storage.test_ticket_store import store
 from tests.test_helpdesk_load import DRIVER_SOCKET, settled_drift
 
+__all__ = ["store"]  # fixture: the ticket store, shared with the other half of the contract
+
 NOW = to_millis(utc_now())
-
-
-@pytest.fixture
-async def store(db: Database) -> TicketStore:
-    tickets = make_ticket_store(db)
-    await tickets.init()
-    await tickets.init()
-    return tickets
 
 
 @pytest.fixture
