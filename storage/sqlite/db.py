@@ -51,22 +51,26 @@ def _statement(sql: str, params: tuple[Any, ...]) -> Call:
 class _Calls:
     """Units that run wholly on the writer's thread (statements, ``run`` functions)."""
 
-    __slots__ = ("done", "fn")
+    __slots__ = ("answered", "done", "fn", "settled")
 
     def __init__(self, fn: Call, done: asyncio.Future[Any]) -> None:
         self.fn = fn
         self.done = done
+        self.answered = False  # the writer is through with the unit (committed, rolled back or failed)
+        self.settled: asyncio.Future[None] | None = None  # made only for a caller cancelled while it waited
 
 
 class _Block:
     """A ``transaction()`` block: the caller runs its statements between ``started`` and ``finished``."""
 
-    __slots__ = ("done", "finished", "started")
+    __slots__ = ("answered", "done", "finished", "settled", "started")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.started: asyncio.Future[None] = loop.create_future()
         self.finished: asyncio.Future[bool] = loop.create_future()  # True: the body succeeded
         self.done: asyncio.Future[None] = loop.create_future()
+        self.answered = False
+        self.settled: asyncio.Future[None] | None = None
 
 
 def _run_calls(
@@ -96,29 +100,32 @@ def _roll_back(raw: sqlite3.Connection) -> None:
         raw.execute("ROLLBACK")
 
 
-async def _settled(outcome: asyncio.Future[T], writer: asyncio.Task[None]) -> T:
+async def _settled(unit: _Calls | _Block, writer: asyncio.Task[None]) -> Any:
     """Return the unit's outcome; a caller cancelled meanwhile still waits for it (committed or failed), then is
     cancelled, so a write is never left pending once its caller has finished. Stops waiting if the writer is gone."""
     try:
-        return await asyncio.shield(outcome)
+        return await unit.done  # cancelling the caller cancels this future; the writer then answers ``settled``
     except asyncio.CancelledError:
-        while not outcome.done() and not writer.done():
-            try:
-                await asyncio.wait((outcome, writer), return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                continue
-        if outcome.done() and not outcome.cancelled():
-            outcome.exception()  # seen: its failure is not reported again as never retrieved
+        if not unit.answered:
+            settled = unit.settled = asyncio.get_running_loop().create_future()
+            while not settled.done() and not writer.done():
+                try:
+                    await asyncio.wait((settled, writer), return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    continue
         raise
 
 
-def _answer(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
+def _answer(unit: _Calls | _Block, ok: bool, value: Any) -> None:
+    unit.answered = True
+    if unit.settled is not None and not unit.settled.done():
+        unit.settled.set_result(None)
+    if unit.done.done():
         return
     if ok:
-        future.set_result(value)
+        unit.done.set_result(value)
     else:
-        future.set_exception(value)
+        unit.done.set_exception(value)
 
 
 class SqliteDatabase:
@@ -186,9 +193,9 @@ class SqliteDatabase:
 
         ``fn`` must not touch the event loop; an exception it raises rolls back its own changes only.
         """
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._submit(_Calls(fn, done))
-        return await _settled(done, self._task)
+        unit = _Calls(fn, asyncio.get_running_loop().create_future())
+        self._submit(unit)
+        return await _settled(unit, self._task)  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write statement atomically and return the number of rows it changed, once committed."""
@@ -210,7 +217,7 @@ class SqliteDatabase:
             block.finished.set_result(False)
             raise
         block.finished.set_result(True)
-        await _settled(block.done, self._task)
+        await _settled(block, self._task)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Return every row of a read query (committed data only)."""
@@ -254,9 +261,9 @@ class SqliteDatabase:
         answers = iter(outcomes)
         for unit in batch:
             if isinstance(unit, _Calls):
-                _answer(unit.done, *next(answers))
+                _answer(unit, *next(answers))
             elif unit.finished.done() and unit.finished.result():
-                _answer(unit.done, True, None)
+                _answer(unit, True, None)
 
     async def _fail(self, batch: list[_Calls | _Block], err: Exception) -> None:
         """Roll the batch back and give its error to every unit still waiting."""
@@ -266,11 +273,11 @@ class SqliteDatabase:
             pass
         for unit in batch:
             if isinstance(unit, _Calls):
-                _answer(unit.done, False, err)
+                _answer(unit, False, err)
             elif not unit.started.done():
                 unit.started.set_exception(err)
             elif unit.finished.done() and unit.finished.result():
-                _answer(unit.done, False, err)
+                _answer(unit, False, err)
 
 
 async def tx_fetch_all(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
