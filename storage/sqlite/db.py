@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
+from storage.sqlite.checkpoint import CHECKPOINT_OFF, Checkpointer
 from storage.sqlite.connect import connect, hop
 
 MAX_BATCH = 256  # units per transaction
@@ -138,9 +139,12 @@ class SqliteDatabase:
 
     kind: Literal["sqlite"] = "sqlite"
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, checkpoints: aiosqlite.Connection, path: Path
+    ) -> None:
         self._conn = writer
         self._reader = reader
+        self._checkpointer = Checkpointer(checkpoints)
         self.path = path
         self._queue: deque[_Calls | _Block] = deque()
         self._wake = asyncio.Event()
@@ -152,9 +156,10 @@ class SqliteDatabase:
         """Open (creating if needed) the database file at ``path``; ``synchronous`` is SQLite's durability level."""
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous is one of {', '.join(SYNCHRONOUS_LEVELS)}, not {synchronous!r}")
-        writer = await connect(path, [f"synchronous={synchronous.upper()}"])
+        writer = await connect(path, [f"synchronous={synchronous.upper()}", CHECKPOINT_OFF])
         reader = await connect(path, ["query_only=ON"])
-        return cls(writer, reader, path)
+        checkpoints = await connect(path, [f"synchronous={synchronous.upper()}"])
+        return cls(writer, reader, checkpoints, path)
 
     async def ping(self) -> bool:
         """Return True when the file can be read."""
@@ -169,6 +174,7 @@ class SqliteDatabase:
         self._closing = True
         self._wake.set()
         await asyncio.shield(self._task)
+        await self._checkpointer.close()
         await self._conn.close()
         await self._reader.close()
 
@@ -241,6 +247,9 @@ class SqliteDatabase:
                 await self._commit(batch)
             except Exception as err:
                 await self._fail(batch, err)
+            else:
+                self._checkpointer.committed()
+            await self._checkpointer.catch_up(self._conn)
 
     async def _commit(self, batch: list[_Calls | _Block]) -> None:
         """Run ``batch`` in one transaction, then answer every unit."""

@@ -1,4 +1,5 @@
-"""The SQLite database's write transactions stay all-or-nothing when the task running one is cancelled."""
+"""The SQLite database: write transactions stay all-or-nothing when the task running one is cancelled, and WAL
+checkpoints run beside the writer without letting the WAL grow without end."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from storage.sqlite import checkpoint
 from storage.sqlite.db import SqliteDatabase, tx_fetch_one
 
 
@@ -165,3 +167,40 @@ async def test_a_read_then_write_block_stays_isolated_across_connections_and_bat
     assert row is not None and row["n"] == 400
     await first.close()
     await second.close()
+
+
+async def test_commits_leave_checkpoints_to_the_background_which_copies_them_into_the_file(
+    pairs: SqliteDatabase,
+) -> None:
+    db = pairs
+    assert await db.run(lambda raw: raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0  # none in a COMMIT
+    await db.create_schema("CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)")
+    for _ in range(20):  # 20 commits of 16 KiB: far below SQLite's own 1,000-page automatic checkpoint
+        await db.execute("INSERT INTO blobs VALUES (?)", (bytes(16384),))
+    for _ in range(200):  # a second after the first commit at the latest; 10 s at most
+        if db.path.stat().st_size >= 20 * 16384:
+            break
+        await asyncio.sleep(0.05)
+    assert db.path.stat().st_size >= 20 * 16384, "the database file never got the committed pages"
+
+
+async def test_the_wal_stays_short_while_writes_never_stop(
+    pairs: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A background checkpoint never finds the WAL fully copied while writes go on, so the writer finishes it."""
+    db = pairs
+    monkeypatch.setattr(checkpoint, "COMMITS_PER_CHECKPOINT", 10)
+    monkeypatch.setattr(checkpoint, "WAL_CATCH_UP_FRAMES", 200)  # 800 KiB
+    await db.create_schema("CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)")
+    wal = db.path.with_name(db.path.name + "-wal")
+    longest = 0
+
+    async def keep_writing() -> None:
+        nonlocal longest
+        for _ in range(600):
+            await db.execute("INSERT INTO blobs VALUES (?)", (bytes(16384),))
+            longest = max(longest, wal.stat().st_size)
+
+    await asyncio.gather(*(keep_writing() for _ in range(4)))  # 2,400 commits, 37.5 MiB, never a pause
+    assert tuple(await db.fetch_one("SELECT count(*) AS n FROM blobs") or ()) == (2400,)
+    assert longest < 18 * 2**20, f"the WAL grew to {longest / 2**20:.1f} MiB: it never started over"
