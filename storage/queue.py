@@ -55,6 +55,24 @@ def removal_entry(ref: str, agent_id: str, by: str, now: datetime, windows: list
     )
 
 
+def reset_entry(ref: str, by: str, now: datetime, office: Any, windows: list[tuple[int, int, int]]) -> AuditEntry:
+    """Return the audit entry of resetting an office's counters: its counts before, and each window's
+    ``(number_window, served, no_shows)``."""
+    return AuditEntry(
+        id=new_id(),
+        ref_office=ref,
+        action="reset_counters",
+        by=by,
+        at=now,
+        previous={
+            "counter": office["counter"],
+            "issued": office["issued"],
+            "epoch": office["epoch"],
+            "windows": [{"number_window": n, "served": s, "no_shows": x} for n, s, x in windows],
+        },
+    )
+
+
 def no_window_error(ref: str, agent_id: str) -> NotFound:
     """Return the error of removing an agent who sits at no window of the office."""
     return NotFound(f"agent {agent_id} has no window at {ref}", {"agent_id": agent_id})

@@ -13,10 +13,9 @@ from pymongo.errors import DuplicateKeyError
 
 from models.errors import Conflict
 from models.queue import AuditEntry, Office, QueueNumber, Reset, Window
-from storage.database import new_id
 from storage.mongo.db import MongoDatabase
 from storage.mongo.queue import AFTER, BEFORE, LIVE, check_live, live_office, new_window, number_of
-from storage.queue import no_window_error, office_ref, removal_entry, seat_entry
+from storage.queue import no_window_error, office_ref, removal_entry, reset_entry, seat_entry
 
 
 class MongoOfficeStore:
@@ -178,10 +177,7 @@ class MongoOfficeStore:
         )
         office = before if before is not None else await self._live(ref, session)  # the second raises NotFound
         cursor = self._windows.find({"ref_office": ref}, session=session).sort("number_window", ASCENDING)
-        windows = [
-            {"number_window": w["number_window"], "served": w["served"], "no_shows": w["no_shows"]}
-            async for w in cursor
-        ]
+        windows = [(w["number_window"], w["served"], w["no_shows"]) async for w in cursor]
         await self._windows.update_many(
             {"ref_office": ref}, {"$set": {"served": 0, "no_shows": 0, "current_number": None}}, session=session
         )
@@ -189,19 +185,7 @@ class MongoOfficeStore:
             {"ref_office": ref, "outcome": "serving"}, {"$set": {"outcome": "served"}}, session=session
         )
         expired = await self._expire_waiting(ref, session)
-        entry = AuditEntry(
-            id=new_id(),
-            ref_office=ref,
-            action="reset_counters",
-            by=by,
-            at=now,
-            previous={
-                "counter": office["counter"],
-                "issued": office["issued"],
-                "epoch": office["epoch"],
-                "windows": windows,
-            },
-        )
+        entry = reset_entry(ref, by, now, office, windows)
         await self._log(entry, session)
         return Reset(entry=entry, expired=expired)
 

@@ -10,8 +10,7 @@ import orjson
 
 from models.errors import Conflict
 from models.queue import AuditEntry, Office, Reset, Window
-from storage.database import new_id
-from storage.queue import no_window_error, office_ref, removal_entry, seat_entry
+from storage.queue import no_window_error, office_ref, removal_entry, reset_entry, seat_entry
 from storage.sqlite.convert import iso
 from storage.sqlite.db import SqliteDatabase, tx_fetch_all, tx_fetch_one
 from storage.sqlite.queue import (
@@ -191,22 +190,7 @@ class SqliteOfficeStore:
         async with self._db.transaction() as conn:
             office = await live_office(conn, ref)
             windows = await tx_fetch_all(conn, "SELECT * FROM queue_windows WHERE ref = ? ORDER BY number", (ref,))
-            entry = AuditEntry(
-                id=new_id(),
-                ref_office=ref,
-                action="reset_counters",
-                by=by,
-                at=now,
-                previous={
-                    "counter": office["counter"],
-                    "issued": office["issued"],
-                    "epoch": office["epoch"],
-                    "windows": [
-                        {"number_window": w["number"], "served": w["served"], "no_shows": w["no_shows"]}
-                        for w in windows
-                    ],
-                },
-            )
+            entry = reset_entry(ref, by, now, office, [(w["number"], w["served"], w["no_shows"]) for w in windows])
             await conn.execute(
                 "UPDATE queue_offices SET counter = 0, issued = 0, epoch = epoch + 1 WHERE ref = ?", (ref,)
             )
