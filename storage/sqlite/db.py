@@ -6,8 +6,9 @@ one ``BEGIN IMMEDIATE ... COMMIT``, each unit in its own savepoint, so a failing
 back alone. Each unit's caller is answered only after that COMMIT has returned, so nothing is
 acknowledged before it is durable at ``PRAGMA synchronous``'s level; a caller cancelled once its unit
 is queued finishes only when that unit is committed or rolled back. Consecutive statements and
-``run`` functions share one trip to the writer's thread. Reads use their own connection in WAL
-mode, one thread trip per query, and never wait behind a write.
+``run`` functions share one trip to the writer's thread (the units: ``storage/sqlite/write_units.py``).
+Reads use their own connection in WAL mode, one thread trip per query, and never wait behind a write.
+WAL checkpoints run on a third connection, beside the writer (``storage/sqlite/checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import aiosqlite
 
 from storage.sqlite.checkpoint import CHECKPOINT_OFF, Checkpointer
 from storage.sqlite.connect import connect, hop
+from storage.sqlite.write_units import SAVEPOINT, Block, Calls, answer, roll_back, run_calls, settled, statement_call
 
 MAX_BATCH = 256  # units per transaction
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_SAVEPOINT = "deskline_unit"
-
 T = TypeVar("T")
-Call = Callable[[sqlite3.Connection], Any]
 
 
 def _fetch_all(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
@@ -43,90 +42,6 @@ def _fetch_one(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> sq
         return cursor.fetchone()
     finally:
         cursor.close()
-
-
-def _statement(sql: str, params: tuple[Any, ...]) -> Call:
-    return lambda raw: raw.execute(sql, params).rowcount
-
-
-class _Calls:
-    """Units that run wholly on the writer's thread (statements, ``run`` functions)."""
-
-    __slots__ = ("answered", "done", "fn", "settled")
-
-    def __init__(self, fn: Call, done: asyncio.Future[Any]) -> None:
-        self.fn = fn
-        self.done = done
-        self.answered = False  # the writer is through with the unit (committed, rolled back or failed)
-        self.settled: asyncio.Future[None] | None = None  # made only for a caller cancelled while it waited
-
-
-class _Block:
-    """A ``transaction()`` block: the caller runs its statements between ``started`` and ``finished``."""
-
-    __slots__ = ("answered", "done", "finished", "settled", "started")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.started: asyncio.Future[None] = loop.create_future()
-        self.finished: asyncio.Future[bool] = loop.create_future()  # True: the body succeeded
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.answered = False
-        self.settled: asyncio.Future[None] | None = None
-
-
-def _run_calls(
-    raw: sqlite3.Connection, before: list[str], calls: list[_Calls], after: list[str]
-) -> list[tuple[bool, Any]]:
-    """Run control statements, then each call in its own savepoint, then more control statements."""
-    for sql in before:
-        raw.execute(sql)
-    outcomes: list[tuple[bool, Any]] = []
-    for call in calls:
-        raw.execute(f"SAVEPOINT {_SAVEPOINT}")
-        try:
-            outcomes.append((True, call.fn(raw)))
-        except Exception as err:
-            outcomes.append((False, err))
-            if not raw.in_transaction:
-                raise  # SQLite rolled back the whole transaction (e.g. disk full): the batch fails
-            raw.execute(f"ROLLBACK TO {_SAVEPOINT}")
-        raw.execute(f"RELEASE {_SAVEPOINT}")
-    for sql in after:
-        raw.execute(sql)
-    return outcomes
-
-
-def _roll_back(raw: sqlite3.Connection) -> None:
-    if raw.in_transaction:
-        raw.execute("ROLLBACK")
-
-
-async def _settled(unit: _Calls | _Block, writer: asyncio.Task[None]) -> Any:
-    """Return the unit's outcome; a caller cancelled meanwhile still waits for it (committed or failed), then is
-    cancelled, so a write is never left pending once its caller has finished. Stops waiting if the writer is gone."""
-    try:
-        return await unit.done  # cancelling the caller cancels this future; the writer then answers ``settled``
-    except asyncio.CancelledError:
-        if not unit.answered:
-            settled = unit.settled = asyncio.get_running_loop().create_future()
-            while not settled.done() and not writer.done():
-                try:
-                    await asyncio.wait((settled, writer), return_when=asyncio.FIRST_COMPLETED)
-                except asyncio.CancelledError:
-                    continue
-        raise
-
-
-def _answer(unit: _Calls | _Block, ok: bool, value: Any) -> None:
-    unit.answered = True
-    if unit.settled is not None and not unit.settled.done():
-        unit.settled.set_result(None)
-    if unit.done.done():
-        return
-    if ok:
-        unit.done.set_result(value)
-    else:
-        unit.done.set_exception(value)
 
 
 class SqliteDatabase:
@@ -146,7 +61,7 @@ class SqliteDatabase:
         self._reader = reader
         self._checkpointer = Checkpointer(checkpoints)
         self.path = path
-        self._queue: deque[_Calls | _Block] = deque()
+        self._queue: deque[Calls | Block] = deque()
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="sqlite-writer")
@@ -188,7 +103,7 @@ class SqliteDatabase:
 
         await self.run(create)
 
-    def _submit(self, unit: _Calls | _Block) -> None:
+    def _submit(self, unit: Calls | Block) -> None:
         if self._closing:
             raise RuntimeError("the database is closed")
         self._queue.append(unit)
@@ -199,18 +114,18 @@ class SqliteDatabase:
 
         ``fn`` must not touch the event loop; an exception it raises rolls back its own changes only.
         """
-        unit = _Calls(fn, asyncio.get_running_loop().create_future())
+        unit = Calls(fn, asyncio.get_running_loop().create_future())
         self._submit(unit)
-        return await _settled(unit, self._task)  # type: ignore[no-any-return]
+        return await settled(unit, self._task)  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write statement atomically and return the number of rows it changed, once committed."""
-        return await self.run(_statement(sql, tuple(params)))
+        return await self.run(statement_call(sql, tuple(params)))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run the block as one atomic, isolated write unit; answer after the COMMIT holding it, or roll it back."""
-        block = _Block(asyncio.get_running_loop())
+        block = Block(asyncio.get_running_loop())
         self._submit(block)
         try:
             await block.started
@@ -223,7 +138,7 @@ class SqliteDatabase:
             block.finished.set_result(False)
             raise
         block.finished.set_result(True)
-        await _settled(block, self._task)
+        await settled(block, self._task)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Return every row of a read query (committed data only)."""
@@ -251,42 +166,42 @@ class SqliteDatabase:
                 self._checkpointer.committed()
             await self._checkpointer.catch_up(self._conn)
 
-    async def _commit(self, batch: list[_Calls | _Block]) -> None:
+    async def _commit(self, batch: list[Calls | Block]) -> None:
         """Run ``batch`` in one transaction, then answer every unit."""
         before, calls, outcomes = ["BEGIN IMMEDIATE"], [], []
         for unit in batch:
-            if isinstance(unit, _Calls):
+            if isinstance(unit, Calls):
                 calls.append(unit)
                 continue
             if unit.finished.done():  # cancelled before its turn
                 continue
-            outcomes += await hop(self._conn, _run_calls, before, calls, [f"SAVEPOINT {_SAVEPOINT}"])
+            outcomes += await hop(self._conn, run_calls, before, calls, [f"SAVEPOINT {SAVEPOINT}"])
             before, calls = [], []
             if not unit.started.done():
                 unit.started.set_result(None)
             ok = await unit.finished
-            before = [f"RELEASE {_SAVEPOINT}"] if ok else [f"ROLLBACK TO {_SAVEPOINT}", f"RELEASE {_SAVEPOINT}"]
-        outcomes += await hop(self._conn, _run_calls, before, calls, ["COMMIT"])
+            before = [f"RELEASE {SAVEPOINT}"] if ok else [f"ROLLBACK TO {SAVEPOINT}", f"RELEASE {SAVEPOINT}"]
+        outcomes += await hop(self._conn, run_calls, before, calls, ["COMMIT"])
         answers = iter(outcomes)
         for unit in batch:
-            if isinstance(unit, _Calls):
-                _answer(unit, *next(answers))
+            if isinstance(unit, Calls):
+                answer(unit, *next(answers))
             elif unit.finished.done() and unit.finished.result():
-                _answer(unit, True, None)
+                answer(unit, True, None)
 
-    async def _fail(self, batch: list[_Calls | _Block], err: Exception) -> None:
+    async def _fail(self, batch: list[Calls | Block], err: Exception) -> None:
         """Roll the batch back and give its error to every unit still waiting."""
         try:
-            await hop(self._conn, _roll_back)
+            await hop(self._conn, roll_back)
         except Exception:
             pass
         for unit in batch:
-            if isinstance(unit, _Calls):
-                _answer(unit, False, err)
+            if isinstance(unit, Calls):
+                answer(unit, False, err)
             elif not unit.started.done():
                 unit.started.set_exception(err)
             elif unit.finished.done() and unit.finished.result():
-                _answer(unit, False, err)
+                answer(unit, False, err)
 
 
 async def tx_fetch_all(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
