@@ -45,7 +45,7 @@ def _fetch_one(raw: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> sq
 
 
 class SqliteDatabase:
-    """An SQLite file in WAL mode: one group-committing writer connection and one reader connection.
+    """An SQLite file in WAL mode: one group-committing writer connection, one reader and one for checkpoints.
 
     Cross-process atomicity comes from SQLite itself (``BEGIN IMMEDIATE`` takes the database's
     write lock, waiting up to the busy timeout for other processes); the writer task only orders
