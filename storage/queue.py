@@ -31,46 +31,32 @@ def seat_entry(
     new: bool,
 ) -> AuditEntry:
     """Return the audit entry of seating an agent: who sat at the window before, which windows the agent left."""
-    return AuditEntry(
-        id=new_id(),
-        ref_office=ref,
-        action="assign_agent",
-        by=by,
-        at=now,
-        previous={"agent_id": replaced, "agent_windows": left},
-        details={"agent_id": agent_id, "number_window": number_window, "new_window": new},
-    )
+    previous = {"agent_id": replaced, "agent_windows": left}
+    details = {"agent_id": agent_id, "number_window": number_window, "new_window": new}
+    return _entry(ref, "assign_agent", by, now, previous, details)
 
 
 def removal_entry(ref: str, agent_id: str, by: str, now: datetime, windows: list[int]) -> AuditEntry:
     """Return the audit entry of taking an agent off the windows they sat at."""
-    return AuditEntry(
-        id=new_id(),
-        ref_office=ref,
-        action="delete_agent",
-        by=by,
-        at=now,
-        previous={"agent_windows": windows},
-        details={"agent_id": agent_id},
-    )
+    return _entry(ref, "delete_agent", by, now, {"agent_windows": windows}, {"agent_id": agent_id})
 
 
 def reset_entry(ref: str, by: str, now: datetime, office: Any, windows: list[tuple[int, int, int]]) -> AuditEntry:
     """Return the audit entry of resetting an office's counters: its counts before, and each window's
     ``(number_window, served, no_shows)``."""
-    return AuditEntry(
-        id=new_id(),
-        ref_office=ref,
-        action="reset_counters",
-        by=by,
-        at=now,
-        previous={
-            "counter": office["counter"],
-            "issued": office["issued"],
-            "epoch": office["epoch"],
-            "windows": [{"number_window": n, "served": s, "no_shows": x} for n, s, x in windows],
-        },
-    )
+    previous = {
+        "counter": office["counter"],
+        "issued": office["issued"],
+        "epoch": office["epoch"],
+        "windows": [{"number_window": n, "served": s, "no_shows": x} for n, s, x in windows],
+    }
+    return _entry(ref, "reset_counters", by, now, previous, {})
+
+
+def _entry(
+    ref: str, action: str, by: str, now: datetime, previous: dict[str, Any], details: dict[str, Any]
+) -> AuditEntry:
+    return AuditEntry(id=new_id(), ref_office=ref, action=action, by=by, at=now, previous=previous, details=details)
 
 
 def no_window_error(ref: str, agent_id: str) -> NotFound:
