@@ -77,10 +77,10 @@ async def settled(unit: Calls | Block, writer: asyncio.Task[None]) -> Any:
         return await unit.done  # cancelling the caller cancels this future; the writer then answers ``settled``
     except asyncio.CancelledError:
         if not unit.answered:
-            settled = unit.settled = asyncio.get_running_loop().create_future()
-            while not settled.done() and not writer.done():
+            through = unit.settled = asyncio.get_running_loop().create_future()
+            while not through.done() and not writer.done():
                 try:
-                    await asyncio.wait((settled, writer), return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait((through, writer), return_when=asyncio.FIRST_COMPLETED)
                 except asyncio.CancelledError:
                     continue
         raise
