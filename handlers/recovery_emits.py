@@ -39,6 +39,7 @@ class RecoverableSocket(Protocol):
 
     recovery_pid: str | None
     held: list[tuple[int, eio_packet.Packet]] | None
+    replayed_to: int
 
     def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
         """Send or queue one packet."""
@@ -78,6 +79,7 @@ def replay(sock: RecoverableSocket, missed: list[tuple[int, str]]) -> int:
         if offset > last:
             sock.push(pkt)
             last = offset
+    sock.replayed_to = last  # a packet persisted before the replay was read but delivered after it: not again
     return last
 
 

@@ -57,9 +57,12 @@ class DirectEmitManager(socketio.AsyncManager):
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
-            if members is not None and sid not in members and sock.recovery_pid is None:
+            recovering = sock.recovery_pid is not None or sock.held is not None  # held: being restored now
+            if members is not None and sid not in members and not recovering:
                 continue  # joined while the broadcast was being persisted (a recovering socket dedups by offset)
-            if with_offset is not None and sock.recovery_pid is not None:
+            if with_offset is not None and recovering:
+                if with_offset.offset <= sock.replayed_to:
+                    continue  # its replay, read after this broadcast was persisted, sent it already
                 if sock.held is None and with_offset.frame is not None:
                     sock.push(with_offset.pkt, with_offset.frame)
                 else:

@@ -63,6 +63,7 @@ class DesklineSocket(AsyncSocket):
     recovery_pid: str | None = None  # set when the client asked for connection-state recovery (offsets appended)
     recovery_since: int = 0  # the newest offset when it connected (replay start for a zero-event session)
     held: list[tuple[int, eio_packet.Packet]] | None = None  # live packets held while missed ones are replayed
+    replayed_to: int = 0  # the newest offset its replay sent: a live packet at or below it was sent already
 
     def __init__(self, server: Any, sid: str) -> None:
         super().__init__(server, sid)

@@ -68,7 +68,11 @@ async def test_a_signed_in_socket_is_recovered_with_its_user_room_after_its_toke
     assert back["recovered"] is True and back["id"] == first["id"]
     await sio.emit("agent_note", {"n": 2}, to=user_room(me["user"]["id"]))
     events = await js.seen_until("console", lambda ev: sum(e[0] == "agent_note" for e in ev) >= 2)
-    assert [e[1] for e in events if e[0] == "agent_note"] == [{"n": 1}, {"n": 2}]
+    assert [e[1] for e in events if e[0] == "agent_note"] == [{"n": 1}, {"n": 2}], events
+    offsets = offsets_of(events)
+    assert len(offsets) == len(set(offsets)), events  # nothing delivered twice: live and again in the replay
+    greetings = [e for e in events if e[0] == "my_response"]
+    assert len(greetings) == 2, events  # one per connect: the recovered one's is not replayed a second time
 
 
 async def test_a_session_that_received_nothing_yet_is_recovered_too(server: RunningServer, js: JsClients) -> None:
