@@ -57,21 +57,30 @@ def _run_pool(settings: Settings, folder: Path) -> int:
         "DESKLINE_METRICS_DIR": str(folder),
     }
     log.info("event=metrics_dir path=%s", folder)
-    children = [subprocess.Popen([sys.executable, server, WORKER_FLAG], env=env) for _ in range(settings.workers)]
-    log.info("event=workers_started count=%s pids=%s", len(children), ",".join(str(c.pid) for c in children))
+    children: list[subprocess.Popen[bytes]] = []
     stopping = False
+
+    def signal_children() -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         if not stopping:
             stopping = True
             log.info("event=workers_stopping signal=%s", signal.Signals(signum).name)
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
+            signal_children()
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)  # before the first child: a stop while they start must reach them all
     signal.signal(signal.SIGINT, stop)
+    for _ in range(settings.workers):
+        if stopping:
+            break  # asked to stop while starting: start no more
+        children.append(subprocess.Popen([sys.executable, server, WORKER_FLAG], env=env))
+    if stopping:
+        signal_children()  # the stop may have come while the last one was being started
+    log.info("event=workers_started count=%s pids=%s", len(children), ",".join(str(c.pid) for c in children))
     failed = False
     deadline: float | None = None
     while any(child.poll() is None for child in children):
