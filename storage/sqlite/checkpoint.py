@@ -55,8 +55,12 @@ class Checkpointer:
         self._commits += 1
         self._schedule()
 
+    def _may_start(self) -> bool:
+        """Return whether a checkpoint may start now: none running, commits to copy, not the writer's turn."""
+        return self._running is None and self._commits > 0 and not self._wal_long and not self._closing
+
     def _schedule(self) -> None:
-        if self._running is not None or not self._commits or self._wal_long or self._closing:
+        if not self._may_start():
             return
         if self._commits >= COMMITS_PER_CHECKPOINT or self._loop.time() - self._last >= SECONDS_PER_CHECKPOINT:
             self._start()
@@ -67,7 +71,7 @@ class Checkpointer:
         if self._later is not None:
             self._later.cancel()
             self._later = None
-        if self._running is not None or not self._commits or self._wal_long or self._closing:
+        if not self._may_start():
             return
         self._commits, self._last = 0, self._loop.time()
         self._running = self._loop.create_task(self._run(), name="sqlite-checkpoint")

@@ -17,29 +17,36 @@ def statement_call(sql: str, params: tuple[Any, ...]) -> Call:
     return lambda raw: raw.execute(sql, params).rowcount
 
 
-class Calls:
-    """Units that run wholly on the writer's thread (statements, ``run`` functions)."""
+class Unit:
+    """What every write unit has: the future its caller awaits, and how far the writer is with it."""
 
-    __slots__ = ("answered", "done", "fn", "settled")
+    __slots__ = ("answered", "done", "settled")
 
-    def __init__(self, fn: Call, done: asyncio.Future[Any]) -> None:
-        self.fn = fn
+    def __init__(self, done: asyncio.Future[Any]) -> None:
         self.done = done
         self.answered = False  # the writer is through with the unit (committed, rolled back or failed)
         self.settled: asyncio.Future[None] | None = None  # made only for a caller cancelled while it waited
 
 
-class Block:
+class Calls(Unit):
+    """Units that run wholly on the writer's thread (statements, ``run`` functions)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Call, done: asyncio.Future[Any]) -> None:
+        super().__init__(done)
+        self.fn = fn
+
+
+class Block(Unit):
     """A ``transaction()`` block: the caller runs its statements between ``started`` and ``finished``."""
 
-    __slots__ = ("answered", "done", "finished", "settled", "started")
+    __slots__ = ("finished", "started")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop.create_future())
         self.started: asyncio.Future[None] = loop.create_future()
         self.finished: asyncio.Future[bool] = loop.create_future()  # True: the body succeeded
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.answered = False
-        self.settled: asyncio.Future[None] | None = None
 
 
 def run_calls(
@@ -70,7 +77,7 @@ def roll_back(raw: sqlite3.Connection) -> None:
         raw.execute("ROLLBACK")
 
 
-async def settled(unit: Calls | Block, writer: asyncio.Task[None]) -> Any:
+async def settled(unit: Unit, writer: asyncio.Task[None]) -> Any:
     """Return the unit's outcome; a caller cancelled meanwhile still waits for it (committed or failed), then is
     cancelled, so a write is never left pending once its caller has finished. Stops waiting if the writer is gone."""
     try:
@@ -86,7 +93,7 @@ async def settled(unit: Calls | Block, writer: asyncio.Task[None]) -> Any:
         raise
 
 
-def answer(unit: Calls | Block, ok: bool, value: Any) -> None:
+def answer(unit: Unit, ok: bool, value: Any) -> None:
     """Give the unit's caller its result (``ok``) or error, unless it stopped waiting; the unit is done."""
     unit.answered = True
     if unit.settled is not None and not unit.settled.done():
