@@ -15,18 +15,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, free_port, npm_installed
 
 JS = ROOT / "tests" / "js"
 
 
 def node_modules() -> Path:
     """Install the JS client's pinned packages once (npm registry) and return their folder."""
-    if not (JS / "node_modules" / "socket.io-client").exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is required for the JS client tests (.ci/run installs it)"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, capture_output=True, timeout=300)
-    return JS
+    return npm_installed(JS, "socket.io-client")
 
 
 def socket_io_bundle() -> Path:

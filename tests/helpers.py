@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,15 @@ from server import SIO_KEY, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CALL_TIMEOUT = 15
+
+
+def npm_installed(folder: Path, package: str) -> Path:
+    """Install ``folder``'s pinned npm packages (``npm ci``) unless ``package`` is there; return ``folder``."""
+    if not (folder / "node_modules" / package).exists():
+        npm = shutil.which("npm")
+        assert npm, f"npm is required to install {folder.relative_to(ROOT)} (.ci/run installs it)"
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=300)
+    return folder
 
 
 def free_port() -> int:

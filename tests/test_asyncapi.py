@@ -16,7 +16,7 @@ import yaml
 from handlers.asyncapi import MissingSchema, document, registry
 from models.pushes import ALL_PUSHES
 from server import VERSION
-from tests.helpers import ROOT, RunningServer
+from tests.helpers import ROOT, RunningServer, npm_installed
 
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
 TOOL = ROOT / "tools" / "asyncapi"
@@ -24,11 +24,7 @@ TOOL = ROOT / "tools" / "asyncapi"
 
 def asyncapi_parser() -> Path:
     """Install the pinned @asyncapi/parser once (npm registry) and return its folder."""
-    if not (TOOL / "node_modules" / "@asyncapi" / "parser").exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is required to validate the AsyncAPI document (.ci/run installs it)"
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TOOL, check=True, capture_output=True, timeout=300)
-    return TOOL
+    return npm_installed(TOOL, "@asyncapi/parser")
 
 
 def test_the_committed_document_is_current() -> None:
