@@ -1,12 +1,23 @@
-"""``DesklineEngine``: python-engineio's server with ``DesklineSocket`` sockets (``handlers.sio_engine``)."""
+"""``DesklineEngine``: python-engineio's server with ``DesklineSocket`` sockets (``handlers.sio_engine``).
+
+It also answers the HTTP requests python-engineio answers differently from Node's engine.io, as socket.io's
+conformance suite expects (``tests/conformance``): a handshake without ``transport`` and a method other than
+GET, POST or OPTIONS get 400 (not a session on polling and 405), a POST is answered ``ok`` (not ``OK``), a
+second WebSocket for a session already on (or moving to) WebSocket is opened and closed at once (not refused
+with 400, nor let take the session over mid-upgrade), and ``pingInterval`` keeps its milliseconds (upstream
+rounds it down to whole seconds first).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import engineio
+from aiohttp import web
 from engineio import packet as eio_packet
 
+from handlers.eio_polling import asks_upgrade
 from handlers.sio_engine import DesklineSocket
 
 
@@ -14,6 +25,39 @@ class DesklineEngine(engineio.AsyncServer):
     """Engine.IO server whose sockets are ``DesklineSocket``; ``send_backlog`` bounds each socket's queue."""
 
     send_backlog = 10_000
+
+    def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
+        """Attach to ``app`` (as ``engineio.AsyncServer.attach``); other methods than GET, POST, OPTIONS get 400."""
+        super().attach(app, engineio_path)
+        app.router.add_route("*", f"/{engineio_path.strip('/')}/", self._bad_method)
+
+    async def _bad_method(self, request: web.Request) -> Any:
+        """Answer a request whose method Engine.IO has no use for: 400, as Node's engine.io does."""
+        environ = self._async["translate_request"](request)
+        return await self._make_response(self._bad_request("Bad handshake method"), environ)
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        """Serve an Engine.IO request (``engineio.AsyncServer.handle_request``); 400 when it names no transport."""
+        request = args[0] if args else None
+        if not isinstance(request, web.BaseRequest):
+            return await super().handle_request(*args, **kwargs)
+        query = parse_qs(request.query_string)
+        if "transport" not in query:
+            environ = self._async["translate_request"](request)
+            return await self._make_response(self._bad_request("Invalid transport"), environ)
+        sock = self.sockets.get(query["sid"][0]) if "sid" in query else None
+        if sock is not None and (sock.upgraded or sock.upgrading) and request.method == "GET":
+            environ = self._async["translate_request"](request)
+            if asks_upgrade(environ, sock.upgrade_protocols):
+                return await self._async["websocket"](_close_at_once, self)(environ)
+        return await super().handle_request(*args, **kwargs)
+
+    def _ok(self, packets: Any = None, headers: Any = None, jsonp_index: Any = None) -> dict[str, Any]:
+        """A 200 response (replaces ``engineio.base_server.BaseServer._ok``); ``ok`` when it carries no packets."""
+        response: dict[str, Any] = super()._ok(packets, headers, jsonp_index)
+        if packets is None:
+            response["response"] = b"ok"
+        return response
 
     async def _handle_connect(self, environ: dict[str, Any], transport: str, jsonp_index: Any = None) -> Any:
         """Open a session (replaces ``engineio.AsyncServer._handle_connect``) on a ``DesklineSocket``."""
@@ -29,7 +73,7 @@ class DesklineEngine(engineio.AsyncServer):
                 "sid": sid,
                 "upgrades": self._upgrades(sid, transport),
                 "pingTimeout": int(self.ping_timeout * 1000),
-                "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
+                "pingInterval": int((self.ping_interval + self.ping_interval_grace_period) * 1000),
                 "maxPayload": self.max_http_buffer_size,
             },
         )
@@ -56,3 +100,8 @@ class DesklineEngine(engineio.AsyncServer):
             return self._ok(await s.poll(), headers=headers, jsonp_index=jsonp_index)
         except engineio.exceptions.QueueEmpty:
             return self._bad_request()
+
+
+async def _close_at_once(ws: Any) -> None:
+    """Serve a WebSocket the session has no use for by closing it."""
+    await ws.close()

@@ -7,7 +7,8 @@ it takes the queue, drained by a writer task that exists only while there is som
 socket's packets always leave in the order they were sent. A broadcast is encoded and framed once
 (server frames are unmasked: every recipient gets the same bytes). A socket whose queue holds more than
 ``send_backlog`` packets (a reader too slow for what it is sent) is dropped. Polling sockets and sockets
-mid-upgrade always take the queue.
+mid-upgrade always take the queue. Long-polling requests and second WebSockets are answered as Node does
+(``handlers.eio_polling``).
 
 The upstream writer waits for a packet at most ``ping_interval + ping_timeout`` and then closes the
 WebSocket; with direct writes its queue can stay empty that long for a healthy client, so our writer has no
@@ -26,13 +27,14 @@ from typing import Any
 
 import engineio
 from engineio import packet as eio_packet
-from engineio.async_socket import AsyncSocket
+
+from handlers.eio_polling import NodePollingRules
 
 log = logging.getLogger("deskline.socket")
 
 # A direct write is skipped (the packet is queued) once the transport holds this many unsent bytes.
 DIRECT_WRITE_MAX_BUFFERED = 64 * 1024
-# A pong may arrive this long after ``ping_timeout`` before the socket is closed as gone.
+# A pong may arrive this long after ``ping_timeout`` (at most ``ping_timeout`` again) before the socket is closed.
 PONG_GRACE_SECONDS = 1.0
 # The byte length of the text message being dispatched (None for binary ones): the size limit reads it
 # instead of serialising the payload again. Set per message; a handler's task inherits the value.
@@ -57,7 +59,7 @@ def ws_frame(data: str | bytes) -> bytes:
     return header + payload
 
 
-class DesklineSocket(AsyncSocket):
+class DesklineSocket(NodePollingRules):
     """``AsyncSocket`` that writes to an idle WebSocket directly and queues only behind pending packets."""
 
     recovery_pid: str | None = None  # set when the client asked for connection-state recovery (offsets appended)
@@ -101,16 +103,24 @@ class DesklineSocket(AsyncSocket):
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.push(eio_packet.Packet(eio_packet.PING))
-            deadline = self.server.ping_timeout + PONG_GRACE_SECONDS
+            deadline = self.server.ping_timeout
+            if self.transport is not None:  # a WebSocket's pong may be late behind what the client still reads
+                deadline += min(PONG_GRACE_SECONDS, self.server.ping_timeout)
             self._ping_timer = asyncio.get_running_loop().call_later(deadline, self._pong_overdue)
 
     def _pong_overdue(self) -> None:
-        """No pong within ``ping_timeout``: end the WebSocket (its read loop has no timeout) as gone by ping timeout."""
+        """No pong within ``ping_timeout``: end the session as gone by ping timeout (a WebSocket: its connection)."""
         self._ping_timer = None
+        if not self.last_ping:
+            return
         transport = self.transport
-        if self.last_ping and transport is not None and not transport.is_closing():  # closed by the service task too
-            self.pong_missed = True
-            transport.abort()  # a half-open TCP connection would otherwise keep the read loop waiting
+        if transport is not None:
+            if not transport.is_closing():  # the service task may have closed the session already, not the socket
+                self.pong_missed = True
+                transport.abort()  # a half-open TCP connection would otherwise keep the read loop waiting
+        elif not self.upgraded and not self.closed and not self.closing:  # polling: ends now, as Node's does
+            reason = self.server.reason.PING_TIMEOUT
+            self.server.start_background_task(self.close, wait=False, abort=True, reason=reason)
 
     def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
         """Send ``pkt`` now if nothing is pending on this socket, else queue it behind what is."""
@@ -237,13 +247,20 @@ class DesklineSocket(AsyncSocket):
                 if not isinstance(data, str | bytes):
                     break
                 try:
-                    await self.receive(eio_packet.Packet(encoded_packet=data))
+                    pkt = eio_packet.Packet(encoded_packet=data)
+                except ValueError:  # not an Engine.IO packet: the connection ends, as with Node's engine.io
+                    log.info("event=(malformed) sid=%s code=invalid_payload reason=not_an_engine_io_packet", self.sid)
+                    break
+                try:
+                    await self.receive(pkt)
                 except engineio.exceptions.UnknownPacketError:
                     pass
                 except engineio.exceptions.SocketIsClosedError:
                     break
                 except Exception:
                     self.server.logger.exception("Unknown receive error")
+                if self.closed:  # the client sent CLOSE: end the WebSocket too, as Node's engine.io does
+                    break
         finally:
             self.direct = False
             if self._ping_timer is not None:

@@ -84,6 +84,9 @@ class DesklineServer(RecoveringServer):
         So every handler that runs finishes before the sockets close, and its ack goes out first; an event refused
         here changed nothing and can be sent again once the client has reconnected.
         """
+        if not isinstance(data, list) or not data:  # an event is an array that starts with its name
+            await self._drop_malformed(eio_sid, "an event's payload is not a non-empty array")
+            return
         if not self.stopping:
             sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
             if self.manager.is_connected(sid, namespace or "/"):
@@ -141,6 +144,20 @@ class DesklineServer(RecoveringServer):
             error = UnknownEvent("no such event", {"event": shown})
         return failure(error)
 
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        """Connect to a namespace; one nobody serves is refused ``{"message": "Invalid namespace"}``, as Node does.
+
+        (Upstream refuses it with the bare string "Unable to connect": socket.io-client reads the error's
+        ``message`` from an object, so its ``connect_error`` had no message.)
+        """
+        name = namespace or "/"
+        served = name in self.handlers or name in self.namespace_handlers
+        if not served and self.namespaces != "*" and name not in self.namespaces:
+            refusal = {"message": "Invalid namespace"}
+            await self._send_packet(eio_sid, self.packet_class(packet.CONNECT_ERROR, data=refusal, namespace=name))
+            return
+        await super()._handle_connect(eio_sid, namespace, data)
+
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         """Keep only the environ keys the ``connect`` handler reads (``socket_environ``), not the whole request."""
         return await super()._handle_eio_connect(eio_sid, socket_environ(environ))
@@ -163,6 +180,8 @@ class DesklineServer(RecoveringServer):
             await super()._handle_eio_message(eio_sid, data)
         except json.JSONDecodeError as exc:  # orjson's error subclasses it
             await self._refuse_unreadable(eio_sid, data, str(exc))
+        except ValueError as exc:  # not a Socket.IO packet: an unknown type, a bad ack id or namespace
+            await self._drop_malformed(eio_sid, str(exc))
         finally:
             self._end()
 
@@ -179,6 +198,14 @@ class DesklineServer(RecoveringServer):
         """Forget the socket's pending attachments, then disconnect it as usual."""
         self._skip_attachments.pop(eio_sid, None)
         await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _drop_malformed(self, eio_sid: str, reason: str) -> None:
+        """Close the connection of a client that sent something that is not a Socket.IO packet, as Node does.
+
+        (Upstream logged a traceback and kept the connection; there is no ack id to answer it with.)
+        """
+        log.info("event=(malformed) eio_sid=%s code=invalid_payload reason=%r", eio_sid, reason[:80])
+        await self.eio.disconnect(eio_sid)
 
     async def _refuse_unreadable(self, eio_sid: str, data: Any, reason: str) -> None:
         """Log one line and, when the packet is an event with an ack id, ack it ``invalid_payload``."""

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from typing import Any
 
+import aiohttp
+
 from handlers.sio_engine import DesklineSocket
 from server import SIO_KEY
 from tests.browser import node_modules
@@ -143,3 +145,62 @@ async def test_order_holds_across_the_polling_to_websocket_upgrade(server: Runni
         assert seen["upgradedAt"] is not None
         seq = seen["seq"]
         assert seq == list(range(seq[0], sent)), "pushes lost or reordered across the upgrade"
+
+
+async def test_a_malformed_packet_ends_only_its_own_connection(server: RunningServer) -> None:
+    """Not a Socket.IO packet (an unknown type, an event that is not an array, not an Engine.IO packet at all):
+    that connection is closed, as Node's server does, with no traceback; other sockets go on."""
+    bystander = await connect_client(server.url)
+    try:
+        for malformed in ("4abc", "42{}", "42[]", "abc"):
+            raw = await RawSocket.open(server.url)
+            await raw.ws.send_str(malformed)
+            try:
+                while True:
+                    await raw.receive(timeout=5)
+            except ConnectionError:
+                pass  # closed by the server, within the timeout (TimeoutError otherwise)
+            finally:
+                await raw.close()
+        assert "ok" in await bystander.call("get_presence", {})  # answered: the server goes on
+        assert not server.app[SIO_KEY].in_flight
+    finally:
+        await bystander.close()
+
+
+async def test_a_client_close_packet_ends_the_websocket(server: RunningServer) -> None:
+    raw = await RawSocket.open(server.url)
+    try:
+        await raw.ws.send_str("1")  # Engine.IO CLOSE
+        message = await raw.ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+    finally:
+        await raw.close()
+
+
+async def test_an_unknown_namespace_is_refused_with_a_message(server: RunningServer) -> None:
+    raw = await RawSocket.open(server.url)
+    try:
+        await raw.ws.send_str("40/nowhere,")
+        while not (answer := await raw.receive()).startswith("44/nowhere,"):
+            pass
+        assert json.loads(answer[len("44/nowhere,") :]) == {"message": "Invalid namespace"}
+    finally:
+        await raw.close()
+
+
+async def test_http_requests_node_refuses_get_400(server: RunningServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        base = f"{server.url}/socket.io/?EIO=4"
+        polling = f"{base}&transport=polling"
+        for method, url in (("GET", base), ("PUT", polling), ("DELETE", polling)):
+            async with http.request(method, url) as response:
+                assert response.status == 400, (method, url)
+        async with http.get(f"{base}&transport=polling") as response:
+            sid = json.loads((await response.text())[1:])["sid"]
+        async with http.post(f"{base}&transport=polling&sid={sid}", data="40") as response:
+            assert (response.status, await response.text()) == (200, "ok")
+        async with http.post(f"{base}&transport=polling&sid={sid}", data="abc") as response:
+            assert response.status == 400  # not a payload: the session ends
+        async with http.get(f"{base}&transport=polling&sid={sid}") as response:
+            assert response.status == 400
