@@ -93,12 +93,28 @@ async def passed(suite: str) -> tuple[set[str], set[str]]:
     return passes, failures - passes
 
 
+Results = dict[str, tuple[set[str], set[str]]]  # suite -> (passed, failed)
+
+
+async def run_both_suites(stock: bool) -> Results:
+    """Both suites' results on one server (stock's or ours), the two suites side by side."""
+    async with conformance_server(stock):
+        runs = await asyncio.gather(passed(ENGINE_IO), passed(SOCKET_IO))
+    return dict(zip((ENGINE_IO, SOCKET_IO), runs, strict=True))
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Results]:
+    """Both suites' results on stock and on ours, run once for the module."""
+    return {"stock": asyncio.run(run_both_suites(stock=True)), "ours": asyncio.run(run_both_suites(stock=False))}
+
+
 @pytest.mark.parametrize("suite", [ENGINE_IO, SOCKET_IO])
-async def test_the_suite_passes_on_desklines_socket_layer_beyond_what_stock_passes(suite: str) -> None:
-    async with conformance_server(stock=True):
-        stock_passes, _ = await passed(suite)
-    async with conformance_server(stock=False):
-        ours, failed = await passed(suite)
+def test_the_suite_passes_on_desklines_socket_layer_beyond_what_stock_passes(
+    results: dict[str, Results], suite: str
+) -> None:
+    stock_passes, _ = results["stock"][suite]
+    ours, failed = results["ours"][suite]
     assert stock_passes - ours == set(), "stock python-socketio passes these and Deskline's layer does not"
     assert failed - KNOWN_FAILURES == set(), "Deskline's layer fails these"
     assert len(ours) >= {ENGINE_IO: 22, SOCKET_IO: 31}[suite] > len(stock_passes)
