@@ -256,7 +256,12 @@ async def build_deps(
     session_store = make_session_recovery_store(db, redis, settings.redis_channel, settings.recovery_window_seconds)
     await session_store.init()
     if isinstance(sio, DesklineServer) and settings.recovery_window_seconds > 0:
-        sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds)
+        # One process with its own SQLite and no Redis keeps every session there is: a broadcast nobody can ask
+        # back is then not persisted (handlers.recovery_emits); it first learns the sessions kept before it started.
+        alone = redis is None and db.kind == "sqlite"
+        sio.recovery = SessionRecoveryService(session_store, now, settings.recovery_window_seconds, alone)
+        if alone:
+            await sio.recovery.load_kept()
         sio.auth_identity, sio.session_identity = AuthIdentity(deps), session_identity
         sio.private_rooms = PrivateRooms(services.helpdesk)
         refresh_every = max(1.0, settings.recovery_window_seconds / 4)  # a crash loses at most this much of it

@@ -1,8 +1,11 @@
 """Connection-state recovery, emitting side: every broadcast persisted once, its offset appended for recovering sockets.
 
 A broadcast (no callback, no binary attachment) is persisted once by the instance that emits it and gets an
-offset; with Redis the offset travels in the published message, so every instance appends the same one. A socket
-that asked for recovery (``DesklineSocket.recovery_pid``) receives ``[event, *args, "<offset>"]``, the form
+offset, unless no socket could ever ask for it back: when this process knows every session (one process, no
+Redis), a broadcast none of whose recipients asked for recovery, and that no session kept within the window
+could be replayed (``SessionRecoveryService.may_replay``), is delivered without being persisted. With Redis
+the offset travels in the published message, so every instance appends the same one. A socket that asked
+for recovery (``DesklineSocket.recovery_pid``) receives ``[event, *args, "<offset>"]``, the form
 socket.io-client reads ``socket._lastOffset`` from; other sockets get the packet unchanged. Both forms are
 encoded once per broadcast. While a recovered socket's missed packets are read back, its live packets are held
 (``DesklineSocket.held``) and released after them, in offset order, each once.
@@ -122,7 +125,11 @@ class RecoveringEmits:
         except TypeError:  # a binary value (orjson takes no bytes): sent with its attachments, never persisted
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
         manager: Any = self
-        members = frozenset(sid for sid, _ in manager.get_participants("/", room)) if "/" in manager.rooms else None
+        participants = list(manager.get_participants("/", room)) if "/" in manager.rooms else []
+        if not recovery.may_replay(_rooms(room)) and not self._any_recovering(participants):
+            # no socket that could ever ask for it back: delivered, not persisted (nor given an offset)
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
+        members = frozenset(sid for sid, _ in participants) if "/" in manager.rooms else None
         try:
             offset = await recovery.persist(encoded, _rooms(room), _skipped(skip_sid))
         except Exception:  # the store is down: deliver anyway, without an offset (a later drop replays nothing)
@@ -134,6 +141,17 @@ class RecoveringEmits:
         finally:
             packet_offset.reset(token)
             emit_recipients.reset(snapshot)
+
+    def _any_recovering(self, participants: list[tuple[str, str]]) -> bool:
+        """Whether one of these ``(sid, eio_sid)`` sockets asked for recovery, or is connecting with it now."""
+        if connect_pid.get() is not None:
+            return True
+        sockets = self.server.eio.sockets
+        for _, eio_sid in participants:
+            sock = sockets.get(eio_sid)
+            if sock is not None and (sock.recovery_pid is not None or sock.held is not None):
+                return True
+        return False
 
     def _never_replayed(self, room: Any) -> bool:
         """Return whether an emit to ``room`` can never be replayed: it is addressed to one socket of this instance

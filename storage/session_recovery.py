@@ -30,6 +30,9 @@ class SessionRecoveryStore(Protocol):
     async def take_session(self, pid: str, now: datetime) -> SavedSession | None:
         """Remove and return the live session of ``pid``; None if unknown, expired or already taken."""
 
+    async def kept_sessions(self, now: datetime) -> list[tuple[SavedSession, datetime]]:
+        """Return every session kept and still live at ``now``, with its expiry."""
+
     async def claim_request(self, pid: str, key: str, expires_at: datetime) -> RequestClaim:
         """Claim idempotency key ``key`` of session ``pid``; if it was claimed before, return its saved ack."""
 

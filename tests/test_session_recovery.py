@@ -170,3 +170,38 @@ async def test_a_push_to_one_socket_is_kept_only_when_that_socket_can_be_recover
     events = await js.seen_until("a", lambda ev: any(e[0] == "agent_note" for e in ev))
     assert await kept() > greeted
     assert [e for e in events if e[0] == "agent_note"] == [["agent_note", {"n": 2}, str(await kept())]]
+
+
+async def test_a_room_broadcast_is_kept_only_while_a_socket_could_ask_for_it_back(
+    server: RunningServer, js: JsClients
+) -> None:
+    """One process without Redis knows every session: a chat line to a room where no socket asked for recovery,
+    and no kept session was, is delivered but not persisted; once a socket that asked is in the room, and while
+    its session is kept after it dropped, every line is."""
+    sio = server.app[SIO_KEY]
+    kept = sio.recovery.last_offset
+    writer, reader = await server.client(), await server.client()
+    for client in (writer, reader):
+        await client.call("join", {"room": ROOM})
+    before = await kept()
+    await say(writer, ROOM, "nobody can ask for this back")
+    await reader.inbox.wait_for("my_response", lambda data: data.get("data") == "nobody can ask for this back")
+    assert await kept() == before
+
+    await joined(js, "a", server)  # asked for recovery, in the room
+    greeted = await kept()
+    await say(writer, ROOM, "a may ask for this back")
+    events = await js.seen_until("a", lambda ev: "a may ask for this back" in chat_lines(ev, writer.sid))
+    assert await kept() > greeted
+    assert offsets_of(events)[-1] == str(await kept())
+
+    await js.send(drop="a")  # its transport breaks: its session is kept for the window
+    while_away = await kept()
+    await say(writer, ROOM, "while it was away")
+    assert await kept() > while_away
+    back = await js.reconnect("a")
+    assert back["recovered"] is True
+    events = await js.seen_until("a", lambda ev: "while it was away" in chat_lines(ev, writer.sid))
+    assert chat_lines(events, writer.sid).count("while it was away") == 1
+    for client in (writer, reader):
+        await client.close()

@@ -7,7 +7,7 @@ committed only after every offset below it: a reader that moves its cursor past 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -79,6 +79,15 @@ class MongoSessionRecoveryStore:
             return None
         fields = {k: v for k, v in doc.items() if k not in ("_id", "expires_at")}
         return SavedSession(pid=pid, **fields)
+
+    async def kept_sessions(self, now: datetime) -> list[tuple[SavedSession, datetime]]:
+        """Return every live kept session with its expiry."""
+        found = []
+        async for doc in self._sessions.find({"expires_at": {"$gt": now}}):
+            until: datetime = doc["expires_at"]
+            fields = {k: v for k, v in doc.items() if k not in ("_id", "expires_at")}
+            found.append((SavedSession(pid=doc["_id"], **fields), until if until.tzinfo else until.replace(tzinfo=UTC)))
+        return found
 
     async def claim_request(self, pid: str, key: str, expires_at: datetime) -> RequestClaim:
         """Insert the key (unique ``_id``) unless present; if present, return its saved ack."""

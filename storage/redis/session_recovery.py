@@ -9,7 +9,7 @@ by time with ``XTRIM MINID``), ``session:<pid>`` (expiring, taken with ``GETDEL`
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from models.session_recovery import RequestClaim, SavedSession, StoredPacket
@@ -75,6 +75,15 @@ class RedisSessionRecoveryStore:
         """Delete and return the session of ``pid`` (one GETDEL: taken at most once)."""
         body = await self._redis.getdel(f"{self._prefix}:session:{pid}")
         return SavedSession(**json.loads(body)) if body is not None else None
+
+    async def kept_sessions(self, now: datetime) -> list[tuple[SavedSession, datetime]]:
+        """Return every live kept session, with its expiry from its key's remaining time to live."""
+        found = []
+        async for key in self._redis.scan_iter(f"{self._prefix}:session:*"):
+            body, left_ms = await self._redis.get(key), await self._redis.pttl(key)
+            if body is not None and left_ms > 0:
+                found.append((SavedSession(**json.loads(body)), now + timedelta(milliseconds=left_ms)))
+        return found
 
     async def claim_request(self, pid: str, key: str, expires_at: datetime) -> RequestClaim:
         """Claim the key (SET NX) unless present; if present, return its saved ack (None while running)."""

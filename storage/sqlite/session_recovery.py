@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from models.session_recovery import RequestClaim, SavedSession, StoredPacket
-from storage.sqlite.convert import iso
+from storage.sqlite.convert import from_iso, iso
 from storage.sqlite.db import SqliteDatabase
 
 SCHEMA = """
@@ -42,6 +42,12 @@ ORDER BY offset
 
 def _session(body: str) -> SavedSession:
     return SavedSession(**json.loads(body))
+
+
+def _moment(text: str) -> datetime:
+    moment = from_iso(text)
+    assert moment is not None
+    return moment
 
 
 class SqliteSessionRecoveryStore:
@@ -94,6 +100,12 @@ class SqliteSessionRecoveryStore:
 
         body = await self._db.run(take)
         return _session(body) if body is not None else None
+
+    async def kept_sessions(self, now: datetime) -> list[tuple[SavedSession, datetime]]:
+        """Return every live kept session with its expiry."""
+        live = "SELECT body, expires_at FROM resume_sessions WHERE expires_at > ?"
+        rows = await self._db.fetch_all(live, (iso(now),))
+        return [(_session(r["body"]), _moment(r["expires_at"])) for r in rows]
 
     async def claim_request(self, pid: str, key: str, expires_at: datetime) -> RequestClaim:
         """Insert the key unless present; if present, return its saved ack (None while the first try runs)."""

@@ -119,3 +119,22 @@ async def test_a_reader_never_skips_a_packet_of_concurrent_writers(store: Sessio
     seen = await asyncio.wait_for(reader, 30)
     assert seen == sorted(offsets)  # each packet once, by offset, none passed over by the cursor
     assert await store.last_offset() == max(offsets)
+
+
+async def test_kept_sessions_lists_the_live_ones_with_their_expiry(store: SessionRecoveryStore) -> None:
+    """What a process reads at start to know which rooms a kept session may still be replayed into."""
+    start = now()
+    until = start + timedelta(seconds=WINDOW)
+    await store.save_session(SavedSession("p-one", "s-one", ["chat:a", "chat:b"]), until)
+    await store.save_session(SavedSession("p-two", "s-two", []), until)
+    kept = await store.kept_sessions(start)
+    assert sorted((s.pid, s.sid, s.rooms) for s, _ in kept) == [
+        ("p-one", "s-one", ["chat:a", "chat:b"]),
+        ("p-two", "s-two", []),
+    ]
+    for _, expires in kept:
+        assert start < expires <= until + timedelta(seconds=0.05)  # Redis: from the key's remaining time
+    await store.take_session("p-two", now())
+    assert [s.pid for s, _ in await store.kept_sessions(now())] == ["p-one"]
+    await asyncio.sleep(WINDOW + 0.1)
+    assert await store.kept_sessions(now()) == []
