@@ -120,14 +120,14 @@ class RecoveringEmits:
         args = list(data) if isinstance(data, tuple) else [data] if data is not None else []
         if recovery is None or callback is not None or (namespace or "/") != "/" or self._never_replayed(room):
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)  # type: ignore[misc]
-        try:
-            encoded = self.server.packet_class.json.dumps([event, *args], separators=(",", ":"))
-        except TypeError:  # a binary value (orjson takes no bytes): sent with its attachments, never persisted
-            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
         manager: Any = self
         participants = list(manager.get_participants("/", room)) if "/" in manager.rooms else []
         if not recovery.may_replay(_rooms(room)) and not self._any_recovering(participants):
             # no socket that could ever ask for it back: delivered, not persisted (nor given an offset)
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
+        try:
+            encoded = self.server.packet_class.json.dumps([event, *args], separators=(",", ":"))
+        except TypeError:  # a binary value (orjson takes no bytes): sent with its attachments, never persisted
             return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)  # type: ignore[misc]
         members = frozenset(sid for sid, _ in participants) if "/" in manager.rooms else None
         try:
