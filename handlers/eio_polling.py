@@ -57,11 +57,11 @@ class NodePollingRules(AsyncSocket):
 
     async def handle_get_request(self, environ: dict[str, Any]) -> Any:
         """Serve a poll or an upgrade (``AsyncSocket.handle_get_request``); a second poll at once ends the session."""
-        if self._polls and not asks_upgrade(environ, self.upgrade_protocols):
-            await self.close(wait=False, abort=False, reason=self.server.reason.TRANSPORT_ERROR)  # CLOSE to the first
-            raise exceptions.EngineIOError("two polls at once on one session")
         if asks_upgrade(environ, self.upgrade_protocols):
             return await super().handle_get_request(environ)
+        if self._polls:
+            await self.close(wait=False, abort=False, reason=self.server.reason.TRANSPORT_ERROR)  # CLOSE to the first
+            raise exceptions.EngineIOError("two polls at once on one session")
         self._polls += 1
         try:
             return await super().handle_get_request(environ)

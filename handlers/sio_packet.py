@@ -10,12 +10,17 @@ payload orjson refuses (a binary value, a type it does not know) takes upstream'
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 from socketio import packet
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # handlers.codec's options: the same bytes as the json module socketio calls
+
+
+class MalformedPacket(ValueError):
+    """What a client sent is not a Socket.IO packet (an unknown type, an unreadable ack id or namespace)."""
 
 
 class DesklinePacket(packet.Packet):
@@ -37,7 +42,14 @@ class DesklinePacket(packet.Packet):
                 binary = False  # orjson takes no bytes: nothing to scan for
             except orjson.JSONEncodeError:
                 pass  # binary values (or an unknown type): upstream scans and encodes
-        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
+        try:
+            super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
+        except json.JSONDecodeError:  # readable framing, unreadable JSON (orjson's error subclasses it)
+            raise
+        except ValueError as exc:
+            if encoded_packet is None:
+                raise
+            raise MalformedPacket(str(exc)) from None
 
     def encode(self) -> Any:
         """Encode the packet (``Packet.encode``), reusing the data serialised when it was made."""

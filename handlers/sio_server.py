@@ -22,7 +22,7 @@ from handlers.metrics import metrics
 from handlers.recovery_sessions import RecoveringServer
 from handlers.sio_engine import message_size
 from handlers.sio_handshake import LeanWebSocket, socket_environ
-from handlers.sio_packet import DesklinePacket
+from handlers.sio_packet import DesklinePacket, MalformedPacket
 from models.errors import DesklineError, UnknownEvent, UnreadablePayload
 
 log = logging.getLogger("deskline.events")
@@ -180,7 +180,7 @@ class DesklineServer(RecoveringServer):
             await super()._handle_eio_message(eio_sid, data)
         except json.JSONDecodeError as exc:  # orjson's error subclasses it
             await self._refuse_unreadable(eio_sid, data, str(exc))
-        except ValueError as exc:  # not a Socket.IO packet: an unknown type, a bad ack id or namespace
+        except MalformedPacket as exc:  # not a Socket.IO packet: an unknown type, a bad ack id or namespace
             await self._drop_malformed(eio_sid, str(exc))
         finally:
             self._end()
