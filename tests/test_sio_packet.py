@@ -4,13 +4,14 @@ values still sent as binary attachments, with a real server and a real client.""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 from socketio import packet
 
 from handlers import codec
-from handlers.sio_packet import DesklinePacket
+from handlers.sio_packet import DesklinePacket, MalformedPacket
 from models.rooms import chat_room
 from server import SIO_KEY
 from tests.helpers import RunningServer
@@ -60,3 +61,14 @@ async def test_a_binary_push_still_reaches_a_client_as_bytes(server: RunningServ
     assert (await client.inbox.wait_for("blobs")) == [b"\x02", "room"]
     assert await server.app[SIO_KEY].recovery.last_offset() == before
     await client.error("no_such_event", {"n": "ü"}, "unknown_event")  # JSON acks as before
+
+
+def test_a_packet_that_is_not_socket_io_is_malformed_and_unreadable_json_is_not() -> None:
+    """The first closes its connection (as Node does); the second keeps it and is answered ``invalid_payload``."""
+    for not_socket_io in ("abc", "x[1]", "-1"):
+        with pytest.raises(MalformedPacket):
+            DesklinePacket(encoded_packet=not_socket_io)
+    with pytest.raises(json.JSONDecodeError) as raised:
+        DesklinePacket(encoded_packet='2abc["message",1]')  # an ack id that is not a number: unreadable JSON
+    assert not isinstance(raised.value, MalformedPacket)
+    assert DesklinePacket(encoded_packet='2["message",1]').data == ["message", 1]
