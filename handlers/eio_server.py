@@ -33,8 +33,11 @@ class DesklineEngine(engineio.AsyncServer):
 
     async def _bad_method(self, request: web.Request) -> Any:
         """Answer a request whose method Engine.IO has no use for: 400, as Node's engine.io does."""
-        environ = self._async["translate_request"](request)
-        return await self._make_response(self._bad_request("Bad handshake method"), environ)
+        return await self._refuse(request, "Bad handshake method")
+
+    async def _refuse(self, request: web.BaseRequest, message: str) -> Any:
+        """Answer ``request`` 400 with ``message``, with the CORS headers every Engine.IO answer has."""
+        return await self._make_response(self._bad_request(message), self._async["translate_request"](request))
 
     async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
         """Serve an Engine.IO request (``engineio.AsyncServer.handle_request``); 400 when it names no transport."""
@@ -43,8 +46,7 @@ class DesklineEngine(engineio.AsyncServer):
             return await super().handle_request(*args, **kwargs)
         query = parse_qs(request.query_string)
         if "transport" not in query:
-            environ = self._async["translate_request"](request)
-            return await self._make_response(self._bad_request("Invalid transport"), environ)
+            return await self._refuse(request, "Invalid transport")
         sock = self.sockets.get(query["sid"][0]) if "sid" in query else None
         if sock is not None and (sock.upgraded or sock.upgrading) and request.method == "GET":
             environ = self._async["translate_request"](request)
