@@ -14,6 +14,7 @@ before the connect handler's own emits, as Node's does.
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 import engineio
@@ -52,16 +53,11 @@ def socket_io(app: web.Application, stock: bool) -> None:
     else:
         sio = DesklineServer(always_connect=True, client_manager=ObservedManager(), json=codec, **SETTINGS)
 
-    async def connect(sid: str, environ: dict[str, Any], auth: Any = None, namespace: str = "/") -> None:
+    async def connect(namespace: str, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         await sio.emit("auth", auth if auth is not None else {}, to=sid, namespace=namespace)  # Node's default: {}
 
-    @sio.on("connect")
-    async def main_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        await connect(sid, environ, auth)
-
-    @sio.on("connect", namespace="/custom")
-    async def custom_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        await connect(sid, environ, auth, "/custom")
+    for namespace in ("/", "/custom"):
+        sio.on("connect", namespace=namespace)(functools.partial(connect, namespace))
 
     @sio.on("message")
     async def message(sid: str, *args: Any) -> None:
