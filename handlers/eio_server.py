@@ -18,13 +18,17 @@ from aiohttp import web
 from engineio import packet as eio_packet
 
 from handlers.eio_polling import asks_upgrade
-from handlers.sio_engine import DesklineSocket
+from handlers.sio_engine import DesklineSocket, FrameBatch
 
 
 class DesklineEngine(engineio.AsyncServer):
     """Engine.IO server whose sockets are ``DesklineSocket``; ``send_backlog`` bounds each socket's queue."""
 
     send_backlog = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = FrameBatch()  # direct WebSocket writes, held until the end of the loop's pass
 
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
         """Attach to ``app`` (as ``engineio.AsyncServer.attach``); other methods than GET, POST, OPTIONS get 400."""

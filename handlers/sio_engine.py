@@ -10,6 +10,12 @@ socket's packets always leave in the order they were sent. A broadcast is encode
 mid-upgrade always take the queue. Long-polling requests and second WebSockets are answered as Node does
 (``handlers.eio_polling``).
 
+A direct write is held until the end of the event loop's current pass (``FrameBatch``), so the frames one
+socket gets in that pass (a client's acks for the events it sent together, the notices of a join storm)
+leave in one system call instead of one each. On loopback a send also does the receiving side's TCP work, so
+that call was the server's largest single cost per acked event. Anything else that writes to the connection
+(the writer task, closing it) first writes what the socket has held, so order still holds.
+
 The upstream writer waits for a packet at most ``ping_interval + ping_timeout`` and then closes the
 WebSocket; with direct writes its queue can stay empty that long for a healthy client, so our writer has no
 idle timeout: the read loop (and the ping check) decide when a client is gone.
@@ -57,6 +63,51 @@ def ws_frame(data: str | bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", first, 127, n)
     return header + payload
+
+
+class FrameBatch:
+    """Frames written to idle WebSockets during one pass of the event loop, sent at its end in one write per socket.
+
+    Each socket's frames keep their order; a socket writes its held frames itself (``write_held``) before it
+    writes anything else to its connection.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[DesklineSocket, list[bytes]] = {}
+        self._sizes: dict[DesklineSocket, int] = {}
+        self._flush_due = False
+
+    def held_bytes(self, sock: DesklineSocket) -> int:
+        """Return how many bytes ``sock`` has held for the end of this pass."""
+        return self._sizes.get(sock, 0)
+
+    def add(self, sock: DesklineSocket, frame: bytes) -> None:
+        """Hold ``frame`` for ``sock`` until the end of this pass of the loop."""
+        frames = self._held.get(sock)
+        if frames is not None:
+            frames.append(frame)
+            self._sizes[sock] += len(frame)
+            return
+        self._held[sock] = [frame]
+        self._sizes[sock] = len(frame)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def take(self, sock: DesklineSocket) -> list[bytes] | None:
+        """Return (and forget) the frames held for ``sock``, if any."""
+        self._sizes.pop(sock, None)
+        return self._held.pop(sock, None)
+
+    def flush(self) -> None:
+        """Write every socket's held frames."""
+        self._flush_due = False
+        held, self._held, self._sizes = self._held, {}, {}
+        for sock, frames in held.items():
+            try:
+                sock.write_frames(frames)
+            except Exception:  # one broken connection must not cost the others their frames
+                log.exception("event=write_failed sid=%s code=internal", sock.sid)
 
 
 class DesklineSocket(NodePollingRules):
@@ -130,9 +181,9 @@ class DesklineSocket(NodePollingRules):
             and not self.pending
             and transport is not None
             and not transport.is_closing()
-            and transport.get_write_buffer_size() < DIRECT_WRITE_MAX_BUFFERED
+            and transport.get_write_buffer_size() + self.server.frames.held_bytes(self) < DIRECT_WRITE_MAX_BUFFERED
         ):
-            transport.write(frame if frame is not None else ws_frame(pkt.encode()))
+            self.server.frames.add(self, frame if frame is not None else ws_frame(pkt.encode()))
             return
         self.queue.put_nowait(pkt)
         if self._ws is None:
@@ -143,6 +194,22 @@ class DesklineSocket(NodePollingRules):
                 self._drop_slow_reader()
         elif self.writer_task is None:
             self.writer_task = asyncio.ensure_future(self._write_queued(self._ws))
+
+    def write_frames(self, frames: list[bytes]) -> None:
+        """Write ``frames`` to the connection in one call, unless it is gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if len(frames) == 1:
+            transport.write(frames[0])
+        else:
+            transport.writelines(frames)
+
+    def write_held(self) -> None:
+        """Write the frames held for this socket now, before anything else is written to its connection."""
+        frames = self.server.frames.take(self)
+        if frames:
+            self.write_frames(frames)
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         """Send a packet (replaces ``engineio.async_socket.AsyncSocket.send``): direct when idle, else queued."""
@@ -159,6 +226,7 @@ class DesklineSocket(NodePollingRules):
         if writer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(writer), within)
+        self.write_held()
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -167,6 +235,7 @@ class DesklineSocket(NodePollingRules):
         """Abort the connection of a client whose backlog passed ``send_backlog``; the read loop then ends it."""
         log.warning("event=send_backlog sid=%s pending=%d code=dropped", self.sid, self.pending)
         self.direct = False
+        self.server.frames.take(self)
         transport, self.transport = self.transport, None
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -174,6 +243,7 @@ class DesklineSocket(NodePollingRules):
     async def _write_queued(self, ws: Any) -> None:
         """Write queued packets in order until none is pending (the writer exists only while it has work)."""
         try:
+            self.write_held()  # frames held before the first packet was queued go first
             while True:
                 pkt = await self.queue.get()  # no idle timeout: see the module docstring
                 self.queue.task_done()
@@ -262,6 +332,7 @@ class DesklineSocket(NodePollingRules):
                 if self.closed:  # the client sent CLOSE: end the WebSocket too, as Node's engine.io does
                     break
         finally:
+            self.write_held()
             self.direct = False
             if self._ping_timer is not None:
                 self._ping_timer.cancel()

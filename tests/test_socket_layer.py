@@ -1,5 +1,6 @@
 """The socket layer (handlers/sio_engine.py): per-socket order under back-pressure and across the upgrade,
-the bounded backlog, and no writer idle timeout, with real servers and real clients."""
+the bounded backlog, no writer idle timeout, and the frames of one pass of the loop sent in one write, with
+real servers and real clients."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import subprocess
 from typing import Any
 
 import aiohttp
+from engineio import packet as eio_packet
 
-from handlers.sio_engine import DesklineSocket
+from handlers.lifecycle import close_socket
+from handlers.sio_engine import DIRECT_WRITE_MAX_BUFFERED, DesklineSocket
 from server import SIO_KEY
 from tests.browser import node_modules
 from tests.helpers import RunningServer, connect_client
@@ -60,6 +63,80 @@ async def test_a_slow_reader_gets_every_push_in_order(server: RunningServer) -> 
         assert (await raw.next_event("tick"))["n"] == count
     finally:
         producer.cancel()
+        await raw.close()
+
+
+class CountingTransport:
+    """A socket's real transport, counting the calls that write to it (everything else goes straight through)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.inner = transport
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        """Count, then write."""
+        self.writes += 1
+        self.inner.write(data)
+
+    def writelines(self, frames: list[bytes]) -> None:
+        """Count, then write."""
+        self.writes += 1
+        self.inner.writelines(frames)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def tick(n: int, pad: str = "") -> eio_packet.Packet:
+    """An Engine.IO message carrying the Socket.IO event ``tick`` {"n": n, "pad": pad}."""
+    return eio_packet.Packet(eio_packet.MESSAGE, f'2["tick",{{"n":{n},"pad":"{pad}"}}]')
+
+
+async def test_the_frames_of_one_pass_of_the_loop_leave_in_one_write(server: RunningServer) -> None:
+    raw = await RawSocket.open(server.url)
+    (sock,) = engine_sockets(server)
+    counting = sock.transport = CountingTransport(sock.transport)
+    try:
+        for n in range(20):  # one pass of the loop: nothing in between yields
+            sock.push(tick(n))
+        assert counting.writes == 0, "a direct write left before the end of the pass"
+        assert [(await raw.next_event("tick"))["n"] for _ in range(20)] == list(range(20))
+        assert counting.writes == 1
+        sock.push(tick(20))  # the next pass: its own write
+        assert (await raw.next_event("tick"))["n"] == 20
+        assert counting.writes == 2
+    finally:
+        await raw.close()
+
+
+async def test_held_frames_go_before_what_is_queued_behind_them(server: RunningServer) -> None:
+    raw = await RawSocket.open(server.url)
+    (sock,) = engine_sockets(server)
+    try:
+        count = 2 * DIRECT_WRITE_MAX_BUFFERED // len(PAD)  # twice what may be held: the rest takes the queue
+        for n in range(count):
+            sock.push(tick(n, PAD))
+        assert sock.pending > 0 and sock.writer_task is not None, "the queued path was never taken"
+        assert [(await raw.next_event("tick"))["n"] for _ in range(count)] == list(range(count))
+        await asyncio.sleep(0.05)
+        assert sock.pending == 0 and sock.writer_task is None
+    finally:
+        await raw.close()
+
+
+async def test_frames_held_when_the_server_closes_a_websocket_arrive_before_the_close(server: RunningServer) -> None:
+    sio = server.app[SIO_KEY]
+    raw = await RawSocket.open(server.url)
+    (sock,) = engine_sockets(server)
+    try:
+        for n in range(3):
+            sock.push(tick(n))
+        await close_socket(sio, sock)  # the Engine.IO CLOSE, then the WebSocket's close, in the same pass
+        assert [(await raw.next_event("tick"))["n"] for _ in range(3)] == [0, 1, 2]
+        assert await raw.receive() == "1"  # Engine.IO CLOSE
+        closed = await raw.ws.receive(timeout=5)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    finally:
         await raw.close()
 
 
