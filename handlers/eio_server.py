@@ -28,7 +28,7 @@ class DesklineEngine(engineio.AsyncServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.frames = FrameBatch()  # direct WebSocket writes, held until the end of the loop's pass
+        self.frames = FrameBatch()  # direct WebSocket writes, batched until the end of the loop's pass
 
     def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
         """Attach to ``app`` (as ``engineio.AsyncServer.attach``); other methods than GET, POST, OPTIONS get 400."""

@@ -10,11 +10,11 @@ socket's packets always leave in the order they were sent. A broadcast is encode
 mid-upgrade always take the queue. Long-polling requests and second WebSockets are answered as Node does
 (``handlers.eio_polling``).
 
-A direct write is held until the end of the event loop's current pass (``FrameBatch``), so the frames one
-socket gets in that pass (a client's acks for the events it sent together, the notices of a join storm)
-leave in one system call instead of one each. On loopback a send also does the receiving side's TCP work, so
-that call was the server's largest single cost per acked event. Anything else that writes to the connection
-(the writer task, closing it) first writes what the socket has held, so order still holds.
+A direct write is batched until the end of the event loop's current pass (``FrameBatch``), so the frames one
+socket gets in that pass (the acks of the events a client sent together, the notices of a join storm) leave
+in one system call instead of one each: on loopback a send also does the receiving side's TCP work, so that
+call was the server's largest single cost per acked event. Anything else that writes to the connection (the
+writer task, closing it) first writes what the socket has batched, so order still holds.
 
 The upstream writer waits for a packet at most ``ping_interval + ping_timeout`` and then closes the
 WebSocket; with direct writes its queue can stay empty that long for a healthy client, so our writer has no
@@ -66,44 +66,44 @@ def ws_frame(data: str | bytes) -> bytes:
 
 
 class FrameBatch:
-    """Frames written to idle WebSockets during one pass of the event loop, sent at its end in one write per socket.
+    """Frames for idle WebSockets, batched during one pass of the event loop and sent at its end, one write a socket.
 
-    Each socket's frames keep their order; a socket writes its held frames itself (``write_held``) before it
-    writes anything else to its connection.
+    Each socket's frames keep their order; a socket writes its batched frames itself (``write_batched``) before
+    it writes anything else to its connection.
     """
 
     def __init__(self) -> None:
-        self._held: dict[DesklineSocket, list[bytes]] = {}
+        self._frames: dict[DesklineSocket, list[bytes]] = {}
         self._sizes: dict[DesklineSocket, int] = {}
         self._flush_due = False
 
-    def held_bytes(self, sock: DesklineSocket) -> int:
-        """Return how many bytes ``sock`` has held for the end of this pass."""
+    def batched_bytes(self, sock: DesklineSocket) -> int:
+        """Return how many bytes ``sock`` has batched for the end of this pass."""
         return self._sizes.get(sock, 0)
 
     def add(self, sock: DesklineSocket, frame: bytes) -> None:
-        """Hold ``frame`` for ``sock`` until the end of this pass of the loop."""
-        frames = self._held.get(sock)
+        """Batch ``frame`` for ``sock`` until the end of this pass of the loop."""
+        frames = self._frames.get(sock)
         if frames is not None:
             frames.append(frame)
             self._sizes[sock] += len(frame)
             return
-        self._held[sock] = [frame]
+        self._frames[sock] = [frame]
         self._sizes[sock] = len(frame)
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self.flush)
 
     def take(self, sock: DesklineSocket) -> list[bytes] | None:
-        """Return (and forget) the frames held for ``sock``, if any."""
+        """Return (and forget) the frames batched for ``sock``, if any."""
         self._sizes.pop(sock, None)
-        return self._held.pop(sock, None)
+        return self._frames.pop(sock, None)
 
     def flush(self) -> None:
-        """Write every socket's held frames."""
+        """Write every socket's batched frames."""
         self._flush_due = False
-        held, self._held, self._sizes = self._held, {}, {}
-        for sock, frames in held.items():
+        batches, self._frames, self._sizes = self._frames, {}, {}
+        for sock, frames in batches.items():
             try:
                 sock.write_frames(frames)
             except Exception:  # one broken connection must not cost the others their frames
@@ -174,14 +174,14 @@ class DesklineSocket(NodePollingRules):
             self.server.start_background_task(self.close, wait=False, abort=True, reason=reason)
 
     def push(self, pkt: eio_packet.Packet, frame: bytes | None = None) -> None:
-        """Send ``pkt`` now if nothing is pending on this socket, else queue it behind what is."""
+        """Send ``pkt`` if nothing is pending on this socket (batched to the end of the pass), else queue it."""
         transport = self.transport
         if (
             self.direct
             and not self.pending
             and transport is not None
             and not transport.is_closing()
-            and transport.get_write_buffer_size() + self.server.frames.held_bytes(self) < DIRECT_WRITE_MAX_BUFFERED
+            and transport.get_write_buffer_size() + self.server.frames.batched_bytes(self) < DIRECT_WRITE_MAX_BUFFERED
         ):
             self.server.frames.add(self, frame if frame is not None else ws_frame(pkt.encode()))
             return
@@ -205,8 +205,8 @@ class DesklineSocket(NodePollingRules):
         else:
             transport.writelines(frames)
 
-    def write_held(self) -> None:
-        """Write the frames held for this socket now, before anything else is written to its connection."""
+    def write_batched(self) -> None:
+        """Write the frames batched for this socket now, before anything else is written to its connection."""
         frames = self.server.frames.take(self)
         if frames:
             self.write_frames(frames)
@@ -226,7 +226,7 @@ class DesklineSocket(NodePollingRules):
         if writer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(writer), within)
-        self.write_held()
+        self.write_batched()
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -235,7 +235,7 @@ class DesklineSocket(NodePollingRules):
         """Abort the connection of a client whose backlog passed ``send_backlog``; the read loop then ends it."""
         log.warning("event=send_backlog sid=%s pending=%d code=dropped", self.sid, self.pending)
         self.direct = False
-        self.server.frames.take(self)
+        self.server.frames.take(self)  # dropped with the connection
         transport, self.transport = self.transport, None
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -243,7 +243,7 @@ class DesklineSocket(NodePollingRules):
     async def _write_queued(self, ws: Any) -> None:
         """Write queued packets in order until none is pending (the writer exists only while it has work)."""
         try:
-            self.write_held()  # frames held before the first packet was queued go first
+            self.write_batched()  # frames batched before the first packet was queued go first
             while True:
                 pkt = await self.queue.get()  # no idle timeout: see the module docstring
                 self.queue.task_done()
@@ -332,7 +332,7 @@ class DesklineSocket(NodePollingRules):
                 if self.closed:  # the client sent CLOSE: end the WebSocket too, as Node's engine.io does
                     break
         finally:
-            self.write_held()
+            self.write_batched()
             self.direct = False
             if self._ping_timer is not None:
                 self._ping_timer.cancel()

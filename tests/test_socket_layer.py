@@ -109,11 +109,30 @@ async def test_the_frames_of_one_pass_of_the_loop_leave_in_one_write(server: Run
         await raw.close()
 
 
-async def test_held_frames_go_before_what_is_queued_behind_them(server: RunningServer) -> None:
+async def test_broadcasts_of_one_pass_reach_each_socket_in_one_write(server: RunningServer) -> None:
+    sio = server.app[SIO_KEY]
+    raws = [await RawSocket.open(server.url) for _ in range(3)]
+    counters = []
+    for sock in engine_sockets(server):
+        counters.append(CountingTransport(sock.transport))
+        sock.transport = counters[-1]
+    try:
+        for n in range(5):  # a storm: several broadcasts to everyone before the loop gets a turn
+            await sio.emit("tick", {"n": n})
+        assert all(c.writes == 0 for c in counters)
+        for raw in raws:
+            assert [(await raw.next_event("tick"))["n"] for _ in range(5)] == list(range(5))
+        assert [c.writes for c in counters] == [1, 1, 1]
+    finally:
+        for raw in raws:
+            await raw.close()
+
+
+async def test_batched_frames_go_before_what_is_queued_behind_them(server: RunningServer) -> None:
     raw = await RawSocket.open(server.url)
     (sock,) = engine_sockets(server)
     try:
-        count = 2 * DIRECT_WRITE_MAX_BUFFERED // len(PAD)  # twice what may be held: the rest takes the queue
+        count = 2 * DIRECT_WRITE_MAX_BUFFERED // len(PAD)  # twice what may be batched: the rest takes the queue
         for n in range(count):
             sock.push(tick(n, PAD))
         assert sock.pending > 0 and sock.writer_task is not None, "the queued path was never taken"
@@ -124,7 +143,7 @@ async def test_held_frames_go_before_what_is_queued_behind_them(server: RunningS
         await raw.close()
 
 
-async def test_frames_held_when_the_server_closes_a_websocket_arrive_before_the_close(server: RunningServer) -> None:
+async def test_frames_batched_when_the_server_closes_a_websocket_arrive_before_the_close(server: RunningServer) -> None:
     sio = server.app[SIO_KEY]
     raw = await RawSocket.open(server.url)
     (sock,) = engine_sockets(server)
