@@ -18,7 +18,8 @@ from aiohttp import web
 from engineio import packet as eio_packet
 
 from handlers.eio_polling import asks_upgrade
-from handlers.sio_engine import DesklineSocket, FrameBatch
+from handlers.sio_engine import DesklineSocket
+from handlers.ws_frames import FrameBatch
 
 
 class DesklineEngine(engineio.AsyncServer):

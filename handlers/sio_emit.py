@@ -17,7 +17,7 @@ from socketio import packet as sio_packet
 
 from handlers import metrics as observed  # a module: handlers.metrics imports this one's managers
 from handlers.recovery_emits import OffsetDelivery, emit_recipients, packet_offset
-from handlers.sio_engine import ws_frame
+from handlers.ws_frames import ws_frame
 
 
 class DirectEmitManager(socketio.AsyncManager):

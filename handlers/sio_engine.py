@@ -10,11 +10,7 @@ socket's packets always leave in the order they were sent. A broadcast is encode
 mid-upgrade always take the queue. Long-polling requests and second WebSockets are answered as Node does
 (``handlers.eio_polling``).
 
-A direct write is batched until the end of the event loop's current pass (``FrameBatch``), so the frames one
-socket gets in that pass (the acks of the events a client sent together, the notices of a join storm) leave
-in one system call instead of one each: on loopback a send also does the receiving side's TCP work, so that
-call was the server's largest single cost per acked event. Anything else that writes to the connection (the
-writer task, closing it) first writes what the socket has batched, so order still holds.
+Direct writes are batched until the end of the event loop's pass (``handlers.ws_frames.FrameBatch``).
 
 The upstream writer waits for a packet at most ``ping_interval + ping_timeout`` and then closes the
 WebSocket; with direct writes its queue can stay empty that long for a healthy client, so our writer has no
@@ -26,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -35,6 +30,7 @@ import engineio
 from engineio import packet as eio_packet
 
 from handlers.eio_polling import NodePollingRules
+from handlers.ws_frames import ws_frame
 
 log = logging.getLogger("deskline.socket")
 
@@ -45,69 +41,6 @@ PONG_GRACE_SECONDS = 1.0
 # The byte length of the text message being dispatched (None for binary ones): the size limit reads it
 # instead of serialising the payload again. Set per message; a handler's task inherits the value.
 message_size: ContextVar[int | None] = ContextVar("message_size", default=None)
-_TEXT = 0x81  # FIN + text opcode
-_BINARY = 0x82
-
-
-def ws_frame(data: str | bytes) -> bytes:
-    """Return one unmasked (server-to-client) WebSocket frame holding ``data``."""
-    if isinstance(data, str):
-        payload, first = data.encode(), _TEXT
-    else:
-        payload, first = bytes(data), _BINARY
-    n = len(payload)
-    if n < 126:
-        header = bytes((first, n))
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 127, n)
-    return header + payload
-
-
-class FrameBatch:
-    """Frames for idle WebSockets, batched during one pass of the event loop and sent at its end, one write a socket.
-
-    Each socket's frames keep their order; a socket writes its batched frames itself (``write_batched``) before
-    it writes anything else to its connection.
-    """
-
-    def __init__(self) -> None:
-        self._frames: dict[DesklineSocket, list[bytes]] = {}
-        self._sizes: dict[DesklineSocket, int] = {}
-        self._flush_due = False
-
-    def batched_bytes(self, sock: DesklineSocket) -> int:
-        """Return how many bytes ``sock`` has batched for the end of this pass."""
-        return self._sizes.get(sock, 0)
-
-    def add(self, sock: DesklineSocket, frame: bytes) -> None:
-        """Batch ``frame`` for ``sock`` until the end of this pass of the loop."""
-        frames = self._frames.get(sock)
-        if frames is not None:
-            frames.append(frame)
-            self._sizes[sock] += len(frame)
-            return
-        self._frames[sock] = [frame]
-        self._sizes[sock] = len(frame)
-        if not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def take(self, sock: DesklineSocket) -> list[bytes] | None:
-        """Return (and forget) the frames batched for ``sock``, if any."""
-        self._sizes.pop(sock, None)
-        return self._frames.pop(sock, None)
-
-    def flush(self) -> None:
-        """Write every socket's batched frames."""
-        self._flush_due = False
-        batches, self._frames, self._sizes = self._frames, {}, {}
-        for sock, frames in batches.items():
-            try:
-                sock.write_frames(frames)
-            except Exception:  # one broken connection must not cost the others their frames
-                log.exception("event=write_failed sid=%s code=internal", sock.sid)
 
 
 class DesklineSocket(NodePollingRules):
