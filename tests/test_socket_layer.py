@@ -87,6 +87,13 @@ class CountingTransport:
         return getattr(self.inner, name)
 
 
+def count_writes(sock: DesklineSocket) -> CountingTransport:
+    """Wrap ``sock``'s transport in a ``CountingTransport`` and return it."""
+    counting = CountingTransport(sock.transport)
+    sock.transport = counting  # type: ignore[assignment]
+    return counting
+
+
 def tick(n: int, pad: str = "") -> eio_packet.Packet:
     """An Engine.IO message carrying the Socket.IO event ``tick`` {"n": n, "pad": pad}."""
     return eio_packet.Packet(eio_packet.MESSAGE, f'2["tick",{{"n":{n},"pad":"{pad}"}}]')
@@ -95,7 +102,7 @@ def tick(n: int, pad: str = "") -> eio_packet.Packet:
 async def test_the_frames_of_one_pass_of_the_loop_leave_in_one_write(server: RunningServer) -> None:
     raw = await RawSocket.open(server.url)
     (sock,) = engine_sockets(server)
-    counting = sock.transport = CountingTransport(sock.transport)
+    counting = count_writes(sock)
     try:
         for n in range(20):  # one pass of the loop: nothing in between yields
             sock.push(tick(n))
@@ -112,10 +119,7 @@ async def test_the_frames_of_one_pass_of_the_loop_leave_in_one_write(server: Run
 async def test_broadcasts_of_one_pass_reach_each_socket_in_one_write(server: RunningServer) -> None:
     sio = server.app[SIO_KEY]
     raws = [await RawSocket.open(server.url) for _ in range(3)]
-    counters = []
-    for sock in engine_sockets(server):
-        counters.append(CountingTransport(sock.transport))
-        sock.transport = counters[-1]
+    counters = [count_writes(sock) for sock in engine_sockets(server)]
     try:
         for n in range(5):  # a storm: several broadcasts to everyone before the loop gets a turn
             await sio.emit("tick", {"n": n})
