@@ -12,7 +12,8 @@ percentiles, ``fanout`` one room, ``idle`` connections, ``join`` storm, ``claims
 (Deskline only), ``redis`` fan-out over two Deskline instances sharing Redis, ``redis-scale`` CPU per
 message on instances holding a room and on those that don't, over 1, 2 and 4 instances on one Redis channel,
 ``workers`` ``--workers 1`` vs ``2``, ``recovery`` Deskline's fan-out with connection-state recovery off, on, and on
-with every member opted in (the last three print their own tables).
+with every member opted in, ``layers`` both closed loops on Node, bare python-socketio, the same events on
+Deskline's socket layer (``bench/py_ref.py --layer``) and Deskline (the last four print their own tables).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from typing import Any
 from bench import load, rooms, scale
 from bench.crosscheck import node_client_closed_loop
 from bench.procs import CpuMeter, node_available
-from bench.report import Report, best_round, cpu_text, describe
-from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, Target, running
+from bench.report import Report, best_round, cpu_text, describe, ratio_text
+from bench.targets import ADMIN_EMAIL, ADMIN_PASSWORD, NAMES, Target, running
 from config import Settings
 
 SCENARIOS = (
-    "echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers", "recovery"
+    "echo", "message", "rate", "fanout", "idle", "join", "claims", "redis", "redis-scale", "workers", "recovery",
+    "layers",
 )  # fmt: skip
 FULL = {"clients": 200, "in_flight": 10, "warmup": 1.0, "seconds": 8.0, "rate": 2000, "rate_s": 10.0,
         "members": 1000, "fan_rate": 50, "fan_s": 10.0, "idle": 5000, "storm": 1000, "storm_limit": 60.0,
@@ -233,6 +235,34 @@ class Runner:
             lines.append(f"| {label} | {describe(fan)[0]} ({cpu_text(fan['cpu'])}) | {fan['rss_kib']:,} KiB |")
         head = f"connection-state recovery, Deskline fan-out: {s['members']:,} sockets × {s['fan_rate']} messages/s"
         self.extra.append(head + "\n\n" + "\n".join(lines))
+
+    async def layers(self) -> None:
+        """Both closed loops on each stack: Node, bare python-socketio, Deskline's socket layer alone, Deskline.
+
+        The socket layer runs the references' events (``bench/py_ref.py --layer``): the gap between it and
+        Deskline is what Deskline's handlers do (sessions, validation, storage, metrics), the gap between it
+        and the bare reference what the layer saves.
+        """
+        s = self.size
+        kinds = [kind for kind in self.kinds if kind != "deskline"] + ["layer", "deskline"]
+        lines = ["| closed loop | " + " | ".join(NAMES[kind] for kind in kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+        for which, name in (("cheap", "no-storage event"), ("message", "`message_event` (Deskline: stored)")):
+            rounds: dict[str, list[dict[str, Any]]] = {}
+            for _ in range(self.args.rounds):
+                for kind in kinds:
+                    async with running(kind, self.workdir, self.core) as target:
+                        args = (s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+                        rounds.setdefault(kind, []).append(await load.closed_loop(target, which, *args))
+            best = {kind: best_round(results) for kind, results in rounds.items()}
+            cells = []
+            for kind in kinds:
+                vs = f" · {ratio_text(best, kind)} Node" if kind != "node" and "node" in best else ""
+                cells.append(
+                    f"{describe(best[kind])[0]} (`{best[kind]['event']}`){vs}<br>{cpu_text(best[kind]['cpu'])}"
+                )
+            lines.append(f"| {name}, {s['clients']} × {s['in_flight']} in flight | {' | '.join(cells)} |")
+            print(f"   layers: {name} done; load average {os.getloadavg()[0]:.2f}", flush=True)
+        self.extra.append("Each stack's closed loops (events/s)\n\n" + "\n".join(lines))
 
 
 def machine() -> str:

@@ -35,7 +35,12 @@ NO_RATE_LIMITS = {
     "DESKLINE_RATE_LIMIT_CALLS": "off",
     "DESKLINE_RATE_LIMIT_AUTH": "off",
 }
-NAMES = {"node": "Node socket.io", "py": "bare python-socketio", "deskline": "Deskline"}
+NAMES = {
+    "node": "Node socket.io",
+    "py": "bare python-socketio",
+    "layer": "Deskline's socket layer",
+    "deskline": "Deskline",
+}
 
 
 @dataclass
@@ -78,11 +83,12 @@ def node_server(workdir: Path, core: int | None) -> Server:
     return Server("node", cmd, port, {"PORT": str(port)}, workdir / f"node-{port}.log", core)
 
 
-def py_server(workdir: Path, core: int | None) -> Server:
-    """The bare python-socketio reference."""
+def py_server(workdir: Path, core: int | None, layer: bool = False) -> Server:
+    """The bare python-socketio reference (on Deskline's socket layer if ``layer``)."""
     port = free_port()
-    cmd = [python(), str(ROOT / "bench" / "py_ref.py"), "--port", str(port)]
-    return Server("py", cmd, port, {}, workdir / f"py-{port}.log", core)
+    cmd = [python(), str(ROOT / "bench" / "py_ref.py"), "--port", str(port)] + (["--layer"] if layer else [])
+    kind = "layer" if layer else "py"
+    return Server(kind, cmd, port, {}, workdir / f"{kind}-{port}.log", core)
 
 
 def deskline_env(data_dir: Path, port: int, secret: str, redis_channel: str | None) -> dict[str, str]:
@@ -151,8 +157,8 @@ async def running(
     """Start the server(s) of ``kind`` (Deskline's with ``env`` added), yield the target, and always stop them."""
     if kind == "node":
         servers = [node_server(workdir, core)]
-    elif kind == "py":
-        servers = [py_server(workdir, core)]
+    elif kind in ("py", "layer"):
+        servers = [py_server(workdir, core, layer=kind == "layer")]
     else:
         servers = deskline_servers(workdir, core, instances, redis, env)
         await asyncio.to_thread(create_admin, servers[0])

@@ -112,3 +112,23 @@ async def test_heap_report_counts_the_idle_sockets_of_a_traced_server() -> None:
     assert header.startswith("heap growth: ") and header.endswith("per idle socket (20 sockets)")
     assert float(header.split()[2]) > 1  # KiB: each socket holds at least its connection's objects
     assert len(sites) == 3 and all(" B " in line and "objects" in line for line in sites)
+
+
+@pytest.mark.parametrize("kind", ["py", "layer"])
+async def test_the_references_run_both_closed_loops_on_their_own_stack(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.targets import running
+
+    async with running(kind, tmp_path, None) as target:
+        for which in ("cheap", "message"):
+            result = await load.closed_loop(target, which, clients=3, in_flight=2, warmup=0.1, seconds=0.3)
+            assert result["rate"] > 0 and result["bad_acks"] == 0, which
+        client = await eio.connect("127.0.0.1", target.port)
+        try:
+            if kind == "layer":  # Deskline's socket layer answers an event nobody handles
+                unknown = await client.call("no_such_event", {}, timeout=5)
+                assert unknown["ok"] is False and unknown["error"]["code"] == "unknown_event"
+            else:  # stock python-socketio never acks it
+                with pytest.raises(TimeoutError):
+                    await client.call("no_such_event", {}, timeout=0.5)
+        finally:
+            client.close()
