@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field(
         "production", description="development or production; production warns at start about CORS_ORIGINS=*"
     )
+    handler_timeout_seconds: float = Field(
+        30,
+        gt=0,
+        description="longest an event handler may run; past it, it is cancelled and the event acked internal",
+    )
     session_recheck_seconds: float = Field(
         10, ge=0, description="how long a socket trusts its last read of the account's session version (0: every event)"
     )

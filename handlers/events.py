@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from handlers.access import ANONYMOUS, Access, Door
 from handlers.compat import Compat
 from handlers.context import Deps, EventContext
+from handlers.deadlines import HandlerDeadlines
 from handlers.logs import event_fields
 from handlers.metrics import metrics
 from handlers.sio_engine import message_size
@@ -23,7 +23,6 @@ from models.workspaces import Workspace
 
 log = logging.getLogger("deskline.events")
 
-HANDLER_TIMEOUT_SECONDS = 30.0
 WIDGET_SESSION_KEY = "widget"  # models.widget.SESSION_KEY: the socket connected with a widget token
 NOT_A_WIDGET = "connect with auth.widget_token to use the widget events"
 MAX_DEPTH = 255  # orjson serialises at most this many nested levels
@@ -73,6 +72,7 @@ class EventRouter:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.deadlines = HandlerDeadlines(deps.settings.handler_timeout_seconds)  # one timer for its handlers
         self.events: list[str] = []
         self.models: dict[str, type[BaseModel] | None] = {}
         self.access: dict[str, Access] = {}
@@ -123,7 +123,7 @@ class EventRouter:
         session = await self.deps.sio.get_session(sid)
         ctx = EventContext(sid=sid, deps=self.deps, session=session)
         try:
-            async with asyncio.timeout(HANDLER_TIMEOUT_SECONDS):
+            with self.deadlines.start():
                 await self.deps.limits.check_event(ctx, name)
                 payload = args[0] if args else None
                 self._check_size(payload)
