@@ -73,6 +73,7 @@ class EventRouter:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.deadlines = HandlerDeadlines(deps.settings.handler_timeout_seconds)  # one timer for its handlers
+        self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}  # (event, code) -> its counter and histogram
         self.events: list[str] = []
         self.models: dict[str, type[BaseModel] | None] = {}
         self.access: dict[str, Access] = {}
@@ -189,8 +190,14 @@ class EventRouter:
     def _done(self, ctx: EventContext, name: str, code: str, started: float, level: int) -> None:
         """Count the event, time it, and log its line (failures at INFO, successes at DEBUG)."""
         seconds = time.perf_counter() - started
-        metrics().events.labels(name, code).inc()
-        metrics().event_seconds.labels(name).observe(seconds)
+        counters = self._counters.get((name, code))
+        if counters is None:  # labels() costs more than the count itself: look each pair up once
+            counters = self._counters[(name, code)] = (
+                metrics().events.labels(name, code),
+                metrics().event_seconds.labels(name),
+            )
+        counters[0].inc()
+        counters[1].observe(seconds)
         if log.isEnabledFor(level):
             who = ctx.principal.user_id if ctx.principal else "-"
             log.log(level, "event handled", extra=event_fields(name, ctx.sid, who, code, seconds * 1e3))
