@@ -76,6 +76,7 @@ class SioEmitter:
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
+        self._counters: dict[str, Any] = {}  # push name -> its deskline_emits counter (labels() is dear)
 
     async def push(
         self, push: Push[Any], payload: BaseModel | dict[str, Any], *, to: Target, skip_sid: str | None = None
@@ -85,7 +86,10 @@ class SioEmitter:
         if declared is None or declared.model is not push.model:
             raise ValueError(f"push {push.name!r} is not declared (Push(name, Model) in models/)")
         rooms = to if isinstance(to, str) else list(to)
-        metrics().emits.labels(push.name).inc()
+        counter = self._counters.get(push.name)
+        if counter is None:
+            counter = self._counters[push.name] = metrics().emits.labels(push.name)
+        counter.inc()
         await self.sio.emit(push.name, push.dump(payload), to=rooms, skip_sid=skip_sid)  # type: ignore[arg-type]
 
 
