@@ -17,6 +17,7 @@ while answering 200; socket.io-client sends its whole buffer in one POST). Its s
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from engineio import exceptions, payload
@@ -55,10 +56,18 @@ class NodePollingRules(AsyncSocket):
         for pkt in packets:
             await self.receive(pkt)
 
-    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
-        """Serve a poll or an upgrade (``AsyncSocket.handle_get_request``); a second poll at once ends the session."""
+    def handle_get_request(self, environ: dict[str, Any]) -> Awaitable[Any]:
+        """Serve a poll or an upgrade (``AsyncSocket.handle_get_request``); a second poll at once ends the session.
+
+        Not a coroutine itself: an upgrade returns upstream's coroutine for the caller to await, so no frame of
+        this method stays on the stack of a WebSocket for as long as it is open.
+        """
         if asks_upgrade(environ, self.upgrade_protocols):
-            return await super().handle_get_request(environ)
+            return super().handle_get_request(environ)  # type: ignore[no-any-return]
+        return self._poll(environ)
+
+    async def _poll(self, environ: dict[str, Any]) -> Any:
+        """Wait for packets to answer a poll; a second poll while one waits ends the session."""
         if self._polls:
             await self.close(wait=False, abort=False, reason=self.server.reason.TRANSPORT_ERROR)  # CLOSE to the first
             raise exceptions.EngineIOError("two polls at once on one session")

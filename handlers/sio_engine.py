@@ -254,6 +254,7 @@ class DesklineSocket(NodePollingRules):
                 except ValueError:  # not an Engine.IO packet: the connection ends, as with Node's engine.io
                     log.info("event=(malformed) sid=%s code=invalid_payload reason=not_an_engine_io_packet", self.sid)
                     break
+                del data  # an idle connection keeps neither its last message nor its packet (~100 B)
                 try:
                     await self.receive(pkt)
                 except engineio.exceptions.UnknownPacketError:
@@ -262,6 +263,7 @@ class DesklineSocket(NodePollingRules):
                     break
                 except Exception:
                     self.server.logger.exception("Unknown receive error")
+                del pkt
                 if self.closed:  # the client sent CLOSE: end the WebSocket too, as Node's engine.io does
                     break
         finally:
