@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from config import Settings
 from handlers import DOMAINS
 from handlers.access import Access
 from handlers.compat import Compat
@@ -69,7 +70,7 @@ class Event(typing.NamedTuple):
 
 def registry() -> dict[str, Event]:
     """Declare every domain's events on a server that is never started; return them by name."""
-    deps = SimpleNamespace(sio=DesklineServer(async_mode="aiohttp"))
+    deps = SimpleNamespace(sio=DesklineServer(async_mode="aiohttp"), settings=Settings.model_construct())  # defaults
     events: dict[str, Event] = {}
     for register in DOMAINS:
         router = _CatalogRouter(deps)
