@@ -1,9 +1,10 @@
 """Event handlers' time limit, kept by one timer for all of them instead of a timer each.
 
 ``asyncio.timeout`` arms and cancels a loop timer per use. Around every event handler that was the largest
-single cost of a cheap event: the closed-loop ``get_presence`` bench ran 18,800 events/s with it and 23,600
-without (README, Benchmarks). Every handler here gets the same limit, so their deadlines come in the order
-they start: ``HandlerDeadlines`` keeps the running ones in that order and one timer, armed for the oldest.
+single cost of a cheap event: the closed-loop ``get_presence`` bench ran 17,500 events/s with it, 20,600
+with this and 21,600 with no limit at all (means of three alternated runs; README, Benchmarks).
+Every handler here gets the same limit, so their deadlines come in the order they start:
+``HandlerDeadlines`` keeps the running ones in that order and one timer, armed for the oldest.
 A handler past its deadline is cancelled and its ``with`` block raises ``TimeoutError``, as
 ``asyncio.timeout`` does; any other cancellation goes through unchanged.
 """
