@@ -65,8 +65,8 @@ async def conformance_server(stock: bool) -> AsyncIterator[None]:
         await proc.wait()
 
 
-async def passed(suite: str) -> tuple[set[str], set[str]]:
-    """Run one suite with mocha (each test retried once) and return the full titles that passed and that failed."""
+async def passed(suite: str) -> tuple[set[str], dict[str, str]]:
+    """Run one suite with mocha (each test retried once); return the full titles that passed, and why each failed."""
     node = shutil.which("node")
     assert node, "Node.js is required for the conformance suites (.ci/run installs it)"
     folder = mocha_folder()
@@ -88,12 +88,12 @@ async def passed(suite: str) -> tuple[set[str], set[str]]:
     except ValueError:
         pytest.fail(f"mocha printed no report for {suite}: {err.decode()[-2000:]}")
     passes = {test["fullTitle"] for test in report["passes"]}
-    failures = {test["fullTitle"] for test in report["failures"]}
+    failures = {test["fullTitle"]: str(test.get("err", {}).get("message", "")) for test in report["failures"]}
     assert passes or failures, f"{suite} ran no test"
-    return passes, failures - passes
+    return passes, {title: why for title, why in failures.items() if title not in passes}
 
 
-Results = dict[str, tuple[set[str], set[str]]]  # suite -> (passed, failed)
+Results = dict[str, tuple[set[str], dict[str, str]]]  # suite -> (passed, failed with mocha's message)
 
 
 async def run_both_suites(stock: bool) -> Results:
@@ -116,5 +116,6 @@ def test_the_suite_passes_on_desklines_socket_layer_beyond_what_stock_passes(
     stock_passes, _ = results["stock"][suite]
     ours, failed = results["ours"][suite]
     assert stock_passes - ours == set(), "stock python-socketio passes these and Deskline's layer does not"
-    assert failed - KNOWN_FAILURES == set(), "Deskline's layer fails these"
+    unexpected = {title: why for title, why in failed.items() if title not in KNOWN_FAILURES}
+    assert unexpected == {}, "Deskline's layer fails these (title: mocha's message)"
     assert len(ours) >= {ENGINE_IO: 22, SOCKET_IO: 31}[suite] > len(stock_passes)
