@@ -22,7 +22,7 @@ from handlers import queue as queue_events
 from handlers.background import start_periodic
 from handlers.context import Deps
 from handlers.helpdesk import SioRooms, ticket_rooms_restorer
-from handlers.metrics import metrics, observe_store
+from handlers.metrics import LabelledChildren, observe_store
 from handlers.rate_limits import RateLimiter
 from handlers.recovery_identity import AuthIdentity, session_identity
 from handlers.recovery_rooms import PrivateRooms
@@ -76,7 +76,7 @@ class SioEmitter:
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
-        self._counters: dict[str, Any] = {}  # push name -> its deskline_emits counter (labels() is dear)
+        self._emits = LabelledChildren("emits")  # by push name
 
     async def push(
         self, push: Push[Any], payload: BaseModel | dict[str, Any], *, to: Target, skip_sid: str | None = None
@@ -86,10 +86,7 @@ class SioEmitter:
         if declared is None or declared.model is not push.model:
             raise ValueError(f"push {push.name!r} is not declared (Push(name, Model) in models/)")
         rooms = to if isinstance(to, str) else list(to)
-        counter = self._counters.get(push.name)
-        if counter is None:
-            counter = self._counters[push.name] = metrics().emits.labels(push.name)
-        counter.inc()
+        self._emits(push.name).inc()
         await self.sio.emit(push.name, push.dump(payload), to=rooms, skip_sid=skip_sid)  # type: ignore[arg-type]
 
 

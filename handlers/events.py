@@ -15,7 +15,7 @@ from handlers.compat import Compat
 from handlers.context import Deps, EventContext
 from handlers.deadlines import HandlerDeadlines
 from handlers.logs import event_fields
-from handlers.metrics import metrics
+from handlers.metrics import LabelledChildren
 from handlers.sio_engine import message_size
 from models.common import to_jsonable
 from models.errors import DesklineError, ErrorCode, InvalidPayload, PayloadTooLarge, Unauthorized, UnreadablePayload
@@ -73,7 +73,8 @@ class EventRouter:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.deadlines = HandlerDeadlines(deps.settings.handler_timeout_seconds)  # one timer for its handlers
-        self._counters: dict[tuple[str, str], tuple[Any, Any]] = {}  # (event, code) -> its counter and histogram
+        self._counted = LabelledChildren("events")  # by (event, code)
+        self._timed = LabelledChildren("event_seconds")  # by event
         self.events: list[str] = []
         self.models: dict[str, type[BaseModel] | None] = {}
         self.access: dict[str, Access] = {}
@@ -190,14 +191,8 @@ class EventRouter:
     def _done(self, ctx: EventContext, name: str, code: str, started: float, level: int) -> None:
         """Count the event, time it, and log its line (failures at INFO, successes at DEBUG)."""
         seconds = time.perf_counter() - started
-        counters = self._counters.get((name, code))
-        if counters is None:  # labels() costs more than the count itself: look each pair up once
-            counters = self._counters[(name, code)] = (
-                metrics().events.labels(name, code),
-                metrics().event_seconds.labels(name),
-            )
-        counters[0].inc()
-        counters[1].observe(seconds)
+        self._counted(name, code).inc()
+        self._timed(name).observe(seconds)
         if log.isEnabledFor(level):
             who = ctx.principal.user_id if ctx.principal else "-"
             log.log(level, "event handled", extra=event_fields(name, ctx.sid, who, code, seconds * 1e3))

@@ -152,6 +152,26 @@ async def scrape(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class LabelledChildren:
+    """One labelled metric's children (``metrics().<name>.labels(...)``), each looked up once and then kept.
+
+    prometheus-client's ``labels()`` builds a key and takes a lock on every call, which cost more than the
+    count itself on the per-event path. The metrics are made once per process, so a child never changes; it is
+    looked up on first use, not when this is made (no metrics are created by building it).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        """Return the child for ``labels``."""
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = getattr(metrics(), self._name).labels(*labels)
+        return child
+
+
 def observe_store(store: Any, name: str) -> Any:
     """Time every public coroutine method of ``store`` (in place: the object and its identity stay the same)."""
     for attr, member in inspect.getmembers(type(store)):
