@@ -67,12 +67,16 @@ class Runner:
 
     async def each(self, label: str, measure: Measure, kinds: list[str] | None = None, **start: Any) -> None:
         """Run ``measure`` on fresh servers of every kind, ``--rounds`` times interleaved; add one report row."""
+        self.report.row(label, await self.best_rounds(measure, kinds or self.kinds, **start))
+
+    async def best_rounds(self, measure: Measure, kinds: list[str], **start: Any) -> dict[str, dict[str, Any]]:
+        """Run ``measure`` on fresh servers of each of ``kinds``, ``--rounds`` times interleaved; each best round."""
         rounds: dict[str, list[dict[str, Any]]] = {}
         for _ in range(self.args.rounds):
-            for kind in kinds or self.kinds:
+            for kind in kinds:
                 async with running(kind, self.workdir, self.core, **start) as target:
                     rounds.setdefault(kind, []).append(await measure(target))
-        self.report.row(label, {kind: best_round(results) for kind, results in rounds.items()})
+        return {kind: best_round(results) for kind, results in rounds.items()}
 
     async def echo(self) -> None:
         """Closed-loop no-storage event, with the socket.io-client cross-check on the same servers."""
@@ -247,13 +251,11 @@ class Runner:
         kinds = [kind for kind in self.kinds if kind != "deskline"] + ["layer", "deskline"]
         lines = ["| closed loop | " + " | ".join(NAMES[kind] for kind in kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
         for which, name in (("cheap", "no-storage event"), ("message", "`message_event` (Deskline: stored)")):
-            rounds: dict[str, list[dict[str, Any]]] = {}
-            for _ in range(self.args.rounds):
-                for kind in kinds:
-                    async with running(kind, self.workdir, self.core) as target:
-                        args = (s["clients"], s["in_flight"], s["warmup"], s["seconds"])
-                        rounds.setdefault(kind, []).append(await load.closed_loop(target, which, *args))
-            best = {kind: best_round(results) for kind, results in rounds.items()}
+
+            async def measure(target: Target, which: str = which) -> dict[str, Any]:
+                return await load.closed_loop(target, which, s["clients"], s["in_flight"], s["warmup"], s["seconds"])
+
+            best = await self.best_rounds(measure, kinds)
             cells = []
             for kind in kinds:
                 vs = f" · {ratio_text(best, kind)} Node" if kind != "node" and "node" in best else ""
